@@ -1,0 +1,108 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Upcoming features every module opts into: explicit `any`, and imports that don't leak.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Tributary",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tributary", targets: ["tributary"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // The swift-configuration trait is off: Tributary reads its environment in one place itself.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+    ],
+    targets: [
+        // Domain types, errors, Secret<T>. No I/O and no third-party imports.
+        .target(name: "HubCore", swiftSettings: swiftSettings),
+        // Field-level encryption; swift-crypto only.
+        .target(
+            name: "HubCrypto",
+            dependencies: ["HubCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The only module (with HubQueue, later) that speaks SQL.
+        .target(
+            name: "HubStore",
+            dependencies: [
+                "HubCore", "HubCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        .target(
+            name: "HubAPI",
+            dependencies: [
+                "HubCore", "HubStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Composition root: configuration, embedded PostgreSQL, service lifecycle.
+        .target(
+            name: "HubApp",
+            dependencies: [
+                "HubCore", "HubCrypto", "HubStore", "HubAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tributary",
+            dependencies: [
+                "HubApp", "HubCore", "HubStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Turns migrations/*.sql into Swift source, so a deployed binary migrates without the source tree.
+        .executableTarget(name: "MigrationEmbedder", swiftSettings: swiftSettings),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
+        // Shared by every test target: the embedded test database, subprocess helpers.
+        .target(
+            name: "TributaryTestSupport",
+            dependencies: [
+                "HubApp", "HubStore", "HubCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HubCryptoTests",
+            dependencies: ["HubCrypto", "HubCore", "TributaryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HubStoreTests",
+            dependencies: [
+                "HubStore", "HubCore", "HubCrypto", "TributaryTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HubAppTests",
+            dependencies: ["HubApp", "HubStore", "HubCore", "TributaryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

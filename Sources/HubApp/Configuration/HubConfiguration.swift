@@ -1,0 +1,111 @@
+import HubCore
+import HubStore
+import Logging
+
+/// Every setting Tributary reads, from environment variables, in one place (12-factor).
+/// `docs/configuration.md` documents each; a test keeps the two in step.
+public struct HubConfiguration: Sendable {
+    /// An external PostgreSQL; nil runs the embedded one in `dataDirectory`.
+    public var databaseURL: DatabaseURL?
+    public var databaseMaxConnections: Int
+    public var dataDirectory: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var logLevel: Logger.Level
+    public var shutdownGracePeriod: Duration
+
+    public init(
+        databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
+        httpHost: String = "127.0.0.1", httpPort: Int = 8080, logLevel: Logger.Level = .info,
+        shutdownGracePeriod: Duration = .seconds(10)
+    ) {
+        self.databaseURL = databaseURL
+        self.databaseMaxConnections = databaseMaxConnections
+        self.dataDirectory = dataDirectory
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.logLevel = logLevel
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+
+    /// One documented environment variable.
+    public struct Variable: Sendable {
+        public let name: String
+        public let defaultValue: String
+        public let meaning: String
+    }
+
+    public static let variables: [Variable] = [
+        .init(name: "TRIBUTARY_DATABASE_URL", defaultValue: "(unset: embedded PostgreSQL)",
+              meaning: "PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=disable|prefer|require|verify-full"),
+        .init(name: "TRIBUTARY_DATABASE_MAX_CONNECTIONS", defaultValue: "20",
+              meaning: "Connections each process may open to PostgreSQL"),
+        .init(name: "TRIBUTARY_DATA_DIR", defaultValue: ".tributary",
+              meaning: "Local folder for the embedded PostgreSQL cluster (pg/), its password and log"),
+        .init(name: "TRIBUTARY_HTTP_ADDRESS", defaultValue: "127.0.0.1:8080",
+              meaning: "HOST:PORT the api role listens on"),
+        .init(name: "TRIBUTARY_LOG_LEVEL", defaultValue: "info",
+              meaning: "trace, debug, info, notice, warning, error or critical"),
+        .init(name: "TRIBUTARY_SHUTDOWN_GRACE_SECONDS", defaultValue: "10",
+              meaning: "How long a stopping process lets in-flight work finish"),
+    ]
+
+    /// Reads the environment; every bad variable is named in one error, none is echoed if secret.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> HubConfiguration {
+        var configuration = HubConfiguration()
+        var problems: [String] = []
+        func value(_ name: String) -> String? {
+            environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if let raw = value("TRIBUTARY_DATABASE_URL") {
+            do {
+                configuration.databaseURL = try DatabaseURL(parsing: raw)
+            } catch let error as HubError {
+                problems.append("TRIBUTARY_DATABASE_URL: \(error.message)")
+            }
+        }
+        if let raw = value("TRIBUTARY_DATABASE_MAX_CONNECTIONS") {
+            if let count = Int(raw), (1...1000).contains(count) {
+                configuration.databaseMaxConnections = count
+            } else {
+                problems.append("TRIBUTARY_DATABASE_MAX_CONNECTIONS: '\(raw)' is not a number from 1 to 1000")
+            }
+        }
+        if let raw = value("TRIBUTARY_DATA_DIR") { configuration.dataDirectory = raw }
+        if let raw = value("TRIBUTARY_HTTP_ADDRESS") {
+            if let (host, port) = parseAddress(raw) {
+                configuration.httpHost = host
+                configuration.httpPort = port
+            } else {
+                problems.append("TRIBUTARY_HTTP_ADDRESS: '\(raw)' is not HOST:PORT with a port from 0 to 65535")
+            }
+        }
+        if let raw = value("TRIBUTARY_LOG_LEVEL") {
+            if let level = Logger.Level(rawValue: raw.lowercased()) {
+                configuration.logLevel = level
+            } else {
+                problems.append("TRIBUTARY_LOG_LEVEL: '\(raw)' is not one of trace, debug, info, notice, warning, error, critical")
+            }
+        }
+        if let raw = value("TRIBUTARY_SHUTDOWN_GRACE_SECONDS") {
+            if let seconds = Int(raw), (0...3600).contains(seconds) {
+                configuration.shutdownGracePeriod = .seconds(seconds)
+            } else {
+                problems.append("TRIBUTARY_SHUTDOWN_GRACE_SECONDS: '\(raw)' is not a number of seconds from 0 to 3600")
+            }
+        }
+        guard problems.isEmpty else {
+            throw HubError(.invalidConfiguration, "invalid configuration:\n  " + problems.joined(separator: "\n  "))
+        }
+        return configuration
+    }
+
+    /// `HOST:PORT`, with `[::1]:PORT` for IPv6.
+    static func parseAddress(_ raw: String) -> (String, Int)? {
+        guard let colon = raw.lastIndex(of: ":"), let port = Int(raw[raw.index(after: colon)...]), (0...65535).contains(port)
+        else { return nil }
+        var host = String(raw[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+}

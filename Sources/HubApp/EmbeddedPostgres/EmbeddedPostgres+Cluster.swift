@@ -1,0 +1,187 @@
+import Foundation
+import HubCore
+import HubStore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EmbeddedPostgres {
+    /// The root folder is ours (it holds the password file); the cluster folder belongs to the
+    /// account that runs the server.
+    func prepareDirectories(account: ServerAccount?) throws {
+        let root = configuration.rootDirectory
+        let cluster = configuration.clusterDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            // Root running the server as another user: that user may pass through, not list.
+            chmod(root, account == nil ? 0o700 : 0o711)
+            if !FileManager.default.fileExists(atPath: cluster) {
+                try FileManager.default.createDirectory(atPath: cluster, withIntermediateDirectories: false)
+            }
+            chmod(cluster, 0o700)
+        } catch {
+            throw HubError(.embeddedPostgres, "cannot create the data folder \(root): \(error.localizedDescription)")
+        }
+        if let account {
+            try account.chown(cluster)
+            if FileManager.default.fileExists(atPath: configuration.logFile) { try account.chown(configuration.logFile) }
+        }
+    }
+
+    func initializeCluster(binaries: PostgresBinaries, account: ServerAccount?) async throws {
+        let cluster = configuration.clusterDirectory
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: cluster)) ?? []
+        guard contents.isEmpty else {
+            throw HubError(
+                .embeddedPostgres,
+                "\(cluster) is neither empty nor a PostgreSQL cluster (no PG_VERSION): move it away or choose another data folder"
+            )
+        }
+        if let account {
+            let probe = try account.command("/usr/bin/test", ["-w", cluster, "-a", "-x", cluster])
+            let (status, _) = try await ChildProcess.run(probe.0, probe.1, environment: serverEnvironment)
+            guard status == 0 else {
+                throw HubError(
+                    .embeddedPostgres,
+                    "user \(account.name) cannot reach \(cluster): a parent folder is closed to other users; set TRIBUTARY_DATA_DIR to a folder it can reach (for example under /var/tmp)"
+                )
+            }
+        }
+        logger.info("initializing a new PostgreSQL cluster", metadata: ["hub.pg.data_dir": "\(cluster)"])
+        let password = randomPassword()
+        try writePrivateFile(configuration.passwordFile, contents: password, owner: nil)
+        // initdb reads the superuser password from a file; it never appears in arguments.
+        let passwordInput = configuration.rootDirectory + "/.initdb-password"
+        try writePrivateFile(passwordInput, contents: password, owner: account)
+        defer { unlink(passwordInput) }
+        var arguments = [
+            "-D", cluster, "-U", "tributary", "--pwfile=\(passwordInput)", "--auth-host=scram-sha-256",
+            "--auth-local=scram-sha-256", "-E", "UTF8", "--no-locale",
+        ]
+        if !configuration.durable { arguments.append("--no-sync") }
+        let command = try account.command(binaries.initdb, arguments)
+        let (status, output) = try await ChildProcess.run(command.0, command.1, environment: serverEnvironment)
+        guard status == 0 else {
+            // Leave the folder empty so the next start can try again.
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: cluster)) ?? [] {
+                try? FileManager.default.removeItem(atPath: cluster + "/" + entry)
+            }
+            throw HubError(.embeddedPostgres, "initdb failed (exit \(status)): \(lastLines(output, count: 5))")
+        }
+    }
+
+    func readPassword() throws -> Secret<String> {
+        guard let text = try? String(contentsOfFile: configuration.passwordFile, encoding: .utf8), !text.isEmpty else {
+            throw HubError(
+                .embeddedPostgres,
+                "\(configuration.passwordFile) is missing, so the cluster in \(configuration.clusterDirectory) cannot be opened; restore it, or remove \(configuration.rootDirectory) to start over"
+            )
+        }
+        return Secret(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Starts the postmaster in its own session and waits until it accepts connections.
+    func launch(binaries: PostgresBinaries, account: ServerAccount?, port: Int) async throws -> ChildProcess {
+        var arguments = [
+            "-D", configuration.clusterDirectory, "-p", "\(port)",
+            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+        ]
+        var settings = configuration.settings
+        if !configuration.durable {
+            settings["fsync"] = settings["fsync"] ?? "off"
+            settings["synchronous_commit"] = settings["synchronous_commit"] ?? "off"
+            settings["full_page_writes"] = settings["full_page_writes"] ?? "off"
+        }
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["-c", "\(name)=\(value)"] }
+        let command = try account.command(binaries.postgres, arguments)
+        let logStart = (try? FileManager.default.attributesOfItem(atPath: configuration.logFile)[.size] as? UInt64) ?? 0
+        let server = try ChildProcess.spawn(
+            command.0, command.1, environment: serverEnvironment, outputPath: configuration.logFile, newSession: true
+        )
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if server.exitStatusIfExited() != nil {
+                let log = newLogText(since: logStart)
+                if log.contains("could not bind") || log.contains("Address already in use") { throw PortInUse(port: port) }
+                throw HubError(.embeddedPostgres, "PostgreSQL exited while starting: \(lastLines(log, count: 5)) (full log: \(configuration.logFile))")
+            }
+            if let pidFile = PostmasterPIDFile.read(dataDirectory: configuration.clusterDirectory),
+                pidFile.pid == server.pid, pidFile.status == "ready"
+            {
+                return server
+            }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        server.signal(SIGQUIT)
+        _ = await server.waitForExit(timeout: .seconds(5))
+        throw HubError(.embeddedPostgres, "PostgreSQL did not become ready within 60 s (log: \(configuration.logFile))")
+    }
+
+    /// A shell loop that stops the server once this process is gone, however it went: the
+    /// server must not outlive a `kill -9`ed Tributary.
+    func startWatchdog(serverPID: Int32) throws -> ChildProcess {
+        let script = #"while kill -0 "$0" 2>/dev/null && kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -INT "$1" 2>/dev/null"#
+        return try ChildProcess.spawn(
+            "/bin/sh", ["-c", script, "\(getpid())", "\(serverPID)"], environment: serverEnvironment,
+            outputPath: nil, newSession: true
+        )
+    }
+
+    var serverEnvironment: [String: String] {
+        ["PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C", "TZ": "UTC"]
+    }
+
+    private func newLogText(since offset: UInt64) -> String {
+        guard let handle = FileHandle(forReadingAtPath: configuration.logFile) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+    }
+}
+
+func lastLines(_ text: String, count: Int) -> String {
+    text.split(separator: "\n").suffix(count).joined(separator: " | ")
+}
+
+func randomPassword() -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    var generator = SystemRandomNumberGenerator()
+    return String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
+}
+
+/// Writes a file only its owner can read, created with that mode (never briefly readable).
+func writePrivateFile(_ path: String, contents: String, owner: ServerAccount?) throws {
+    unlink(path)
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+        throw HubError(.embeddedPostgres, "cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    let bytes = Array(contents.utf8)
+    guard write(descriptor, bytes, bytes.count) == bytes.count else {
+        throw HubError(.embeddedPostgres, "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+    try owner?.chown(path)
+}
+
+/// Asks the kernel for a free loopback port. Another process could take it before PostgreSQL
+/// binds it; the caller retries on "address in use".
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw HubError(.embeddedPostgres, "cannot open a socket to find a free port") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+            bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+        }
+    }
+    guard bound else { throw HubError(.embeddedPostgres, "cannot bind a loopback socket to find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

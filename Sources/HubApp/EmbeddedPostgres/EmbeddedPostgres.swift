@@ -1,0 +1,149 @@
+import Foundation
+import HubCore
+import HubStore
+import Logging
+import PostgresNIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PostgreSQL server that Tributary initializes, starts and stops itself, in a local folder:
+/// what `tributary dev`, `demo` and the test suite use when no database URL is configured.
+///
+/// A second start reuses the cluster; a `postmaster.pid` left by a crash is recognised and
+/// removed; a server another Tributary process already runs on the same folder is shared, not
+/// started twice. A watchdog stops the server if this process dies without stopping it.
+public actor EmbeddedPostgres {
+    enum State {
+        case stopped
+        case owned(server: ChildProcess, watchdog: ChildProcess, url: DatabaseURL)
+        case attached(url: DatabaseURL)
+    }
+
+    public nonisolated let configuration: EmbeddedPostgresConfiguration
+    let logger: Logger
+    var state: State = .stopped
+
+    public init(configuration: EmbeddedPostgresConfiguration, logger: Logger) {
+        var configuration = configuration
+        configuration.rootDirectory = absolutePath(configuration.rootDirectory)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The server's pid while this process runs it; nil when stopped or shared.
+    public var serverPID: Int32? {
+        if case .owned(let server, _, _) = state { return server.pid }
+        return nil
+    }
+
+    /// Starts (or joins) the server and returns the URL of Tributary's database in it.
+    public func start() async throws -> DatabaseURL {
+        switch state {
+        case .owned(_, _, let url), .attached(let url): return url
+        case .stopped: break
+        }
+        let account = try ServerAccount.forServer(preferredName: configuration.serverUser)
+        try prepareDirectories(account: account)
+        // Two processes starting on one folder at once: the second waits, then joins the first's server.
+        return try await withFileLock(path: configuration.lockFile) {
+            try await startLocked(account: account)
+        }
+    }
+
+    private func startLocked(account: ServerAccount?) async throws -> DatabaseURL {
+        let cluster = configuration.clusterDirectory
+        let existingMajor = (try? String(contentsOfFile: cluster + "/PG_VERSION", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let binaries = try PostgresBinaries.locate(
+            path: configuration.searchPath ?? ProcessInfo.processInfo.environment["PATH"], preferredMajor: existingMajor
+        )
+        if let existingMajor, let found = binaries.majorVersion, found != existingMajor {
+            throw HubError(
+                .embeddedPostgres,
+                "the cluster in \(cluster) was made by PostgreSQL \(existingMajor) but only PostgreSQL \(found) is installed: install postgresql-\(existingMajor), or remove \(configuration.rootDirectory) to start over"
+            )
+        }
+        if existingMajor == nil {
+            try await initializeCluster(binaries: binaries, account: account)
+        }
+        let password = try readPassword()
+
+        if let pidFile = PostmasterPIDFile.read(dataDirectory: cluster) {
+            if pidFile.isLiveServer(for: cluster), let port = pidFile.port {
+                let url = databaseURL(port: port, password: password)
+                logger.info("joining the embedded PostgreSQL another process runs", metadata: ["hub.pg.pid": "\(pidFile.pid)"])
+                try await ensureDatabase(url)
+                state = .attached(url: url)
+                return url
+            }
+            // Left by a crash: PostgreSQL would refuse to start while it names a live process.
+            logger.notice("removing stale postmaster.pid", metadata: ["hub.pg.stale_pid": "\(pidFile.pid)"])
+            unlink(PostmasterPIDFile.path(in: cluster))
+        }
+
+        var lastError: (any Error)?
+        for _ in 0..<3 {
+            let port = try configuration.port ?? freeLoopbackPort()
+            do {
+                let server = try await launch(binaries: binaries, account: account, port: port)
+                let url = databaseURL(port: port, password: password)
+                let watchdog = try startWatchdog(serverPID: server.pid)
+                state = .owned(server: server, watchdog: watchdog, url: url)
+                try await ensureDatabase(url)
+                logger.info("embedded PostgreSQL started", metadata: ["hub.pg.port": "\(port)", "hub.pg.pid": "\(server.pid)"])
+                return url
+            } catch let error as PortInUse {
+                lastError = error
+                if configuration.port != nil { break }
+            }
+        }
+        throw HubError(.embeddedPostgres, "cannot start PostgreSQL: \(lastError.map { "\($0)" } ?? "unknown error")")
+    }
+
+    /// Stops the server if this process started it; a shared one keeps running for its owner.
+    public func stop() async {
+        guard case .owned(let server, let watchdog, _) = state else {
+            state = .stopped
+            return
+        }
+        state = .stopped
+        // SIGINT is PostgreSQL's fast shutdown: roll back open transactions, checkpoint, exit.
+        server.signal(SIGINT)
+        if await !server.waitForExit(timeout: .seconds(20)) {
+            logger.warning("PostgreSQL did not stop within 20 s; sending SIGQUIT")
+            server.signal(SIGQUIT)
+            if await !server.waitForExit(timeout: .seconds(5)) {
+                server.signal(SIGKILL)
+                _ = await server.waitForExit(timeout: .seconds(5))
+            }
+        }
+        watchdog.signal(SIGTERM)
+        _ = await watchdog.waitForExit(timeout: .seconds(2))
+        logger.info("embedded PostgreSQL stopped", metadata: ["hub.pg.pid": "\(server.pid)"])
+    }
+
+    func databaseURL(port: Int, password: Secret<String>) -> DatabaseURL {
+        DatabaseURL(
+            host: "127.0.0.1", port: port, username: "tributary", password: password,
+            database: configuration.database, sslMode: .disable
+        )
+    }
+
+    private func ensureDatabase(_ url: DatabaseURL) async throws {
+        try await PostgresClient.withRunning(url.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
+            try await DatabaseAdmin.createDatabaseIfMissing(configuration.database, on: client, logger: logger)
+        }
+    }
+}
+
+struct PortInUse: Error, CustomStringConvertible {
+    let port: Int
+    var description: String { "port \(port) is already in use" }
+}
+
+func absolutePath(_ path: String) -> String {
+    let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+    return url.standardizedFileURL.path
+}

@@ -1,0 +1,77 @@
+import HubAPI
+import HubCore
+import HubStore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import UnixSignals
+
+/// Builds and runs Tributary's processes: the one place `main` and the tests both call.
+public enum HubRuntime {
+    /// Runs `body` with the configured database, or with the embedded PostgreSQL in the data
+    /// folder when none is configured; the embedded server is stopped afterwards, also on error.
+    public static func withDatabase<T>(
+        _ configuration: HubConfiguration, embedded: EmbeddedPostgresConfiguration? = nil, logger: Logger,
+        _ body: (DatabaseURL) async throws -> T
+    ) async throws -> T {
+        if let url = configuration.databaseURL { return try await body(url) }
+        let server = EmbeddedPostgres(
+            configuration: embedded ?? EmbeddedPostgresConfiguration(rootDirectory: configuration.dataDirectory), logger: logger
+        )
+        let url = try await server.start()
+        do {
+            let result = try await body(url)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// Applies pending migrations.
+    public static func migrate(
+        _ url: DatabaseURL, dryRun: Bool, logger: Logger, progress: @escaping @Sendable (MigrationRunner.Event) -> Void
+    ) async throws -> MigrationRunner.Report {
+        try await PostgresClient.withRunning(url, maximumConnections: 1, logger: logger) { client in
+            try await MigrationRunner().migrate(on: client, dryRun: dryRun, logger: logger, progress: progress)
+        }
+    }
+
+    /// Runs `roles` until SIGTERM or SIGINT, then drains them. Refuses to start on a schema
+    /// that isn't exactly this binary's.
+    public static func serve(
+        roles: [Role], configuration: HubConfiguration, databaseURL: DatabaseURL, logger: Logger,
+        onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) async throws {
+        let postgres = PostgresClient(
+            configuration: databaseURL.clientConfiguration(maximumConnections: configuration.databaseMaxConnections),
+            backgroundLogger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The client runs outside the service group so that it closes last, after every
+            // service that uses it has drained.
+            await postgres.startRunning(in: &group)
+            defer { group.cancelAll() }
+
+            let status = try await MigrationRunner().status(on: postgres, logger: logger)
+            if let refusal = status.refusal { throw refusal }
+
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if roles.contains(.api) {
+                let api = APIServer.build(
+                    configuration: .init(host: configuration.httpHost, port: configuration.httpPort),
+                    postgres: postgres, logger: logger, onServerRunning: onAPIListening
+                )
+                services.append(.init(service: api, serviceName: "api"))
+            }
+            var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+            groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+            groupConfiguration.maximumCancellationDuration = .seconds(2)
+            logger.info("starting", metadata: ["hub.roles": .array(roles.sorted().map { .string($0.rawValue) })])
+            try await ServiceGroup(configuration: groupConfiguration).run()
+            logger.info("stopped cleanly")
+        }
+    }
+}

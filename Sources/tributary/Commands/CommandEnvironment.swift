@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+import HubApp
+import HubCore
+import Logging
+
+/// What every command starts from: the configuration read from the environment, and logging.
+enum CommandEnvironment {
+    /// Reads the configuration; a bad variable is a usage error (exit 2) naming every problem.
+    static func configuration() throws -> HubConfiguration {
+        do {
+            return try HubConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch let error as HubError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// Servers log JSON lines to stdout; one-shot commands keep stdout for their output and
+    /// log warnings and worse to stderr, unless TRIBUTARY_LOG_LEVEL asks for more.
+    static func bootstrapLogging(_ configuration: HubConfiguration, server: Bool) -> Logger {
+        let explicitLevel = ProcessInfo.processInfo.environment["TRIBUTARY_LOG_LEVEL"] != nil
+        let level: Logger.Level = server || explicitLevel ? configuration.logLevel : .warning
+        let output: JSONLogOutput = server ? .standardOutput : .standardError
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level, output: output) }
+        var logger = Logger(label: "tributary")
+        logger.logLevel = level
+        return logger
+    }
+}
