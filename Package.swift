@@ -101,7 +101,11 @@ let package = Package(
         ),
         .testTarget(
             name: "HubAppTests",
-            dependencies: ["HubApp", "HubStore", "HubCore", "TributaryTestSupport"],
+            dependencies: [
+                "HubApp", "HubStore", "HubCore", "TributaryTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

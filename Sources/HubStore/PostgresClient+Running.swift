@@ -9,6 +9,7 @@ extension PostgresClient {
         _ url: DatabaseURL, maximumConnections: Int = 10, logger: Logger,
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresClient) async throws -> T
     ) async throws -> T {
+        try await DatabaseProbe.check(url, logger: logger)
         let client = PostgresClient(
             configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger
         )

@@ -13,16 +13,20 @@ import Glibc
 struct ChildProcess: Sendable {
     let pid: pid_t
 
-    /// Starts `executable` with `arguments`; stdin reads /dev/null, stdout and stderr append
-    /// to `outputPath` (or /dev/null).
+    /// Starts `executable` with `arguments`; stdin reads `inputDescriptor` (or /dev/null),
+    /// stdout and stderr append to `outputPath` (or /dev/null).
     static func spawn(
         _ executable: String, _ arguments: [String], environment: [String: String],
-        outputPath: String?, newSession: Bool
+        inputDescriptor: Int32? = nil, outputPath: String?, newSession: Bool
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let inputDescriptor {
+            posix_spawn_file_actions_adddup2(&actions, inputDescriptor, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 

@@ -119,14 +119,30 @@ extension EmbeddedPostgres {
         throw HubError(.embeddedPostgres, "PostgreSQL did not become ready within 60 s (log: \(configuration.logFile))")
     }
 
-    /// A shell loop that stops the server once this process is gone, however it went: the
-    /// server must not outlive a `kill -9`ed Tributary.
-    func startWatchdog(serverPID: Int32) throws -> ChildProcess {
-        let script = #"while kill -0 "$0" 2>/dev/null && kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -INT "$1" 2>/dev/null"#
-        return try ChildProcess.spawn(
-            "/bin/sh", ["-c", script, "\(getpid())", "\(serverPID)"], environment: serverEnvironment,
-            outputPath: nil, newSession: true
-        )
+    /// A tiny shell that stops the server once this process is gone, however it went: the
+    /// server must not outlive a `kill -9`ed Tributary. It blocks reading a pipe whose only
+    /// write end this process holds (close-on-exec, so no other child inherits it); the kernel
+    /// closes that end when this process exits, the shell reads end-of-file, and signals the
+    /// server's fast shutdown.
+    func startWatchdog(serverPID: Int32) throws -> Watchdog {
+        var descriptors: [Int32] = [0, 0]
+        // A socket pair rather than pipe2, which Swift's Glibc module doesn't export; either way
+        // close-on-exec is set atomically, so a process spawned concurrently can't inherit it.
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &descriptors) == 0 else {
+            throw HubError(.embeddedPostgres, "cannot create the watchdog pipe: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptors[0]) }
+        do {
+            let shell = try ChildProcess.spawn(
+                "/bin/sh", ["-c", #"read -r _; kill -INT "$0" 2>/dev/null"#, "\(serverPID)"],
+                environment: serverEnvironment, inputDescriptor: descriptors[0], outputPath: nil, newSession: true
+            )
+            return Watchdog(shell: shell, lifeline: descriptors[1])
+        } catch {
+            close(descriptors[1])
+            throw error
+        }
     }
 
     var serverEnvironment: [String: String] {

@@ -17,7 +17,7 @@ import Glibc
 public actor EmbeddedPostgres {
     enum State {
         case stopped
-        case owned(server: ChildProcess, watchdog: ChildProcess, url: DatabaseURL)
+        case owned(server: ChildProcess, watchdog: Watchdog, url: DatabaseURL)
         case attached(url: DatabaseURL)
     }
 
@@ -119,8 +119,7 @@ public actor EmbeddedPostgres {
                 _ = await server.waitForExit(timeout: .seconds(5))
             }
         }
-        watchdog.signal(SIGTERM)
-        _ = await watchdog.waitForExit(timeout: .seconds(2))
+        await watchdog.dismiss()
         logger.info("embedded PostgreSQL stopped", metadata: ["hub.pg.pid": "\(server.pid)"])
     }
 
@@ -135,6 +134,19 @@ public actor EmbeddedPostgres {
         try await PostgresClient.withRunning(url.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
             try await DatabaseAdmin.createDatabaseIfMissing(configuration.database, on: client, logger: logger)
         }
+    }
+}
+
+/// The watchdog shell and the write end of its lifeline pipe.
+struct Watchdog: Sendable {
+    let shell: ChildProcess
+    let lifeline: Int32
+
+    /// Ends the watchdog without it signalling anyone: the server already stopped.
+    func dismiss() async {
+        shell.signal(SIGTERM)
+        _ = await shell.waitForExit(timeout: .seconds(2))
+        close(lifeline)
     }
 }
 

@@ -44,6 +44,7 @@ public enum HubRuntime {
         roles: [Role], configuration: HubConfiguration, databaseURL: DatabaseURL, logger: Logger,
         onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) async throws {
+        try await DatabaseProbe.check(databaseURL, logger: logger)
         let postgres = PostgresClient(
             configuration: databaseURL.clientConfiguration(maximumConnections: configuration.databaseMaxConnections),
             backgroundLogger: logger

@@ -1,0 +1,50 @@
+import HubCore
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// Opens one connection and closes it again. The pool behind `PostgresClient` retries an
+/// unreachable server forever, which suits a running service but leaves a starting one
+/// hanging; probing first turns a wrong URL, a stopped server or a refused login into a
+/// prompt error that says which.
+public enum DatabaseProbe {
+    public static func check(_ url: DatabaseURL, logger: Logger) async throws {
+        var configuration: PostgresConnection.Configuration
+        if let socketDirectory = url.socketDirectory {
+            configuration = .init(
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(url.port)", username: url.username,
+                password: url.password?.revealed, database: url.database
+            )
+        } else {
+            configuration = .init(
+                host: url.host, port: url.port, username: url.username, password: url.password?.revealed,
+                database: url.database, tls: try tls(for: url)
+            )
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.code != .server {
+            let cause = error.underlying.map { "\($0)" } ?? error.code.description
+            throw HubError(.databaseUnavailable, "cannot reach the database at \(url.host):\(url.port): \(cause)")
+        } catch {
+            throw HubError.database(error, while: "connecting to \(url.host):\(url.port)")
+        }
+    }
+
+    private static func tls(for url: DatabaseURL) throws -> PostgresConnection.Configuration.TLS {
+        switch url.sslMode {
+        case .disable:
+            return .disable
+        case .prefer, .require:
+            var unverified = TLSConfiguration.makeClientConfiguration()
+            unverified.certificateVerification = .none
+            let context = try NIOSSLContext(configuration: unverified)
+            return url.sslMode == .prefer ? .prefer(context) : .require(context)
+        case .verifyFull:
+            return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+@testable import HubApp
+import HubCore
+import HubStore
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+@Suite("The embedded PostgreSQL", .serialized)
+struct EmbeddedPostgresTests {
+    let logger = TestDatabase.logger
+
+    func server(_ root: String) -> EmbeddedPostgres {
+        EmbeddedPostgres(configuration: .init(rootDirectory: root, durable: false), logger: logger)
+    }
+
+    func query(_ url: DatabaseURL, _ sql: String) async throws -> [String] {
+        try await TestDatabase.withClient(url) { client in
+            var values: [String] = []
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String.self) {
+                values.append(value)
+            }
+            return values
+        }
+    }
+
+    @Test func initializesStartsStopsAndReusesTheCluster() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let first = server(root)
+        let url = try await first.start()
+        #expect(try await query(url, "SELECT current_database()::text") == ["tributary"])
+        try await TestDatabase.withClient(url) { client in
+            _ = try await client.query("CREATE TABLE marker AS SELECT 'kept'::text AS value", logger: logger)
+        }
+        let pid = try #require(await first.serverPID)
+        let versionFile = root + "/pg/PG_VERSION"
+        let created = try FileManager.default.attributesOfItem(atPath: versionFile)[.modificationDate] as? Date
+        await first.stop()
+        #expect(!processExists(pid), "the server must be gone after stop")
+        #expect(!FileManager.default.fileExists(atPath: root + "/pg/postmaster.pid"))
+
+        let second = server(root)
+        let again = try await second.start()
+        #expect(try await query(again, "SELECT value FROM marker") == ["kept"])
+        let reused = try FileManager.default.attributesOfItem(atPath: versionFile)[.modificationDate] as? Date
+        #expect(created == reused, "a second start must reuse the cluster, not initialize a new one")
+        await second.stop()
+    }
+
+    @Test(arguments: [StalePID.dead, .reusedByAnotherProgram])
+    func aStalePIDFileFromACrashIsHandled(_ stale: StalePID) async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let first = server(root)
+        _ = try await first.start()
+        await first.stop()
+        // What a crash leaves: a lock file naming a pid that is no PostgreSQL server.
+        let pid = stale == .dead ? 999_999 : Int(getpid())
+        try "\(pid)\n\(root)/pg\n1700000000\n5432\n\n127.0.0.1\n  1234  5678\nready   \n"
+            .write(toFile: root + "/pg/postmaster.pid", atomically: true, encoding: .utf8)
+        let second = server(root)
+        let url = try await second.start()
+        #expect(try await query(url, "SELECT 'up'") == ["up"])
+        await second.stop()
+    }
+
+    enum StalePID: Sendable { case dead, reusedByAnotherProgram }
+
+    @Test func aSecondInstanceJoinsTheRunningServerAndLeavesItRunning() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let owner = server(root)
+        let url = try await owner.start()
+        let guest = server(root)
+        let joined = try await guest.start()
+        #expect(joined.port == url.port)
+        #expect(await guest.serverPID == nil)
+        await guest.stop()
+        #expect(try await query(url, "SELECT 'still up'") == ["still up"])
+        await owner.stop()
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "only root must switch to the postgres account"))
+    func asRootTheServerRunsAsThePostgresUser() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let embedded = server(root)
+        _ = try await embedded.start()
+        let pid = try #require(await embedded.serverPID)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
+        let uid = uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+        #expect(uid == getpwnam("postgres")?.pointee.pw_uid)
+        #expect(uid != 0)
+        await embedded.stop()
+    }
+
+    @Test func missingServerProgramsSayWhatToInstall() {
+        let error = #expect(throws: HubError.self) {
+            try PostgresBinaries.locate(path: "/nonexistent/bin", debianRoot: "/nonexistent/postgresql")
+        }
+        #expect(error?.code == .postgresNotInstalled)
+        #expect(error?.message.contains("apt-get install postgresql") == true)
+    }
+
+    @Test func aFolderThatIsNoClusterIsRefused() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/pg", withIntermediateDirectories: true)
+        try "mine".write(toFile: root + "/pg/notes.txt", atomically: true, encoding: .utf8)
+        let error = await #expect(throws: HubError.self) { try await server(root).start() }
+        #expect(error?.message.contains("neither empty nor a PostgreSQL cluster") == true)
+        #expect(FileManager.default.fileExists(atPath: root + "/pg/notes.txt"), "the user's file must survive")
+    }
+}
