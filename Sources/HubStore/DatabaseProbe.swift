@@ -35,16 +35,8 @@ public enum DatabaseProbe {
     }
 
     private static func tls(for url: DatabaseURL) throws -> PostgresConnection.Configuration.TLS {
-        switch url.sslMode {
-        case .disable:
-            return .disable
-        case .prefer, .require:
-            var unverified = TLSConfiguration.makeClientConfiguration()
-            unverified.certificateVerification = .none
-            let context = try NIOSSLContext(configuration: unverified)
-            return url.sslMode == .prefer ? .prefer(context) : .require(context)
-        case .verifyFull:
-            return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
+        guard let tlsConfiguration = url.tlsConfiguration else { return .disable }
+        let context = try NIOSSLContext(configuration: tlsConfiguration)
+        return url.sslMode == .prefer ? .prefer(context) : .require(context)
     }
 }

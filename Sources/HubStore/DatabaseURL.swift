@@ -119,16 +119,22 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
     }
 
     private var tls: PostgresClient.Configuration.TLS {
+        guard let tlsConfiguration else { return .disable }
+        return sslMode == .prefer ? .prefer(tlsConfiguration) : .require(tlsConfiguration)
+    }
+
+    /// The TLS settings `sslMode` asks for; nil for `disable`. Like libpq, `prefer` and
+    /// `require` encrypt without verifying the certificate; `verify-full` verifies it.
+    var tlsConfiguration: TLSConfiguration? {
         switch sslMode {
         case .disable:
-            return .disable
+            return nil
         case .prefer, .require:
-            // libpq's prefer/require encrypt without verifying the certificate; verify-full checks it.
             var unverified = TLSConfiguration.makeClientConfiguration()
             unverified.certificateVerification = .none
-            return sslMode == .prefer ? .prefer(unverified) : .require(unverified)
+            return unverified
         case .verifyFull:
-            return .require(.makeClientConfiguration())
+            return .makeClientConfiguration()
         }
     }
 }

@@ -27,22 +27,6 @@ public enum HTTPProbe {
     }
 }
 
-/// A loopback port nothing listens on right now.
-public func unusedLoopbackPort() -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// A fresh folder under the temporary directory, readable by other users so that the
 /// embedded server's account can reach a cluster inside it when tests run as root.
 public func makeScratchDirectory(_ prefix: String = "tributary") throws -> String {

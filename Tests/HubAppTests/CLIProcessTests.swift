@@ -26,7 +26,7 @@ struct CLIProcessTests {
         #expect(badEnvironment.status == 2)
         #expect(badEnvironment.stderr.contains("TRIBUTARY_LOG_LEVEL"))
 
-        let port = unusedLoopbackPort()
+        let port = try freeLoopbackPort()
         let unreachable = try await TributaryProcess.run(
             ["migrate"], environment: ["TRIBUTARY_DATABASE_URL": "postgres://u:PASSWORD-MARKER@127.0.0.1:\(port)/d?sslmode=disable"]
         )
@@ -62,7 +62,7 @@ struct CLIProcessTests {
         let url = try await TestDatabase.makeEmptyDatabase()
         let result = try await TributaryProcess.run(
             ["serve", "--role", "api"],
-            environment: ["TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_HTTP_ADDRESS": "127.0.0.1:\(unusedLoopbackPort())"],
+            environment: ["TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_HTTP_ADDRESS": "127.0.0.1:\(try freeLoopbackPort())"],
             timeout: .seconds(30)
         )
         #expect(result.status == 1)
@@ -71,7 +71,7 @@ struct CLIProcessTests {
 
     @Test func serveAnswersProbesAndStopsCleanlyOnSIGTERM() async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
-        let port = unusedLoopbackPort()
+        let port = try freeLoopbackPort()
         let server = try TributaryProcess(
             ["serve", "--role", "api"],
             environment: ["TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_HTTP_ADDRESS": "127.0.0.1:\(port)"]
@@ -105,7 +105,7 @@ struct CLIProcessTests {
     @Test func devRunsEverythingAndSIGTERMStopsItsDatabaseToo() async throws {
         let root = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let port = unusedLoopbackPort()
+        let port = try freeLoopbackPort()
         let dev = try TributaryProcess(["dev", "--data-dir", root, "--port", "\(port)"])
         #expect(await HTTPProbe.waitFor("http://127.0.0.1:\(port)/readyz", timeout: .seconds(60)), "\(dev.standardError)")
         let postgresPID = try #require(postmasterPID(root))
@@ -118,7 +118,7 @@ struct CLIProcessTests {
     @Test func devKilledHardStillTakesItsDatabaseDown() async throws {
         let root = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let port = unusedLoopbackPort()
+        let port = try freeLoopbackPort()
         let dev = try TributaryProcess(["dev", "--data-dir", root, "--port", "\(port)"])
         #expect(await HTTPProbe.waitFor("http://127.0.0.1:\(port)/healthz", timeout: .seconds(60)), "\(dev.standardError)")
         let postgresPID = try #require(postmasterPID(root))

@@ -182,9 +182,9 @@ func writePrivateFile(_ path: String, contents: String, owner: ServerAccount?) t
     try owner?.chown(path)
 }
 
-/// Asks the kernel for a free loopback port. Another process could take it before PostgreSQL
-/// binds it; the caller retries on "address in use".
-func freeLoopbackPort() throws -> Int {
+/// Asks the kernel for a free loopback port. Another process could take it before the caller
+/// binds it; callers retry on "address in use".
+public func freeLoopbackPort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw HubError(.embeddedPostgres, "cannot open a socket to find a free port") }
     defer { close(descriptor) }
