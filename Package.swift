@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "TributaryTestSupport",
             dependencies: [
-                "HubApp", "HubStore", "HubCore",
+                "HubApp", "HubStore", "HubCore", "HubCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

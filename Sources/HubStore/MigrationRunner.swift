@@ -148,6 +148,7 @@ public struct MigrationRunner: Sendable {
 }
 
 /// Runs `body`, turning driver errors into HubErrors that say what was being done.
+@discardableResult
 func withDatabaseErrors<T>(_ doing: String, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()

@@ -13,7 +13,9 @@ struct Tributary: AsyncParsableCommand {
 
             Exit codes: 0 success, 1 runtime failure, 2 usage error.
             """,
-        subcommands: [DevCommand.self, ServeCommand.self, MigrateCommand.self, VersionCommand.self]
+        subcommands: [
+            DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, VersionCommand.self,
+        ]
     )
 }
 
@@ -51,6 +53,6 @@ enum Main {
     }
 }
 
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+func printError(_ message: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Data((message + terminator).utf8))
 }

@@ -13,6 +13,10 @@ public struct HubConfiguration: Sendable {
     public var httpPort: Int
     public var logLevel: Logger.Level
     public var shutdownGracePeriod: Duration
+    /// The key-encryption key as base64; prefer `masterKeyFile`, since a file keeps it out of
+    /// the process environment that crash reporters and `/proc` expose.
+    public var masterKey: Secret<String>?
+    public var masterKeyFile: String?
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
@@ -48,6 +52,10 @@ public struct HubConfiguration: Sendable {
               meaning: "trace, debug, info, notice, warning, error or critical"),
         .init(name: "TRIBUTARY_SHUTDOWN_GRACE_SECONDS", defaultValue: "10",
               meaning: "How long a stopping process lets in-flight work finish"),
+        .init(name: "TRIBUTARY_MASTER_KEY_FILE", defaultValue: "(unset: DATA_DIR/master.key with the embedded database)",
+              meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
+        .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
+              meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
     ]
 
     /// Reads the environment; every bad variable is named in one error, none is echoed if secret.
@@ -93,6 +101,11 @@ public struct HubConfiguration: Sendable {
             } else {
                 problems.append("TRIBUTARY_SHUTDOWN_GRACE_SECONDS: '\(raw)' is not a number of seconds from 0 to 3600")
             }
+        }
+        if let raw = value("TRIBUTARY_MASTER_KEY") { configuration.masterKey = Secret(raw) }
+        if let raw = value("TRIBUTARY_MASTER_KEY_FILE") { configuration.masterKeyFile = raw }
+        if configuration.masterKey != nil, configuration.masterKeyFile != nil {
+            problems.append("TRIBUTARY_MASTER_KEY and TRIBUTARY_MASTER_KEY_FILE are both set; set one")
         }
         guard problems.isEmpty else {
             throw HubError(.invalidConfiguration, "invalid configuration:\n  " + problems.joined(separator: "\n  "))

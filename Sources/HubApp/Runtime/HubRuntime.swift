@@ -12,7 +12,7 @@ public enum HubRuntime {
     /// folder when none is configured; the embedded server is stopped afterwards, also on error.
     public static func withDatabase<T>(
         _ configuration: HubConfiguration, embedded: EmbeddedPostgresConfiguration? = nil, logger: Logger,
-        _ body: (DatabaseURL) async throws -> T
+        isolation: isolated (any Actor)? = #isolation, _ body: (DatabaseURL) async throws -> T
     ) async throws -> T {
         if let url = configuration.databaseURL { return try await body(url) }
         let server = EmbeddedPostgres(

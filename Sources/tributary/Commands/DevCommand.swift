@@ -34,6 +34,10 @@ struct DevCommand: AsyncParsableCommand {
         if let port { configuration.httpPort = port }
         let logger = CommandEnvironment.bootstrapLogging(configuration, server: true)
         let host = configuration.httpHost
+        // First run: a key-encryption key for this machine's data, in the data folder.
+        if configuration.databaseURL == nil, configuration.masterKey == nil, configuration.masterKeyFile == nil {
+            _ = try MasterKey.load(configuration, createIfMissing: true)
+        }
         try await HubRuntime.withDatabase(configuration, logger: logger) { url in
             _ = try await HubRuntime.migrate(url, dryRun: false, logger: logger) { _ in }
             try await HubRuntime.serve(roles: Role.available, configuration: configuration, databaseURL: url, logger: logger) {

@@ -1,0 +1,67 @@
+import Foundation
+import HubCore
+import HubCrypto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds the configured key-encryption key, and writes new ones.
+public enum MasterKey {
+    /// Where `tributary dev` keeps its key when none is configured.
+    public static func defaultFile(_ configuration: HubConfiguration) -> String {
+        configuration.dataDirectory + "/master.key"
+    }
+
+    /// TRIBUTARY_MASTER_KEY, else TRIBUTARY_MASTER_KEY_FILE, else — with the embedded database
+    /// only — the data folder's `master.key`, created first when `createIfMissing`.
+    public static func load(_ configuration: HubConfiguration, createIfMissing: Bool = false) throws -> LocalKeyEncryptionKey {
+        if let key = configuration.masterKey {
+            return try LocalKeyEncryptionKey(base64: key, source: "TRIBUTARY_MASTER_KEY")
+        }
+        if let file = configuration.masterKeyFile {
+            return try LocalKeyEncryptionKey(contentsOfFile: file)
+        }
+        guard configuration.databaseURL == nil else {
+            throw HubError(
+                .keyUnavailable,
+                "no key-encryption key configured: set TRIBUTARY_MASTER_KEY_FILE (create one with `tributary keys init --file PATH`)"
+            )
+        }
+        let file = defaultFile(configuration)
+        if !FileManager.default.fileExists(atPath: file) {
+            guard createIfMissing else {
+                throw HubError(.keyUnavailable, "no key-encryption key at \(file): run `tributary keys init` or `tributary dev` first")
+            }
+            return try write(to: file, force: false)
+        }
+        return try LocalKeyEncryptionKey(contentsOfFile: file)
+    }
+
+    /// Writes a new random key to `path`, readable by its owner only. Refuses to replace an
+    /// existing key unless `force`: data sealed under the old key would be lost with it.
+    public static func write(to path: String, force: Bool) throws -> LocalKeyEncryptionKey {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: path) {
+            guard force else {
+                throw HubError(
+                    .conflict,
+                    "\(path) already holds a key; replacing it makes everything encrypted under it unreadable (use --force only if that is what you want)"
+                )
+            }
+            unlink(path)
+        }
+        let encoded = LocalKeyEncryptionKey.generateBase64()
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw HubError(.keyUnavailable, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array((encoded.revealed + "\n").utf8)
+        guard Glibc.write(descriptor, bytes, bytes.count) == bytes.count, fsync(descriptor) == 0 else {
+            throw HubError(.keyUnavailable, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return try LocalKeyEncryptionKey(base64: encoded, source: path)
+    }
+}

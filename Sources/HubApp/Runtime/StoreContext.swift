@@ -1,0 +1,40 @@
+import HubCore
+import HubCrypto
+import HubStore
+import Logging
+import PostgresNIO
+
+/// What an operator command needs to work on the store: a running client on a current
+/// schema, and the keyring.
+public struct StoreContext: Sendable {
+    public let client: PostgresClient
+    public let keyring: Keyring
+    public let logger: Logger
+
+    public var tenants: TenantStore { TenantStore(client: client, logger: logger) }
+    public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
+    public var connections: ConnectionStore { ConnectionStore(client: client, keyring: keyring, logger: logger) }
+}
+
+extension HubRuntime {
+    /// Runs `body` against the configured store; refuses a schema that isn't this binary's.
+    public static func withStore<T>(
+        _ configuration: HubConfiguration, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (StoreContext) async throws -> T
+    ) async throws -> T {
+        let kek: any KeyEncryptionKeyProvider
+        do {
+            kek = try MasterKey.load(configuration)
+        } catch let error as HubError {
+            kek = UnavailableKeyEncryptionKey(error: error)
+        }
+        return try await withDatabase(configuration, logger: logger) { url in
+            try await PostgresClient.withRunning(url, maximumConnections: 4, logger: logger) { client in
+                let status = try await MigrationRunner().status(on: client, logger: logger)
+                if let refusal = status.refusal { throw refusal }
+                let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+                return try await body(StoreContext(client: client, keyring: keyring, logger: logger))
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Crypto
+import HubCore
+import Synchronization
+
+/// Hands out tenants' keys: creates a tenant's first keys on first use, unwraps stored ones
+/// with the key-encryption key, and keeps a bounded number unwrapped in memory.
+///
+/// Which data key version is active is cached for `activeVersionTTL`, so another process's
+/// rotation takes effect here within that time (older versions keep decrypting meanwhile;
+/// the re-encryption pass catches rows written under them). Shredding elsewhere likewise
+/// reaches this cache within the TTL, or at once through `forget`.
+public final class Keyring: Sendable {
+    public let kek: any KeyEncryptionKeyProvider
+    let repository: any DataKeyRepository
+    let capacity: Int
+    let activeVersionTTL: Duration
+
+    private struct CacheKey: Hashable {
+        let tenant: TenantID
+        let purpose: WrappedDataKey.Purpose
+        let version: Int
+    }
+
+    private struct Cache {
+        var keys: [CacheKey: DataKey] = [:]
+        var insertionOrder: [CacheKey] = []
+        var active: [TenantID: (version: Int, until: ContinuousClock.Instant)] = [:]
+    }
+
+    private let cache = Mutex(Cache())
+
+    public init(
+        kek: any KeyEncryptionKeyProvider, repository: any DataKeyRepository, capacity: Int = 10_000,
+        activeVersionTTL: Duration = .seconds(30)
+    ) {
+        self.kek = kek
+        self.repository = repository
+        self.capacity = capacity
+        self.activeVersionTTL = activeVersionTTL
+    }
+
+    /// The key new writes of this tenant seal with: its newest active data key version,
+    /// created on first use.
+    public func encryptionKey(for tenant: TenantID) async throws -> DataKey {
+        let now = ContinuousClock.now
+        if let key = cache.withLock({ cache -> DataKey? in
+            guard let active = cache.active[tenant], active.until > now else { return nil }
+            return cache.keys[CacheKey(tenant: tenant, purpose: .data, version: active.version)]
+        }) {
+            return key
+        }
+        let newest = try await newestActive(tenant, purpose: .data)
+        let key = try await unwrap(newest)
+        cache.withLock { $0.active[tenant] = (newest.version, now + activeVersionTTL) }
+        return key
+    }
+
+    /// The tenant's index key (blind indexes, content hashes), created on first use. It does
+    /// not rotate with the data keys.
+    public func indexKey(for tenant: TenantID) async throws -> DataKey {
+        if let key = cache.withLock({ $0.keys[CacheKey(tenant: tenant, purpose: .index, version: 1)] }) { return key }
+        return try await unwrap(try await newestActive(tenant, purpose: .index))
+    }
+
+    /// The key that opens ciphertexts sealed under data key `version`.
+    public func decryptionKey(for tenant: TenantID, version: Int) async throws -> DataKey {
+        if let key = cache.withLock({ $0.keys[CacheKey(tenant: tenant, purpose: .data, version: version)] }) { return key }
+        let stored = try await repository.dataKeys(for: tenant, purpose: .data)
+        guard let match = stored.first(where: { $0.version == version }) else {
+            if stored.contains(where: { $0.state == .shredded }) { throw Self.shredded(tenant) }
+            throw HubError(.keyUnavailable, "tenant \(tenant) has no data key v\(version)")
+        }
+        switch match.state {
+        case .active: return try await unwrap(match)
+        case .retired: throw HubError(.keyUnavailable, "data key v\(version) of tenant \(tenant) was retired")
+        case .shredded: throw Self.shredded(tenant)
+        }
+    }
+
+    /// Adds a data key version, used for every write from now on; returns its number.
+    public func rotate(_ tenant: TenantID) async throws -> Int {
+        let stored = try await repository.dataKeys(for: tenant, purpose: .data)
+        if stored.contains(where: { $0.state == .shredded }) { throw Self.shredded(tenant) }
+        let version = (stored.map(\.version).max() ?? 0) + 1
+        try await createKey(for: tenant, purpose: .data, version: version)
+        forget(tenant)
+        return version
+    }
+
+    /// Drops what this process remembers of a tenant's keys (after rotation, retirement or
+    /// shredding).
+    public func forget(_ tenant: TenantID) {
+        cache.withLock { cache in
+            cache.active[tenant] = nil
+            cache.keys = cache.keys.filter { $0.key.tenant != tenant }
+            cache.insertionOrder.removeAll { $0.tenant == tenant }
+        }
+    }
+
+    private func newestActive(_ tenant: TenantID, purpose: WrappedDataKey.Purpose) async throws -> WrappedDataKey {
+        var stored = try await repository.dataKeys(for: tenant, purpose: purpose)
+        if stored.isEmpty {
+            try await createKey(for: tenant, purpose: purpose, version: 1)
+            stored = try await repository.dataKeys(for: tenant, purpose: purpose)
+        }
+        guard let newest = stored.last(where: { $0.state == .active }) else { throw Self.shredded(tenant) }
+        return newest
+    }
+
+    private func createKey(for tenant: TenantID, purpose: WrappedDataKey.Purpose, version: Int) async throws {
+        let material = SymmetricKey(size: .bits256)
+        let wrapped = try await kek.wrap(material, tenant: tenant, label: Self.label(purpose, version))
+        do {
+            try await repository.insertDataKey(
+                WrappedDataKey(tenant: tenant, purpose: purpose, version: version, wrapped: wrapped, kekID: kek.keyID, state: .active)
+            )
+        } catch let error as HubError where error.code == .conflict {
+            // Another process created this version first; its key is the one to use.
+        }
+    }
+
+    private func unwrap(_ stored: WrappedDataKey) async throws -> DataKey {
+        let cacheKey = CacheKey(tenant: stored.tenant, purpose: stored.purpose, version: stored.version)
+        if let key = cache.withLock({ $0.keys[cacheKey] }) { return key }
+        guard let wrapped = stored.wrapped else { throw Self.shredded(stored.tenant) }
+        if stored.kekID != kek.keyID {
+            throw HubError(
+                .keyUnavailable,
+                "the \(Self.label(stored.purpose, stored.version)) key of tenant \(stored.tenant) is wrapped by key-encryption key \(stored.kekID), but the configured one is \(kek.keyID)"
+            )
+        }
+        let material = try await kek.unwrap(wrapped, tenant: stored.tenant, label: Self.label(stored.purpose, stored.version))
+        let key = DataKey(tenant: stored.tenant, version: stored.version, material: material)
+        cache.withLock { cache in
+            if cache.keys[cacheKey] == nil { cache.insertionOrder.append(cacheKey) }
+            cache.keys[cacheKey] = key
+            // Bounded: the oldest entries go first.
+            while cache.insertionOrder.count > capacity {
+                cache.keys[cache.insertionOrder.removeFirst()] = nil
+            }
+        }
+        return key
+    }
+
+    static func label(_ purpose: WrappedDataKey.Purpose, _ version: Int) -> String {
+        "\(purpose.rawValue) v\(version)"
+    }
+
+    static func shredded(_ tenant: TenantID) -> HubError {
+        HubError(.keyShredded, "the keys of tenant \(tenant) were destroyed; its encrypted data can never be read again")
+    }
+}

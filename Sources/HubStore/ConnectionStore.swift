@@ -1,0 +1,61 @@
+import Foundation
+import HubCore
+import HubCrypto
+import Logging
+import PostgresNIO
+
+/// Connections and their credentials. Credentials are write-only from the outside: sealed
+/// on the way in (bound to tenant, table, column and the connection's id), opened only for
+/// the sync that needs them.
+public struct ConnectionStore: Sendable {
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+
+    public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.logger = logger
+    }
+
+    static func credentialsContext(_ tenant: TenantID, _ connection: UUID) -> EncryptionContext {
+        EncryptionContext(tenant: tenant, table: "connections", column: "credentials", row: connection.uuidString.lowercased())
+    }
+
+    public func create(
+        tenant: TenantID, connector: String, connectorVersion: Int, externalAccount: String = "",
+        config: [String: JSONValue] = [:], credentials: Secret<[UInt8]>
+    ) async throws -> UUID {
+        let id = UUID()
+        let key = try await keyring.encryptionKey(for: tenant)
+        let sealed = try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, id))
+        try await withDatabaseErrors("creating a connection") {
+            try await client.query(
+                """
+                INSERT INTO connections (id, tenant_id, connector_name, connector_version, external_account, config,
+                                         credentials, credentials_key_version)
+                VALUES (\(id), \(tenant.rawValue), \(connector), \(connectorVersion), \(externalAccount),
+                        \(JSONValue.object(config).canonicalJSON)::jsonb, \(ByteBuffer(bytes: sealed)), \(key.version))
+                """,
+                logger: logger
+            )
+        }
+        return id
+    }
+
+    /// The connection's credentials in clear, for the sync that calls the third-party API.
+    public func credentials(tenant: TenantID, connection: UUID) async throws -> Secret<[UInt8]> {
+        let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer?, Int?)? in
+            let rows = try await client.query(
+                "SELECT credentials, credentials_key_version FROM connections WHERE tenant_id = \(tenant.rawValue) AND id = \(connection)",
+                logger: logger
+            )
+            for try await row in rows.decode((ByteBuffer?, Int?).self) { return row }
+            return nil
+        }
+        guard let (sealed, version) = row else { throw HubError(.notFound, "connection \(connection) not found") }
+        guard let sealed, let version else { return Secret([]) }
+        let key = try await keyring.decryptionKey(for: tenant, version: version)
+        return try Envelope.open(Array(sealed.readableBytesView), with: key, context: Self.credentialsContext(tenant, connection))
+    }
+}

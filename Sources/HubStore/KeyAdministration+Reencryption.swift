@@ -1,0 +1,97 @@
+import Foundation
+import HubCore
+import HubCrypto
+import Logging
+import PostgresNIO
+
+/// The sealed columns a re-encryption pass moves to the newest data key.
+enum SealedColumn {
+    case records, connections
+}
+
+extension KeyAdministration {
+    /// Re-seals up to `batchSize` rows in one transaction; rows another pass holds are skipped
+    /// (`SKIP LOCKED`), so several passes may run at once.
+    func reencryptBatch(_ column: SealedColumn, tenant: TenantID, target: DataKey, batchSize: Int) async throws -> Int {
+        try await withDatabaseErrors("re-encrypting rows of tenant \(tenant)") {
+            try await client.withTransaction(logger: logger) { connection in
+                switch column {
+                case .records:
+                    return try await reencryptRecords(connection, tenant: tenant, target: target, batchSize: batchSize)
+                case .connections:
+                    return try await reencryptCredentials(connection, tenant: tenant, target: target, batchSize: batchSize)
+                }
+            }
+        }
+    }
+
+    private func reencryptRecords(_ connection: PostgresConnection, tenant: TenantID, target: DataKey, batchSize: Int) async throws
+        -> Int
+    {
+        let rows = try await connection.query(
+            """
+            SELECT connection_id, stream, external_id, sensitive, key_version FROM records
+            WHERE tenant_id = \(tenant.rawValue) AND sensitive IS NOT NULL AND key_version < \(target.version)
+            ORDER BY connection_id, stream, external_id
+            LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        )
+        var connections: [UUID] = [], streams: [String] = [], ids: [String] = [], sealed: [String] = []
+        for try await (connectionID, stream, externalID, ciphertext, version) in rows.decode((UUID, String, String, ByteBuffer, Int).self) {
+            let key = RecordKey(connection: connectionID, stream: stream, externalID: externalID)
+            let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: key.rowIdentity)
+            let resealed = try await reseal(Array(ciphertext.readableBytesView), from: version, to: target, context: context)
+            connections.append(connectionID)
+            streams.append(stream)
+            ids.append(externalID)
+            sealed.append(hex(resealed))
+        }
+        guard !ids.isEmpty else { return 0 }
+        try await connection.query(
+            """
+            UPDATE records AS r SET sensitive = decode(u.sealed, 'hex'), key_version = \(target.version)
+            FROM unnest(\(connections)::uuid[], \(streams)::text[], \(ids)::text[], \(sealed)::text[]) AS u(c, s, e, sealed)
+            WHERE r.connection_id = u.c AND r.stream = u.s AND r.external_id = u.e
+            """,
+            logger: logger
+        )
+        return ids.count
+    }
+
+    private func reencryptCredentials(_ connection: PostgresConnection, tenant: TenantID, target: DataKey, batchSize: Int)
+        async throws -> Int
+    {
+        let rows = try await connection.query(
+            """
+            SELECT id, credentials, credentials_key_version FROM connections
+            WHERE tenant_id = \(tenant.rawValue) AND credentials IS NOT NULL AND credentials_key_version < \(target.version)
+            ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        )
+        var updates: [(UUID, [UInt8])] = []
+        for try await (id, ciphertext, version) in rows.decode((UUID, ByteBuffer, Int).self) {
+            let context = ConnectionStore.credentialsContext(tenant, id)
+            updates.append((id, try await reseal(Array(ciphertext.readableBytesView), from: version, to: target, context: context)))
+        }
+        for (id, sealed) in updates {
+            try await connection.query(
+                """
+                UPDATE connections SET credentials = \(ByteBuffer(bytes: sealed)), credentials_key_version = \(target.version)
+                WHERE id = \(id)
+                """,
+                logger: logger
+            )
+        }
+        return updates.count
+    }
+
+    private func reseal(_ ciphertext: [UInt8], from version: Int, to target: DataKey, context: EncryptionContext) async throws
+        -> [UInt8]
+    {
+        let old = try await keyring.decryptionKey(for: context.tenant, version: version)
+        let plaintext = try Envelope.open(ciphertext, with: old, context: context)
+        return try Envelope.seal(plaintext.revealed, with: target, context: context)
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import HubCore
+import HubCrypto
+import Logging
+import PostgresNIO
+
+/// Writes records into the normalized store with their sensitive fields sealed, blind
+/// indexes and keyed content hash computed at the column boundary; plaintext of a sensitive
+/// field never reaches PostgreSQL.
+public struct RecordWriter: Sendable {
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+
+    public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.logger = logger
+    }
+
+    public struct Input: Sendable {
+        public let externalID: String
+        public let fields: [String: JSONValue]
+
+        public init(externalID: String, fields: [String: JSONValue]) {
+            self.externalID = externalID
+            self.fields = fields
+        }
+    }
+
+    /// Upserts a batch of one stream's records in one statement. A record whose content hash
+    /// is unchanged is left alone (no new change sequence). Returns how many rows changed.
+    @discardableResult
+    public func upsert(
+        tenant: TenantID, connection: UUID, stream: String, records: [Input], policy: RecordPolicy
+    ) async throws -> Int {
+        guard !records.isEmpty else { return 0 }
+        let key = try await keyring.encryptionKey(for: tenant)
+        let indexKey = try await keyring.indexKey(for: tenant)
+        var ids: [String] = [], data: [String] = [], sealed: [String] = [], indexes: [String] = [], hashes: [String] = []
+        for record in records {
+            let recordKey = RecordKey(connection: connection, stream: stream, externalID: record.externalID)
+            let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: recordKey.rowIdentity)
+            let protected = try RecordProtector.protect(record.fields, policy: policy, key: key, indexKey: indexKey, context: context)
+            ids.append(record.externalID)
+            data.append(JSONValue.object(protected.plain).canonicalJSON)
+            // Empty for a record with no sensitive fields: PostgresNIO binds no arrays of optionals.
+            sealed.append(protected.sensitive.map(hex) ?? "")
+            indexes.append(protected.blindIndex.map(hex).joined(separator: ","))
+            hashes.append(hex(protected.contentHash))
+        }
+        return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
+            // Arrays of hex text rather than bytea[]: unnest flattens a two-dimensional array,
+            // and each record's blind indexes are an array of their own.
+            let result = try await client.query(
+                """
+                INSERT INTO records (tenant_id, connection_id, stream, external_id, data, sensitive, key_version,
+                                     blind_index, content_hash, synced_at)
+                SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, decode(NULLIF(r.sealed, ''), 'hex'),
+                       CASE WHEN r.sealed = '' THEN NULL ELSE \(key.version) END,
+                       COALESCE((SELECT array_agg(decode(d, 'hex')) FROM unnest(string_to_array(r.idx, ',')) d), '{}'),
+                       decode(r.hash, 'hex'), now()
+                FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[])
+                     AS r(id, data, sealed, idx, hash)
+                ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET
+                    data = EXCLUDED.data, sensitive = EXCLUDED.sensitive, key_version = EXCLUDED.key_version,
+                    blind_index = EXCLUDED.blind_index, content_hash = EXCLUDED.content_hash,
+                    synced_at = EXCLUDED.synced_at, deleted_at = NULL, change_seq = nextval('records_change_seq')
+                WHERE records.tenant_id = EXCLUDED.tenant_id
+                  AND (records.content_hash <> EXCLUDED.content_hash OR records.deleted_at IS NOT NULL)
+                RETURNING 1
+                """,
+                logger: logger
+            )
+            var changed = 0
+            for try await _ in result { changed += 1 }
+            return changed
+        }
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var output = [UInt8]()
+    output.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        output.append(digits[Int(byte >> 4)])
+        output.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: output, as: UTF8.self)
+}

@@ -1,0 +1,62 @@
+import Crypto
+import HubCore
+import HubCrypto
+import Testing
+
+@Suite("Blind indexes and protected records")
+struct RecordProtectorTests {
+    let tenant = TenantID()
+    let key: DataKey
+    let indexKey: DataKey
+
+    init() {
+        key = DataKey(tenant: tenant, version: 1, material: SymmetricKey(size: .bits256))
+        indexKey = DataKey(tenant: tenant, version: 1, material: SymmetricKey(size: .bits256))
+    }
+
+    @Test(arguments: [
+        (BlindIndexNormalizer.exact, " Ann@X.com", " Ann@X.com"),
+        (.lowercaseTrim, "  Ann@Example.COM \n", "ann@example.com"),
+        (.digits, "+1 (555) 010-9999", "15550109999"),
+    ])
+    func normalizers(_ normalizer: BlindIndexNormalizer, _ input: String, _ expected: String) {
+        #expect(normalizer.normalize(input) == expected)
+    }
+
+    @Test func digestsMatchOnNormalizedValueOnlyWithinTenantAndField() {
+        let email = BlindIndexField(name: "email", normalizer: .lowercaseTrim)
+        let digest = BlindIndex.digest("Ann@Example.com", field: email, key: indexKey)
+        #expect(digest.count == BlindIndex.length)
+        #expect(BlindIndex.digest("  ann@example.com", field: email, key: indexKey) == digest)
+        #expect(BlindIndex.digest("ann@example.org", field: email, key: indexKey) != digest)
+        let otherField = BlindIndexField(name: "backup_email", normalizer: .lowercaseTrim)
+        #expect(BlindIndex.digest("ann@example.com", field: otherField, key: indexKey) != digest)
+        let otherTenant = DataKey(tenant: TenantID(), version: 1, material: SymmetricKey(size: .bits256))
+        #expect(BlindIndex.digest("ann@example.com", field: email, key: otherTenant) != digest)
+    }
+
+    @Test func sensitiveFieldsAreSealedTogetherAndRevealedBack() throws {
+        let policy = RecordPolicy(
+            sensitiveFields: ["email", "phone"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)]
+        )
+        let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: "r1")
+        let fields: [String: JSONValue] = ["id": "42", "name": "Ann", "email": "ann@example.com", "phone": "+1 555", "age": 37]
+        let protected = try RecordProtector.protect(fields, policy: policy, key: key, indexKey: indexKey, context: context)
+        #expect(protected.plain == ["id": "42", "name": "Ann", "age": 37])
+        #expect(protected.blindIndex == [BlindIndex.digest("ann@example.com", field: policy.blindIndexes[0], key: indexKey)])
+        let sealed = try #require(protected.sensitive)
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("ann@example.com"))
+        let revealed = try RecordProtector.reveal(sealed, key: key, context: context)
+        #expect(revealed.revealed == ["email": "ann@example.com", "phone": "+1 555"])
+        #expect(protected.contentHash.count == 32)
+
+        var changed = fields
+        changed["phone"] = "+1 556"
+        let other = try RecordProtector.protect(changed, policy: policy, key: key, indexKey: indexKey, context: context)
+        #expect(other.contentHash != protected.contentHash, "a change in a sensitive field must change the hash")
+        let same = try RecordProtector.protect(fields, policy: policy, key: key, indexKey: indexKey, context: context)
+        #expect(same.contentHash == protected.contentHash)
+        let noSensitive = try RecordProtector.protect(["id": "1"], policy: policy, key: key, indexKey: indexKey, context: context)
+        #expect(noSensitive.sensitive == nil)
+    }
+}
