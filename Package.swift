@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tributary", targets: ["tributary"]),
+        .executable(name: "tributary-bench", targets: ["TributaryBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,6 +71,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // `scripts/bench NAME`: benchmarks that print their figures beside the limits and peers they are measured against.
+        .executableTarget(
+            name: "TributaryBench",
+            dependencies: ["HubCore", "HubCrypto", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Benchmarks/TributaryBench",
             swiftSettings: swiftSettings
         ),
         // Turns migrations/*.sql into Swift source, so a deployed binary migrates without the source tree.

@@ -35,57 +35,80 @@ public enum JSONValue: Sendable, Hashable {
     /// Compact JSON with object keys sorted: equal values always give equal bytes, which is
     /// what the keyed content hash needs.
     public var canonicalJSON: String {
-        var output = ""
+        String(decoding: canonicalJSONBytes, as: UTF8.self)
+    }
+
+    public var canonicalJSONBytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(128)
         appendCanonical(to: &output)
         return output
     }
 
-    private func appendCanonical(to output: inout String) {
+    /// Appends the canonical encoding as UTF-8: on the write path of every record, so it works
+    /// on bytes rather than building strings.
+    public func appendCanonical(to output: inout [UInt8]) {
         switch self {
-        case .null: output += "null"
-        case .bool(let value): output += value ? "true" : "false"
+        case .null: output += Self.nullBytes
+        case .bool(let value): output += value ? Self.trueBytes : Self.falseBytes
         case .number(let value):
             if value.rounded() == value, abs(value) < 1e15 {
-                output += String(Int64(value))
+                output += String(Int64(value)).utf8
             } else {
-                output += "\(value)"
+                output += "\(value)".utf8
             }
-        case .string(let value): output += JSONValue.quoted(value)
+        case .string(let value): Self.appendQuoted(value, to: &output)
         case .array(let values):
-            output += "["
+            output.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.append(UInt8(ascii: ",")) }
                 value.appendCanonical(to: &output)
             }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .object(let object):
-            output += "{"
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { output += "," }
-                output += JSONValue.quoted(key)
-                output += ":"
-                object[key]?.appendCanonical(to: &output)
-            }
-            output += "}"
+            Self.appendObject(object, keys: object.keys.sorted(), to: &output)
         }
     }
 
-    static func quoted(_ string: String) -> String {
-        var result = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
+    /// An object's members in the given key order (keys without a value are skipped).
+    public static func appendObject(_ object: [String: JSONValue], keys: [String], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        var first = true
+        for key in keys {
+            guard let value = object[key] else { continue }
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            appendQuoted(key, to: &output)
+            output.append(UInt8(ascii: ":"))
+            value.appendCanonical(to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
+    private static let nullBytes = Array("null".utf8)
+    private static let trueBytes = Array("true".utf8)
+    private static let falseBytes = Array("false".utf8)
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A JSON string literal. Bytes of multi-byte UTF-8 sequences are all ≥ 0x80, so only
+    /// ASCII quotes, backslashes and control characters need escaping.
+    static func appendQuoted(_ string: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): output += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: output += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: output += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: output += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                output += Array("\\u00".utf8)
+                output.append(hexDigits[Int(byte >> 4)])
+                output.append(hexDigits[Int(byte & 0x0F)])
+            default: output.append(byte)
             }
         }
-        return result + "\""
+        output.append(UInt8(ascii: "\""))
     }
 }
 

@@ -45,11 +45,3 @@ public enum BlindIndex {
         return Array(Array(tag).prefix(length))
     }
 }
-
-/// The keyed hash of a whole record that change detection compares: a plain digest of
-/// plaintext would let anyone with the table confirm a guessed value.
-public enum ContentHash {
-    public static func of(_ record: JSONValue, key: DataKey) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(record.canonicalJSON.utf8), using: key.subkey(.contentHash, field: "record")))
-    }
-}

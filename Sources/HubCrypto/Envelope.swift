@@ -11,32 +11,17 @@ import HubCore
 ///     17      n     AES-256-GCM ciphertext
 ///     17+n    16    GCM tag
 ///
-/// The associated data is the 5 header bytes followed by the `EncryptionContext`, so neither
-/// the header nor the ciphertext's place can change without the tag failing.
+/// The associated data is the `EncryptionContext` (length-prefixed parts) followed by the 5
+/// header bytes, so neither the header nor the ciphertext's place can change without the
+/// tag failing.
 public enum Envelope {
     static let formatVersion: UInt8 = 1
     static let headerSize = 5
     static let overhead = headerSize + 12 + 16
 
     public static func seal(_ plaintext: some DataProtocol, with key: DataKey, context: EncryptionContext) throws -> [UInt8] {
-        var output = [UInt8]()
-        output.reserveCapacity(plaintext.count + overhead)
-        let version = UInt32(key.version)
-        output += [formatVersion, UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF), UInt8(version & 0xFF)]
-        let nonce = NonceSource.shared.next()
-        let box: AES.GCM.SealedBox
-        do {
-            box = try AES.GCM.seal(
-                plaintext, using: key.subkey(.encryption, field: context.field), nonce: nonce,
-                authenticating: context.associatedData(header: output[...])
-            )
-        } catch {
-            throw HubError(.internalError, "cannot encrypt \(context.field)")
-        }
-        output += nonce
-        output += box.ciphertext
-        output += box.tag
-        return output
+        try SealingKey(key: key, tenant: context.tenant, table: context.table, column: context.column)
+            .seal(plaintext, row: context.row)
     }
 
     /// The data key version a ciphertext was sealed with, read from its header.
@@ -71,5 +56,42 @@ public enum Envelope {
                 "cannot decrypt \(context.field) of row \(context.row): the ciphertext was altered or belongs to another row, field or tenant"
             )
         }
+    }
+}
+
+/// A data key prepared for sealing many rows of one column: the subkey derived and the
+/// associated data's constant part encoded once.
+struct SealingKey: Sendable {
+    let version: Int
+    let subkey: SymmetricKey
+    let prefix: [UInt8]
+    let field: String
+
+    init(key: DataKey, tenant: TenantID, table: String, column: String) {
+        version = key.version
+        field = "\(table).\(column)"
+        subkey = key.subkey(.encryption, field: field)
+        prefix = EncryptionContext.prefix(tenant: tenant, table: table, column: column)
+    }
+
+    func seal(_ plaintext: some DataProtocol, row: String) throws -> [UInt8] {
+        var output = [UInt8]()
+        output.reserveCapacity(plaintext.count + Envelope.overhead)
+        let v = UInt32(version)
+        output += [Envelope.formatVersion, UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
+        let nonce = NonceSource.shared.next()
+        let box: AES.GCM.SealedBox
+        do {
+            box = try AES.GCM.seal(
+                plaintext, using: subkey, nonce: nonce,
+                authenticating: EncryptionContext.associatedData(prefix: prefix, row: row, header: output[...])
+            )
+        } catch {
+            throw HubError(.internalError, "cannot encrypt \(field)")
+        }
+        output += nonce
+        output += box.ciphertext
+        output += box.tag
+        return output
     }
 }

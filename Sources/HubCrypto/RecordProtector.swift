@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HubCore
 
@@ -14,40 +15,67 @@ public struct RecordPolicy: Sendable, Hashable {
     }
 }
 
-/// A record as it is stored: plain fields, the sensitive ones sealed as one ciphertext,
-/// blind indexes and the keyed content hash.
+/// A record as it is stored: the plain fields as canonical JSON, the sensitive ones sealed
+/// as one ciphertext, blind indexes and the keyed content hash.
 public struct ProtectedRecord: Sendable {
-    public let plain: [String: JSONValue]
+    /// Canonical JSON of the non-sensitive fields: what the `data` column stores.
+    public let plainJSON: [UInt8]
     public let sensitive: [UInt8]?
     public let keyVersion: Int
     public let blindIndex: [[UInt8]]
     public let contentHash: [UInt8]
 }
 
-/// Turns records into `ProtectedRecord`s and back. All of a record's sensitive fields go into
-/// one AES-GCM seal: each seal has a fixed cost that dominates small fields.
-public enum RecordProtector {
-    /// Seals the sensitive fields with `key` (the tenant's data key) and computes blind indexes
-    /// and the content hash with `indexKey` (the tenant's index key).
-    public static func protect(
-        _ fields: [String: JSONValue], policy: RecordPolicy, key: DataKey, indexKey: DataKey, context: EncryptionContext
-    ) throws -> ProtectedRecord {
-        var plain = fields
-        var sensitive: [String: JSONValue] = [:]
-        for name in policy.sensitiveFields {
-            if let value = plain.removeValue(forKey: name) { sensitive[name] = value }
+/// Turns records into `ProtectedRecord`s and back, for one tenant, policy and column at a
+/// time: subkeys, keyed MAC states and the constant part of the associated data are prepared
+/// once per batch, not once per record.
+///
+/// All of a record's sensitive fields go into one AES-GCM seal, since each seal has a fixed
+/// cost that dominates small fields. The content hash is an HMAC over the plain and the
+/// sensitive JSON, which are both built anyway, so the record is serialized only once.
+public struct RecordProtector {
+    public let keyVersion: Int
+    private let sealing: SealingKey
+    private let blindIndexes: [(field: BlindIndexField, mac: HMAC<SHA256>)]
+    private let contentMAC: HMAC<SHA256>
+    private let sensitiveFields: Set<String>
+
+    public init(policy: RecordPolicy, key: DataKey, indexKey: DataKey, table: String = "records", column: String = "sensitive") {
+        keyVersion = key.version
+        sealing = SealingKey(key: key, tenant: key.tenant, table: table, column: column)
+        sensitiveFields = policy.sensitiveFields
+        blindIndexes = policy.blindIndexes.map { ($0, HMAC<SHA256>(key: indexKey.subkey(.blindIndex, field: $0.name))) }
+        contentMAC = HMAC<SHA256>(key: indexKey.subkey(.contentHash, field: "record"))
+    }
+
+    public func protect(_ fields: [String: JSONValue], row: String) throws -> ProtectedRecord {
+        let keys = fields.keys.sorted()
+        var plainKeys: [String] = []
+        var sensitiveKeys: [String] = []
+        for key in keys {
+            if sensitiveFields.contains(key) { sensitiveKeys.append(key) } else { plainKeys.append(key) }
         }
-        let sealed = sensitive.isEmpty
-            ? nil : try Envelope.seal(Array(JSONValue.object(sensitive).canonicalJSON.utf8), with: key, context: context)
+        var plainJSON: [UInt8] = []
+        plainJSON.reserveCapacity(256)
+        JSONValue.appendObject(fields, keys: plainKeys, to: &plainJSON)
+        var sensitiveJSON: [UInt8] = []
+        if !sensitiveKeys.isEmpty { JSONValue.appendObject(fields, keys: sensitiveKeys, to: &sensitiveJSON) }
+
         var digests: [[UInt8]] = []
-        for field in policy.blindIndexes {
-            if let text = fields[field.name]?.scalarText {
-                digests.append(BlindIndex.digest(text, field: field, key: indexKey))
-            }
+        for (field, prepared) in blindIndexes {
+            guard let text = fields[field.name]?.scalarText else { continue }
+            var mac = prepared
+            mac.update(data: Array(field.normalizer.normalize(text).utf8))
+            digests.append(Array(Array(mac.finalize()).prefix(BlindIndex.length)))
         }
+        var content = contentMAC
+        content.update(data: plainJSON)
+        content.update(data: [0])
+        content.update(data: sensitiveJSON)
         return ProtectedRecord(
-            plain: plain, sensitive: sealed, keyVersion: key.version, blindIndex: digests,
-            contentHash: ContentHash.of(.object(fields), key: indexKey)
+            plainJSON: plainJSON,
+            sensitive: sensitiveKeys.isEmpty ? nil : try sealing.seal(sensitiveJSON, row: row),
+            keyVersion: keyVersion, blindIndex: digests, contentHash: Array(content.finalize())
         )
     }
 

@@ -37,13 +37,13 @@ public struct RecordWriter: Sendable {
         guard !records.isEmpty else { return 0 }
         let key = try await keyring.encryptionKey(for: tenant)
         let indexKey = try await keyring.indexKey(for: tenant)
+        let protector = RecordProtector(policy: policy, key: key, indexKey: indexKey)
         var ids: [String] = [], data: [String] = [], sealed: [String] = [], indexes: [String] = [], hashes: [String] = []
         for record in records {
             let recordKey = RecordKey(connection: connection, stream: stream, externalID: record.externalID)
-            let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: recordKey.rowIdentity)
-            let protected = try RecordProtector.protect(record.fields, policy: policy, key: key, indexKey: indexKey, context: context)
+            let protected = try protector.protect(record.fields, row: recordKey.rowIdentity)
             ids.append(record.externalID)
-            data.append(JSONValue.object(protected.plain).canonicalJSON)
+            data.append(String(decoding: protected.plainJSON, as: UTF8.self))
             // Empty for a record with no sensitive fields: PostgresNIO binds no arrays of optionals.
             sealed.append(protected.sensitive.map(hex) ?? "")
             indexes.append(protected.blindIndex.map(hex).joined(separator: ","))

@@ -23,6 +23,11 @@ struct RecordProtectorTests {
         #expect(normalizer.normalize(input) == expected)
     }
 
+    @Test func canonicalJSONIsStableAndEscaped() {
+        let value: JSONValue = ["b": [1, 2.5, nil, true], "a": "q\"uote\\ \n\u{01} é"]
+        #expect(value.canonicalJSON == #"{"a":"q\"uote\\ \n\u0001 é","b":[1,2.5,null,true]}"#)
+    }
+
     @Test func digestsMatchOnNormalizedValueOnlyWithinTenantAndField() {
         let email = BlindIndexField(name: "email", normalizer: .lowercaseTrim)
         let digest = BlindIndex.digest("Ann@Example.com", field: email, key: indexKey)
@@ -40,9 +45,10 @@ struct RecordProtectorTests {
             sensitiveFields: ["email", "phone"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)]
         )
         let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: "r1")
+        let protector = RecordProtector(policy: policy, key: key, indexKey: indexKey)
         let fields: [String: JSONValue] = ["id": "42", "name": "Ann", "email": "ann@example.com", "phone": "+1 555", "age": 37]
-        let protected = try RecordProtector.protect(fields, policy: policy, key: key, indexKey: indexKey, context: context)
-        #expect(protected.plain == ["id": "42", "name": "Ann", "age": 37])
+        let protected = try protector.protect(fields, row: "r1")
+        #expect(String(decoding: protected.plainJSON, as: UTF8.self) == #"{"age":37,"id":"42","name":"Ann"}"#)
         #expect(protected.blindIndex == [BlindIndex.digest("ann@example.com", field: policy.blindIndexes[0], key: indexKey)])
         let sealed = try #require(protected.sensitive)
         #expect(!String(decoding: sealed, as: UTF8.self).contains("ann@example.com"))
@@ -52,11 +58,14 @@ struct RecordProtectorTests {
 
         var changed = fields
         changed["phone"] = "+1 556"
-        let other = try RecordProtector.protect(changed, policy: policy, key: key, indexKey: indexKey, context: context)
+        let other = try protector.protect(changed, row: "r1")
         #expect(other.contentHash != protected.contentHash, "a change in a sensitive field must change the hash")
-        let same = try RecordProtector.protect(fields, policy: policy, key: key, indexKey: indexKey, context: context)
+        let same = try protector.protect(fields, row: "r1")
         #expect(same.contentHash == protected.contentHash)
-        let noSensitive = try RecordProtector.protect(["id": "1"], policy: policy, key: key, indexKey: indexKey, context: context)
+        let noSensitive = try protector.protect(["id": "1"], row: "r1")
         #expect(noSensitive.sensitive == nil)
+        // Sealed for its row: the same record protected for another row doesn't open here.
+        let elsewhere = try #require(try protector.protect(fields, row: "r2").sensitive)
+        #expect(throws: HubError.self) { try RecordProtector.reveal(elsewhere, key: key, context: context) }
     }
 }

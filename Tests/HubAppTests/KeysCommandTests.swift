@@ -1,0 +1,97 @@
+import Foundation
+import HubCore
+import HubCrypto
+import HubStore
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+@Suite("Key commands as processes")
+struct KeysCommandTests {
+    let logger = TestDatabase.logger
+
+    @Test func keysInitWritesAPrivateFileAndNeverPrintsTheKey() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = root + "/master.key"
+        let first = try await TributaryProcess.run(["keys", "init", "--file", path])
+        #expect(first.status == 0, "\(first.stderr)")
+        let key = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Data(base64Encoded: key)?.count == 32)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        #expect(!(first.stdout + first.stderr).contains(key))
+        #expect(first.stdout.contains(try LocalKeyEncryptionKey(contentsOfFile: path).keyID))
+
+        let again = try await TributaryProcess.run(["keys", "init", "--file", path])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already holds a key"))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains(key), "the existing key must survive")
+    }
+
+    @Test func reencryptionKilledMidwayResumesWithoutLoss() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keyFile = root + "/master.key"
+        let kek = try MasterKeyFile.write(keyFile)
+        let (tenant, connection) = try await TestDatabase.withClient(url) { client in
+            let store = try await StoreFixture.make(client: client, kek: kek)
+            let records = (1...1500).map { TestKeys.contact($0) }
+            try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: records, policy: TestKeys.contactPolicy)
+            _ = try await store.keyring.rotate(store.tenant)
+            return (store.tenant, store.connection)
+        }
+        let environment = ["TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_MASTER_KEY_FILE": keyFile]
+        let first = try TributaryProcess(["keys", "reencrypt", "--tenant", tenant.description, "--batch-size", "1"], environment: environment)
+        // Wait for real progress, then kill it without warning.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while movedSoFar(first.standardOutput) == 0, ContinuousClock.now < deadline, first.process.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        first.signal(SIGKILL)
+        _ = await first.waitForExit(timeout: .seconds(5))
+        let remaining = try await TestDatabase.withClient(url) { client in
+            try await KeyAdministration(client: client, keyring: Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger)), logger: logger)
+                .countBelow(tenant: tenant, version: 2)
+        }
+        try #require(remaining > 0 && remaining < 1501, "the kill must land mid-run (remaining \(remaining)); output: \(first.standardOutput)")
+
+        let second = try await TributaryProcess.run(["keys", "reencrypt", "--tenant", tenant.description], environment: environment)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("\(remaining) remaining"))
+        try await TestDatabase.withClient(url) { client in
+            let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let admin = KeyAdministration(client: client, keyring: keyring, logger: logger)
+            let below = try await admin.countBelow(tenant: tenant, version: 2)
+            #expect(below == 0)
+            let status = try await admin.status(tenant: tenant).filter { $0.purpose == .data }
+            #expect(status.map(\.records) == [0, 1500], "no record lost or duplicated")
+            let reader = RecordReader(client: client, keyring: keyring, logger: logger)
+            for id in stride(from: 1, through: 1500, by: 37) {
+                let record = try await reader.record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: "\(id)"), revealTo: .commandLine(user: "t"))
+                #expect(record.sensitive?.revealed["email"] == .string("contact\(id)@example.com"))
+            }
+        }
+        let retire = try await TributaryProcess.run(["keys", "retire", "--below", "2", "--tenant", tenant.description], environment: environment)
+        #expect(retire.status == 0, "\(retire.stderr)")
+        #expect(retire.stdout.contains("retired v1"))
+    }
+}
+
+/// The largest "N moved" a progress line reports.
+func movedSoFar(_ output: String) -> Int {
+    output.split(separator: "\n").compactMap { line -> Int? in
+        guard let range = line.range(of: " moved to v") else { return nil }
+        return Int(line[..<range.lowerBound].split(separator: " ").last ?? "")
+    }.max() ?? 0
+}
+
+/// Writes a key file the way `keys init` does, for tests that prepare data in-process.
+enum MasterKeyFile {
+    static func write(_ path: String) throws -> LocalKeyEncryptionKey {
+        let encoded = LocalKeyEncryptionKey.generateBase64()
+        _ = FileManager.default.createFile(atPath: path, contents: Data(encoded.revealed.utf8), attributes: [.posixPermissions: 0o600])
+        return try LocalKeyEncryptionKey(contentsOfFile: path)
+    }
+}
