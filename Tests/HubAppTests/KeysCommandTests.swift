@@ -37,7 +37,7 @@ struct KeysCommandTests {
         let kek = try MasterKeyFile.write(keyFile)
         let (tenant, connection) = try await TestDatabase.withClient(url) { client in
             let store = try await StoreFixture.make(client: client, kek: kek)
-            let records = (1...1500).map { TestKeys.contact($0) }
+            let records = (1...5000).map { TestKeys.contact($0) }
             try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: records, policy: TestKeys.contactPolicy)
             _ = try await store.keyring.rotate(store.tenant)
             return (store.tenant, store.connection)
@@ -55,7 +55,7 @@ struct KeysCommandTests {
             try await KeyAdministration(client: client, keyring: Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger)), logger: logger)
                 .countBelow(tenant: tenant, version: 2)
         }
-        try #require(remaining > 0 && remaining < 1501, "the kill must land mid-run (remaining \(remaining)); output: \(first.standardOutput)")
+        try #require(remaining > 0 && remaining < 5001, "the kill must land mid-run (remaining \(remaining)); output: \(first.standardOutput)")
 
         let second = try await TributaryProcess.run(["keys", "reencrypt", "--tenant", tenant.description], environment: environment)
         #expect(second.status == 0, "\(second.stderr)")
@@ -66,9 +66,9 @@ struct KeysCommandTests {
             let below = try await admin.countBelow(tenant: tenant, version: 2)
             #expect(below == 0)
             let status = try await admin.status(tenant: tenant).filter { $0.purpose == .data }
-            #expect(status.map(\.records) == [0, 1500], "no record lost or duplicated")
+            #expect(status.map(\.records) == [0, 5000], "no record lost or duplicated")
             let reader = RecordReader(client: client, keyring: keyring, logger: logger)
-            for id in stride(from: 1, through: 1500, by: 37) {
+            for id in stride(from: 1, through: 5000, by: 97) {
                 let record = try await reader.record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: "\(id)"), revealTo: .commandLine(user: "t"))
                 #expect(record.sensitive?.revealed["email"] == .string("contact\(id)@example.com"))
             }

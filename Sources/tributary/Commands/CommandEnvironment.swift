@@ -26,4 +26,12 @@ enum CommandEnvironment {
         logger.logLevel = level
         return logger
     }
+
+    /// The preamble of every operator command that works on the store: configuration,
+    /// logging to stderr, a client on a current schema and the keyring.
+    static func withStore<T>(_ body: (StoreContext) async throws -> T) async throws -> T {
+        let configuration = try configuration()
+        let logger = bootstrapLogging(configuration, server: false)
+        return try await HubRuntime.withStore(configuration, logger: logger, body)
+    }
 }

@@ -82,10 +82,8 @@ struct KeysStatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let tenant = try tenantOption.tenant
-        let (kekID, rows) = try await HubRuntime.withStore(configuration, logger: logger) { store in
+        let (kekID, rows) = try await CommandEnvironment.withStore { store in
             (store.keyring.kek.keyID, try await store.keys.status(tenant: tenant))
         }
         if json {
@@ -128,10 +126,8 @@ struct KeysRotateCommand: AsyncParsableCommand {
     @OptionGroup var tenantOption: TenantOption
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let only = try tenantOption.tenant
-        try await HubRuntime.withStore(configuration, logger: logger) { store in
+        try await CommandEnvironment.withStore { store in
             let tenants = try await store.tenantsToProcess(only)
             if tenants.isEmpty { print("no tenant has keys yet: nothing to rotate") }
             for tenant in tenants {
@@ -160,10 +156,8 @@ struct KeysReencryptCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let only = try tenantOption.tenant
-        try await HubRuntime.withStore(configuration, logger: logger) { store in
+        try await CommandEnvironment.withStore { store in
             let tenants = try await store.tenantsToProcess(only)
             var total = 0
             for tenant in tenants {
@@ -195,10 +189,8 @@ struct KeysRetireCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let only = try tenantOption.tenant
-        try await HubRuntime.withStore(configuration, logger: logger) { store in
+        try await CommandEnvironment.withStore { store in
             let tenants = try await store.tenantsToProcess(only)
             for tenant in tenants {
                 let retired = try await store.keys.retire(tenant: tenant, below: below)
@@ -224,10 +216,8 @@ struct KeysRewrapCommand: AsyncParsableCommand {
     @Option(help: "File holding the new key-encryption key.") var newKeyFile: String
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let newKEK = try LocalKeyEncryptionKey(contentsOfFile: newKeyFile)
-        try await HubRuntime.withStore(configuration, logger: logger) { store in
+        try await CommandEnvironment.withStore { store in
             guard newKEK.keyID != store.keyring.kek.keyID else {
                 throw HubError(.invalidInput, "\(newKeyFile) holds the key already in use (key id \(newKEK.keyID))")
             }

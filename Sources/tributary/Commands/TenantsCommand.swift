@@ -22,9 +22,7 @@ struct TenantsCreateCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
-        let tenant = try await HubRuntime.withStore(configuration, logger: logger) { store in
+        let tenant = try await CommandEnvironment.withStore { store in
             try await store.tenants.create(name: name)
         }
         if json {
@@ -44,9 +42,7 @@ struct TenantsListCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
-        let tenants = try await HubRuntime.withStore(configuration, logger: logger) { store in try await store.tenants.list() }
+        let tenants = try await CommandEnvironment.withStore { store in try await store.tenants.list() }
         if json {
             struct Row: Encodable { let id: String; let name: String; let createdAt: Date; let shreddedAt: Date? }
             print(try CLIOutput.json(tenants.map { Row(id: $0.id.description, name: $0.name, createdAt: $0.createdAt, shreddedAt: $0.shreddedAt) }))
@@ -88,10 +84,8 @@ struct TenantsDeleteCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try CommandEnvironment.configuration()
-        let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         guard let tenantID = TenantID(id) else { throw ValidationError("'\(id)' is not a tenant id") }
-        try await HubRuntime.withStore(configuration, logger: logger) { store in
+        try await CommandEnvironment.withStore { store in
             let tenant = try await store.tenants.get(tenantID)
             if !yes {
                 printError("This destroys the keys of tenant \(tenant.id) (\(tenant.name)) and deletes its data. It cannot be undone.")
