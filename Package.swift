@@ -44,6 +44,17 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
         ),
+        // The Postgres job queue and its worker pool; generic over job kinds.
+        .target(
+            name: "HubQueue",
+            dependencies: [
+                "HubCore", "HubStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HubAPI",
             dependencies: [
@@ -80,6 +91,18 @@ let package = Package(
             path: "Benchmarks/TributaryBench",
             swiftSettings: swiftSettings
         ),
+        // A worker or scheduler process with test job kinds, for the queue's process tests.
+        .executableTarget(
+            name: "QueueFixtureWorker",
+            dependencies: [
+                "HubQueue", "HubStore", "HubCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Turns migrations/*.sql into Swift source, so a deployed binary migrates without the source tree.
         .executableTarget(name: "MigrationEmbedder", swiftSettings: swiftSettings),
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
@@ -104,6 +127,16 @@ let package = Package(
             dependencies: [
                 "HubStore", "HubCore", "HubCrypto", "TributaryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HubQueueTests",
+            dependencies: [
+                "HubQueue", "HubStore", "HubCore", "TributaryTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

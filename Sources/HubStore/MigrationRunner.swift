@@ -147,11 +147,21 @@ public struct MigrationRunner: Sendable {
     }
 }
 
-/// Runs `body`, turning driver errors into HubErrors that say what was being done.
+/// Runs `body`, turning driver errors into HubErrors that say what was being done. An error
+/// thrown inside a transaction comes out as itself (a HubError, or a job handler's own
+/// error), not wrapped in the driver's transaction error.
 @discardableResult
-func withDatabaseErrors<T>(_ doing: String, _ body: () async throws -> T) async throws -> T {
+public func withDatabaseErrors<T>(
+    _ doing: String, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+) async throws -> T {
     do {
         return try await body()
+    } catch let error as PostgresTransactionError {
+        if let closureError = error.closureError {
+            if closureError is PSQLError { throw HubError.database(closureError, while: doing) }
+            throw closureError
+        }
+        throw HubError.database(error.beginError ?? error.commitError ?? error.rollbackError ?? error, while: doing)
     } catch {
         throw HubError.database(error, while: doing)
     }

@@ -10,19 +10,25 @@ public final class TributaryProcess {
     /// `TRIBUTARY_BIN`, or the `tributary` built beside the running test bundle.
     public static var binaryPath: String {
         if let configured = ProcessInfo.processInfo.environment["TRIBUTARY_BIN"] { return configured }
+        return builtExecutable("tributary")
+    }
+
+    /// An executable product built beside the running test bundle.
+    public static func builtExecutable(_ name: String) -> String {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
         // On macOS the test binary sits inside an .xctest bundle.
         while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
-        return directory.appendingPathComponent("tributary").path
+        return directory.appendingPathComponent(name).path
     }
 
     /// Starts `tributary arguments…` with the test process's environment minus every
     /// TRIBUTARY_* variable, plus `environment`.
-    public init(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil, launcher: [String] = [])
-        throws
-    {
+    public init(
+        _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, launcher: [String] = [],
+        executable: String? = nil
+    ) throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-proc-\(UUID().uuidString)")
         stdoutPath = scratch.path + ".out"
         stderrPath = scratch.path + ".err"
@@ -34,7 +40,7 @@ public final class TributaryProcess {
             process.executableURL = URL(fileURLWithPath: launcherPath)
             process.arguments = Array(launcher.dropFirst()) + [Self.binaryPath] + arguments
         } else {
-            process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+            process.executableURL = URL(fileURLWithPath: executable ?? Self.binaryPath)
             process.arguments = arguments
         }
         process.environment = merged

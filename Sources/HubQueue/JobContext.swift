@@ -1,0 +1,107 @@
+import HubCore
+import HubStore
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// What a handler gets with its job: the job, a logger with the job's ids, cancellation,
+/// and transactions fenced by the job's attempt.
+public final class JobContext: Sendable {
+    public let job: ClaimedJob
+    public let logger: Logger
+    let client: PostgresClient
+    private let state = Mutex(State())
+
+    private struct State {
+        var cancelReason: CancelReason?
+        var completedInTransaction = false
+    }
+
+    enum CancelReason: Sendable {
+        /// Someone asked (`jobs cancel`): the job ends `cancelled`.
+        case requested
+        /// The lease went to another worker: nothing more may be written.
+        case leaseLost
+        /// This worker is shutting down: the job is handed back.
+        case shutdown
+    }
+
+    init(job: ClaimedJob, client: PostgresClient, logger: Logger) {
+        self.job = job
+        self.client = client
+        var logger = logger
+        logger[metadataKey: "hub.job.id"] = "\(job.id)"
+        logger[metadataKey: "hub.job.kind"] = "\(job.kind)"
+        logger[metadataKey: "hub.job.attempt"] = "\(job.attempt)"
+        self.logger = logger
+    }
+
+    /// True once the job should stop: cancelled, taken over, or the worker is shutting down.
+    public var isCancelled: Bool { state.withLock { $0.cancelReason != nil } }
+
+    /// Throws `CancellationError` when the job should stop; long handlers call it between steps.
+    public func checkCancellation() throws {
+        if isCancelled { throw CancellationError() }
+        try Task.checkCancellation()
+    }
+
+    var cancelReason: CancelReason? { state.withLock { $0.cancelReason } }
+    var completedInTransaction: Bool { state.withLock { $0.completedInTransaction } }
+
+    func cancel(_ reason: CancelReason) {
+        state.withLock { if $0.cancelReason == nil { $0.cancelReason = reason } }
+    }
+
+    /// Runs `body` in a transaction that first checks (and locks) this attempt's hold on the
+    /// job: if another worker took the job over, nothing `body` wrote is committed and
+    /// `HubError.Code.conflict` is thrown. With `completing`, the job is marked completed in the
+    /// same transaction, so the work and its completion commit together: exactly once.
+    @discardableResult
+    public func withTransaction<T: Sendable>(
+        completing: Bool = false, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let job = self.job
+        let logger = self.logger
+        let result = try await withDatabaseErrors("running job \(job.id)'s transaction", isolation: isolation) {
+            try await client.withTransaction(logger: logger, isolation: isolation) { connection -> T in
+            let fence = try await connection.query(
+                """
+                SELECT 1 FROM jobs WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running'
+                  AND lease_owner = \(job.owner)
+                FOR UPDATE
+                """,
+                logger: logger
+            )
+            var held = false
+            for try await _ in fence { held = true }
+            guard held else {
+                throw HubError(.conflict, "job \(job.id) attempt \(job.attempt) no longer holds its lease; its writes were discarded")
+            }
+            let value = try await body(connection)
+            if completing {
+                try await connection.query(
+                    """
+                    UPDATE jobs SET state = 'completed', finalized_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = \(job.id) AND attempt = \(job.attempt)
+                    """,
+                    logger: logger
+                )
+            }
+            return value
+            }
+        }
+        if completing { state.withLock { $0.completedInTransaction = true } }
+        return result
+    }
+}
+
+/// How a handler's run ended, when it didn't throw.
+public enum JobOutcome: Sendable, Equatable {
+    case completed
+    /// Not now (rate limited, say): run again after this long, without using up an attempt.
+    case snooze(Duration)
+}
+
+/// Runs one kind of job.
+public typealias JobHandler = @Sendable (JobContext) async throws -> JobOutcome

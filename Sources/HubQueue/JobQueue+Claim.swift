@@ -1,0 +1,235 @@
+import Foundation
+import HubCore
+import HubStore
+import Logging
+import PostgresNIO
+
+/// What workers do to jobs. Every write after the claim is fenced: it names the job, the
+/// attempt and the lease owner, and changes nothing unless all three still hold.
+extension JobQueue {
+    /// Claims up to `limit` runnable jobs of `kinds` in `queue`, highest priority (lowest
+    /// number) and oldest first, in one statement; jobs other workers are claiming are skipped.
+    /// A `grouped` queue claims under a transaction-wide advisory lock so that group limits
+    /// hold across workers.
+    public func claim(
+        queue: String, kinds: [String], limit: Int, owner: String, lease: Duration, grouped: Bool
+    ) async throws -> [ClaimedJob] {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        return try await withDatabaseErrors("claiming jobs of queue \(queue)") {
+            if grouped {
+                return try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tributary.claim.' || \(queue)))", logger: logger)
+                    return try await decodeClaimed(
+                        connection.query(groupedClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner
+                    )
+                }
+            }
+            return try await decodeClaimed(client.query(plainClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner)
+        }
+    }
+
+    private func plainClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
+        """
+        WITH next AS (
+            SELECT id FROM jobs
+            WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
+              AND kind = ANY(\(kinds)) AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE q.name = \(queue) AND q.paused)
+            ORDER BY priority, run_at, id
+            LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),
+            lease_expires_at = now() + make_interval(secs => \(seconds)), attempted_at = now()
+        FROM next WHERE jobs.id = next.id
+        RETURNING jobs.id, jobs.kind, jobs.args::text, jobs.attempt, jobs.max_attempts
+        """
+    }
+
+    /// Ranks candidates within their group and keeps, per group, only as many as its limit
+    /// leaves room for next to what already runs.
+    private func groupedClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
+        """
+        WITH candidates AS (
+            SELECT id, priority, run_at, group_key, group_limit FROM jobs
+            WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
+              AND kind = ANY(\(kinds)) AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE q.name = \(queue) AND q.paused)
+            ORDER BY priority, run_at, id
+            LIMIT \(limit * 4)
+            FOR UPDATE SKIP LOCKED
+        ), ranked AS (
+            SELECT c.*, row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority, c.run_at, c.id) AS rank
+            FROM candidates c
+        ), allowed AS (
+            SELECT r.id FROM ranked r
+            WHERE r.group_key IS NULL
+               OR r.rank <= r.group_limit - (SELECT count(*) FROM jobs x WHERE x.group_key = r.group_key AND x.state = 'running')
+            ORDER BY r.priority, r.run_at, r.id
+            LIMIT \(limit)
+        )
+        UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),
+            lease_expires_at = now() + make_interval(secs => \(seconds)), attempted_at = now()
+        FROM allowed WHERE jobs.id = allowed.id
+        RETURNING jobs.id, jobs.kind, jobs.args::text, jobs.attempt, jobs.max_attempts
+        """
+    }
+
+    private func decodeClaimed(_ rows: PostgresRowSequence, queue: String, owner: String) async throws -> [ClaimedJob] {
+        var jobs: [ClaimedJob] = []
+        for try await (id, kind, args, attempt, maxAttempts) in rows.decode((Int64, String, String, Int, Int).self) {
+            let decoded = (try? JSONDecoder().decode(JSONValue.self, from: Data(args.utf8))) ?? .object([:])
+            jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, args: decoded, attempt: attempt, maxAttempts: maxAttempts, owner: owner))
+        }
+        return jobs
+    }
+
+    /// Marks jobs completed, all in one statement; returns the ids whose attempt still held its
+    /// lease (the others were taken over and are not touched).
+    @discardableResult
+    public func complete(_ jobs: [ClaimedJob]) async throws -> Set<Int64> {
+        guard let owner = jobs.first?.owner else { return [] }
+        return try await withDatabaseErrors("completing \(jobs.count) jobs") {
+            let rows = try await client.query(
+                """
+                UPDATE jobs SET state = 'completed', finalized_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
+                WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
+                RETURNING jobs.id
+                """,
+                logger: logger
+            )
+            var done = Set<Int64>()
+            for try await id in rows.decode(Int64.self) { done.insert(id) }
+            return done
+        }
+    }
+
+    /// Records a failed attempt: retryable after `delay`, or discarded once attempts run out.
+    /// Returns the new state, or nil when the attempt no longer held the lease.
+    @discardableResult
+    public func fail(_ job: ClaimedJob, error: String, retryAfter delay: Duration) async throws -> JobState? {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        return try await withDatabaseErrors("recording the failure of job \(job.id)") {
+            let rows = try await client.query(
+                """
+                UPDATE jobs SET
+                    state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
+                    run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE now() + make_interval(secs => \(seconds)) END,
+                    finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
+                    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'error', \(String(error.prefix(2000))))),
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running' AND lease_owner = \(job.owner)
+                RETURNING state
+                """,
+                logger: logger
+            )
+            for try await state in rows.decode(String.self) { return JobState(rawValue: state) }
+            return nil
+        }
+    }
+
+    /// "Not now" (rate limited, say): runs again after `delay` without using up an attempt.
+    /// The attempt counter still grows, since it is the fencing token; the budget grows with it.
+    @discardableResult
+    public func snooze(_ job: ClaimedJob, for delay: Duration) async throws -> Bool {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        return try await fencedUpdate(
+            job,
+            """
+            UPDATE jobs SET state = 'scheduled', run_at = now() + make_interval(secs => \(seconds)),
+                max_attempts = max_attempts + 1, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running' AND lease_owner = \(job.owner)
+            RETURNING id
+            """
+        )
+    }
+
+    /// Hands unfinished jobs back (graceful shutdown) without using up their attempts.
+    public func release(_ jobs: [ClaimedJob]) async throws {
+        guard let owner = jobs.first?.owner else { return }
+        try await withDatabaseErrors("releasing \(jobs.count) jobs") {
+            try await client.query(
+                """
+                WITH released AS (
+                    UPDATE jobs SET state = 'available', run_at = now(), max_attempts = max_attempts + 1,
+                        lease_owner = NULL, lease_expires_at = NULL
+                    FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
+                    WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
+                    RETURNING jobs.queue
+                )
+                SELECT pg_notify(\(Self.wakeChannel), queue) IS NULL FROM (SELECT DISTINCT queue FROM released) q
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Marks a running job cancelled (its handler stopped after a cancel request).
+    @discardableResult
+    public func markCancelled(_ job: ClaimedJob) async throws -> Bool {
+        try await fencedUpdate(
+            job,
+            """
+            UPDATE jobs SET state = 'cancelled', finalized_at = now(), lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running' AND lease_owner = \(job.owner)
+            RETURNING id
+            """
+        )
+    }
+
+    /// Extends the leases of `jobs`; returns, of those, the ids still held and whether each
+    /// was asked to cancel. A job missing from the answer was taken over: stop working on it.
+    public func heartbeat(_ jobs: [ClaimedJob], lease: Duration) async throws -> [Int64: Bool] {
+        guard let owner = jobs.first?.owner else { return [:] }
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        return try await withDatabaseErrors("extending job leases") {
+            let rows = try await client.query(
+                """
+                UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(seconds))
+                FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
+                WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
+                RETURNING jobs.id, jobs.cancel_requested
+                """,
+                logger: logger
+            )
+            var held: [Int64: Bool] = [:]
+            for try await (id, cancel) in rows.decode((Int64, Bool).self) { held[id] = cancel }
+            return held
+        }
+    }
+
+    /// Makes jobs whose lease expired (their worker died or stalled) runnable again, or
+    /// discards them when that was their last attempt. Any worker may run it; returns the ids.
+    @discardableResult
+    public func rescueExpired() async throws -> [Int64] {
+        try await withDatabaseErrors("rescuing jobs with expired leases") {
+            let rows = try await client.query(
+                """
+                WITH rescued AS (
+                    UPDATE jobs SET
+                        state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
+                        run_at = now(),
+                        finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
+                        errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(),
+                            'error', 'lease expired: worker ' || coalesce(lease_owner, '?') || ' stopped renewing it')),
+                        lease_owner = NULL, lease_expires_at = NULL
+                    WHERE state = 'running' AND lease_expires_at < now()
+                    RETURNING id, queue
+                )
+                SELECT id, pg_notify(\(Self.wakeChannel), queue) IS NULL FROM rescued
+                """,
+                logger: logger
+            )
+            var ids: [Int64] = []
+            for try await (id, _) in rows.decode((Int64, Bool).self) { ids.append(id) }
+            return ids
+        }
+    }
+
+    private func fencedUpdate(_ job: ClaimedJob, _ query: PostgresQuery) async throws -> Bool {
+        try await withDatabaseErrors("updating job \(job.id)") {
+            let rows = try await client.query(query, logger: logger)
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+}

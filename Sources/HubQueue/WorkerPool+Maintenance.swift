@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+extension WorkerPool {
+    /// Wake-ups and cancellations by NOTIFY, on one connection held for the worker's life;
+    /// reconnects after a failure. Polling covers anything missed meanwhile.
+    func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: JobQueue.wakeChannel) { wakes in
+                        try await connection.listen(on: JobQueue.cancelChannel) { cancels in
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask {
+                                    for try await notification in wakes { self.doorbells[notification.payload]?.ring() }
+                                }
+                                group.addTask {
+                                    for try await notification in cancels {
+                                        if let id = Int64(notification.payload) { self.cancelRunning(id, reason: .requested) }
+                                    }
+                                }
+                                try await group.waitForAll()
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("lost the NOTIFY connection; polling until it is back", metadata: ["hub.error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Renews this worker's leases (and learns of cancellations and takeovers), and rescues
+    /// jobs whose workers stopped renewing theirs.
+    func maintain() async {
+        var nextHeartbeat = ContinuousClock.now + configuration.heartbeat
+        var nextRescue = ContinuousClock.now + configuration.rescueInterval
+        while !Task.isCancelled {
+            let wake = min(nextHeartbeat, nextRescue)
+            try? await Task.sleep(until: wake, clock: .continuous)
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            if now >= nextHeartbeat {
+                nextHeartbeat = now + configuration.heartbeat
+                await renewLeases()
+            }
+            if now >= nextRescue {
+                nextRescue = now + configuration.rescueInterval
+                do {
+                    let rescued = try await queue.rescueExpired()
+                    if !rescued.isEmpty { logger.warning("rescued jobs whose lease expired", metadata: ["hub.jobs": "\(rescued)"]) }
+                } catch {
+                    logger.error("rescuing expired jobs failed", metadata: ["hub.error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func renewLeases() async {
+        let jobs = running.withLock { $0.values.map(\.context.job) }
+        guard !jobs.isEmpty else { return }
+        do {
+            let held = try await queue.heartbeat(jobs, lease: configuration.lease)
+            for job in jobs {
+                switch held[job.id] {
+                case nil: cancelRunning(job.id, reason: .leaseLost)
+                case true?: cancelRunning(job.id, reason: .requested)
+                case false?: break
+                }
+            }
+        } catch {
+            logger.error("renewing leases failed", metadata: ["hub.error": "\(error)"])
+        }
+    }
+
+    func cancelRunning(_ id: Int64, reason: JobContext.CancelReason) {
+        guard let entry = running.withLock({ $0[id] }) else { return }
+        entry.context.cancel(reason)
+        entry.task.cancel()
+    }
+}

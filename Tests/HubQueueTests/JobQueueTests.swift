@@ -1,0 +1,176 @@
+import Foundation
+import HubCore
+@testable import HubQueue
+import HubStore
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+@Suite("The job queue's statements")
+struct JobQueueTests {
+    let logger = TestDatabase.logger
+    let owner = "test-worker"
+
+    func withQueue(_ body: (JobQueue, PostgresClient) async throws -> Void) async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in try await body(JobQueue(client: client, logger: logger), client) }
+    }
+
+    func claim(_ queue: JobQueue, _ limit: Int = 10, lease: Duration = .seconds(30), owner: String? = nil) async throws -> [ClaimedJob] {
+        try await queue.claim(queue: "default", kinds: ["k"], limit: limit, owner: owner ?? self.owner, lease: lease, grouped: false)
+    }
+
+    @Test func uniqueKeysDeduplicateActiveJobsOnly() async throws {
+        try await withQueue { queue, _ in
+            let first = try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts"))
+            #expect(try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts")) == first)
+            let claimed = try await claim(queue)
+            #expect(claimed.map(\.id) == [first])
+            #expect(try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts")) == first, "a running job is active too")
+            #expect(try await queue.complete(claimed) == [first])
+            let next = try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts"))
+            #expect(next != first, "once finished, the key is free again")
+        }
+    }
+
+    @Test func batchEnqueueSkipsActiveDuplicates() async throws {
+        try await withQueue { queue, _ in
+            _ = try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "dup-3"))
+            var batch = (0..<10_000).map { JobRequest(kind: "k", args: ["n": .number(Double($0))]) }
+            batch += (0..<5).map { JobRequest(kind: "k", uniqueKey: "dup-\($0)") }
+            #expect(try await queue.enqueue(batch: batch) == 10_004)
+            let depth = try await queue.depth()
+            #expect(depth.first { $0.state == .available }?.count == 10_005)
+        }
+    }
+
+    @Test func claimsByPriorityThenAgeAndNeverTwice() async throws {
+        try await withQueue { queue, _ in
+            let low = try await queue.enqueue(JobRequest(kind: "k", priority: 5))
+            let high = try await queue.enqueue(JobRequest(kind: "k", priority: -1))
+            let later = try await queue.enqueue(JobRequest(kind: "k", runAt: Date().addingTimeInterval(3600)))
+            _ = try await queue.enqueue(JobRequest(kind: "other"))
+            let normal = try await queue.enqueue(JobRequest(kind: "k"))
+            #expect(try await claim(queue, 2).map(\.id) == [high, normal])
+            #expect(try await claim(queue, 5).map(\.id) == [low], "future and foreign-kind jobs wait")
+            #expect(try await queue.job(later).state == .scheduled)
+
+            _ = try await queue.enqueue(batch: (0..<200).map { _ in JobRequest(kind: "k") })
+            let claims = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for worker in 0..<8 { group.addTask { try await claim(queue, 30, owner: "w\(worker)").map(\.id) } }
+                return try await group.reduce(into: [Int64]()) { $0 += $1 }
+            }
+            #expect(claims.count == 200)
+            #expect(Set(claims).count == 200, "a job was claimed twice")
+        }
+    }
+
+    @Test func failuresBackOffThenDiscardAndCanBeRetriedByHand() async throws {
+        try await withQueue { queue, client in
+            let id = try await queue.enqueue(JobRequest(kind: "k", maxAttempts: 2))
+            let first = try #require(try await claim(queue).first)
+            #expect(try await queue.fail(first, error: "HTTP 500 from api.example.com", retryAfter: .seconds(10)) == .retryable)
+            let waiting = try await secondsUntilRun(id, client)
+            #expect(waiting > 9 && waiting <= 10, "run_at must be the backoff away, was \(waiting) s")
+            try await client.query("UPDATE jobs SET run_at = now() WHERE id = \(id)", logger: logger)
+            let second = try #require(try await claim(queue).first)
+            #expect(second.attempt == 2)
+            #expect(try await queue.fail(second, error: "HTTP 500 again", retryAfter: .seconds(10)) == .discarded)
+            let discarded = try await queue.job(id)
+            #expect(discarded.state == .discarded)
+            guard case .array(let errors) = discarded.errors else { Issue.record("errors not an array"); return }
+            #expect(errors.count == 2)
+            #expect(errors.first?["error"] == "HTTP 500 from api.example.com")
+            #expect(errors.first?["attempt"] == 1)
+
+            try await queue.retry(id)
+            let retried = try await queue.job(id)
+            #expect(retried.state == .available)
+            #expect(retried.maxAttempts == 4)
+            await #expect(throws: HubError.self) { try await queue.retry(id) }
+        }
+    }
+
+    @Test func snoozingAndReleasingUseNoAttempt() async throws {
+        try await withQueue { queue, client in
+            let id = try await queue.enqueue(JobRequest(kind: "k", maxAttempts: 3))
+            let claimed = try #require(try await claim(queue).first)
+            #expect(try await queue.snooze(claimed, for: .seconds(30)))
+            let snoozed = try await queue.job(id)
+            #expect(snoozed.state == .scheduled)
+            #expect(snoozed.maxAttempts - snoozed.attempt == 3, "the attempt budget is unchanged")
+            #expect(try await secondsUntilRun(id, client) > 29)
+            try await client.query("UPDATE jobs SET run_at = now() WHERE id = \(id)", logger: logger)
+            let again = try #require(try await claim(queue).first)
+            try await queue.release([again])
+            let released = try await queue.job(id)
+            #expect(released.state == .available)
+            #expect(released.maxAttempts - released.attempt == 3)
+        }
+    }
+
+    @Test func aStaleAttemptCanWriteNothing() async throws {
+        try await withQueue { queue, client in
+            let id = try await queue.enqueue(JobRequest(kind: "k"))
+            let stale = try #require(try await claim(queue, lease: .milliseconds(200)).first)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await queue.rescueExpired() == [id])
+            let fresh = try #require(try await claim(queue, owner: "successor").first)
+            #expect(fresh.attempt == stale.attempt + 1)
+
+            let staleContext = JobContext(job: stale, client: client, logger: logger)
+            let error = await #expect(throws: HubError.self) {
+                try await staleContext.withTransaction(completing: true) { connection in
+                    try await connection.query("CREATE TABLE must_not_exist (id int)", logger: logger)
+                }
+            }
+            #expect(error?.code == .conflict)
+            #expect(try await queue.complete([stale]).isEmpty)
+            #expect(try await queue.fail(stale, error: "late", retryAfter: .zero) == nil)
+            #expect(try await queue.snooze(stale, for: .zero) == false)
+            #expect(try await queue.heartbeat([stale], lease: .seconds(30)).isEmpty)
+
+            let freshContext = JobContext(job: fresh, client: client, logger: logger)
+            try await freshContext.withTransaction(completing: true) { _ in }
+            #expect(try await queue.job(id).state == .completed)
+            let rows = try await client.query("SELECT to_regclass('must_not_exist') IS NULL", logger: logger)
+            for try await absent in rows.decode(Bool.self) { #expect(absent) }
+        }
+    }
+
+    @Test func cancellingWaitingJobsAndPausingQueues() async throws {
+        try await withQueue { queue, _ in
+            let id = try await queue.enqueue(JobRequest(kind: "k"))
+            #expect(try await queue.cancel(id) == .cancelled)
+            await #expect(throws: HubError.self) { try await queue.cancel(id) }
+            #expect(try await claim(queue).isEmpty)
+
+            let other = try await queue.enqueue(JobRequest(kind: "k"))
+            try await queue.setPaused(true, queue: "default")
+            #expect(try await claim(queue).isEmpty)
+            try await queue.setPaused(false, queue: "default")
+            #expect(try await claim(queue).map(\.id) == [other])
+        }
+    }
+
+    @Test func enqueueJoinsTheCallersTransaction() async throws {
+        try await withQueue { queue, client in
+            struct Rollback: Error {}
+            try? await client.withTransaction(logger: logger) { connection in
+                try await queue.enqueue(JobRequest(kind: "k"), on: connection)
+                throw Rollback()
+            }
+            #expect(try await queue.list().isEmpty, "a rolled-back transaction leaves no job")
+            _ = try await client.withTransaction(logger: logger) { connection in
+                try await queue.enqueue(JobRequest(kind: "k"), on: connection)
+            }
+            #expect(try await queue.list().count == 1)
+        }
+    }
+
+    func secondsUntilRun(_ id: Int64, _ client: PostgresClient) async throws -> Double {
+        let rows = try await client.query("SELECT extract(epoch FROM run_at - now())::float8 FROM jobs WHERE id = \(id)", logger: logger)
+        for try await value in rows.decode(Double.self) { return value }
+        return .nan
+    }
+}
