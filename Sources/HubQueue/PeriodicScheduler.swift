@@ -77,7 +77,8 @@ public final class PeriodicScheduler: Service {
     }
 
     private func enqueueCurrentPeriod(_ schedule: PeriodicSchedule, on connection: PostgresConnection) async throws {
-        let seconds = max(1, Double(schedule.every.components.seconds) + Double(schedule.every.components.attoseconds) / 1e18)
+        // A period under a millisecond is a configuration mistake; treat it as one millisecond.
+        let seconds = max(0.001, Double(schedule.every.components.seconds) + Double(schedule.every.components.attoseconds) / 1e18)
         try await connection.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """

@@ -105,17 +105,29 @@ public final class WorkerPool: Service {
             await record(job, failure: "no handler for job kind \(job.kind) in this worker")
             return
         }
+        let result: Result<JobOutcome, any Error>
         do {
-            let outcome = try await handler(context)
-            switch outcome {
-            case .completed:
-                if !context.completedInTransaction { completions.add(job) }
-            case .snooze(let delay):
-                try await queue.snooze(job, for: delay)
-            }
+            result = .success(try await handler(context))
         } catch {
-            await finish(context, error: error)
+            result = .failure(error)
         }
+        // The bookkeeping runs in a task of its own: this one may have been cancelled (that is
+        // how a cancel request or a lost lease reaches the handler), and a cancelled task's
+        // queries fail before they start.
+        await Task {
+            switch result {
+            case .success(.completed):
+                if !context.completedInTransaction { completions.add(job) }
+            case .success(.snooze(let delay)):
+                do {
+                    try await queue.snooze(job, for: delay)
+                } catch {
+                    context.logger.error("could not snooze the job; its lease will expire", metadata: ["hub.error": "\(error)"])
+                }
+            case .failure(let error):
+                await finish(context, error: error)
+            }
+        }.value
     }
 
     /// A handler that threw: cancelled, taken over, shut down, or failed.
@@ -123,8 +135,12 @@ public final class WorkerPool: Service {
         let job = context.job
         switch context.cancelReason {
         case .requested:
-            _ = try? await queue.markCancelled(job)
-            context.logger.info("job cancelled on request")
+            do {
+                try await queue.markCancelled(job)
+                context.logger.info("job cancelled on request")
+            } catch {
+                context.logger.error("could not mark the job cancelled", metadata: ["hub.error": "\(error)"])
+            }
         case .leaseLost:
             context.logger.warning("job lost its lease to another worker; its work here was abandoned")
         case .shutdown:

@@ -67,7 +67,9 @@ case "scheduler":
         client: client,
         schedules: [
             PeriodicSchedule(name: "fixture.tick", every: .milliseconds(setting("FIXTURE_PERIOD_MS", 1000))) { start in
-                JobRequest(kind: "fixture.tick", queue: "ticks", args: ["period": .string(ISO8601DateFormatter().string(from: start))])
+                let formatter = ISO8601DateFormatter()
+                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                return JobRequest(kind: "fixture.tick", queue: "ticks", args: ["period": .string(formatter.string(from: start))])
             }
         ],
         tickInterval: .milliseconds(100), takeoverInterval: .milliseconds(500), logger: logger

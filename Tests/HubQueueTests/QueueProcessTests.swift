@@ -1,0 +1,130 @@
+import Foundation
+import HubCore
+import HubQueue
+import HubStore
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+/// The queue with real worker processes, as production runs it: several at once, killed,
+/// stalled, and competing schedulers.
+@Suite("The queue across real processes", .serialized)
+struct QueueProcessTests {
+    let logger = TestDatabase.logger
+
+    /// A migrated database with the table fixture workers record their runs in.
+    func prepare() async throws -> DatabaseURL {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        _ = try await TestDatabase.withClient(url) { client in
+            try await client.query(
+                "CREATE TABLE fixture_runs (job_id bigint NOT NULL, attempt int NOT NULL, worker text NOT NULL, at timestamptz DEFAULT now())",
+                logger: logger
+            )
+        }
+        return url
+    }
+
+    func fixture(_ role: String, _ url: DatabaseURL, _ settings: [String: String] = [:]) throws -> TributaryProcess {
+        var environment = settings
+        environment["TRIBUTARY_DATABASE_URL"] = url.revealedString
+        return try TributaryProcess([role], environment: environment, executable: TributaryProcess.builtExecutable("QueueFixtureWorker"))
+    }
+
+    func scalar(_ url: DatabaseURL, _ sql: String) async throws -> Int {
+        try await TestDatabase.withClient(url) { client in
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return value }
+            return -1
+        }
+    }
+
+    func waitFor(_ url: DatabaseURL, _ sql: String, toBe expected: Int, timeout: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var value = try await scalar(url, sql)
+        while value != expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            value = try await scalar(url, sql)
+        }
+        return value
+    }
+
+    @Test func fourWorkerProcessesRunTwentyThousandJobsExactlyOnce() async throws {
+        let url = try await prepare()
+        try await TestDatabase.withClient(url) { client in
+            _ = try await JobQueue(client: client, logger: logger).enqueue(batch: (0..<20_000).map { _ in JobRequest(kind: "fixture.count") })
+        }
+        let workers = try (0..<4).map { _ in try fixture("worker", url, ["FIXTURE_SLOTS": "25", "FIXTURE_BATCH": "50"]) }
+        let completed = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE state = 'completed'", toBe: 20_000, timeout: .seconds(240))
+        for worker in workers { worker.signal(SIGTERM) }
+        for worker in workers { #expect(await worker.waitForExit(timeout: .seconds(15)) == 0, "\(worker.standardError)") }
+        #expect(completed == 20_000)
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs") == 20_000, "a job ran twice or not at all")
+        #expect(try await scalar(url, "SELECT count(DISTINCT job_id)::int8 FROM fixture_runs") == 20_000)
+        #expect(try await scalar(url, "SELECT count(DISTINCT worker)::int8 FROM fixture_runs") == 4, "all four processes should share the work")
+    }
+
+    @Test func aKilledWorkersJobRunsOnceMoreElsewhere() async throws {
+        let url = try await prepare()
+        let id = try await TestDatabase.withClient(url) { client in
+            try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.sleep", args: ["ms": 1500]))
+        }
+        let fast = ["FIXTURE_LEASE_MS": "1500", "FIXTURE_HEARTBEAT_MS": "300", "FIXTURE_RESCUE_MS": "300", "FIXTURE_POLL_MS": "200"]
+        let doomed = try fixture("worker", url, fast)
+        #expect(try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'running'", toBe: 1, timeout: .seconds(30)) == 1)
+        doomed.signal(SIGKILL)
+        _ = await doomed.waitForExit(timeout: .seconds(5))
+        let survivor = try fixture("worker", url, fast)
+        let done = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'completed'", toBe: 1, timeout: .seconds(30))
+        survivor.signal(SIGTERM)
+        _ = await survivor.waitForExit(timeout: .seconds(10))
+        #expect(done == 1)
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs") == 1)
+        #expect(try await scalar(url, "SELECT attempt FROM fixture_runs") == 2)
+        #expect(try await scalar(url, "SELECT jsonb_array_length(errors)::int8 FROM jobs WHERE id = \(id)") == 1, "the lost attempt is recorded")
+    }
+
+    @Test func aStalledWorkerThatComesBackCannotCommitOverItsSuccessor() async throws {
+        let url = try await prepare()
+        let id = try await TestDatabase.withClient(url) { client in
+            try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.sleep", args: ["ms": 1500]))
+        }
+        let fast = ["FIXTURE_LEASE_MS": "1000", "FIXTURE_HEARTBEAT_MS": "250", "FIXTURE_RESCUE_MS": "300", "FIXTURE_POLL_MS": "200"]
+        let stalled = try fixture("worker", url, fast)
+        #expect(try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'running'", toBe: 1, timeout: .seconds(30)) == 1)
+        stalled.signal(SIGSTOP)  // a long GC pause, a frozen VM: it stops renewing its lease
+        let successor = try fixture("worker", url, fast)
+        let done = try await waitFor(url, "SELECT count(*)::int8 FROM fixture_runs WHERE attempt = 2", toBe: 1, timeout: .seconds(30))
+        stalled.signal(SIGCONT)  // it wakes up, finishes its sleep and tries to write
+        try await Task.sleep(for: .seconds(3))
+        for worker in [stalled, successor] { worker.signal(SIGTERM) }
+        for worker in [stalled, successor] { _ = await worker.waitForExit(timeout: .seconds(10)) }
+        #expect(done == 1)
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs") == 1, "the stalled attempt's write must be rejected")
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'completed' AND attempt = 2") == 1)
+    }
+
+    @Test func twoSchedulersEnqueueEachPeriodOnceAndTakeOverFromEachOther() async throws {
+        let url = try await prepare()
+        let settings = ["FIXTURE_PERIOD_MS": "500"]
+        let first = try fixture("scheduler", url, settings)
+        try await Task.sleep(for: .milliseconds(800))
+        let second = try fixture("scheduler", url, settings)
+        try await Task.sleep(for: .seconds(3))
+        let beforeKill = try await scalar(url, "SELECT count(*)::int8 FROM periodic_runs")
+        first.signal(SIGKILL)  // the leader dies without a word
+        _ = await first.waitForExit(timeout: .seconds(5))
+        try await Task.sleep(for: .seconds(3))
+        second.signal(SIGTERM)
+        #expect(await second.waitForExit(timeout: .seconds(10)) == 0, "\(second.standardError)")
+
+        let periods = try await scalar(url, "SELECT count(*)::int8 FROM periodic_runs")
+        let jobs = try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE kind = 'fixture.tick'")
+        let distinctArgs = try await scalar(url, "SELECT count(DISTINCT args->>'period')::int8 FROM jobs WHERE kind = 'fixture.tick'")
+        #expect(jobs == periods, "every period enqueued exactly one job")
+        #expect(distinctArgs == jobs, "no period was enqueued twice")
+        #expect(beforeKill >= 5, "the first scheduler should have enqueued ~7 periods, did \(beforeKill)")
+        #expect(periods - beforeKill >= 3, "the second scheduler must take over within seconds (added \(periods - beforeKill))")
+        // Periods are consecutive: at most the takeover gap is missing.
+        let span = try await scalar(url, "SELECT (extract(epoch FROM max(period_start) - min(period_start)) / 0.5)::int8 + 1 FROM periodic_runs")
+        #expect(span - periods <= 4, "\(span - periods) periods were skipped")
+    }
+}
