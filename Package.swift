@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // The swift-configuration trait is off: Tributary reads its environment in one place itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
@@ -50,6 +51,7 @@ let package = Package(
             dependencies: [
                 "HubCore", "HubStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "HubApp",
             dependencies: [
-                "HubCore", "HubCrypto", "HubStore", "HubAPI",
+                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -78,8 +80,9 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "HubApp", "HubCore", "HubStore",
+                "HubApp", "HubCore", "HubStore", "HubQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -87,7 +90,13 @@ let package = Package(
         // `scripts/bench NAME`: benchmarks that print their figures beside the limits and peers they are measured against.
         .executableTarget(
             name: "TributaryBench",
-            dependencies: ["HubCore", "HubCrypto", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HubCore", "HubCrypto", "HubStore", "HubQueue",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Benchmarks/TributaryBench",
             swiftSettings: swiftSettings
         ),
@@ -143,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "HubAppTests",
             dependencies: [
-                "HubApp", "HubStore", "HubCore", "TributaryTestSupport",
+                "HubApp", "HubStore", "HubCore", "HubQueue", "TributaryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

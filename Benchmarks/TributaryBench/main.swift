@@ -1,4 +1,5 @@
 import Foundation
+import HubStore
 
 // Entry point of `scripts/bench NAME [--json]`; each benchmark prints its figure beside the
 // limit or peer measured in the same run, since only ratios hold on a shared machine.
@@ -8,13 +9,30 @@ let json = arguments.contains("--json")
 let names = arguments.filter { !$0.hasPrefix("--") }
 
 guard names.count == 1 else {
-    FileHandle.standardError.write(Data("usage: tributary-bench crypto [--json]\n".utf8))
+    FileHandle.standardError.write(Data("usage: tributary-bench crypto [--json] | queue (TRIBUTARY_DATABASE_URL)\n".utf8))
     exit(2)
 }
 
 switch names[0] {
 case "crypto":
     await CryptoBenchmark.run(json: json)
+case "queue":
+    // Driven by scripts/bench queue, which starts the database and the peer.
+    let environment = ProcessInfo.processInfo.environment
+    guard let raw = environment["TRIBUTARY_DATABASE_URL"], let url = try? DatabaseURL(parsing: raw) else {
+        FileHandle.standardError.write(Data("tributary-bench queue needs TRIBUTARY_DATABASE_URL\n".utf8))
+        exit(2)
+    }
+    do {
+        try await QueueBenchmark.run(
+            url: url, drainJobs: environment["BENCH_DRAIN_JOBS"].flatMap(Int.init) ?? 100_000,
+            latencySeconds: environment["BENCH_LATENCY_SECONDS"].flatMap(Double.init) ?? 20,
+            rate: environment["BENCH_RATE"].flatMap(Double.init) ?? 50
+        )
+    } catch {
+        FileHandle.standardError.write(Data("queue benchmark failed: \(error)\n".utf8))
+        exit(1)
+    }
 default:
     FileHandle.standardError.write(Data("unknown benchmark '\(names[0])'; available: crypto\n".utf8))
     exit(2)

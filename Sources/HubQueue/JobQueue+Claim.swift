@@ -16,16 +16,24 @@ extension JobQueue {
     ) async throws -> [ClaimedJob] {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         return try await withDatabaseErrors("claiming jobs of queue \(queue)") {
-            if grouped {
-                return try await client.withTransaction(logger: logger) { connection in
+            try await client.withTransaction(logger: logger) { connection in
+                try await Self.skipWALFlush(connection, logger: logger)
+                if grouped {
                     try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tributary.claim.' || \(queue)))", logger: logger)
-                    return try await decodeClaimed(
-                        connection.query(groupedClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner
-                    )
                 }
+                let query = grouped ? groupedClaim(queue, kinds, limit, owner, seconds) : plainClaim(queue, kinds, limit, owner, seconds)
+                return try await decodeClaimed(connection.query(query, logger: logger), queue: queue, owner: owner)
             }
-            return try await decodeClaimed(client.query(plainClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner)
         }
+    }
+
+    /// Claims and lease renewals commit without waiting for the WAL flush (≈ 3.7 ms a commit
+    /// on this machine). That is safe because of the fencing token: a claim lost in a database
+    /// crash puts the job back to `available`, and the worker that started it can then write
+    /// nothing (its fenced transaction, which is durable, finds the job no longer its own).
+    /// Enqueues, completions and handlers' transactions stay durable.
+    static func skipWALFlush(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SET LOCAL synchronous_commit TO off", logger: logger)
     }
 
     private func plainClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
@@ -182,18 +190,21 @@ extension JobQueue {
         guard let owner = jobs.first?.owner else { return [:] }
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         return try await withDatabaseErrors("extending job leases") {
-            let rows = try await client.query(
-                """
-                UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(seconds))
-                FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
-                WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
-                RETURNING jobs.id, jobs.cancel_requested
-                """,
-                logger: logger
-            )
-            var held: [Int64: Bool] = [:]
-            for try await (id, cancel) in rows.decode((Int64, Bool).self) { held[id] = cancel }
-            return held
+            try await client.withTransaction(logger: logger) { connection in
+                try await Self.skipWALFlush(connection, logger: logger)
+                let rows = try await connection.query(
+                    """
+                    UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(seconds))
+                    FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
+                    WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
+                    RETURNING jobs.id, jobs.cancel_requested
+                    """,
+                    logger: logger
+                )
+                var held: [Int64: Bool] = [:]
+                for try await (id, cancel) in rows.decode((Int64, Bool).self) { held[id] = cancel }
+                return held
+            }
         }
     }
 

@@ -71,6 +71,8 @@ public struct JobQueue: Sendable {
     public func enqueue(batch requests: [JobRequest]) async throws -> Int {
         guard !requests.isEmpty else { return 0 }
         for request in requests { try request.validate() }
+        // The common bulk case, jobs to run now with no unique key, goes through COPY.
+        if requests.allSatisfy({ $0.uniqueKey == nil && $0.runAt == nil }) { return try await copy(requests) }
         // Arrays of non-optional values: PostgresNIO binds no arrays of optionals, so absent
         // values travel as '' or 0 and become NULL in SQL.
         let runAts = requests.map { $0.runAt.map { ISO8601DateFormatter.fractional.string(from: $0) } ?? "" }

@@ -14,7 +14,8 @@ struct Tributary: AsyncParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 usage error.
             """,
         subcommands: [
-            DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, VersionCommand.self,
+            DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
+            QueuesCommand.self, DbCommand.self, VersionCommand.self,
         ]
     )
 }

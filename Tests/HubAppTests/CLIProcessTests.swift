@@ -18,9 +18,9 @@ struct CLIProcessTests {
         #expect(unknownOption.status == 2)
         #expect(unknownOption.stderr.contains("--bogus"))
 
-        let unavailableRole = try await TributaryProcess.run(["serve", "--role", "worker"])
-        #expect(unavailableRole.status == 2)
-        #expect(unavailableRole.stderr.contains("worker role"))
+        let unknownRole = try await TributaryProcess.run(["serve", "--role", "janitor"])
+        #expect(unknownRole.status == 2)
+        #expect(unknownRole.stderr.contains("janitor"))
 
         let badEnvironment = try await TributaryProcess.run(["migrate"], environment: ["TRIBUTARY_LOG_LEVEL": "loud"])
         #expect(badEnvironment.status == 2)

@@ -44,6 +44,17 @@ struct JobQueueTests {
         }
     }
 
+    @Test func copiedBatchesKeepAwkwardArgsIntact() async throws {
+        try await withQueue { queue, _ in
+            let awkward: JSONValue = ["path": "C:\\tmp\\x", "text": "tab\there\nnew line\r", "quote": "\"", "emoji": "é ✓"]
+            #expect(try await queue.enqueue(batch: [JobRequest(kind: "k\tk", args: awkward, groupKey: "g\\1", groupLimit: 2)]) == 1)
+            let stored = try #require(try await queue.list().first)
+            #expect(stored.args == awkward)
+            #expect(stored.kind == "k\tk")
+            #expect(stored.groupKey == "g\\1")
+        }
+    }
+
     @Test func claimsByPriorityThenAgeAndNeverTwice() async throws {
         try await withQueue { queue, _ in
             let low = try await queue.enqueue(JobRequest(kind: "k", priority: 5))

@@ -1,3 +1,4 @@
+import Foundation
 import HubCore
 import HubStore
 import Logging
@@ -17,6 +18,10 @@ public struct HubConfiguration: Sendable {
     /// the process environment that crash reporters and `/proc` expose.
     public var masterKey: Secret<String>?
     public var masterKeyFile: String?
+    /// Queues the worker role serves, each with its number of concurrent jobs.
+    public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("maintenance", 1)]
+    /// Finished jobs are kept this long for inspection, then pruned.
+    public var jobRetention: Duration = .seconds(7 * 24 * 3600)
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
@@ -56,6 +61,10 @@ public struct HubConfiguration: Sendable {
               meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
         .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
+        .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,maintenance:1",
+              meaning: "Queues the worker role serves, NAME:CONCURRENT_JOBS, comma-separated"),
+        .init(name: "TRIBUTARY_JOB_RETENTION_HOURS", defaultValue: "168",
+              meaning: "How long finished jobs are kept for inspection before they are pruned"),
     ]
 
     /// Reads the environment; every bad variable is named in one error, none is echoed if secret.
@@ -104,6 +113,25 @@ public struct HubConfiguration: Sendable {
         }
         if let raw = value("TRIBUTARY_MASTER_KEY") { configuration.masterKey = Secret(raw) }
         if let raw = value("TRIBUTARY_MASTER_KEY_FILE") { configuration.masterKeyFile = raw }
+        if let raw = value("TRIBUTARY_WORKER_QUEUES") {
+            let parsed = raw.split(separator: ",").map { entry -> (String, Int)? in
+                let parts = entry.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty, let slots = Int(parts[1]), (1...10_000).contains(slots) else { return nil }
+                return (parts[0], slots)
+            }
+            if parsed.isEmpty || parsed.contains(where: { $0 == nil }) {
+                problems.append("TRIBUTARY_WORKER_QUEUES: '\(raw)' is not NAME:SLOTS[,NAME:SLOTS…] with slots from 1 to 10000")
+            } else {
+                configuration.workerQueues = parsed.compactMap { $0 }.map { (name: $0.0, slots: $0.1) }
+            }
+        }
+        if let raw = value("TRIBUTARY_JOB_RETENTION_HOURS") {
+            if let hours = Int(raw), (1...87_600).contains(hours) {
+                configuration.jobRetention = .seconds(hours * 3600)
+            } else {
+                problems.append("TRIBUTARY_JOB_RETENTION_HOURS: '\(raw)' is not a number of hours from 1 to 87600")
+            }
+        }
         if configuration.masterKey != nil, configuration.masterKeyFile != nil {
             problems.append("TRIBUTARY_MASTER_KEY and TRIBUTARY_MASTER_KEY_FILE are both set; set one")
         }

@@ -167,6 +167,11 @@ func randomPassword() -> String {
     return String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
 }
 
+/// Writes a file only this user can read, created with that mode (never briefly readable).
+public func writePrivateFile(_ path: String, contents: String) throws {
+    try writePrivateFile(path, contents: contents, owner: nil)
+}
+
 /// Writes a file only its owner can read, created with that mode (never briefly readable).
 func writePrivateFile(_ path: String, contents: String, owner: ServerAccount?) throws {
     unlink(path)

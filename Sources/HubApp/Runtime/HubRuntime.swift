@@ -1,5 +1,6 @@
 import HubAPI
 import HubCore
+import HubQueue
 import HubStore
 import Logging
 import PostgresNIO
@@ -65,6 +66,22 @@ public enum HubRuntime {
                     postgres: postgres, logger: logger, onServerRunning: onAPIListening
                 )
                 services.append(.init(service: api, serviceName: "api"))
+            }
+            if roles.contains(.worker) {
+                let worker = WorkerPool(
+                    client: postgres,
+                    configuration: WorkerConfiguration(
+                        queues: configuration.workerQueues.map { .init(name: $0.name, slots: $0.slots) },
+                        gracePeriod: configuration.shutdownGracePeriod
+                    ),
+                    handlers: MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger),
+                    logger: logger
+                )
+                services.append(.init(service: worker, serviceName: "worker"))
+            }
+            if roles.contains(.scheduler) {
+                let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules, logger: logger)
+                services.append(.init(service: scheduler, serviceName: "scheduler"))
             }
             var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
             groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]

@@ -2,8 +2,8 @@
 public enum Role: String, CaseIterable, Sendable, Comparable {
     case api, worker, scheduler
 
-    /// The roles this build can run. The worker and scheduler arrive with the job queue.
-    public static let available: [Role] = [.api]
+    /// The roles this build can run.
+    public static let available: [Role] = [.api, .worker, .scheduler]
 
     public static func < (lhs: Role, rhs: Role) -> Bool {
         (allCases.firstIndex(of: lhs) ?? 0) < (allCases.firstIndex(of: rhs) ?? 0)

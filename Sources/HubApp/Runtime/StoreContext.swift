@@ -1,5 +1,6 @@
 import HubCore
 import HubCrypto
+import HubQueue
 import HubStore
 import Logging
 import PostgresNIO
@@ -14,6 +15,7 @@ public struct StoreContext: Sendable {
     public var tenants: TenantStore { TenantStore(client: client, logger: logger) }
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
     public var connections: ConnectionStore { ConnectionStore(client: client, keyring: keyring, logger: logger) }
+    public var jobs: JobQueue { JobQueue(client: client, logger: logger) }
 }
 
 extension HubRuntime {

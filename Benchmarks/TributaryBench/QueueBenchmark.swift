@@ -1,0 +1,162 @@
+import Foundation
+import HubCore
+import HubQueue
+import HubStore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Tributary's side of `scripts/bench queue`, against a migrated database: batch enqueue,
+/// draining 100,000 no-op jobs, and enqueue-to-start latency at a steady rate. Prints one
+/// JSON line per figure, in the shape of the peer script's lines.
+enum QueueBenchmark {
+    static let logger: Logger = {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    static func run(url: DatabaseURL, drainJobs: Int, latencySeconds: Double, rate: Double) async throws {
+        try await PostgresClient.withRunning(url, maximumConnections: 24, logger: logger) { client in
+            let queue = JobQueue(client: client, logger: logger)
+            try await enqueueBatch(queue, client)
+            var best: (jobsPerSecond: Double, settings: String)?
+            for (pools, slots, batch) in [(1, 1000, 1000), (2, 1000, 1000), (4, 500, 500)] {
+                let rate = try await drain(queue, client, jobs: drainJobs, pools: pools, slots: slots, batch: batch)
+                let settings = "\(pools) pools x \(slots) slots, claim batch \(batch)"
+                emit(["what": "drain-try", "jobs": drainJobs, "settings": settings, "jobs_per_s": rate.rounded()])
+                if rate > best?.jobsPerSecond ?? 0 { best = (rate, settings) }
+            }
+            if let best { emit(["what": "drain", "jobs": drainJobs, "settings": best.settings, "jobs_per_s": best.jobsPerSecond.rounded()]) }
+            try await latency(queue, client, rate: rate, seconds: latencySeconds)
+        }
+    }
+
+    static func emit(_ fields: [String: Any]) {
+        var object = fields
+        object["tool"] = "tributary"
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    static func clear(_ client: PostgresClient) async throws {
+        try await client.query("TRUNCATE jobs", logger: logger)
+        try await client.query("CHECKPOINT", logger: logger)
+    }
+
+    /// 50,000 jobs in statements of 1,000, as the peer enqueues them.
+    static func enqueueBatch(_ queue: JobQueue, _ client: PostgresClient) async throws {
+        try await clear(client)
+        let total = 50_000
+        let batch = (0..<1000).map { _ in JobRequest(kind: "noop") }
+        let start = ContinuousClock.now
+        for _ in 0..<(total / batch.count) { try await queue.enqueue(batch: batch) }
+        let seconds = elapsed(since: start)
+        emit(["what": "enqueue-batch", "jobs": total, "batch": 1000, "seconds": seconds, "jobs_per_s": (Double(total) / seconds).rounded()])
+    }
+
+    /// Pre-fills `jobs` no-op jobs, then times worker pools until every one is completed.
+    static func drain(_ queue: JobQueue, _ client: PostgresClient, jobs: Int, pools count: Int, slots: Int, batch: Int) async throws -> Double {
+        try await clear(client)
+        for _ in 0..<(jobs / 10_000) { try await queue.enqueue(batch: (0..<10_000).map { _ in JobRequest(kind: "noop") }) }
+        let pools = (0..<count).map { index in
+            WorkerPool(
+                client: client,
+                configuration: WorkerConfiguration(
+                    queues: [.init(name: "default", slots: slots, batch: batch)], owner: "bench-\(index)", pollInterval: .milliseconds(200),
+                    completionBatch: batch, completionDelay: .milliseconds(2)
+                ),
+                handlers: ["noop": { _ in .completed }], logger: logger
+            )
+        }
+        let start = ContinuousClock.now
+        let seconds = try await withPools(pools) {
+            while try await unfinished(client) > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            return elapsed(since: start)
+        }
+        return Double(jobs) / seconds
+    }
+
+    static func unfinished(_ client: PostgresClient) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT (SELECT count(*) FROM jobs WHERE state IN ('available', 'scheduled', 'retryable'))
+                 + (SELECT count(*) FROM jobs WHERE state = 'running')
+            """,
+            logger: logger
+        )
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Enqueues single jobs at `rate` per second and measures from just before each enqueue
+    /// call to the start of its handler.
+    static func latency(_ queue: JobQueue, _ client: PostgresClient, rate: Double, seconds: Double) async throws {
+        try await clear(client)
+        let total = Int(rate * seconds)
+        let samples = Mutex<[Double]>([])
+        let origin = ContinuousClock.now
+        let pool = WorkerPool(
+            client: client,
+            configuration: WorkerConfiguration(queues: [.init(name: "latency", slots: 10, batch: 10)], owner: "bench-latency", pollInterval: .seconds(1)),
+            handlers: [
+                "lat": { context in
+                    let sent = context.job.args["t"]?.scalarText.flatMap(Double.init) ?? 0
+                    let now = elapsed(since: origin) * 1000
+                    samples.withLock { $0.append(now - sent) }
+                    return .completed
+                }
+            ],
+            logger: logger
+        )
+        try await withPools([pool]) {
+            try await Task.sleep(for: .seconds(1))  // the worker is listening
+            let interval = 1 / rate
+            let start = ContinuousClock.now
+            for index in 0..<total {
+                let target = start + .milliseconds(Int64(Double(index) * interval * 1000))
+                if ContinuousClock.now < target { try await Task.sleep(until: target, clock: .continuous) }
+                let sent = elapsed(since: origin) * 1000
+                try await queue.enqueue(JobRequest(kind: "lat", queue: "latency", args: ["t": .number(sent)]))
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while samples.withLock({ $0.count }) < total, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let sorted = samples.withLock { $0 }.sorted()
+        emit([
+            "what": "enqueue-to-start latency", "rate_per_s": rate, "jobs": sorted.count, "p50_ms": percentile(sorted, 50),
+            "p90_ms": percentile(sorted, 90), "p99_ms": percentile(sorted, 99), "max_ms": sorted.last ?? 0,
+        ])
+    }
+
+    static func withPools<T>(_ pools: [WorkerPool], _ body: () async throws -> T) async throws -> T {
+        let group = ServiceGroup(services: pools, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let result: T
+            do {
+                result = try await body()
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let k = Double(sorted.count - 1) * p / 100
+        let low = Int(k)
+        let high = min(low + 1, sorted.count - 1)
+        return ((sorted[low] + (sorted[high] - sorted[low]) * (k - Double(low))) * 100).rounded() / 100
+    }
+
+    static func elapsed(since start: ContinuousClock.Instant) -> Double {
+        let duration = ContinuousClock.now - start
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
