@@ -73,10 +73,12 @@ public final class WorkerPool: Service {
             }
             let wanted = min(free, settings.batch)
             do {
+                let claimStarted = ContinuousClock.now
                 let claimed = try await queue.claim(
                     queue: settings.name, kinds: kinds, limit: wanted, owner: configuration.owner, lease: configuration.lease,
                     grouped: settings.grouped
                 )
+                if !claimed.isEmpty { QueueMetrics.claimed(claimed.count, queue: settings.name, duration: ContinuousClock.now - claimStarted) }
                 for job in claimed { start(job) }
                 if claimed.count < wanted { await doorbell.wait(timeout: configuration.pollInterval) }
             } catch {
@@ -105,12 +107,14 @@ public final class WorkerPool: Service {
             await record(job, failure: "no handler for job kind \(job.kind) in this worker")
             return
         }
+        let started = ContinuousClock.now
         let result: Result<JobOutcome, any Error>
         do {
             result = .success(try await handler(context))
         } catch {
             result = .failure(error)
         }
+        let runTime = ContinuousClock.now - started
         // The bookkeeping runs in a task of its own: this one may have been cancelled (that is
         // how a cancel request or a lost lease reaches the handler), and a cancelled task's
         // queries fail before they start.
@@ -118,13 +122,16 @@ public final class WorkerPool: Service {
             switch result {
             case .success(.completed):
                 if !context.completedInTransaction { completions.add(job) }
+                QueueMetrics.finished(job, .completed, runTime: runTime)
             case .success(.snooze(let delay)):
+                QueueMetrics.finished(job, .snoozed, runTime: runTime)
                 do {
                     try await queue.snooze(job, for: delay)
                 } catch {
                     context.logger.error("could not snooze the job; its lease will expire", metadata: ["hub.error": "\(error)"])
                 }
             case .failure(let error):
+                QueueMetrics.finished(job, context.cancelReason == .requested ? .cancelled : .failed, runTime: runTime)
                 await finish(context, error: error)
             }
         }.value

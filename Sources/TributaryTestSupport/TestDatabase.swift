@@ -63,7 +63,11 @@ actor SharedTestServer {
         }
         // Never stopped explicitly: its watchdog stops it when the test process exits.
         let server = EmbeddedPostgres(
-            configuration: .init(rootDirectory: TestDatabase.embeddedRoot, database: "tributary_tests", durable: false),
+            // Suites run in parallel, with worker pools and worker processes of their own.
+            configuration: .init(
+                rootDirectory: TestDatabase.embeddedRoot, database: "tributary_tests", settings: ["max_connections": "500"],
+                durable: false
+            ),
             logger: TestDatabase.logger
         )
         embedded = server

@@ -3,11 +3,20 @@ import HubCore
 import HubQueue
 import HubStore
 import Logging
+import Metrics
+import MetricsTestKit
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 import Testing
 import TributaryTestSupport
+
+/// Metrics are process-wide: one test backend for the whole test process.
+let testMetrics: TestMetrics = {
+    let metrics = TestMetrics()
+    MetricsSystem.bootstrap(metrics)
+    return metrics
+}()
 
 @Suite("Worker pools")
 struct WorkerPoolTests {
@@ -68,6 +77,7 @@ struct WorkerPoolTests {
                 },
                 "later": { context in context.job.attempt == 1 ? .snooze(.milliseconds(100)) : .completed },
             ]
+            _ = testMetrics
             let pool = WorkerPool(client: client, configuration: configuration(), handlers: handlers, logger: logger)
             let flaky = try await queue.enqueue(JobRequest(kind: "flaky"))
             let later = try await queue.enqueue(JobRequest(kind: "later", maxAttempts: 1))
@@ -77,6 +87,10 @@ struct WorkerPoolTests {
                 #expect(check1, "not every job completed")
             }
             #expect(runs.withLock { $0.count == 300 && $0.values.allSatisfy { $0 == 1 } })
+            let finished = try testMetrics.expectCounter("hub_jobs_finished_total", [("queue", "default"), ("kind", "flaky"), ("outcome", "failed")])
+            #expect(finished.totalValue == 2)
+            let completedOK = try testMetrics.expectCounter("hub_jobs_finished_total", [("queue", "default"), ("kind", "ok"), ("outcome", "completed")])
+            #expect(completedOK.totalValue >= 300)
             let retried = try await queue.job(flaky)
             #expect(retried.attempt == 3)
             guard case .array(let errors) = retried.errors else { Issue.record("no error history"); return }

@@ -41,12 +41,14 @@ struct PlaintextScanTests {
         process.arguments = ["--no-owner", "--data-only", "-h", url.host, "-p", "\(url.port)", "-U", url.username, url.database]
         process.environment = ["PGPASSWORD": url.password?.revealed ?? "", "PATH": "/usr/bin:/bin"]
         let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
         try process.run()
         let dump = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let complaints = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.terminationStatus == 0, "pg_dump failed: \(complaints)")
         // The dump is real and complete: the non-sensitive field is there in clear.
         #expect(dump.contains("\(marker)-PLAIN-50"))
         #expect(!dump.contains("\(marker)-email"), "an email reached the database in clear")
