@@ -45,15 +45,18 @@ enum QueueBenchmark {
         try await client.query("CHECKPOINT", logger: logger)
     }
 
-    /// 50,000 jobs in statements of 1,000, as the peer enqueues them.
+    /// 50,000 jobs in statements of 1,000, as the peer enqueues them; then in statements of
+    /// 10,000, the size the queue is built for.
     static func enqueueBatch(_ queue: JobQueue, _ client: PostgresClient) async throws {
-        try await clear(client)
-        let total = 50_000
-        let batch = (0..<1000).map { _ in JobRequest(kind: "noop") }
-        let start = ContinuousClock.now
-        for _ in 0..<(total / batch.count) { try await queue.enqueue(batch: batch) }
-        let seconds = elapsed(since: start)
-        emit(["what": "enqueue-batch", "jobs": total, "batch": 1000, "seconds": seconds, "jobs_per_s": (Double(total) / seconds).rounded()])
+        for (what, size) in [("enqueue-batch", 1000), ("enqueue-batch-large", 10_000)] {
+            try await clear(client)
+            let total = 50_000
+            let batch = (0..<size).map { _ in JobRequest(kind: "noop") }
+            let start = ContinuousClock.now
+            for _ in 0..<(total / size) { try await queue.enqueue(batch: batch) }
+            let seconds = elapsed(since: start)
+            emit(["what": what, "jobs": total, "batch": size, "seconds": seconds, "jobs_per_s": (Double(total) / seconds).rounded()])
+        }
     }
 
     /// Pre-fills `jobs` no-op jobs, then times worker pools until every one is completed.

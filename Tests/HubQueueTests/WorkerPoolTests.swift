@@ -63,6 +63,11 @@ struct WorkerPoolTests {
 
     @Test func runsEveryJobRetriesFailuresAndHonoursSnooze() async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
+        // The test cluster runs with synchronous_commit off; this database's sessions get it on,
+        // so that a claim's setting leaking into a pooled connection would show.
+        _ = try await TestDatabase.withClient(url) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET synchronous_commit = on"), logger: logger)
+        }
         try await TestDatabase.withClient(url) { client in
             let queue = JobQueue(client: client, logger: logger)
             let runs = Mutex<[Int64: Int]>([:])
@@ -99,6 +104,26 @@ struct WorkerPoolTests {
             let snoozed = try await queue.job(later)
             #expect(snoozed.state == .completed, "a snooze must not use up the only attempt")
             #expect(snoozed.attempt == 2)
+            // Claims commit with synchronous_commit off; no pooled connection may keep that
+            // (it would make the next borrower's commits non-durable). Holding all four at once
+            // reaches each; each must be at the server's own setting.
+            let settings = try await client.withConnection { a in
+                try await client.withConnection { b in
+                    try await client.withConnection { c in
+                        try await client.withConnection { d in
+                            var values: [Bool] = []
+                            for connection in [a, b, c, d] {
+                                let rows = try await connection.query(
+                                    "SELECT current_setting('synchronous_commit') = 'on'", logger: logger
+                                )
+                                for try await value in rows.decode(Bool.self) { values.append(value) }
+                            }
+                            return values
+                        }
+                    }
+                }
+            }
+            #expect(settings == [true, true, true, true])
         }
     }
 
