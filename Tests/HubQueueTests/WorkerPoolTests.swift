@@ -137,7 +137,11 @@ struct WorkerPoolTests {
                     return .completed
                 }
             ]
-            let pool = WorkerPool(client: client, configuration: configuration(), handlers: handlers, logger: logger)
+            // Heartbeats 30 s apart: only the NOTIFY can stop the job within the two seconds below.
+            var settings = configuration()
+            settings.heartbeat = .seconds(30)
+            settings.lease = .seconds(60)
+            let pool = WorkerPool(client: client, configuration: settings, handlers: handlers, logger: logger)
             let id = try await queue.enqueue(JobRequest(kind: "slow"))
             try await withPools([pool]) {
                 let check2 = try await waitUntil { try await queue.job(id).state == .running }
@@ -163,8 +167,10 @@ struct WorkerPoolTests {
                     return .completed
                 }
             ]
-            let pool = WorkerPool(client: client, configuration: configuration(grace: .milliseconds(800)), handlers: handlers, logger: logger)
-            let quick = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 300]))
+            // A wide margin between the quick job and the grace period: the machine may be busy
+            // with other suites' worker processes.
+            let pool = WorkerPool(client: client, configuration: configuration(grace: .seconds(3)), handlers: handlers, logger: logger)
+            let quick = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 100]))
             let slow = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 60_000], maxAttempts: 5))
             let started = ContinuousClock.now
             try await withPools([pool]) {
