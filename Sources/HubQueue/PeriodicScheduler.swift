@@ -7,15 +7,39 @@ import ServiceLifecycle
 
 /// A job enqueued once per period.
 public struct PeriodicSchedule: Sendable {
+    /// When periods start.
+    public enum Cadence: Sendable {
+        /// Back to back, aligned to the Unix epoch (every hour starts on the hour).
+        case every(Duration)
+        /// At the times a cron expression names, in UTC.
+        case cron(CronExpression)
+    }
+
     public let name: String
-    public let every: Duration
+    public let cadence: Cadence
     /// The job for the period starting at the given time.
     public let job: @Sendable (_ periodStart: Date) -> JobRequest
 
     public init(name: String, every: Duration, job: @escaping @Sendable (Date) -> JobRequest) {
+        self.init(name: name, cadence: .every(every), job: job)
+    }
+
+    public init(name: String, cadence: Cadence, job: @escaping @Sendable (Date) -> JobRequest) {
         self.name = name
-        self.every = every
+        self.cadence = cadence
         self.job = job
+    }
+
+    /// The start of the period `now` falls in; nil when a cron expression never fires.
+    public func periodStart(at now: Date) -> Date? {
+        switch cadence {
+        case .every(let interval):
+            // A period under a millisecond is a configuration mistake; treat it as one millisecond.
+            let seconds = max(0.001, Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+            return Date(timeIntervalSince1970: (now.timeIntervalSince1970 / seconds).rounded(.down) * seconds)
+        case .cron(let expression):
+            return expression.previousFire(atOrBefore: now)
+        }
     }
 }
 
@@ -77,21 +101,22 @@ public final class PeriodicScheduler: Service {
     }
 
     private func enqueueCurrentPeriod(_ schedule: PeriodicSchedule, on connection: PostgresConnection) async throws {
-        // A period under a millisecond is a configuration mistake; treat it as one millisecond.
-        let seconds = max(0.001, Double(schedule.every.components.seconds) + Double(schedule.every.components.attoseconds) / 1e18)
         try await connection.withTransaction(logger: logger) { connection in
+            // The database's clock, not this machine's: schedulers on several machines agree.
+            var now = Date()
+            for try await value in try await connection.query("SELECT now()", logger: logger).decode(Date.self) { now = value }
+            guard let periodStart = schedule.periodStart(at: now) else { return }
             let rows = try await connection.query(
                 """
-                INSERT INTO periodic_runs (schedule, period_start, job_id)
-                VALUES (\(schedule.name), to_timestamp(floor(extract(epoch FROM now()) / \(seconds)) * \(seconds)), 0)
+                INSERT INTO periodic_runs (schedule, period_start, job_id) VALUES (\(schedule.name), \(periodStart), 0)
                 ON CONFLICT DO NOTHING
-                RETURNING period_start
+                RETURNING 1
                 """,
                 logger: logger
             )
-            var periodStart: Date?
-            for try await value in rows.decode(Date.self) { periodStart = value }
-            guard let periodStart else { return }
+            var inserted = false
+            for try await _ in rows { inserted = true }
+            guard inserted else { return }
             let id = try await JobQueue(client: client, logger: logger).enqueue(schedule.job(periodStart), on: connection)
             try await connection.query(
                 "UPDATE periodic_runs SET job_id = \(id) WHERE schedule = \(schedule.name) AND period_start = \(periodStart)",
