@@ -78,7 +78,7 @@ enum CryptoBenchmark {
             if clock.now >= deadline { break }
         }
         let elapsed = clock.now - start
-        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(count) / elapsed.inSeconds
     }
 
     static func format(_ value: Double) -> String {

@@ -160,6 +160,6 @@ enum QueueBenchmark {
 
     static func elapsed(since start: ContinuousClock.Instant) -> Double {
         let duration = ContinuousClock.now - start
-        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return duration.inSeconds
     }
 }

@@ -90,6 +90,14 @@ public enum JSONValue: Sendable, Hashable {
     private static let falseBytes = Array("false".utf8)
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// `string` as a JSON string literal, quotes included.
+    public static func quoted(_ string: String) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(string.utf8.count + 2)
+        appendQuoted(string, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// A JSON string literal. Bytes of multi-byte UTF-8 sequences are all ≥ 0x80, so only
     /// ASCII quotes, backslashes and control characters need escaping.
     static func appendQuoted(_ string: String, to output: inout [UInt8]) {

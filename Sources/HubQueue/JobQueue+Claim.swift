@@ -14,7 +14,7 @@ extension JobQueue {
     public func claim(
         queue: String, kinds: [String], limit: Int, owner: String, lease: Duration, grouped: Bool
     ) async throws -> [ClaimedJob] {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let seconds = lease.inSeconds
         return try await withDatabaseErrors("claiming jobs of queue \(queue)") {
             try await client.withTransaction(logger: logger) { connection in
                 try await Self.skipWALFlush(connection, logger: logger)
@@ -115,7 +115,7 @@ extension JobQueue {
     /// Returns the new state, or nil when the attempt no longer held the lease.
     @discardableResult
     public func fail(_ job: ClaimedJob, error: String, retryAfter delay: Duration) async throws -> JobState? {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let seconds = delay.inSeconds
         return try await withDatabaseErrors("recording the failure of job \(job.id)") {
             let rows = try await client.query(
                 """
@@ -139,7 +139,7 @@ extension JobQueue {
     /// The attempt counter still grows, since it is the fencing token; the budget grows with it.
     @discardableResult
     public func snooze(_ job: ClaimedJob, for delay: Duration) async throws -> Bool {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let seconds = delay.inSeconds
         return try await fencedUpdate(
             job,
             """
@@ -188,7 +188,7 @@ extension JobQueue {
     /// was asked to cancel. A job missing from the answer was taken over: stop working on it.
     public func heartbeat(_ jobs: [ClaimedJob], lease: Duration) async throws -> [Int64: Bool] {
         guard let owner = jobs.first?.owner else { return [:] }
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let seconds = lease.inSeconds
         return try await withDatabaseErrors("extending job leases") {
             try await client.withTransaction(logger: logger) { connection in
                 try await Self.skipWALFlush(connection, logger: logger)

@@ -35,7 +35,7 @@ public struct PeriodicSchedule: Sendable {
         switch cadence {
         case .every(let interval):
             // A period under a millisecond is a configuration mistake; treat it as one millisecond.
-            let seconds = max(0.001, Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+            let seconds = max(0.001, interval.inSeconds)
             return Date(timeIntervalSince1970: (now.timeIntervalSince1970 / seconds).rounded(.down) * seconds)
         case .cron(let expression):
             return expression.previousFire(atOrBefore: now)

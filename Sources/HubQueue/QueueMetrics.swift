@@ -1,3 +1,4 @@
+import HubCore
 import Metrics
 
 /// The queue's metrics, through swift-metrics (the api role exports them at `/metrics`). Labels
@@ -20,6 +21,6 @@ enum QueueMetrics {
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        Int64(duration.inSeconds * 1e9)
     }
 }

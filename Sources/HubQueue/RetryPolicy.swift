@@ -1,3 +1,5 @@
+import HubCore
+
 /// When a failed job runs again: exponential backoff with jitter, so that jobs failing
 /// together (a third party down) don't all return at the same instant.
 public struct RetryPolicy: Sendable {
@@ -15,7 +17,7 @@ public struct RetryPolicy: Sendable {
     /// The delay after failed attempt number `attempt` (1-based); `unit` is a random draw in 0...1.
     public func delay(afterAttempt attempt: Int, unit: Double) -> Duration {
         let exponent = min(max(attempt - 1, 0), 40)
-        let raw = min(seconds(base) * Double(1 << min(exponent, 40)), seconds(maximum))
+        let raw = min(base.inSeconds * Double(1 << min(exponent, 40)), maximum.inSeconds)
         let factor = 1 + jitter * (2 * min(max(unit, 0), 1) - 1)
         return .milliseconds(Int64(raw * factor * 1000))
     }
@@ -24,7 +26,4 @@ public struct RetryPolicy: Sendable {
         delay(afterAttempt: attempt, unit: Double.random(in: 0...1))
     }
 
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }

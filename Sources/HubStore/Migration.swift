@@ -12,7 +12,7 @@ public struct Migration: Sendable, Equatable {
     public init(name: String, sql: String) {
         self.name = name
         self.sql = sql
-        self.checksum = SHA256.hash(data: Array(sql.utf8)).map { byteHex($0) }.joined()
+        self.checksum = hex(Array(SHA256.hash(data: Array(sql.utf8))))
     }
 
     /// The statements to run, in order.
@@ -46,10 +46,6 @@ public struct Migration: Sendable, Equatable {
     }
 }
 
-private func byteHex(_ byte: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-}
 
 /// `7` → `0007`, the width of a migration number.
 func zeroPadded(_ value: Int) -> String {

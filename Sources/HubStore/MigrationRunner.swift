@@ -89,7 +89,7 @@ public struct MigrationRunner: Sendable {
             let started = ContinuousClock.now
             try await apply(migration, on: connection, logger: logger)
             let elapsed = ContinuousClock.now - started
-            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int(elapsed.inSeconds * 1000)
             try await connection.query(
                 "UPDATE schema_migrations SET execution_ms = \(milliseconds) WHERE name = \(migration.name)", logger: logger
             )

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Logging
 import Synchronization
 
@@ -30,12 +31,12 @@ public struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        var line = "{\"ts\":\(jsonString(Self.timestamp()))"
-        line += ",\"level\":\(jsonString(event.level.rawValue))"
-        line += ",\"logger\":\(jsonString(label))"
-        line += ",\"msg\":\(jsonString(event.message.description))"
+        var line = "{\"ts\":\(JSONValue.quoted(Self.timestamp()))"
+        line += ",\"level\":\(JSONValue.quoted(event.level.rawValue))"
+        line += ",\"logger\":\(JSONValue.quoted(label))"
+        line += ",\"msg\":\(JSONValue.quoted(event.message.description))"
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) where !["ts", "level", "logger", "msg"].contains(key) {
-            line += ",\(jsonString(key)):\(jsonValue(value))"
+            line += ",\(JSONValue.quoted(key)):\(jsonValue(value))"
         }
         line += "}\n"
         output.write(line)
@@ -81,29 +82,11 @@ public final class JSONLogOutput: Sendable {
 
 func jsonValue(_ value: Logger.Metadata.Value) -> String {
     switch value {
-    case .string(let string): return jsonString(string)
-    case .stringConvertible(let convertible): return jsonString(convertible.description)
+    case .string(let string): return JSONValue.quoted(string)
+    case .stringConvertible(let convertible): return JSONValue.quoted(convertible.description)
     case .array(let values): return "[" + values.map(jsonValue).joined(separator: ",") + "]"
     case .dictionary(let dictionary):
-        return "{" + dictionary.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonValue($0.value))" }
+        return "{" + dictionary.sorted { $0.key < $1.key }.map { "\(JSONValue.quoted($0.key)):\(jsonValue($0.value))" }
             .joined(separator: ",") + "}"
     }
-}
-
-func jsonString(_ string: String) -> String {
-    var result = "\""
-    result.reserveCapacity(string.utf8.count + 2)
-    for scalar in string.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where scalar.value < 0x20:
-            result += String(format: "\\u%04x", scalar.value)
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }

@@ -12,9 +12,8 @@ enum MaintenanceJobs {
     static func handlers(client: PostgresClient, retention: Duration, logger: Logger) -> [String: JobHandler] {
         [
             pruneKind: { context in
-                let seconds = Double(retention.components.seconds)
                 let pruned = try await JobQueue(client: client, logger: context.logger).prune(
-                    finalizedBefore: Date().addingTimeInterval(-seconds)
+                    finalizedBefore: Date().addingTimeInterval(-retention.inSeconds)
                 )
                 context.logger.info("pruned finished jobs", metadata: ["hub.jobs.pruned": "\(pruned)"])
                 return .completed
