@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // The swift-configuration trait is off: Tributary reads its environment in one place itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Domain types, errors, Secret<T>. No I/O and no third-party imports.
@@ -32,6 +34,20 @@ let package = Package(
         .target(
             name: "HubCrypto",
             dependencies: ["HubCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The declarative connector engine: Airbyte low-code manifests, the expression
+        // evaluator, HTTP with retries. Never touches the database.
+        .target(
+            name: "HubConnectors",
+            dependencies: [
+                "HubCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The only module (with HubQueue, later) that speaks SQL.
@@ -82,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "HubApp", "HubCore", "HubStore", "HubQueue",
+                "HubApp", "HubCore", "HubStore", "HubQueue", "HubConnectors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,6 +144,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HubConnectorsTests",
+            dependencies: [
+                "HubConnectors", "HubCore", "TributaryTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Conformance")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HubCryptoTests",
             dependencies: ["HubCrypto", "HubCore", "TributaryTestSupport"],

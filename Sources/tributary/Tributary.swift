@@ -15,7 +15,7 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [
             DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
-            QueuesCommand.self, DbCommand.self, VersionCommand.self,
+            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, VersionCommand.self,
         ]
     )
 }

@@ -1,0 +1,57 @@
+import Foundation
+
+/// The request authenticators of the 70% tier.
+enum Authenticator: Sendable {
+    case none
+    case apiKey(header: RequestOption, token: BoundInterpolation)
+    case bearer(token: BoundInterpolation)
+    case basic(username: BoundInterpolation, password: BoundInterpolation?)
+    case sessionToken(SessionTokenAuthenticator)
+
+    static func make(_ node: ComponentNode?) throws -> Authenticator {
+        guard let node else { return .none }
+        switch node.type {
+        case "NoAuth": return .none
+        case "BearerAuthenticator":
+            return .bearer(token: try required(node, "api_token"))
+        case "ApiKeyAuthenticator":
+            let option: RequestOption
+            if let inject = try node.child("inject_into") {
+                option = try RequestOption(inject)
+            } else {
+                let header = try node.string("header") ?? "Authorization"
+                option = try RequestOption(ComponentNode(.dict({
+                    var d = PyDict(); d["inject_into"] = .string("header"); d["field_name"] = .string(header)
+                    d["$parameters"] = node.parameters; return d
+                }()), path: node.path))
+            }
+            return .apiKey(header: option, token: try required(node, "api_token"))
+        case "BasicHttpAuthenticator":
+            return .basic(username: try required(node, "username"), password: try node.interpolation("password", default: ""))
+        case "SessionTokenAuthenticator":
+            return .sessionToken(try SessionTokenAuthenticator(node))
+        default:
+            throw ManifestError(node.path, "unsupported authenticator \(node.type ?? "(no type)")")
+        }
+    }
+
+    private static func required(_ node: ComponentNode, _ key: String) throws -> BoundInterpolation {
+        guard let value = try node.interpolation(key) else { throw ManifestError(node.path.appending(key), "is required") }
+        return value
+    }
+
+    func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport) async throws {
+        switch self {
+        case .none: break
+        case .bearer(let token):
+            request.headers["Authorization"] = "Bearer " + (try token.text(context) ?? "")
+        case .apiKey(let option, let token):
+            try option.inject(.string(try token.text(context) ?? ""), into: &request, context: context)
+        case .basic(let username, let password):
+            let credentials = (try username.text(context) ?? "") + ":" + (try password?.text(context) ?? "")
+            request.headers["Authorization"] = "Basic " + Data(credentials.utf8).base64EncodedString()
+        case .sessionToken(let authenticator):
+            try await authenticator.apply(to: &request, context: context, transport: transport)
+        }
+    }
+}

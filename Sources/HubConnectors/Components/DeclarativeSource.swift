@@ -1,0 +1,84 @@
+import Foundation
+
+/// A loaded, resolved and checked Airbyte declarative manifest: everything that can be wrong
+/// with it is found here, at registration, not halfway through a sync.
+public struct DeclarativeSource: Sendable {
+    let streams: [StreamDefinition]
+    /// The manifest's `spec.connection_specification`, when it has one.
+    public let connectionSpecification: PyValue?
+    /// The resolved manifest (references and parameters applied).
+    public let resolved: PyValue
+
+    public var streamNames: [String] { streams.map(\.name) }
+
+    public init(yaml: String, source: String = "manifest.yaml") throws {
+        try self.init(manifest: try YAMLDocument.load(yaml, source: source))
+    }
+
+    public init(manifest: PyValue) throws {
+        resolved = try ManifestResolver.resolve(manifest)
+        let root = try ComponentNode(resolved, path: .root)
+        var problems: [ManifestError] = []
+        var streams: [StreamDefinition] = []
+        let nodes = try root.children("streams")
+        if nodes.isEmpty {
+            if root.has("dynamic_streams") {
+                throw ManifestError(root.path.appending("dynamic_streams"), "dynamic streams are not supported")
+            }
+            throw ManifestError(root.path.appending("streams"), "the manifest declares no streams")
+        }
+        for node in nodes {
+            do { streams.append(try StreamDefinition(node)) } catch let error as ManifestError { problems.append(error) }
+        }
+        problems += Self.unsupportedComponents(resolved, path: .root)
+            .filter { unsupported in !problems.contains { $0.path == unsupported.path } }
+        if !problems.isEmpty { throw ManifestProblems(problems: problems) }
+        self.streams = streams
+        connectionSpecification = root.fields["spec"].flatMap { spec in
+            if case .dict(let dict) = spec { return dict["connection_specification"] }
+            return nil
+        }
+    }
+
+    static let supportedTypes: Set<String> = [
+        "DeclarativeSource", "DeclarativeStream", "SimpleRetriever", "HttpRequester", "RequestOption", "RequestPath",
+        "ApiKeyAuthenticator", "BearerAuthenticator", "BasicHttpAuthenticator", "SessionTokenAuthenticator", "NoAuth",
+        "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
+        "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
+        "SubstreamPartitionRouter", "ParentStreamConfig", "ListPartitionRouter", "DatetimeBasedCursor", "MinMaxDatetime",
+        "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
+        "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",
+        "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
+    ]
+
+    /// Every component of a type the engine does not run, listed together.
+    static func unsupportedComponents(_ value: PyValue, path: ManifestPath) -> [ManifestError] {
+        switch value {
+        case .dict(let dict):
+            var found: [ManifestError] = []
+            if case .string(let type)? = dict["type"], !supportedTypes.contains(type), type.first?.isUppercase == true {
+                found.append(ManifestError(path, "component type \(type) is not supported"))
+            }
+            for (key, child) in dict.entries {
+                let name = PyRepr.str(key)
+                // Schemas are JSON Schema documents, not components.
+                if ["schema", "connection_specification", "$parameters", "definitions", "schemas", "metadata"].contains(name) { continue }
+                found += unsupportedComponents(child, path: path.appending(name))
+            }
+            return found
+        case .list(let items):
+            return items.enumerated().flatMap { unsupportedComponents($1, path: path.appending($0)) }
+        default:
+            return []
+        }
+    }
+}
+
+/// Several manifest problems found at once, so an author fixes them in one pass.
+public struct ManifestProblems: Error, Sendable, CustomStringConvertible {
+    public let problems: [ManifestError]
+    public var description: String {
+        "the manifest has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
+            + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,152 @@
+/// What to do with a response: the CDK's `ResponseAction`.
+enum ResponseAction: String, Sendable {
+    case success = "SUCCESS"
+    case fail = "FAIL"
+    case retry = "RETRY"
+    case ignore = "IGNORE"
+    case rateLimited = "RATE_LIMITED"
+}
+
+/// `HttpResponseFilter`: an action for responses matching status codes, a predicate, or an
+/// error-message substring.
+struct ResponseFilter: Sendable {
+    let action: ResponseAction
+    let httpCodes: Set<Int>
+    let errorMessageContains: String?
+    let predicate: BoundInterpolation?
+    let errorMessage: BoundInterpolation?
+
+    init(_ node: ComponentNode) throws {
+        let actionName = try node.string("action") ?? "FAIL"
+        guard let action = ResponseAction(rawValue: actionName) else {
+            throw ManifestError(node.path.appending("action"), "expected SUCCESS, FAIL, RETRY, IGNORE or RATE_LIMITED, found \(actionName)")
+        }
+        self.action = action
+        if case .list(let codes)? = node.value("http_codes") {
+            httpCodes = Set(codes.compactMap(Operators.integer))
+        } else {
+            httpCodes = []
+        }
+        errorMessageContains = try node.string("error_message_contains")
+        predicate = try node.interpolation("predicate")
+        errorMessage = try node.interpolation("error_message")
+    }
+
+    func matches(_ response: HTTPResponseData, decoded: PyValue, context: ExpressionContext) throws -> Bool {
+        if httpCodes.contains(response.status) { return true }
+        if let predicate {
+            var scoped = context
+            scoped["response"] = decoded
+            scoped["headers"] = ErrorHandler.headersValue(response)
+            if try predicate.truth(scoped) { return true }
+        }
+        if let errorMessageContains, String(decoding: response.body, as: UTF8.self).contains(errorMessageContains) { return true }
+        return false
+    }
+}
+
+/// How long to wait before a retry.
+enum BackoffStrategy: Sendable {
+    case constant(seconds: BoundInterpolation)
+    case exponential(factor: BoundInterpolation)
+    case waitTimeFromHeader(header: BoundInterpolation, regex: String?)
+    case waitUntilTimeFromHeader(header: BoundInterpolation, minWait: Double?, regex: String?)
+
+    init(_ node: ComponentNode) throws {
+        switch node.type {
+        case "ConstantBackoffStrategy":
+            guard let seconds = try node.interpolation("backoff_time_in_seconds") else {
+                throw ManifestError(node.path.appending("backoff_time_in_seconds"), "is required")
+            }
+            self = .constant(seconds: seconds)
+        case "ExponentialBackoffStrategy":
+            self = .exponential(factor: try node.interpolation("factor") ?? node.bind("5", key: "factor"))
+        case "WaitTimeFromHeader":
+            self = .waitTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
+                                       regex: try node.string("regex"))
+        case "WaitUntilTimeFromHeader":
+            self = .waitUntilTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
+                                            minWait: try node.string("min_wait").flatMap(Double.init), regex: try node.string("regex"))
+        default:
+            throw ManifestError(node.path, "unsupported backoff strategy \(node.type ?? "(no type)")")
+        }
+    }
+
+    /// Seconds to wait before retry number `attempt` (1-based); nil when the header is absent.
+    func delay(attempt: Int, response: HTTPResponseData?, context: ExpressionContext) throws -> Double? {
+        func headerNumber(_ header: BoundInterpolation, _ regex: String?) throws -> Double? {
+            guard let name = try header.text(context), var value = response?.header(name) else { return nil }
+            if let regex, let pattern = try? Regex(regex), let match = value.firstMatch(of: pattern) {
+                value = String(match.output[0].substring ?? "")
+            }
+            return Double(value.trimmingSpaces)
+        }
+        switch self {
+        case .constant(let seconds): return Operators.number(try seconds.evaluate(context))
+        case .exponential(let factor):
+            return (Operators.number(try factor.evaluate(context)) ?? 5) * Double(1 << min(attempt, 20))
+        case .waitTimeFromHeader(let header, let regex): return try headerNumber(header, regex)
+        case .waitUntilTimeFromHeader(let header, let minWait, let regex):
+            guard let until = try headerNumber(header, regex) else { return minWait }
+            let wait = until - context.now.timestamp
+            return max(wait, minWait ?? 0)
+        }
+    }
+}
+
+/// `DefaultErrorHandler` / `CompositeErrorHandler`: classifies a response and says how long
+/// to back off.
+struct ErrorHandler: Sendable {
+    struct Handler: Sendable {
+        let filters: [ResponseFilter]
+        let backoff: [BackoffStrategy]
+        let maxRetries: Int
+    }
+
+    let handlers: [Handler]
+
+    static let `default` = ErrorHandler(handlers: [Handler(filters: [], backoff: [], maxRetries: 5)])
+
+    init(handlers: [Handler]) { self.handlers = handlers }
+
+    init(_ node: ComponentNode?) throws {
+        guard let node else { self = .default; return }
+        switch node.type {
+        case "CompositeErrorHandler":
+            handlers = try node.children("error_handlers").flatMap { try ErrorHandler($0).handlers }
+        case "DefaultErrorHandler", nil:
+            handlers = [Handler(filters: try node.children("response_filters").map(ResponseFilter.init),
+                                backoff: try node.children("backoff_strategies").map(BackoffStrategy.init),
+                                maxRetries: try node.int("max_retries") ?? 5)]
+        default:
+            throw ManifestError(node.path, "unsupported error handler \(node.type ?? "(no type)")")
+        }
+    }
+
+    /// The CDK's default mapping for responses no filter matched.
+    static func defaultAction(_ status: Int) -> ResponseAction {
+        switch status {
+        case 200..<400: return .success
+        case 429: return .rateLimited
+        case 408, 500...599: return .retry
+        case 400..<500: return .fail
+        default: return .retry
+        }
+    }
+
+    func resolve(_ response: HTTPResponseData, decoded: PyValue, context: ExpressionContext) throws -> (ResponseAction, Handler) {
+        for handler in handlers {
+            for filter in handler.filters where try filter.matches(response, decoded: decoded, context: context) {
+                return (filter.action, handler)
+            }
+        }
+        let fallback = handlers.first ?? ErrorHandler.default.handlers[0]
+        return (Self.defaultAction(response.status), fallback)
+    }
+
+    static func headersValue(_ response: HTTPResponseData) -> PyValue {
+        var dict = PyDict()
+        for (name, value) in response.headers { dict[name] = .string(value) }
+        return .dict(dict)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// `HttpRequester`: builds a request from the manifest's templates and sends it, retrying and
+/// backing off as its error handler says.
+struct Requester: Sendable {
+    let urlBase: BoundInterpolation
+    let path: BoundInterpolation?
+    let method: String
+    let parameters: InterpolatedMapping?
+    let headers: InterpolatedMapping?
+    let bodyJSON: InterpolatedMapping?
+    let bodyData: InterpolatedMapping?
+    let authenticator: Authenticator
+    let errorHandler: ErrorHandler
+    let manifestPath: ManifestPath
+
+    init(_ node: ComponentNode) throws {
+        guard let urlBase = try node.interpolation("url_base") ?? node.interpolation("url") else {
+            throw ManifestError(node.path.appending("url_base"), "is required")
+        }
+        self.urlBase = urlBase
+        path = try node.interpolation("path")
+        method = (try node.string("http_method") ?? "GET").uppercased()
+        guard ["GET", "POST"].contains(method) else {
+            throw ManifestError(node.path.appending("http_method"), "expected GET or POST, found \(method)")
+        }
+        parameters = try node.interpolatedMapping("request_parameters")
+        headers = try node.interpolatedMapping("request_headers")
+        bodyJSON = try node.interpolatedMapping("request_body_json")
+        bodyData = try node.interpolatedMapping("request_body_data")
+        authenticator = try Authenticator.make(try node.child("authenticator"))
+        errorHandler = try ErrorHandler(try node.child("error_handler"))
+        manifestPath = node.path
+    }
+
+    /// The request before pagination, cursor and partition options are added.
+    func prepare(context: ExpressionContext) throws -> RequestParts {
+        var parts = RequestParts()
+        parts.method = method
+        let base = try urlBase.text(context) ?? ""
+        let pathText = try path?.text(context) ?? ""
+        parts.url = Self.join(base, pathText)
+        if let parameters { parts.parameters = try parameters.evaluate(context) }
+        if let headers {
+            for (key, value) in try headers.evaluate(context).entries { parts.headers[PyRepr.str(key)] = PyRepr.str(value) }
+        }
+        if let bodyJSON { parts.bodyJSON = try bodyJSON.evaluate(context) }
+        if let bodyData { parts.bodyData = try bodyData.evaluate(context) }
+        return parts
+    }
+
+    static func join(_ base: String, _ path: String) -> String {
+        if path.isEmpty { return base }
+        if path.hasPrefix("http://") || path.hasPrefix("https://") { return path }
+        var trimmedBase = base
+        while trimmedBase.hasSuffix("/") { trimmedBase.removeLast() }
+        return trimmedBase + "/" + path.drop(while: { $0 == "/" })
+    }
+
+    /// Builds the wire request: URL with its query, headers, and the body (JSON wins over form).
+    static func wireRequest(_ parts: RequestParts) throws -> HTTPRequestData {
+        var url = parts.pathOverride.map { join(parts.url, $0) } ?? parts.url
+        let query = parts.queryItems.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+        if !query.isEmpty { url += (url.contains("?") ? "&" : "?") + query }
+        var headers = parts.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var body: [UInt8]?
+        if !parts.bodyJSON.isEmpty {
+            body = Array(try PyRepr.jsonDumps(.dict(parts.bodyJSON)).utf8)
+            headers.append(("Content-Type", "application/json"))
+        } else if !parts.bodyData.isEmpty {
+            body = Array(parts.bodyData.entries.map { "\(formEncode(PyRepr.str($0.key)))=\(formEncode(PyRepr.str($0.value)))" }
+                .joined(separator: "&").utf8)
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        }
+        headers.append(("User-Agent", "Tributary"))
+        return HTTPRequestData(method: parts.method, url: url, headers: headers, body: body)
+    }
+
+    /// `application/x-www-form-urlencoded` escaping, as `requests` applies to params.
+    static func formEncode(_ text: String) -> String { Macros.quotePlus(text) }
+
+    /// Sends with retries. Returns nil when the error handler says to ignore the response.
+    func send(_ parts: RequestParts, transport: any HTTPTransport, context: ExpressionContext,
+              environment: EngineEnvironment = .init()) async throws -> HTTPResponseData {
+        guard let response = try await sendAllowingIgnore(parts, transport: transport, context: context, environment: environment) else {
+            throw RequestFailure(status: nil, message: "the login response was ignored by the error handler", path: manifestPath, attempts: 1)
+        }
+        return response
+    }
+
+    func sendAllowingIgnore(_ parts: RequestParts, transport: any HTTPTransport, context: ExpressionContext,
+                            environment: EngineEnvironment) async throws -> HTTPResponseData? {
+        let request = try Self.wireRequest(parts)
+        var attempt = 0
+        while true {
+            attempt += 1
+            environment.requestLog?(request)
+            let response: HTTPResponseData
+            do {
+                response = try await transport.send(request, timeout: environment.requestTimeout)
+            } catch let error as TransportError {
+                let handler = errorHandler.handlers.first ?? ErrorHandler.default.handlers[0]
+                guard attempt <= handler.maxRetries else {
+                    throw RequestFailure(status: nil, message: error.message, path: manifestPath, attempts: attempt)
+                }
+                try await environment.sleep(try backoff(handler, attempt: attempt, response: nil, context: context))
+                continue
+            }
+            let decoded = (try? JSONBody.decode(response.body, path: manifestPath)) ?? .none
+            let (action, handler) = try errorHandler.resolve(response, decoded: decoded, context: context)
+            switch action {
+            case .success: return response
+            case .ignore: return nil
+            case .fail:
+                throw RequestFailure(status: response.status, message: Self.summary(response), path: manifestPath, attempts: attempt)
+            case .retry, .rateLimited:
+                let delay = try backoff(handler, attempt: attempt, response: response, context: context)
+                if action == .rateLimited, environment.rateLimitHandoff {
+                    throw RateLimited(retryAfter: delay, status: response.status, path: manifestPath)
+                }
+                guard attempt <= handler.maxRetries else {
+                    throw RequestFailure(status: response.status,
+                                         message: "gave up after \(attempt) attempts: " + Self.summary(response),
+                                         path: manifestPath, attempts: attempt)
+                }
+                try await environment.sleep(delay)
+            }
+        }
+    }
+
+    private func backoff(_ handler: ErrorHandler.Handler, attempt: Int, response: HTTPResponseData?,
+                         context: ExpressionContext) throws -> Double {
+        for strategy in handler.backoff {
+            if let delay = try strategy.delay(attempt: attempt, response: response, context: context) { return delay }
+        }
+        if let retryAfter = response?.header("Retry-After").flatMap({ Double($0.trimmingSpaces) }) { return retryAfter }
+        return 5 * Double(1 << min(attempt, 20))
+    }
+
+    /// A short, safe description of a failed response: status and the start of its body.
+    static func summary(_ response: HTTPResponseData) -> String {
+        let body = String(decoding: response.body.prefix(300), as: UTF8.self)
+        return "HTTP \(response.status)" + (body.isEmpty ? "" : ": " + body)
+    }
+}
+
+/// A request that failed for good: what failed, the HTTP status, where in the manifest.
+public struct RequestFailure: Error, Sendable, CustomStringConvertible {
+    public let status: Int?
+    public let message: String
+    public let path: ManifestPath
+    public let attempts: Int
+    public var description: String { "\(path): \(message) (attempt \(attempts))" }
+}
+
+/// A 429 handed back to the caller (the queue reschedules the job without using an attempt).
+public struct RateLimited: Error, Sendable, CustomStringConvertible {
+    public let retryAfter: Double
+    public let status: Int
+    public let path: ManifestPath
+    public var description: String { "\(path): rate limited (HTTP \(status)); retry after \(Int(retryAfter.rounded(.up))) s" }
+}

@@ -1,0 +1,44 @@
+/// `DeclarativeStream` with its `SimpleRetriever`, built and checked at registration.
+struct StreamDefinition: Sendable {
+    let name: String
+    let primaryKey: [[String]]
+    let requester: Requester
+    let selector: RecordSelector
+    let paginator: Paginator?
+    let routers: [PartitionRouter]
+    let cursor: DatetimeCursor?
+    let transformations: [Transformation]
+    let parameters: PyValue
+    let path: ManifestPath
+
+    init(_ node: ComponentNode, depth: Int = 0) throws {
+        guard node.type == "DeclarativeStream" || node.type == nil else {
+            throw ManifestError(node.path, "unsupported stream type \(node.type ?? "")")
+        }
+        guard let name = try node.string("name"), !name.isEmpty else {
+            throw ManifestError(node.path.appending("name"), "every stream needs a name")
+        }
+        self.name = name
+        switch node.value("primary_key") {
+        case .string(let key)?: primaryKey = [[key]]
+        case .list(let keys)?:
+            primaryKey = keys.map { key in
+                if case .list(let parts) = key { return parts.map(PyRepr.str) }
+                return [PyRepr.str(key)]
+            }
+        default: primaryKey = []
+        }
+        let retriever = try node.requiredChild("retriever")
+        guard retriever.type == "SimpleRetriever" else {
+            throw ManifestError(retriever.path, "unsupported retriever \(retriever.type ?? "(no type)")")
+        }
+        requester = try Requester(try retriever.requiredChild("requester"))
+        selector = try RecordSelector(try retriever.requiredChild("record_selector"))
+        paginator = try Paginator.make(try retriever.child("paginator"))
+        routers = try retriever.children("partition_router").map { try PartitionRouter.make($0, depth: depth) }
+        cursor = try node.child("incremental_sync").map(DatetimeCursor.init)
+        transformations = try node.children("transformations").map(Transformation.init)
+        parameters = node.parameters
+        path = node.path
+    }
+}

@@ -1,0 +1,73 @@
+/// `AddFields` and `RemoveFields`, applied to each record in order.
+enum Transformation: Sendable {
+    case add([(path: [String], value: BoundInterpolation)])
+    case remove(paths: [[String]], condition: BoundInterpolation?)
+
+    init(_ node: ComponentNode) throws {
+        switch node.type {
+        case "AddFields":
+            self = .add(try node.children("fields").map { field in
+                let path = try field.stringList("path")
+                guard !path.isEmpty, let value = try field.interpolation("value") else {
+                    throw ManifestError(field.path, "an added field needs path and value")
+                }
+                return (path, value)
+            })
+        case "RemoveFields":
+            guard case .list(let items)? = node.value("field_pointers") else {
+                throw ManifestError(node.path.appending("field_pointers"), "is required")
+            }
+            let paths = items.map { item -> [String] in
+                if case .list(let keys) = item { return keys.map(PyRepr.str) }
+                return [PyRepr.str(item)]
+            }
+            self = .remove(paths: paths, condition: try node.interpolation("condition"))
+        default:
+            throw ManifestError(node.path, "unsupported transformation \(node.type ?? "(no type)")")
+        }
+    }
+
+    func apply(to record: inout PyValue, context: ExpressionContext) throws {
+        guard case .dict(var dict) = record else { return }
+        switch self {
+        case .add(let fields):
+            for field in fields {
+                var scoped = context
+                scoped["record"] = .dict(dict)
+                let value = try field.value.evaluate(scoped)
+                dict = RequestParts.setting(dict, at: field.path[...], to: value)
+            }
+        case .remove(let paths, let condition):
+            for path in paths {
+                if let condition {
+                    var scoped = context
+                    scoped["property"] = Self.value(at: path[...], in: .dict(dict)) ?? PyValue.none
+                    guard try condition.truth(scoped) else { continue }
+                }
+                dict = Self.removing(path[...], from: dict)
+            }
+        }
+        record = .dict(dict)
+    }
+
+    static func value(at path: ArraySlice<String>, in value: PyValue) -> PyValue? {
+        guard let first = path.first else { return value }
+        guard case .dict(let dict) = value, let child = dict[first] else { return nil }
+        return Self.value(at: path.dropFirst(), in: child)
+    }
+
+    static func removing(_ path: ArraySlice<String>, from dict: PyDict) -> PyDict {
+        guard let first = path.first else { return dict }
+        var result = dict
+        if first == "*" {
+            for key in dict.keys {
+                if path.count == 1 { result[key] = nil }
+                else if case .dict(let inner)? = dict[key] { result[key] = .dict(removing(path.dropFirst(), from: inner)) }
+            }
+            return result
+        }
+        if path.count == 1 { result[first] = nil; return result }
+        if case .dict(let inner)? = dict[first] { result[first] = .dict(removing(path.dropFirst(), from: inner)) }
+        return result
+    }
+}

@@ -1,0 +1,51 @@
+/// The CDK's `JinjaInterpolation.eval`: render the template, and when that gives text, turn it
+/// into a Python literal where it is one; on an empty result or an undefined value, fall back
+/// to the default template.
+public struct Interpolation: Sendable {
+    public let template: Template
+    public let defaultTemplate: Template?
+
+    public init(_ template: Template, default defaultTemplate: Template? = nil) {
+        self.template = template
+        self.defaultTemplate = defaultTemplate
+    }
+
+    public init(_ source: String, default defaultSource: String? = nil) throws {
+        try self.init(Template(source), default: defaultSource.map(Template.init))
+    }
+
+    /// `InterpolatedString` semantics: the default is the string itself unless given.
+    public static func string(_ source: String, default defaultSource: String? = nil) throws -> Interpolation {
+        let template = try Template(source)
+        return Interpolation(template, default: try defaultSource.map(Template.init) ?? template)
+    }
+
+    public var isPlain: Bool { template.isPlain && (defaultTemplate?.isPlain ?? true) }
+
+    public func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil) throws -> PyValue {
+        try Self.checkDeclared(template, context)
+        do {
+            let rendered = try template.render(context)
+            if !rendered.isEmpty { return Self.literal(rendered, validTypes: validTypes) }
+        } catch let error as ExpressionError where error.isUndefined {
+            // The CDK catches UndefinedError here and renders the default instead.
+        }
+        guard let defaultTemplate else { return .none }
+        try Self.checkDeclared(defaultTemplate, context)
+        return Self.literal(try defaultTemplate.render(context), validTypes: validTypes)
+    }
+
+    /// The CDK refuses a template that names a variable its context lacks (macros are globals).
+    static func checkDeclared(_ template: Template, _ context: ExpressionContext) throws {
+        for name in template.variableNames where context.variables[name] == nil && !Interpreter.macroNames.contains(name)
+            && !["true", "false", "none", "True", "False", "None"].contains(name) {
+            throw ExpressionError("the expression uses \(name), which is not available here")
+        }
+    }
+
+    static func literal(_ rendered: String, validTypes: Set<String>?) -> PyValue {
+        guard let value = LiteralEval.evaluate(rendered) else { return .string(rendered) }
+        if let validTypes, !validTypes.contains(value.typeName) { return .string(rendered) }
+        return value
+    }
+}

@@ -1,0 +1,150 @@
+/// Python's `str()`, `repr()` and `json.dumps()` of evaluator values: Jinja renders with
+/// `str()`, and the CDK then feeds that text to `ast.literal_eval`, so the spelling matters.
+enum PyRepr {
+    static func str(_ value: PyValue) -> String {
+        switch value {
+        case .string(let string): return string
+        case .undefined: return ""
+        default: return repr(value)
+        }
+    }
+
+    static func repr(_ value: PyValue) -> String {
+        switch value {
+        case .none: return "None"
+        case .bool(let value): return value ? "True" : "False"
+        case .int(let value): return String(value)
+        case .float(let value): return float(value)
+        case .string(let value): return string(value)
+        case .list(let values): return "[" + values.map(repr).joined(separator: ", ") + "]"
+        case .tuple(let values):
+            return values.count == 1 ? "(\(repr(values[0])),)" : "(" + values.map(repr).joined(separator: ", ") + ")"
+        case .dict(let dict):
+            return "{" + dict.entries.map { "\(repr($0.key)): \(repr($0.value))" }.joined(separator: ", ") + "}"
+        case .datetime(let datetime): return datetime.isoformat(separator: " ")
+        case .date(let date): return date.dateString
+        case .timedelta(let duration): return timedelta(duration)
+        case .undefined: return ""
+        case .function(let name): return "<function \(name)>"
+        case .boundMethod(_, let name): return "<built-in method \(name)>"
+        }
+    }
+
+    /// Python's float repr: shortest round-trip digits, exponent form from 1e16 and below 1e-4.
+    static func float(_ value: Double) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value < 0 ? "-inf" : "inf" }
+        return value.description
+    }
+
+    /// `repr(str)`: single quotes unless the text holds one and no double quote.
+    static func string(_ value: String) -> String {
+        let quote: Character = value.contains("'") && !value.contains("\"") ? "\"" : "'"
+        var output = String(quote)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if Character(scalar) == quote {
+                    output += "\\" + String(quote)
+                } else if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        output.append(quote)
+        return output
+    }
+
+    static func timedelta(_ duration: PyDuration) -> String {
+        let (days, rest) = duration.micros.floorDivided(by: 86_400_000_000)
+        let seconds = rest / 1_000_000, micros = rest % 1_000_000
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var text = "\(seconds / 3600):\(two(seconds % 3600 / 60)):\(two(seconds % 60))"
+        if micros != 0 {
+            let digits = String(micros)
+            text += "." + String(repeating: "0", count: 6 - digits.count) + digits
+        }
+        if days != 0 { text = "\(days) day\(abs(days) == 1 ? "" : "s"), " + text }
+        return text
+    }
+
+    /// `json.dumps(value)` with Python's default separators.
+    static func jsonDumps(_ value: PyValue) throws -> String {
+        switch value {
+        case .none: return "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .int(let value): return String(value)
+        case .float(let value):
+            if value.isNaN { return "NaN" }
+            if value.isInfinite { return value < 0 ? "-Infinity" : "Infinity" }
+            return float(value)
+        case .string(let value): return jsonString(value)
+        case .list(let values), .tuple(let values):
+            return "[" + (try values.map(jsonDumps)).joined(separator: ", ") + "]"
+        case .dict(let dict):
+            return "{" + (try dict.entries.map { entry in
+                let key: String
+                switch entry.key {
+                case .string(let string): key = string
+                case .int, .float, .bool, .none: key = try jsonDumps(entry.key)
+                default: throw ExpressionError("keys must be str, int, float, bool or None, not \(entry.key.typeName)")
+                }
+                return jsonString(key) + ": " + (try jsonDumps(entry.value))
+            }).joined(separator: ", ") + "}"
+        default:
+            throw ExpressionError("Object of type \(value.typeName) is not JSON serializable")
+        }
+    }
+
+    /// A JSON string as Python writes it (`ensure_ascii`: non-ASCII as `\uXXXX`).
+    static func jsonString(_ value: String) -> String {
+        var output = "\""
+        for unit in value.utf16 {
+            switch unit {
+            case 0x22: output += "\\\""
+            case 0x5C: output += "\\\\"
+            case 0x0A: output += "\\n"
+            case 0x0D: output += "\\r"
+            case 0x09: output += "\\t"
+            case 0x08: output += "\\b"
+            case 0x0C: output += "\\f"
+            case 0x20..<0x7F: output.unicodeScalars.append(Unicode.Scalar(unit)!)
+            default:
+                let hex = String(unit, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return output + "\""
+    }
+}
+
+extension PyRepr {
+    /// A JSON string literal keeping non-ASCII as UTF-8 (protocol output, not `json.dumps`).
+    static func jsonStringUTF8(_ value: String) -> String {
+        var output = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return output + "\""
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import HubCore
+
+/// `tributary connectors read`: runs a manifest without any database and writes Airbyte
+/// protocol messages — the connector author's test loop and what the conformance suite compares.
+public struct ConnectorRead: Sendable {
+    public let source: DeclarativeSource
+    public let config: PyValue
+    public let catalog: PyValue?
+    public let states: [String: PyValue]
+    public let streams: [String]?
+
+    public init(source: DeclarativeSource, config: PyValue, catalog: PyValue? = nil, state: PyValue? = nil, streams: [String]? = nil) throws {
+        let problems = ConfigValidator.problems(config, schema: source.connectionSpecification)
+        guard problems.isEmpty else {
+            throw HubError(.invalidInput, "the connector configuration is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+        self.source = source
+        self.config = config
+        self.catalog = catalog
+        self.states = state.map(AirbyteProtocol.streamStates) ?? [:]
+        self.streams = streams
+    }
+
+    /// Loads `manifest.yaml` from a connector folder (or the file itself).
+    public static func loadSource(at path: String) throws -> DeclarativeSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw HubError(.notFound, "no connector at \(path)")
+        }
+        let file = isDirectory.boolValue ? (path as NSString).appendingPathComponent("manifest.yaml") : path
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw HubError(.notFound, "cannot read \(file)")
+        }
+        do {
+            return try DeclarativeSource(yaml: String(decoding: data, as: UTF8.self), source: file)
+        } catch let error as ManifestError {
+            throw HubError(.invalidInput, "\(file): \(error)")
+        } catch let error as ManifestProblems {
+            throw HubError(.invalidInput, "\(file): \(error)")
+        }
+    }
+
+    /// Parses a JSON document (config, catalog, state) with a clear error naming the file.
+    public static func loadJSON(at path: String, what: String) throws -> PyValue {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw HubError(.notFound, "cannot read the \(what) file \(path)")
+        }
+        do {
+            return try JSONBody.decode(Array(data), path: .root)
+        } catch let error as ResponseDecodingError {
+            throw HubError(.invalidInput, "the \(what) file \(path) is not valid JSON: \(error.message)")
+        }
+    }
+
+    /// The streams to read, in order, and whether each reads incrementally.
+    public var selectedStreams: [(name: String, incremental: Bool)] {
+        var selected: [(String, Bool)]
+        if let catalog {
+            selected = AirbyteProtocol.catalogStreams(catalog)
+        } else {
+            selected = source.streamNames.map { ($0, true) }
+        }
+        if let streams { selected = selected.filter { streams.contains($0.0) } }
+        return selected
+    }
+
+    /// Reads every selected stream, writing one protocol line per message. Returns the
+    /// number of streams that failed.
+    public func run(transport: any HTTPTransport, environment: EngineEnvironment,
+                    write: @escaping @Sendable (String) -> Void) async throws -> Int {
+        for name in streams ?? [] where !source.streamNames.contains(name) {
+            throw HubError(.invalidInput, "the manifest has no stream \(name); it has \(source.streamNames.joined(separator: ", "))")
+        }
+        let reader = StreamReader(source: source, config: config, transport: transport, environment: environment)
+        var failures = 0
+        for (name, incremental) in selectedStreams {
+            guard source.streamNames.contains(name) else {
+                throw HubError(.invalidInput, "the catalog names a stream the manifest lacks: \(name)")
+            }
+            let emittedAt: @Sendable () -> Int64 = { Int64(environment.now().timestamp * 1000) }
+            do {
+                try await reader.read(stream: name, state: incremental ? states[name] : nil) { event in
+                    if let line = AirbyteProtocol.line(for: event, emittedAt: emittedAt()) { write(line) }
+                }
+            } catch {
+                failures += 1
+            }
+        }
+        return failures
+    }
+}
+
+extension PyValue {
+    /// Parses JSON text into a value (ints stay ints, key order is kept).
+    public static func parseJSON(_ bytes: [UInt8]) throws -> PyValue {
+        do { return try JSONBody.decode(bytes, path: .root) } catch let error as ResponseDecodingError {
+            throw HubError(.invalidInput, "invalid JSON: \(error.message)")
+        }
+    }
+
+    /// Compact JSON in key order.
+    public var jsonText: String { JSONBody.encode(self) }
+}
+
+extension EngineEnvironment {
+    /// A clock frozen at an RFC 3339 instant (`TRIBUTARY_FROZEN_NOW`).
+    public static func frozenClock(_ text: String) throws -> @Sendable () -> PyDateTime {
+        do {
+            let instant = try Macros.toDatetime(text)
+            return { instant }
+        } catch {
+            throw HubError(.invalidConfiguration, "TRIBUTARY_FROZEN_NOW must be an RFC 3339 time such as 2024-06-01T12:00:00Z")
+        }
+    }
+}

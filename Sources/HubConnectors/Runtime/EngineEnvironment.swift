@@ -1,0 +1,35 @@
+/// What the engine needs from its surroundings: the clock, how to wait, request timeouts,
+/// and observers. Injected so tests freeze time and skip real back-off sleeps.
+public struct EngineEnvironment: Sendable {
+    public var now: @Sendable () -> PyDateTime
+    public var sleep: @Sendable (Double) async throws -> Void
+    public var requestTimeout: Duration
+    /// Hand 429s back to the caller instead of sleeping through them (queue jobs do).
+    public var rateLimitHandoff: Bool
+    public var requestLog: (@Sendable (HTTPRequestData) -> Void)?
+
+    public init(now: @escaping @Sendable () -> PyDateTime = EngineEnvironment.systemNow,
+                sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
+                requestTimeout: Duration = .seconds(60), rateLimitHandoff: Bool = false,
+                requestLog: (@Sendable (HTTPRequestData) -> Void)? = nil) {
+        self.now = now
+        self.sleep = sleep
+        self.requestTimeout = requestTimeout
+        self.rateLimitHandoff = rateLimitHandoff
+        self.requestLog = requestLog
+    }
+
+    public static let systemNow: @Sendable () -> PyDateTime = {
+        let instant = ContinuousClock.now
+        _ = instant
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return PyDateTime(wallMicros: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000, offset: 0)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,12 @@
+/// What reading a stream produces, in order: the shape of Airbyte's protocol messages.
+public enum SourceEvent: Sendable {
+    case started(stream: String)
+    case running(stream: String)
+    case record(stream: String, data: PyValue)
+    /// The stream's state after a slice: records before it are covered by it.
+    case state(stream: String, state: PyValue)
+    case complete(stream: String)
+    case incomplete(stream: String, error: String)
+    /// A page was fetched (progress).
+    case page(stream: String, records: Int)
+}

@@ -1,0 +1,174 @@
+/// Runs one manifest's streams against the live API: partitions × cursor slices × pages,
+/// extracting, filtering and transforming records, and tracking the cursor for the state.
+public struct StreamReader: Sendable {
+    let source: DeclarativeSource
+    let config: PyValue
+    let transport: any HTTPTransport
+    let environment: EngineEnvironment
+
+    public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
+        self.source = source
+        self.config = config
+        self.transport = transport
+        self.environment = environment
+    }
+
+    func baseContext() -> ExpressionContext {
+        ExpressionContext(variables: ["config": config], now: environment.now())
+    }
+
+    public typealias Emit = @Sendable (SourceEvent) async throws -> Void
+
+    /// Reads one stream from `state`, emitting its events.
+    public func read(stream name: String, state: PyValue?, emit: Emit) async throws {
+        guard let stream = source.streams.first(where: { $0.name == name }) else {
+            throw ManifestError(.root.appending("streams"), "no stream named \(PyRepr.string(name))")
+        }
+        try await emit(.started(stream: name))
+        do {
+            try await readStream(stream, state: state, emit: emit)
+            try await emit(.complete(stream: name))
+        } catch {
+            try await emit(.incomplete(stream: name, error: String(describing: error)))
+            throw error
+        }
+    }
+
+    private func readStream(_ stream: StreamDefinition, state: PyValue?, emit: Emit) async throws {
+        let context = baseContext()
+        var running = false
+        var newest: PyDateTime?
+        let cursorField = try stream.cursor?.cursorFieldName(context)
+        var priorCursor: PyDateTime?
+        if let cursor = stream.cursor, let cursorField, case .dict(let stateDict)? = state, let stored = stateDict[cursorField] {
+            priorCursor = cursor.parse(stored, formats: [cursor.datetimeFormat] + cursor.cursorFormats)
+        }
+        let partitions = try await self.partitions(stream, context: context)
+        let slices = try stream.cursor.map { try $0.slices(state: state, context: context) }
+        func currentState(fallback: PyDateTime?) -> PyValue {
+            guard let cursor = stream.cursor, let cursorField else { return .none }
+            var dict = PyDict()
+            let candidates = [newest, priorCursor].compactMap { $0 }
+            if let best = candidates.max() ?? fallback { dict[cursorField] = .string(cursor.format(best)) }
+            return .dict(dict)
+        }
+        for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
+            for partition in partitions {
+                try await readSlice(stream, partition: partition, slice: slice, state: state) { record in
+                    if !running {
+                        running = true
+                        try await emit(.running(stream: stream.name))
+                    }
+                    if let cursor = stream.cursor, let cursorField, let value = cursor.recordCursor(record, field: cursorField) {
+                        newest = max(newest ?? value, value)
+                    }
+                    try await emit(.record(stream: stream.name, data: record))
+                } page: { count in
+                    try await emit(.page(stream: stream.name, records: count))
+                }
+            }
+            if let slice { try await emit(.state(stream: stream.name, state: currentState(fallback: slice.end))) }
+        }
+        if stream.cursor != nil {
+            let end = slices?.last?.end ?? context.now
+            try await emit(.state(stream: stream.name, state: currentState(fallback: end)))
+        } else {
+            var dict = PyDict()
+            dict["__ab_no_cursor_state_message"] = .bool(true)
+            try await emit(.state(stream: stream.name, state: .dict(dict)))
+        }
+    }
+
+    /// The cartesian product of the stream's partition routers (one empty partition without any).
+    private func partitions(_ stream: StreamDefinition, context: ExpressionContext) async throws -> [PartitionRouter.Partition] {
+        var product = [PartitionRouter.Partition()]
+        for router in stream.routers {
+            let next = try await router.partitions(reader: self, context: context)
+            product = product.flatMap { left in
+                next.map { right in
+                    var merged = left
+                    for (key, value) in right.values.entries { merged.values[key] = value }
+                    merged.injections += right.injections
+                    return merged
+                }
+            }
+        }
+        return product
+    }
+
+    /// Reads a parent stream in full for a substream router, with each record's partition.
+    func readParent(_ stream: StreamDefinition, onRecord: (PyValue, PyDict) throws -> Void) async throws {
+        let context = baseContext()
+        let partitions = try await self.partitions(stream, context: context)
+        let slices = try stream.cursor.map { try $0.slices(state: nil, context: context) }
+        for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
+            for partition in partitions {
+                var collected: [PyValue] = []
+                try await readSlice(stream, partition: partition, slice: slice, state: nil) { collected.append($0) } page: { _ in }
+                for record in collected { try onRecord(record, partition.values) }
+            }
+        }
+    }
+
+    private func readSlice(_ stream: StreamDefinition, partition: PartitionRouter.Partition,
+                           slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?,
+                           record: (PyValue) async throws -> Void, page: (Int) async throws -> Void) async throws {
+        var sliceValues = partition.values
+        if let slice, let cursor = stream.cursor {
+            for (key, value) in cursor.sliceValues(slice).entries { sliceValues[key] = value }
+        }
+        var context = baseContext()
+        context["stream_slice"] = .dict(sliceValues)
+        context["stream_interval"] = .dict(sliceValues)
+        context["stream_partition"] = .dict(sliceValues)
+        context["stream_state"] = state ?? .dict(PyDict())
+        var token = stream.paginator?.initialToken
+        var pages = 0
+        while true {
+            pages += 1
+            if pages > 1_000_000 { throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?") }
+            var requestContext = context
+            if let token {
+                var wrapper = PyDict()
+                wrapper["next_page_token"] = token
+                requestContext["next_page_token"] = .dict(wrapper)
+            } else {
+                requestContext["next_page_token"] = PyValue.none
+            }
+            var parts = try stream.requester.prepare(context: requestContext)
+            try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
+            if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
+            for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
+            try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport)
+            guard let response = try await stream.requester.sendAllowingIgnore(parts, transport: transport,
+                                                                              context: requestContext, environment: environment) else {
+                return
+            }
+            let decoded: PyValue
+            if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
+                decoded = .dict(PyDict())
+            } else {
+                do { decoded = try JSONBody.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
+                    throw RequestFailure(status: response.status, message: "the response is not valid JSON: \(error.message)",
+                                         path: stream.requester.manifestPath, attempts: 1)
+                }
+            }
+            var pageContext = requestContext
+            pageContext["response"] = decoded
+            let extracted = try stream.selector.extract(decoded, context: pageContext)
+            var lastRecord: PyValue?
+            for var item in extracted {
+                guard try stream.selector.keep(item, context: pageContext) else { continue }
+                for transformation in stream.transformations { try transformation.apply(to: &item, context: pageContext) }
+                lastRecord = item
+                try await record(item)
+            }
+            try await page(extracted.count)
+            guard let paginator = stream.paginator else { return }
+            guard let next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.headersValue(response),
+                                                     lastPageSize: extracted.count, lastRecord: lastRecord,
+                                                     lastToken: token, context: requestContext) else { return }
+            token = next
+        }
+    }
+}
