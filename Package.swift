@@ -140,6 +140,8 @@ let package = Package(
                 "HubApp", "HubStore", "HubCore", "HubCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // Fake third-party APIs are small Hummingbird servers.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,100 @@
+import HubConnectors
+import TributaryTestSupport
+
+/// The oracle's `normalize.py` in Swift: per stream the status sequence, sorted records,
+/// state count and final state; errors; the sorted request log — byte for byte the same text.
+enum ConformanceNormalizer {
+    static func normalize(protocolLines: [String], requests: [FakeAPIServer.LoggedRequest]) throws -> [String] {
+        struct StreamSummary { var status: [PyValue] = []; var records: [String] = []; var states: [PyValue] = [] }
+        var streams: [String: StreamSummary] = [:]
+        var errors: [String] = []
+        for line in protocolLines where line.hasPrefix("{") {
+            let message = try PyValue.parseJSON(Array(line.utf8))
+            guard case .dict(let dict) = message, case .string(let type)? = dict["type"] else { continue }
+            switch type {
+            case "RECORD":
+                guard case .dict(let record)? = dict["record"], case .string(let stream)? = record["stream"] else { continue }
+                streams[stream, default: .init()].records.append(canon(record["data"] ?? .none))
+            case "STATE":
+                guard case .dict(let state)? = dict["state"], case .dict(let stream)? = state["stream"],
+                      case .dict(let descriptor)? = stream["stream_descriptor"], case .string(let name)? = descriptor["name"] else { continue }
+                streams[name, default: .init()].states.append(stream["stream_state"] ?? .none)
+            case "TRACE":
+                guard case .dict(let trace)? = dict["trace"] else { continue }
+                if trace["type"] == .string("STREAM_STATUS"), case .dict(let status)? = trace["stream_status"],
+                   case .dict(let descriptor)? = status["stream_descriptor"], case .string(let name)? = descriptor["name"] {
+                    streams[name, default: .init()].status.append(status["status"] ?? .none)
+                } else if trace["type"] == .string("ERROR"), case .dict(let error)? = trace["error"] {
+                    errors.append(canon(object([("ERROR", error["message"] ?? .none)])))
+                }
+            default: continue
+            }
+        }
+        var output: [String] = []
+        for name in streams.keys.sorted(by: pythonOrder) {
+            let summary = streams[name]!
+            output.append(canon(object([
+                ("stream", .string(name)), ("STATUS", .list(summary.status)), ("n_records", .int(summary.records.count)),
+                ("n_states", .int(summary.states.count)), ("final_state", summary.states.last ?? .none),
+            ])))
+            for record in summary.records.sorted(by: pythonOrder) {
+                output.append("{\"stream\":\(jsonString(name)),\"RECORD\":\(record)}")
+            }
+        }
+        output += errors
+        let logged = requests.map { request -> String in
+            var query = PyDict()
+            for key in request.query.keys.sorted() where !(request.query[key] ?? "").isEmpty { query[key] = .string(request.query[key]!) }
+            return canon(object([
+                ("path", .string(request.path)), ("query", .dict(query)),
+                ("auth", request.header("Authorization").map(PyValue.string) ?? .none),
+                ("gc_version", request.header("GoCardless-Version").map(PyValue.string) ?? .none),
+            ]))
+        }
+        output += logged.sorted(by: pythonOrder).map { "{\"REQUEST\":\($0)}" }
+        return output
+    }
+
+    static func pythonOrder(_ a: String, _ b: String) -> Bool { Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
+
+    static func object(_ pairs: [(String, PyValue)]) -> PyValue {
+        var dict = PyDict()
+        for (key, value) in pairs { dict[key] = value }
+        return .dict(dict)
+    }
+
+    /// `json.dumps(sort_keys=True, separators=(",", ":"))` with ensure_ascii.
+    static func canon(_ value: PyValue) -> String {
+        switch value {
+        case .dict(let dict):
+            let keys = dict.keys.map { PyRepr_str($0) }.sorted(by: pythonOrder)
+            return "{" + keys.map { jsonString($0) + ":" + canon(dict[$0] ?? .none) }.joined(separator: ",") + "}"
+        case .list(let items), .tuple(let items): return "[" + items.map(canon).joined(separator: ",") + "]"
+        case .string(let text): return jsonString(text)
+        default: return value.jsonText
+        }
+    }
+
+    static func PyRepr_str(_ value: PyValue) -> String {
+        if case .string(let text) = value { return text }
+        return value.jsonText
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var output = "\""
+        for unit in text.utf16 {
+            switch unit {
+            case 0x22: output += "\\\""
+            case 0x5C: output += "\\\\"
+            case 0x0A: output += "\\n"
+            case 0x0D: output += "\\r"
+            case 0x09: output += "\\t"
+            case 0x20..<0x7F: output.unicodeScalars.append(Unicode.Scalar(unit)!)
+            default:
+                let hex = String(unit, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return output + "\""
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import HubConnectors
+import Testing
+
+@Suite("Manifest loading")
+struct ManifestTests {
+    static let base = """
+        version: 0.50.0
+        definitions:
+          requester:
+            type: HttpRequester
+            url_base: https://api.example.com
+            authenticator:
+              type: BearerAuthenticator
+              api_token: "{{ config['token'] }}"
+          stream:
+            type: DeclarativeStream
+            retriever:
+              type: SimpleRetriever
+              requester:
+                $ref: "#/definitions/requester"
+              record_selector:
+                extractor:
+                  field_path: ["data"]
+        streams:
+          - $ref: "#/definitions/stream"
+            $parameters:
+              name: users
+              path: /users
+          - $ref: "#/definitions/stream"
+            name: teams
+            retriever:
+              type: SimpleRetriever
+              requester:
+                $ref: "#/definitions/requester"
+                path: /teams
+              record_selector:
+                extractor:
+                  field_path: ["data"]
+              paginator:
+                type: DefaultPaginator
+                pagination_strategy:
+                  type: CursorPagination
+                  cursor_value: "{{ response.next }"
+        """
+
+    @Test("references and $parameters resolve; a bad expression names its manifest path")
+    func errorsNameThePath() throws {
+        do {
+            _ = try DeclarativeSource(yaml: Self.base)
+            Issue.record("a manifest with an unterminated expression loaded")
+        } catch let problems as ManifestProblems {
+            let text = problems.description
+            #expect(text.contains("streams[1].retriever.paginator.pagination_strategy.cursor_value"), "\(text)")
+        }
+        let fixed = Self.base.replacingOccurrences(of: "{{ response.next }", with: "{{ response.next }}")
+        let source = try DeclarativeSource(yaml: fixed)
+        #expect(source.streamNames == ["users", "teams"])
+    }
+
+    @Test("every unsupported component is listed at once, at load time")
+    func unsupportedComponentsListed() throws {
+        let manifest = Self.base
+            .replacingOccurrences(of: "{{ response.next }", with: "{{ response.next }}")
+            .replacingOccurrences(of: "type: BearerAuthenticator", with: "type: OAuthAuthenticator")
+            .replacingOccurrences(of: "type: CursorPagination", with: "type: CustomPaginationStrategy")
+        do {
+            _ = try DeclarativeSource(yaml: manifest)
+            Issue.record("a manifest with unsupported components loaded")
+        } catch let problems as ManifestProblems {
+            let text = problems.description
+            #expect(text.contains("OAuthAuthenticator"))
+            #expect(text.contains("CustomPaginationStrategy"))
+        }
+    }
+
+    @Test("a config that breaks the spec names every bad field")
+    func configValidation() throws {
+        let manifest = Self.base.replacingOccurrences(of: "{{ response.next }", with: "{{ response.next }}") + """
+
+            spec:
+              connection_specification:
+                type: object
+                required: [token, start_date]
+                properties:
+                  token: {type: string}
+                  start_date: {type: string}
+                  page_size: {type: integer}
+            """
+        let source = try DeclarativeSource(yaml: manifest)
+        var config = PyDict()
+        config["page_size"] = .string("ten")
+        #expect {
+            _ = try ConnectorRead(source: source, config: .dict(config))
+        } throws: { error in
+            let text = String(describing: error)
+            return text.contains("config.token: is required") && text.contains("config.start_date: is required")
+                && text.contains("config.page_size: expected integer")
+        }
+    }
+}
