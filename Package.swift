@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "HubConnectors",
             dependencies: [
-                "HubCore",
+                "HubCore", "HubCrypto",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -75,6 +75,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Job handlers that drive connectors into the store, and the scheduler of periodic syncs.
+        .target(
+            name: "HubSync",
+            dependencies: [
+                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HubAPI",
             dependencies: [
@@ -87,7 +97,7 @@ let package = Package(
         .target(
             name: "HubApp",
             dependencies: [
-                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI",
+                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -98,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "HubApp", "HubCore", "HubStore", "HubQueue", "HubConnectors",
+                "HubApp", "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubConnectors", "HubSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -59,3 +59,36 @@ public struct ConnectionStore: Sendable {
         return try Envelope.open(Array(sealed.readableBytesView), with: key, context: Self.credentialsContext(tenant, connection))
     }
 }
+
+extension ConnectionStore {
+    public struct Summary: Sendable {
+        public let id: UUID
+        public let tenant: TenantID
+        public let connector: String
+        public let connectorVersion: Int
+        public let externalAccount: String
+        public let status: String
+        public let lastError: String?
+        public let createdAt: Date
+    }
+
+    /// A tenant's connections (every tenant's when nil), newest first.
+    public func list(tenant: TenantID?) async throws -> [Summary] {
+        try await withDatabaseErrors("listing connections") {
+            let rows = try await client.query(
+                """
+                SELECT id, tenant_id, connector_name, connector_version, external_account, status, last_error::text, created_at
+                FROM connections WHERE (\(tenant?.rawValue)::uuid IS NULL OR tenant_id = \(tenant?.rawValue))
+                ORDER BY created_at DESC LIMIT 1000
+                """,
+                logger: logger
+            )
+            var result: [Summary] = []
+            for try await row in rows.decode((UUID, UUID, String, Int, String, String, String?, Date).self) {
+                result.append(Summary(id: row.0, tenant: TenantID(row.1), connector: row.2, connectorVersion: row.3,
+                                      externalAccount: row.4, status: row.5, lastError: row.6, createdAt: row.7))
+            }
+            return result
+        }
+    }
+}

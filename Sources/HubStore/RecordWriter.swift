@@ -35,10 +35,40 @@ public struct RecordWriter: Sendable {
         tenant: TenantID, connection: UUID, stream: String, records: [Input], policy: RecordPolicy
     ) async throws -> Int {
         guard !records.isEmpty else { return 0 }
+        let query = try await upsertQuery(tenant: tenant, connection: connection, stream: stream, records: records, policy: policy)
+        return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
+            try await Self.countRows(try await client.query(query, logger: logger))
+        }
+    }
+
+    /// The same upsert on a connection inside the caller's transaction (a sync job's fenced
+    /// transaction, which commits the batch together with the state that covers it).
+    @discardableResult
+    public func upsert(
+        on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String, records: [Input],
+        policy: RecordPolicy
+    ) async throws -> Int {
+        guard !records.isEmpty else { return 0 }
+        let query = try await upsertQuery(tenant: tenant, connection: connection, stream: stream, records: records, policy: policy)
+        return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
+            try await Self.countRows(try await database.query(query, logger: logger))
+        }
+    }
+
+    static func countRows(_ rows: PostgresRowSequence) async throws -> Int {
+        var changed = 0
+        for try await _ in rows { changed += 1 }
+        return changed
+    }
+
+    private func upsertQuery(
+        tenant: TenantID, connection: UUID, stream: String, records: [Input], policy: RecordPolicy
+    ) async throws -> PostgresQuery {
         let key = try await keyring.encryptionKey(for: tenant)
         let indexKey = try await keyring.indexKey(for: tenant)
         let protector = RecordProtector(policy: policy, key: key, indexKey: indexKey)
         var ids: [String] = [], data: [String] = [], sealed: [String] = [], indexes: [String] = [], hashes: [String] = []
+        ids.reserveCapacity(records.count)
         for record in records {
             let recordKey = RecordKey(connection: connection, stream: stream, externalID: record.externalID)
             let protected = try protector.protect(record.fields, row: recordKey.rowIdentity)
@@ -49,33 +79,25 @@ public struct RecordWriter: Sendable {
             indexes.append(protected.blindIndex.map(hex).joined(separator: ","))
             hashes.append(hex(protected.contentHash))
         }
-        return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
-            // Arrays of hex text rather than bytea[]: unnest flattens a two-dimensional array,
-            // and each record's blind indexes are an array of their own.
-            let result = try await client.query(
-                """
-                INSERT INTO records (tenant_id, connection_id, stream, external_id, data, sensitive, key_version,
-                                     blind_index, content_hash, synced_at)
-                SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, decode(NULLIF(r.sealed, ''), 'hex'),
-                       CASE WHEN r.sealed = '' THEN NULL ELSE \(key.version) END,
-                       COALESCE((SELECT array_agg(decode(d, 'hex')) FROM unnest(string_to_array(r.idx, ',')) d), '{}'),
-                       decode(r.hash, 'hex'), now()
-                FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[])
-                     AS r(id, data, sealed, idx, hash)
-                ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET
-                    data = EXCLUDED.data, sensitive = EXCLUDED.sensitive, key_version = EXCLUDED.key_version,
-                    blind_index = EXCLUDED.blind_index, content_hash = EXCLUDED.content_hash,
-                    synced_at = EXCLUDED.synced_at, deleted_at = NULL, change_seq = nextval('records_change_seq')
-                WHERE records.tenant_id = EXCLUDED.tenant_id
-                  AND (records.content_hash <> EXCLUDED.content_hash OR records.deleted_at IS NOT NULL)
-                RETURNING 1
-                """,
-                logger: logger
-            )
-            var changed = 0
-            for try await _ in result { changed += 1 }
-            return changed
-        }
+        // Arrays of hex text rather than bytea[]: unnest flattens a two-dimensional array,
+        // and each record's blind indexes are an array of their own.
+        return """
+            INSERT INTO records (tenant_id, connection_id, stream, external_id, data, sensitive, key_version,
+                                 blind_index, content_hash, synced_at)
+            SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, decode(NULLIF(r.sealed, ''), 'hex'),
+                   CASE WHEN r.sealed = '' THEN NULL ELSE \(key.version) END,
+                   COALESCE((SELECT array_agg(decode(d, 'hex')) FROM unnest(string_to_array(r.idx, ',')) d), '{}'),
+                   decode(r.hash, 'hex'), now()
+            FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[])
+                 AS r(id, data, sealed, idx, hash)
+            ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET
+                data = EXCLUDED.data, sensitive = EXCLUDED.sensitive, key_version = EXCLUDED.key_version,
+                blind_index = EXCLUDED.blind_index, content_hash = EXCLUDED.content_hash,
+                synced_at = EXCLUDED.synced_at, deleted_at = NULL, change_seq = nextval('records_change_seq')
+            WHERE records.tenant_id = EXCLUDED.tenant_id
+              AND (records.content_hash <> EXCLUDED.content_hash OR records.deleted_at IS NOT NULL)
+            RETURNING 1
+            """
     }
 }
 

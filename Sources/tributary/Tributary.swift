@@ -15,7 +15,8 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [
             DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
-            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, VersionCommand.self,
+            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ConnectionsCommand.self, SyncCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -19,7 +19,7 @@ public struct HubConfiguration: Sendable {
     public var masterKey: Secret<String>?
     public var masterKeyFile: String?
     /// Queues the worker role serves, each with its number of concurrent jobs.
-    public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("maintenance", 1)]
+    public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("sync", 4), ("maintenance", 1)]
     /// Finished jobs are kept this long for inspection, then pruned.
     public var jobRetention: Duration = .seconds(7 * 24 * 3600)
 
@@ -61,7 +61,7 @@ public struct HubConfiguration: Sendable {
               meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
         .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
-        .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,maintenance:1",
+        .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,sync:4,maintenance:1",
               meaning: "Queues the worker role serves, NAME:CONCURRENT_JOBS, comma-separated"),
         .init(name: "TRIBUTARY_JOB_RETENTION_HOURS", defaultValue: "168",
               meaning: "How long finished jobs are kept for inspection before they are pruned"),

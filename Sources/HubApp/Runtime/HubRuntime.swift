@@ -1,7 +1,9 @@
 import HubAPI
 import HubCore
+import HubCrypto
 import HubQueue
 import HubStore
+import HubSync
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -68,19 +70,27 @@ public enum HubRuntime {
                 services.append(.init(service: api, serviceName: "api"))
             }
             if roles.contains(.worker) {
+                // Syncs open connection credentials, so a worker needs the master key; without
+                // one it still runs, and sync jobs fail with the key error.
+                let kek: any KeyEncryptionKeyProvider
+                do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
+                let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
+                var handlers = MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger)
+                handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger)) { first, _ in first }
                 let worker = WorkerPool(
                     client: postgres,
                     configuration: WorkerConfiguration(
-                        queues: configuration.workerQueues.map { .init(name: $0.name, slots: $0.slots) },
+                        // Sync jobs carry per-account limits, which the claim must honour.
+                        queues: configuration.workerQueues.map { .init(name: $0.name, slots: $0.slots, grouped: $0.name == SyncJobs.queue) },
                         gracePeriod: configuration.shutdownGracePeriod
                     ),
-                    handlers: MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger),
+                    handlers: handlers,
                     logger: logger
                 )
                 services.append(.init(service: worker, serviceName: "worker"))
             }
             if roles.contains(.scheduler) {
-                let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules, logger: logger)
+                let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules + SyncJobs.schedules, logger: logger)
                 services.append(.init(service: scheduler, serviceName: "scheduler"))
             }
             var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)

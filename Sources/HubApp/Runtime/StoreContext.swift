@@ -2,6 +2,7 @@ import HubCore
 import HubCrypto
 import HubQueue
 import HubStore
+import HubSync
 import Logging
 import PostgresNIO
 
@@ -16,6 +17,24 @@ public struct StoreContext: Sendable {
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
     public var connections: ConnectionStore { ConnectionStore(client: client, keyring: keyring, logger: logger) }
     public var jobs: JobQueue { JobQueue(client: client, logger: logger) }
+    public var connectors: ConnectorStore { ConnectorStore(client: client, logger: logger) }
+    public var syncs: SyncStore { SyncStore(client: client, logger: logger) }
+    public var syncService: SyncService { SyncService(client: client, logger: logger) }
+
+    /// Runs a worker for the sync queue in this process until `body` returns: `tributary sync
+    /// --local` needs no separate worker.
+    public func withLocalSyncWorker<T: Sendable>(slots: Int = 4, _ body: @Sendable () async throws -> T) async throws -> T {
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger)
+        let worker = WorkerPool(
+            client: client, configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: slots, grouped: true)]),
+            handlers: handlers, logger: logger
+        )
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
 }
 
 extension HubRuntime {

@@ -31,7 +31,7 @@ enum Authenticator: Sendable {
         case "SessionTokenAuthenticator":
             return .sessionToken(try SessionTokenAuthenticator(node))
         default:
-            throw ManifestError(node.path, "unsupported authenticator \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported authenticator \(node.kindDescription)")
         }
     }
 

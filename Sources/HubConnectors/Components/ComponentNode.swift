@@ -14,6 +14,13 @@ struct ComponentNode {
 
     var type: String? { fields["type"].flatMap { if case .string(let s) = $0 { return s } else { return nil } } }
 
+    /// The component's type for messages; custom Python components name their class.
+    var kindDescription: String {
+        if let type { return type }
+        if case .string(let className)? = fields["class_name"] { return "custom Python component \(className), which Tributary cannot run" }
+        return "(no type)"
+    }
+
     /// `$parameters` after propagation: what `{{ parameters[...] }}` reads.
     var parameters: PyValue { fields["$parameters"] ?? .dict(PyDict()) }
 

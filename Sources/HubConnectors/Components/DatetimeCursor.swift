@@ -13,8 +13,8 @@ struct DatetimeCursor: Sendable {
     let cursorFormats: [String]
     let start: Bound
     let end: Bound?
-    let step: PyDuration?
-    let granularity: PyDuration
+    let step: BoundInterpolation?
+    let granularity: BoundInterpolation?
     let lookback: BoundInterpolation?
     let startOption: RequestOption?
     let endOption: RequestOption?
@@ -24,7 +24,7 @@ struct DatetimeCursor: Sendable {
 
     init(_ node: ComponentNode) throws {
         guard node.type == "DatetimeBasedCursor" else {
-            throw ManifestError(node.path, "unsupported incremental_sync \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported incremental_sync \(node.kindDescription)")
         }
         guard let cursorField = try node.interpolation("cursor_field") else {
             throw ManifestError(node.path.appending("cursor_field"), "is required")
@@ -50,14 +50,18 @@ struct DatetimeCursor: Sendable {
         }
         self.start = start
         end = try bound("end_datetime")
-        func duration(_ key: String) throws -> PyDuration? {
-            guard let text = try node.string(key) else { return nil }
-            do { return try ISO8601.parseDuration(text) } catch {
-                throw ManifestError(node.path.appending(key), "expected an ISO 8601 duration such as P1D, found \(PyRepr.string(text))")
+        // Durations may be interpolated (`P{{ config['days'] }}D`): checked now when plain,
+        // when evaluated otherwise.
+        func duration(_ key: String) throws -> BoundInterpolation? {
+            guard let interpolation = try node.interpolation(key) else { return nil }
+            if interpolation.isPlain, (try? ISO8601.parseDuration(interpolation.interpolation.template.source)) == nil {
+                throw ManifestError(node.path.appending(key),
+                                    "expected an ISO 8601 duration such as P1D, found \(PyRepr.string(interpolation.interpolation.template.source))")
             }
+            return interpolation
         }
         step = try duration("step")
-        granularity = try duration("cursor_granularity") ?? PyDuration(micros: 0)
+        granularity = try duration("cursor_granularity")
         if (step == nil) != (try node.string("cursor_granularity") == nil) {
             throw ManifestError(node.path, "step and cursor_granularity must be given together")
         }
@@ -110,7 +114,15 @@ struct DatetimeCursor: Sendable {
             }
         }
         guard lower <= upper else { return [] }
-        guard let step else { return [(lower, upper)] }
+        func duration(_ interpolation: BoundInterpolation) throws -> PyDuration {
+            let text = try interpolation.text(context) ?? ""
+            do { return try ISO8601.parseDuration(text) } catch {
+                throw ManifestError(interpolation.path, "expected an ISO 8601 duration such as P1D, found \(PyRepr.string(text))")
+            }
+        }
+        let granularity = try self.granularity.map(duration) ?? PyDuration(micros: 0)
+        guard let step = try self.step.map(duration) else { return [(lower, upper)] }
+        guard step.months > 0 || step.micros > 0 else { throw ManifestError(path.appending("step"), "the step must be positive") }
         var result: [(PyDateTime, PyDateTime)] = []
         var cursor = lower
         while cursor <= upper, result.count < 100_000 {

@@ -49,6 +49,8 @@ public struct DeclarativeSource: Sendable {
         "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
+        // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
+        "ConcurrencyLevel",
     ]
 
     /// Every component of a type the engine does not run, listed together.

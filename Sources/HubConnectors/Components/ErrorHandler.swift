@@ -68,7 +68,7 @@ enum BackoffStrategy: Sendable {
             self = .waitUntilTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
                                             minWait: try node.string("min_wait").flatMap(Double.init), regex: try node.string("regex"))
         default:
-            throw ManifestError(node.path, "unsupported backoff strategy \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported backoff strategy \(node.kindDescription)")
         }
     }
 
@@ -119,7 +119,7 @@ struct ErrorHandler: Sendable {
                                 backoff: try node.children("backoff_strategies").map(BackoffStrategy.init),
                                 maxRetries: try node.int("max_retries") ?? 5)]
         default:
-            throw ManifestError(node.path, "unsupported error handler \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported error handler \(node.kindDescription)")
         }
     }
 

@@ -13,7 +13,7 @@ struct Paginator: Sendable {
     static func make(_ node: ComponentNode?) throws -> Paginator? {
         guard let node, node.type != "NoPagination" else { return nil }
         guard node.type == "DefaultPaginator" else {
-            throw ManifestError(node.path, "unsupported paginator \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported paginator \(node.kindDescription)")
         }
         let strategyNode = try node.requiredChild("pagination_strategy")
         let strategy: Strategy
@@ -31,7 +31,7 @@ struct Paginator: Sendable {
             strategy = .page(pageSize: try strategyNode.int("page_size"), startFrom: try strategyNode.int("start_from_page") ?? 0,
                              injectOnFirst: try strategyNode.bool("inject_on_first_request", default: false))
         default:
-            throw ManifestError(strategyNode.path, "unsupported pagination strategy \(strategyNode.type ?? "(no type)")")
+            throw ManifestError(strategyNode.path, "unsupported pagination strategy \(strategyNode.kindDescription)")
         }
         return Paginator(strategy: strategy, tokenOption: try node.child("page_token_option").map(RequestOption.init),
                          sizeOption: try node.child("page_size_option").map(RequestOption.init))

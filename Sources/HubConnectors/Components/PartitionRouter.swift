@@ -41,7 +41,7 @@ indirect enum PartitionRouter: Sendable {
                                     option: try config.child("request_option").map(RequestOption.init))
             })
         default:
-            throw ManifestError(node.path, "unsupported partition router \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported partition router \(node.kindDescription)")
         }
     }
 

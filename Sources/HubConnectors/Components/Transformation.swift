@@ -23,7 +23,7 @@ enum Transformation: Sendable {
             }
             self = .remove(paths: paths, condition: try node.interpolation("condition"))
         default:
-            throw ManifestError(node.path, "unsupported transformation \(node.type ?? "(no type)")")
+            throw ManifestError(node.path, "unsupported transformation \(node.kindDescription)")
         }
     }
 

@@ -7,7 +7,10 @@ struct ConnectorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connectors",
         abstract: "Check and run connectors (Airbyte declarative manifests).",
-        subcommands: [ConnectorsValidateCommand.self, ConnectorsReadCommand.self]
+        subcommands: [
+            ConnectorsAddCommand.self, ConnectorsListCommand.self, ConnectorsShowCommand.self, ConnectorsValidateCommand.self,
+            ConnectorsReadCommand.self,
+        ]
     )
 }
 
@@ -22,8 +25,14 @@ struct ConnectorsValidateCommand: AsyncParsableCommand {
     var path: String
 
     func run() async throws {
-        let source = try ConnectorRead.loadSource(at: path)
-        print("ok: \(source.streamNames.count) stream(s): \(source.streamNames.joined(separator: ", "))")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let definition = try ConnectorDefinition.load(folder: path)
+            print("ok: \(definition.name): \(definition.source.streamNames.count) stream(s): \(definition.source.streamNames.joined(separator: ", "))")
+        } else {
+            let source = try ConnectorRead.loadSource(at: path)
+            print("ok: \(source.streamNames.count) stream(s): \(source.streamNames.joined(separator: ", "))")
+        }
     }
 }
 

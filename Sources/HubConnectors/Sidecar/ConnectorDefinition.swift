@@ -1,0 +1,79 @@
+import Foundation
+import HubCore
+
+/// A connector ready to register or run: its manifest and sidecar, loaded and checked against
+/// each other (every stream the sidecar names exists; every stream has a primary key).
+public struct ConnectorDefinition: Sendable {
+    public let name: String
+    public let manifestText: String
+    public let sidecarText: String
+    public let source: DeclarativeSource
+    public let sidecar: ConnectorSidecar
+
+    public init(name: String, manifest: String, sidecar: String) throws {
+        guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,99}$", options: .regularExpression) != nil else {
+            throw HubError(.invalidInput, "connector name \(PyRepr.string(name)) must be lowercase letters, digits, - and _")
+        }
+        self.name = name
+        manifestText = manifest
+        sidecarText = sidecar
+        do {
+            source = try DeclarativeSource(yaml: manifest, source: "\(name)/manifest.yaml")
+            self.sidecar = sidecar.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                ? ConnectorSidecar() : try ConnectorSidecar(yaml: sidecar, source: "\(name)/hub.yaml")
+        } catch let error as ManifestError {
+            throw HubError(.invalidInput, "connector \(name): \(error)")
+        } catch let error as ManifestProblems {
+            throw HubError(.invalidInput, "connector \(name): \(error)")
+        }
+        var problems: [String] = []
+        for stream in self.sidecar.streams.keys.sorted() where !source.streamNames.contains(stream) {
+            problems.append("hub.yaml streams.\(stream): the manifest has no such stream (it has \(source.streamNames.joined(separator: ", ")))")
+        }
+        for stream in source.streamNames where primaryKey(stream).isEmpty {
+            problems.append("stream \(stream) has no primary key: set primary_key in the manifest or in hub.yaml streams.\(stream)")
+        }
+        if !problems.isEmpty {
+            throw HubError(.invalidInput, "connector \(name):\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+    }
+
+    /// Loads `PATH/manifest.yaml` and `PATH/hub.yaml`; the folder's name is the connector's.
+    public static func load(folder: String) throws -> ConnectorDefinition {
+        let url = URL(fileURLWithPath: folder)
+        let manifestURL = url.appendingPathComponent("manifest.yaml")
+        guard let manifest = try? String(contentsOf: manifestURL, encoding: .utf8) else {
+            throw HubError(.notFound, "cannot read \(manifestURL.path); a connector is a folder with manifest.yaml and hub.yaml")
+        }
+        let sidecar = (try? String(contentsOf: url.appendingPathComponent("hub.yaml"), encoding: .utf8)) ?? ""
+        return try ConnectorDefinition(name: url.standardizedFileURL.lastPathComponent, manifest: manifest, sidecar: sidecar)
+    }
+
+    public func primaryKey(_ stream: String) -> [[String]] {
+        if let override = sidecar.streams[stream]?.primaryKey { return override }
+        return source.streams.first { $0.name == stream }?.primaryKey ?? []
+    }
+
+    public func isIncremental(_ stream: String) -> Bool {
+        source.streams.first { $0.name == stream }?.cursor != nil
+    }
+
+    /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
+    public var credentialFields: Set<String> {
+        var fields = Set(sidecar.credentialFields)
+        if case .dict(let spec)? = source.connectionSpecification, case .dict(let properties)? = spec["properties"] {
+            for (key, value) in properties.entries {
+                if case .dict(let property) = value, property["airbyte_secret"] == .bool(true) { fields.insert(PyRepr.str(key)) }
+            }
+        }
+        return fields
+    }
+
+    /// Checks a full configuration (credentials included) against the manifest's spec.
+    public func validate(config: PyValue) throws {
+        let problems = ConfigValidator.problems(config, schema: source.connectionSpecification)
+        guard problems.isEmpty else {
+            throw HubError(.invalidInput, "the configuration for \(name) is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import HubCrypto
+
+/// `hub.yaml`: what Tributary needs to know about a connector that Airbyte has no word for —
+/// which fields are sensitive and which are searchable, keys, schedule, and limits.
+///
+/// ```yaml
+/// schedule: PT1H                 # default sync interval (ISO 8601 duration)
+/// account_concurrency: 2         # syncs at once per third-party account, across all workers
+/// credentials: [api_key]         # config fields stored encrypted (spec airbyte_secret fields too)
+/// streams:
+///   contacts:
+///     primary_key: [id]          # when the manifest has none, or to override it
+///     cursor_field: updated_at
+///     sensitive: [email, phone]  # sealed with the tenant's key
+///     blind_index:               # equality lookup without decryption
+///       email: lowercase_trim
+///       phone: digits
+/// ```
+public struct ConnectorSidecar: Sendable {
+    public struct StreamPolicy: Sendable {
+        public var primaryKey: [[String]]?
+        public var cursorField: String?
+        public var sensitive: [String] = []
+        public var blindIndexes: [BlindIndexField] = []
+    }
+
+    public var schedule: PyDuration?
+    public var accountConcurrency: Int?
+    public var credentialFields: [String] = []
+    public var streams: [String: StreamPolicy] = [:]
+
+    public init() {}
+
+    public init(yaml: String, source: String = "hub.yaml") throws {
+        let document = try YAMLDocument.load(yaml, source: source)
+        if document == .none { self.init(); return }
+        let root = try ComponentNode(document, path: .root)
+        var problems: [ManifestError] = []
+        for key in root.fields.keys.map(PyRepr.str) where !["schedule", "account_concurrency", "credentials", "streams"].contains(key) {
+            problems.append(ManifestError(.root.appending(key), "unknown setting; expected schedule, account_concurrency, credentials or streams"))
+        }
+        self.init()
+        if let text = try root.string("schedule") {
+            do {
+                let parsed = try ISO8601.parseDuration(text)
+                if parsed.months == 0 && parsed.micros < 60_000_000 {
+                    problems.append(ManifestError(.root.appending("schedule"), "must be at least one minute (PT1M)"))
+                }
+                schedule = parsed
+            } catch {
+                problems.append(ManifestError(.root.appending("schedule"), "expected an ISO 8601 duration such as PT1H, found \(PyRepr.string(text))"))
+            }
+        }
+        if let limit = try root.int("account_concurrency") {
+            if limit < 1 { problems.append(ManifestError(.root.appending("account_concurrency"), "must be at least 1")) }
+            accountConcurrency = limit
+        }
+        credentialFields = try root.stringList("credentials")
+        if let streamsValue = root.value("streams") {
+            guard case .dict(let dict) = streamsValue else {
+                throw ManifestError(.root.appending("streams"), "expected a mapping of stream name to settings")
+            }
+            for (key, value) in dict.entries {
+                let name = PyRepr.str(key)
+                let node = try ComponentNode(value == .none ? .dict(PyDict()) : value, path: .root.appending("streams").appending(name))
+                var policy = StreamPolicy()
+                for field in node.fields.keys.map(PyRepr.str)
+                where !["primary_key", "cursor_field", "sensitive", "blind_index"].contains(field) {
+                    problems.append(ManifestError(node.path.appending(field), "unknown setting; expected primary_key, cursor_field, sensitive or blind_index"))
+                }
+                switch node.value("primary_key") {
+                case .string(let single)?: policy.primaryKey = [[single]]
+                case .list(let items)?: policy.primaryKey = items.map { item in
+                    if case .list(let parts) = item { return parts.map(PyRepr.str) }
+                    return [PyRepr.str(item)]
+                }
+                case nil: break
+                case let other?: problems.append(ManifestError(node.path.appending("primary_key"), "expected a field name or a list, found \(other.typeName)"))
+                }
+                policy.cursorField = try node.string("cursor_field")
+                policy.sensitive = try node.stringList("sensitive")
+                if let indexValue = node.value("blind_index") {
+                    guard case .dict(let indexes) = indexValue else {
+                        throw ManifestError(node.path.appending("blind_index"), "expected a mapping of field name to normalizer")
+                    }
+                    for (field, normalizerValue) in indexes.entries {
+                        let fieldName = PyRepr.str(field)
+                        let normalizerName = PyRepr.str(normalizerValue)
+                        guard let normalizer = BlindIndexNormalizer(rawValue: normalizerName) else {
+                            problems.append(ManifestError(node.path.appending("blind_index").appending(fieldName),
+                                                          "unknown normalizer \(PyRepr.string(normalizerName)); expected one of "
+                                                              + BlindIndexNormalizer.allCases.map(\.rawValue).joined(separator: ", ")))
+                            continue
+                        }
+                        policy.blindIndexes.append(BlindIndexField(name: fieldName, normalizer: normalizer))
+                    }
+                }
+                streams[name] = policy
+            }
+        }
+        if !problems.isEmpty { throw ManifestProblems(problems: problems) }
+    }
+}

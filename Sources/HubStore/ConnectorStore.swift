@@ -1,0 +1,96 @@
+import Crypto
+import Foundation
+import HubCore
+import Logging
+import PostgresNIO
+
+/// Registered connector definitions, versioned: registering new content adds a version;
+/// registering identical content again returns the existing one.
+public struct ConnectorStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public struct Definition: Sendable {
+        public let name: String
+        public let version: Int
+        public let manifest: String
+        public let sidecar: String
+        public let checksum: String
+        public let createdAt: Date
+    }
+
+    /// Registers the content; returns its version and whether it was new.
+    public func register(name: String, manifest: String, sidecar: String) async throws -> (version: Int, created: Bool) {
+        let checksum = SHA256.hash(data: Data((manifest + "\u{0}" + sidecar).utf8)).map { String(format: "%02x", $0) }.joined()
+        return try await withDatabaseErrors("registering connector \(name)") {
+            try await client.withTransaction(logger: logger) { connection in
+                // One registration of a name at a time, so two racing ones can't pick the same version.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext('connector:' || \(name)))", logger: logger)
+                let rows = try await connection.query(
+                    "SELECT version, checksum FROM connectors WHERE name = \(name) ORDER BY version DESC LIMIT 1",
+                    logger: logger
+                )
+                var latest: (Int, String)?
+                for try await row in rows.decode((Int, String).self) { latest = row }
+                if let latest, latest.1 == checksum { return (latest.0, false) }
+                let version = (latest?.0 ?? 0) + 1
+                try await connection.query(
+                    """
+                    INSERT INTO connectors (name, version, manifest, sidecar, checksum)
+                    VALUES (\(name), \(version), \(manifest), \(sidecar), \(checksum))
+                    """,
+                    logger: logger
+                )
+                return (version, true)
+            }
+        }
+    }
+
+    /// One version, or the latest when `version` is nil.
+    public func definition(name: String, version: Int? = nil) async throws -> Definition {
+        let found = try await withDatabaseErrors("reading connector \(name)") { () -> Definition? in
+            let rows = try await client.query(
+                """
+                SELECT name, version, manifest, sidecar, checksum, created_at FROM connectors
+                WHERE name = \(name) AND (\(version)::int IS NULL OR version = \(version))
+                ORDER BY version DESC LIMIT 1
+                """,
+                logger: logger
+            )
+            for try await row in rows.decode((String, Int, String, String, String, Date).self) {
+                return Definition(name: row.0, version: row.1, manifest: row.2, sidecar: row.3, checksum: row.4, createdAt: row.5)
+            }
+            return nil
+        }
+        guard let found else {
+            throw HubError(.notFound, version.map { "connector \(name) has no version \($0)" } ?? "no connector named \(name); register it with `tributary connectors add`")
+        }
+        return found
+    }
+
+    public struct Summary: Sendable {
+        public let name: String
+        public let latestVersion: Int
+        public let versions: Int
+        public let updatedAt: Date
+    }
+
+    public func list() async throws -> [Summary] {
+        try await withDatabaseErrors("listing connectors") {
+            let rows = try await client.query(
+                "SELECT name, max(version), count(*)::int, max(created_at) FROM connectors GROUP BY name ORDER BY name",
+                logger: logger
+            )
+            var result: [Summary] = []
+            for try await row in rows.decode((String, Int, Int, Date).self) {
+                result.append(Summary(name: row.0, latestVersion: row.1, versions: row.2, updatedAt: row.3))
+            }
+            return result
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import Foundation
+import HubCore
+import Logging
+import PostgresNIO
+
+/// The SQL of a stream sync: its state, its run record and progress, deletions after a full
+/// pass, and the error left on the connection. Writes that must commit with a batch take the
+/// batch's connection.
+public struct SyncStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public struct ConnectionInfo: Sendable {
+        public let id: UUID
+        public let tenant: TenantID
+        public let connector: String
+        public let connectorVersion: Int
+        public let config: JSONValue
+        public let status: String
+        public let scheduleSeconds: Int?
+        public let externalAccount: String
+    }
+
+    public func connection(_ id: UUID, tenant: TenantID? = nil) async throws -> ConnectionInfo {
+        let found = try await withDatabaseErrors("reading connection \(id)") { () -> ConnectionInfo? in
+            let rows = try await client.query(
+                """
+                SELECT tenant_id, connector_name, connector_version, config::text, status, schedule_seconds, external_account
+                FROM connections WHERE id = \(id) AND (\(tenant?.rawValue)::uuid IS NULL OR tenant_id = \(tenant?.rawValue))
+                """,
+                logger: logger
+            )
+            for try await row in rows.decode((UUID, String, Int, String, String, Int?, String).self) {
+                let config = (try? JSONDecoder().decode(JSONValue.self, from: Data(row.3.utf8))) ?? .object([:])
+                return ConnectionInfo(id: id, tenant: TenantID(row.0), connector: row.1, connectorVersion: row.2, config: config,
+                                      status: row.4, scheduleSeconds: row.5, externalAccount: row.6)
+            }
+            return nil
+        }
+        guard let found else { throw HubError(.notFound, "connection \(id) not found") }
+        return found
+    }
+
+    public func state(connection: UUID, stream: String) async throws -> JSONValue? {
+        try await withDatabaseErrors("reading the state of stream \(stream)") {
+            let rows = try await client.query(
+                "SELECT state::text FROM sync_state WHERE connection_id = \(connection) AND stream = \(stream) AND partition = ''",
+                logger: logger
+            )
+            for try await text in rows.decode(String.self) {
+                return try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            }
+            return nil
+        }
+    }
+
+    /// Writes the stream's state on the batch's connection.
+    public func saveState(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String,
+                          state: JSONValue) async throws {
+        try await database.query(
+            """
+            INSERT INTO sync_state (tenant_id, connection_id, stream, partition, state, updated_at)
+            VALUES (\(tenant.rawValue), \(connection), \(stream), '', \(state.canonicalJSON)::jsonb, now())
+            ON CONFLICT (connection_id, stream, partition) DO UPDATE SET state = EXCLUDED.state, updated_at = now()
+            """,
+            logger: logger
+        )
+    }
+
+    public func clearState(connection: UUID, stream: String) async throws {
+        try await withDatabaseErrors("clearing the state of stream \(stream)") {
+            try await client.query("DELETE FROM sync_state WHERE connection_id = \(connection) AND stream = \(stream)", logger: logger)
+        }
+    }
+
+    // MARK: Runs
+
+    public func createRun(tenant: TenantID, connection: UUID, stream: String, fullRefresh: Bool, jobID: Int64?) async throws -> Int64 {
+        try await withDatabaseErrors("recording a sync run") {
+            let rows = try await client.query(
+                """
+                INSERT INTO sync_runs (tenant_id, connection_id, stream, full_refresh, job_id)
+                VALUES (\(tenant.rawValue), \(connection), \(stream), \(fullRefresh), \(jobID)) RETURNING id
+                """,
+                logger: logger
+            )
+            for try await id in rows.decode(Int64.self) { return id }
+            throw HubError(.databaseError, "recording a sync run returned no id")
+        }
+    }
+
+    public func attachJob(run: Int64, job: Int64) async throws {
+        try await withDatabaseErrors("recording a sync run's job") {
+            try await client.query("UPDATE sync_runs SET job_id = \(job) WHERE id = \(run)", logger: logger)
+        }
+    }
+
+    /// Marks the run started (again, on a retry), resetting its counters.
+    public func startRun(_ run: Int64) async throws {
+        try await withDatabaseErrors("starting a sync run") {
+            try await client.query(
+                """
+                UPDATE sync_runs SET status = 'running', started_at = now(), finished_at = NULL, error = NULL,
+                    records_read = 0, records_written = 0, pages = 0
+                WHERE id = \(run)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Adds a committed batch's counts, on the batch's connection.
+    public func addProgress(on database: PostgresConnection, run: Int64, read: Int, written: Int, pages: Int) async throws {
+        try await database.query(
+            """
+            UPDATE sync_runs SET records_read = records_read + \(read), records_written = records_written + \(written),
+                pages = pages + \(pages)
+            WHERE id = \(run)
+            """,
+            logger: logger
+        )
+    }
+
+    /// After a complete full-refresh pass: records of the stream not seen in it are deleted.
+    public func markUnseenDeleted(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String,
+                                  seen: [String], run: Int64) async throws -> Int {
+        let rows = try await database.query(
+            """
+            UPDATE records SET deleted_at = now(), change_seq = nextval('records_change_seq')
+            WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) AND stream = \(stream)
+              AND deleted_at IS NULL AND NOT (external_id = ANY(\(seen)::text[]))
+            RETURNING 1
+            """,
+            logger: logger
+        )
+        var deleted = 0
+        for try await _ in rows { deleted += 1 }
+        try await database.query("UPDATE sync_runs SET records_deleted = \(deleted) WHERE id = \(run)", logger: logger)
+        return deleted
+    }
+
+    public func finishRun(on database: PostgresConnection, run: Int64, connection: UUID) async throws {
+        try await database.query(
+            "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), error = NULL WHERE id = \(run)", logger: logger
+        )
+        try await database.query(
+            "UPDATE connections SET last_error = NULL, status = CASE WHEN status = 'error' THEN 'active' ELSE status END WHERE id = \(connection)",
+            logger: logger
+        )
+    }
+
+    /// Leaves the failure on the run and the connection, outside any job transaction (which
+    /// is rolling back).
+    public func failRun(_ run: Int64, connection: UUID, error: JSONValue, final: Bool) async throws {
+        try await withDatabaseErrors("recording a sync failure") {
+            try await client.query(
+                """
+                UPDATE sync_runs SET status = \(final ? "failed" : "running"), error = \(error.canonicalJSON)::jsonb,
+                    finished_at = CASE WHEN \(final) THEN now() ELSE NULL END
+                WHERE id = \(run)
+                """,
+                logger: logger
+            )
+            try await client.query(
+                "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
+                logger: logger
+            )
+        }
+    }
+
+    public struct Run: Sendable {
+        public let id: Int64
+        public let stream: String
+        public let status: String
+        public let recordsRead: Int64
+        public let recordsWritten: Int64
+        public let recordsDeleted: Int64
+        public let pages: Int64
+        public let error: String?
+        public let jobID: Int64?
+    }
+
+    public func runs(ids: [Int64]) async throws -> [Run] {
+        try await withDatabaseErrors("reading sync runs") {
+            let rows = try await client.query(
+                """
+                SELECT id, stream, status, records_read, records_written, records_deleted, pages, error::text, job_id
+                FROM sync_runs WHERE id = ANY(\(ids)) ORDER BY id
+                """,
+                logger: logger
+            )
+            var result: [Run] = []
+            for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?).self) {
+                result.append(Run(id: row.0, stream: row.1, status: row.2, recordsRead: row.3, recordsWritten: row.4,
+                                  recordsDeleted: row.5, pages: row.6, error: row.7, jobID: row.8))
+            }
+            return result
+        }
+    }
+}
+
+extension SyncStore {
+    public struct DueConnection: Sendable {
+        public let id: UUID
+        public let tenant: TenantID
+        public let connector: String
+        public let connectorVersion: Int
+        public let scheduleSeconds: Int?
+    }
+
+    /// Active connections whose next scheduled sync is due, oldest first.
+    public func dueConnections(limit: Int) async throws -> [DueConnection] {
+        try await withDatabaseErrors("finding connections due for a sync") {
+            let rows = try await client.query(
+                """
+                SELECT id, tenant_id, connector_name, connector_version, schedule_seconds FROM connections
+                WHERE status = 'active' AND (next_sync_at IS NULL OR next_sync_at <= now())
+                ORDER BY next_sync_at NULLS FIRST LIMIT \(limit)
+                """,
+                logger: logger
+            )
+            var result: [DueConnection] = []
+            for try await row in rows.decode((UUID, UUID, String, Int, Int?).self) {
+                result.append(DueConnection(id: row.0, tenant: TenantID(row.1), connector: row.2, connectorVersion: row.3, scheduleSeconds: row.4))
+            }
+            return result
+        }
+    }
+
+    /// Sets when the scheduler next syncs the connection (nil seconds: never, until changed).
+    public func scheduleNext(connection: UUID, afterSeconds seconds: Int?) async throws {
+        try await withDatabaseErrors("scheduling the next sync") {
+            try await client.query(
+                """
+                UPDATE connections SET next_sync_at = CASE WHEN \(seconds)::int IS NULL THEN 'infinity'::timestamptz
+                    ELSE now() + make_interval(secs => \(seconds)::int) END
+                WHERE id = \(connection)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Pauses or resumes a connection; paused connections are not scheduled and their jobs stop.
+    public func setStatus(connection: UUID, tenant: TenantID, status: String) async throws {
+        try await withDatabaseErrors("updating connection \(connection)") {
+            let rows = try await client.query(
+                """
+                UPDATE connections SET status = \(status), updated_at = now(),
+                    next_sync_at = CASE WHEN \(status) = 'active' THEN NULL ELSE next_sync_at END
+                WHERE id = \(connection) AND tenant_id = \(tenant.rawValue) RETURNING 1
+                """,
+                logger: logger
+            )
+            var found = false
+            for try await _ in rows { found = true }
+            if !found { throw HubError(.notFound, "connection \(connection) not found") }
+        }
+    }
+}

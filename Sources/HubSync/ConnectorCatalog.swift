@@ -1,0 +1,21 @@
+import HubConnectors
+import HubStore
+import Synchronization
+
+/// Parsed connector definitions by (name, version): a registered version never changes, so
+/// each is parsed once per process.
+final class ConnectorCatalog: Sendable {
+    private let store: ConnectorStore
+    private let cache = Mutex<[String: ConnectorDefinition]>([:])
+
+    init(store: ConnectorStore) { self.store = store }
+
+    func definition(name: String, version: Int) async throws -> ConnectorDefinition {
+        let key = "\(name)@\(version)"
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        let stored = try await store.definition(name: name, version: version)
+        let definition = try ConnectorDefinition(name: name, manifest: stored.manifest, sidecar: stored.sidecar)
+        cache.withLock { $0[key] = definition }
+        return definition
+    }
+}

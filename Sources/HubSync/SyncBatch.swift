@@ -1,0 +1,114 @@
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubQueue
+import HubStore
+
+/// Collects a stream's records and commits them in batches: a batch alone keeps the last
+/// committed state (resuming re-reads it, and upserts are idempotent); a state event commits
+/// the records it covers together with it.
+actor SyncBatch {
+    let arguments: SyncJobArguments
+    let primaryKey: [[String]]
+    let policy: RecordPolicy
+    let writer: RecordWriter
+    let syncs: SyncStore
+    let context: JobContext
+    let batchSize: Int
+    /// A full pass remembers every id it saw, to mark the rest deleted at the end.
+    let trackSeen: Bool
+
+    private var pending: [RecordWriter.Input] = []
+    private var pendingPages = 0
+    private var pendingRead = 0
+    private var lastState: JSONValue?
+    private var seen: Set<String> = []
+    private var recordNumber = 0
+
+    init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
+         syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
+        self.arguments = arguments
+        self.primaryKey = definition.primaryKey(arguments.stream)
+        self.policy = policy
+        self.writer = writer
+        self.syncs = syncs
+        self.context = context
+        self.batchSize = batchSize
+        self.trackSeen = trackSeen
+    }
+
+    func handle(_ event: SourceEvent) async throws {
+        switch event {
+        case .record(_, let data):
+            recordNumber += 1
+            guard case .object(let fields) = data.json else {
+                throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) is not a JSON object")
+            }
+            let id = try externalID(fields)
+            if trackSeen { seen.insert(id) }
+            pending.append(RecordWriter.Input(externalID: id, fields: fields))
+            pendingRead += 1
+            if pending.count >= batchSize { try await flush(state: nil) }
+        case .state(_, let state):
+            // The no-cursor marker is the CDK's; a full-refresh stream keeps no state.
+            if case .dict(let dict) = state, dict["__ab_no_cursor_state_message"] != nil { return }
+            try await flush(state: state.json)
+        case .page:
+            pendingPages += 1
+        case .started, .running, .complete, .incomplete:
+            break
+        }
+    }
+
+    /// The record's id: its primary key values, joined when composite.
+    private func externalID(_ fields: [String: JSONValue]) throws -> String {
+        let parts = try primaryKey.map { path -> String in
+            var value: JSONValue? = .object(fields)
+            for key in path { value = value?[key] }
+            guard let value, value != .null, let text = value.scalarText else {
+                throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) has no primary key \(path.joined(separator: "."))")
+            }
+            return text
+        }
+        return parts.joined(separator: "|")
+    }
+
+    /// Commits pending records, with `state` when given, through the job's fence.
+    func flush(state: JSONValue?) async throws {
+        guard !pending.isEmpty || state != nil || pendingPages > 0 else { return }
+        let records = pending, pages = pendingPages, read = pendingRead
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
+        try await context.withTransaction { database in
+            let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                  stream: arguments.stream, records: records, policy: policy)
+            if let state {
+                try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                          stream: arguments.stream, state: state)
+            }
+            try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
+        }
+        pending = []
+        pendingPages = 0
+        pendingRead = 0
+        if let state { lastState = state }
+    }
+
+    /// The last batch, deletions after a full pass, the run's success and the job's completion:
+    /// one transaction.
+    func finish() async throws {
+        let records = pending, pages = pendingPages, read = pendingRead
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
+        let seen = trackSeen ? Array(self.seen) : nil
+        try await context.withTransaction(completing: true) { database in
+            let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                  stream: arguments.stream, records: records, policy: policy)
+            try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
+            if let seen {
+                _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                      stream: arguments.stream, seen: seen, run: arguments.run)
+            }
+            try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
+        }
+        pending = []
+    }
+}

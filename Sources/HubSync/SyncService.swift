@@ -1,0 +1,82 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubQueue
+import HubStore
+import Logging
+import PostgresNIO
+
+/// Starts syncs: one job per stream of a connection, each with its run record. The same
+/// path serves the CLI, the API and the scheduler.
+public struct SyncService: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    let catalog: ConnectorCatalog
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        self.catalog = ConnectorCatalog(store: ConnectorStore(client: client, logger: logger))
+    }
+
+    public struct Started: Sendable {
+        public let stream: String
+        public let run: Int64
+        public let job: Int64
+    }
+
+    /// Enqueues the connection's streams (or the named ones). A stream whose sync is already
+    /// queued or running is not enqueued twice: its existing job is returned.
+    public func start(connection: UUID, tenant: TenantID? = nil, streams requested: [String]? = nil,
+                      fullRefresh: Bool = false) async throws -> [Started] {
+        let syncs = SyncStore(client: client, logger: logger)
+        let info = try await syncs.connection(connection, tenant: tenant)
+        let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
+        let streams = requested ?? definition.source.streamNames
+        for stream in streams where !definition.source.streamNames.contains(stream) {
+            throw HubError(.invalidInput, "connector \(info.connector) has no stream \(stream); it has \(definition.source.streamNames.joined(separator: ", "))")
+        }
+        let queue = JobQueue(client: client, logger: logger)
+        var started: [Started] = []
+        for stream in streams {
+            let run = try await syncs.createRun(tenant: info.tenant, connection: connection, stream: stream,
+                                                fullRefresh: fullRefresh, jobID: nil)
+            let arguments = SyncJobArguments(tenant: info.tenant, connection: connection, stream: stream,
+                                             fullRefresh: fullRefresh, run: run)
+            let account = info.externalAccount.isEmpty ? connection.uuidString.lowercased() : info.externalAccount
+            let job = try await queue.enqueue(JobRequest(
+                kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
+                uniqueKey: "sync:\(connection.uuidString.lowercased()):\(stream)",
+                groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.connector):\(account)" },
+                groupLimit: definition.sidecar.accountConcurrency
+            ))
+            try await syncs.attachJob(run: run, job: job)
+            started.append(Started(stream: stream, run: run, job: job))
+        }
+        return started
+    }
+
+    /// The scheduler's pass: enqueues every due connection and sets its next time.
+    func enqueueDue(defaultSchedule: Duration?) async throws -> Int {
+        let syncs = SyncStore(client: client, logger: logger)
+        var count = 0
+        for due in try await syncs.dueConnections(limit: 500) {
+            let definition = try? await catalog.definition(name: due.connector, version: due.connectorVersion)
+            let seconds = due.scheduleSeconds
+                ?? definition?.sidecar.schedule.map { Int($0.totalSeconds) + $0.months * 30 * 86_400 }
+                ?? defaultSchedule.map { Int($0.inSeconds) }
+            if definition != nil, seconds != nil {
+                do {
+                    count += try await start(connection: due.id, tenant: due.tenant).count
+                } catch {
+                    logger.warning("could not start a scheduled sync", metadata: [
+                        "hub.connection": "\(due.id)", "hub.error": "\(error)",
+                    ])
+                }
+            }
+            try await syncs.scheduleNext(connection: due.id, afterSeconds: seconds)
+        }
+        return count
+    }
+}
