@@ -157,6 +157,15 @@ let package = Package(
         ),
         .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "HubSyncTests",
+            dependencies: [
+                "HubSync", "HubConnectors", "HubStore", "HubQueue", "HubCore", "HubCrypto", "TributaryTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HubConnectorsTests",
             dependencies: [
                 "HubConnectors", "HubCore", "TributaryTestSupport",

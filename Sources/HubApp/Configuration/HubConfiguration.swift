@@ -22,6 +22,8 @@ public struct HubConfiguration: Sendable {
     public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("sync", 4), ("maintenance", 1)]
     /// Finished jobs are kept this long for inspection, then pruned.
     public var jobRetention: Duration = .seconds(7 * 24 * 3600)
+    /// How long a worker holds a job without a heartbeat before another may take it over.
+    public var jobLease: Duration = .seconds(30)
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
@@ -63,6 +65,8 @@ public struct HubConfiguration: Sendable {
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
         .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,sync:4,maintenance:1",
               meaning: "Queues the worker role serves, NAME:CONCURRENT_JOBS, comma-separated"),
+        .init(name: "TRIBUTARY_JOB_LEASE_SECONDS", defaultValue: "30",
+              meaning: "How long a worker holds a job without a heartbeat before another worker takes it over"),
         .init(name: "TRIBUTARY_JOB_RETENTION_HOURS", defaultValue: "168",
               meaning: "How long finished jobs are kept for inspection before they are pruned"),
     ]
@@ -130,6 +134,13 @@ public struct HubConfiguration: Sendable {
                 configuration.jobRetention = .seconds(hours * 3600)
             } else {
                 problems.append("TRIBUTARY_JOB_RETENTION_HOURS: '\(raw)' is not a number of hours from 1 to 87600")
+            }
+        }
+        if let raw = value("TRIBUTARY_JOB_LEASE_SECONDS") {
+            if let seconds = Int(raw), (3...3600).contains(seconds) {
+                configuration.jobLease = .seconds(seconds)
+            } else {
+                problems.append("TRIBUTARY_JOB_LEASE_SECONDS: '\(raw)' is not a number of seconds from 3 to 3600")
             }
         }
         if configuration.masterKey != nil, configuration.masterKeyFile != nil {

@@ -82,6 +82,7 @@ public enum HubRuntime {
                     configuration: WorkerConfiguration(
                         // Sync jobs carry per-account limits, which the claim must honour.
                         queues: configuration.workerQueues.map { .init(name: $0.name, slots: $0.slots, grouped: $0.name == SyncJobs.queue) },
+                        lease: configuration.jobLease, heartbeat: configuration.jobLease / 3,
                         gracePeriod: configuration.shutdownGracePeriod
                     ),
                     handlers: handlers,

@@ -1,0 +1,95 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import HubSync
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+/// Syncs through the queue into a real PostgreSQL, from a fake CRM served over HTTP.
+@Suite("Stream sync")
+struct StreamSyncTests {
+    @Test("a sync stores every record once, encrypted and blind-indexed, with its state")
+    func syncStoresEncryptedRecords() async throws {
+        let crm = FakeCRM(count: 1200)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
+                let runs = try await harness.sync()
+                #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+                #expect(runs.first?.recordsRead == 1200)
+                #expect(runs.first?.recordsWritten == 1200)
+                #expect(runs.first?.pages == 3)
+                let stored = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
+                #expect(stored == 1200)
+                // No email or phone in clear anywhere in the row.
+                let plaintext = try await harness.count("""
+                    SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)
+                      AND (data::text ILIKE '%example.com%' OR data ? 'email' OR data ? 'phone'
+                           OR position(convert_to('Person', 'UTF8') in sensitive) > 0 OR sensitive IS NULL)
+                    """)
+                #expect(plaintext == 0)
+                // The email is found through its blind index, normalized (case and spaces ignored).
+                let indexKey = try await harness.keyring.indexKey(for: harness.tenant)
+                let digest = BlindIndex.digest("  person7@EXAMPLE.com ", field: BlindIndexField(name: "email", normalizer: .lowercaseTrim), key: indexKey)
+                let rows = try await client.query(
+                    "SELECT external_id FROM records WHERE connection_id = \(harness.connection) AND blind_index @> ARRAY[\(ByteBuffer(bytes: digest))]::bytea[]",
+                    logger: harness.logger
+                )
+                var found: [String] = []
+                for try await id in rows.decode(String.self) { found.append(id) }
+                #expect(found == ["c7"])
+                let state = try await harness.syncs.state(connection: harness.connection, stream: "contacts")
+                #expect(state == .object(["updated_at": .string("2024-01-01T20:00:00Z")]))
+                // Job arguments carry ids only: the API key is nowhere in the queue.
+                let leaked = try await harness.count("SELECT count(*)::int FROM jobs WHERE args::text LIKE \("%" + crm.token + "%") OR errors::text LIKE \("%" + crm.token + "%")")
+                #expect(leaked == 0)
+            }
+        }
+    }
+
+    @Test("the next sync resumes from the state, fetching only changes, and rewrites only what changed")
+    func incrementalSyncFetchesChanges() async throws {
+        let crm = FakeCRM(count: 600)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
+                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                crm.update(5, version: 1)
+                let second = try await harness.sync()
+                #expect(second.map(\.status) == ["succeeded"])
+                // The last record (the state's own) comes back with the changed one; only c5 changed.
+                #expect(second.first?.recordsRead == 2)
+                #expect(second.first?.recordsWritten == 1)
+                #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 600)
+                let name = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND external_id = 'c5' AND data->>'name' = 'Contact 5 v1'")
+                #expect(name == 1)
+            }
+        }
+    }
+
+    @Test("a full refresh marks records the source no longer has as deleted")
+    func fullRefreshMarksDeleted() async throws {
+        let crm = FakeCRM(count: 300)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
+                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                crm.remove(3)
+                let refresh = try await harness.sync(fullRefresh: true)
+                #expect(refresh.map(\.status) == ["succeeded"])
+                #expect(refresh.first?.recordsDeleted == 1)
+                #expect(refresh.first?.recordsWritten == 0)
+                let deleted = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND deleted_at IS NOT NULL")
+                #expect(deleted == 1)
+                let c3 = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND external_id = 'c3' AND deleted_at IS NOT NULL")
+                #expect(c3 == 1)
+            }
+        }
+    }
+}

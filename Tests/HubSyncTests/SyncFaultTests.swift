@@ -1,0 +1,94 @@
+import Foundation
+import HubCore
+import HubStore
+import HubSync
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+/// The fake API misbehaves the way real ones do; each fault ends retried or failed per
+/// policy, with a clear stored error and no partial batch committed.
+@Suite("Sync faults")
+struct SyncFaultTests {
+    func withHarness(_ crm: FakeCRM, _ body: @Sendable (SyncHarness) async throws -> Void) async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                try await body(try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm))
+            }
+        }
+    }
+
+    @Test("429 with Retry-After snoozes the job without using an attempt")
+    func rateLimitSnoozes() async throws {
+        let crm = FakeCRM(count: 1000)
+        crm.inject(.status(429, retryAfter: 1), atRequest: 2)
+        try await withHarness(crm) { harness in
+            let runs = try await harness.sync()
+            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 1000)
+            // `attempt` is the fencing token and always grows; a snooze gives the attempt back
+            // by raising max_attempts, so the budget of 5 is intact and no error was recorded.
+            let budget = try await harness.count("SELECT max_attempts - attempt + 1 FROM jobs WHERE id = \(runs[0].jobID ?? -1)")
+            #expect(budget == 5)
+            let errors = try await harness.count("SELECT jsonb_array_length(errors) FROM jobs WHERE id = \(runs[0].jobID ?? -1)")
+            #expect(errors == 0)
+        }
+    }
+
+    @Test("a 500 is retried by the manifest's error handler within the attempt")
+    func serverErrorRetried() async throws {
+        let crm = FakeCRM(count: 700)
+        crm.inject(.status(500), atRequest: 1)
+        crm.inject(.status(503), atRequest: 3)
+        try await withHarness(crm) { harness in
+            let runs = try await harness.sync()
+            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.first?.recordsRead == 700)
+        }
+    }
+
+    /// Waits for the first failure to be recorded on the connection.
+    func firstError(_ harness: SyncHarness) async throws -> JSONValue {
+        let started = try await SyncService(client: harness.client, logger: harness.logger).start(connection: harness.connection).map(\.run)
+        let handle = Task { try await harness.runWorker(until: started, timeout: .seconds(20)) }
+        defer { handle.cancel() }
+        for _ in 0..<200 {
+            let rows = try await harness.client.query("SELECT last_error::text FROM connections WHERE id = \(harness.connection)", logger: harness.logger)
+            for try await text in rows.decode(String?.self) {
+                if let text { return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("no error was recorded on the connection")
+        return .null
+    }
+
+    @Test("a persistent 500 fails the attempt with the status, manifest path and attempt stored")
+    func persistentServerError() async throws {
+        let crm = FakeCRM(count: 1000)
+        for request in 2...8 { crm.inject(.status(500), atRequest: request) }
+        try await withHarness(crm) { harness in
+            let error = try await firstError(harness)
+            #expect(error["http_status"] == .number(500))
+            #expect(error["stream"] == .string("contacts"))
+            #expect(error["attempt"] == .number(1))
+            #expect(error["manifest_path"]?.stringValue?.contains("retriever.requester") == true, "\(error)")
+            // The first page (two whole batches) committed; nothing of the failed page did.
+            #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 500)
+        }
+    }
+
+    @Test("invalid or truncated JSON fails clearly and commits nothing of that page", arguments: [
+        #"{"data": [oops]}"#, #"{"data":[{"id":"c1","name":"tru"#,
+    ])
+    func invalidJSON(body: String) async throws {
+        let crm = FakeCRM(count: 1000)
+        crm.inject(.body(body), atRequest: 2)
+        try await withHarness(crm) { harness in
+            let error = try await firstError(harness)
+            #expect(error["message"]?.stringValue?.contains("not valid JSON") == true, "\(error)")
+            #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 500)
+        }
+    }
+}

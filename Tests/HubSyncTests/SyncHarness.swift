@@ -1,0 +1,79 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubQueue
+import HubStore
+import HubSync
+import Logging
+import PostgresNIO
+import TributaryTestSupport
+
+/// A migrated database with a tenant, the fake CRM's connector registered, and one
+/// connection to the running fake — what every sync test starts from.
+struct SyncHarness: Sendable {
+    let client: PostgresClient
+    let keyring: Keyring
+    let tenant: TenantID
+    let connection: UUID
+    var logger: Logger { TestDatabase.logger }
+
+    static func make(client: PostgresClient, baseURL: String, crm: FakeCRM, manifest: String = FakeCRM.manifest) async throws -> SyncHarness {
+        let logger = TestDatabase.logger
+        let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+        let tenant = try await TenantStore(client: client, logger: logger).create(name: "sync test")
+        let name = "crm-\(UUID().uuidString.prefix(8).lowercased())"
+        let definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: FakeCRM.sidecar)
+        let (version, _) = try await ConnectorStore(client: client, logger: logger)
+            .register(name: name, manifest: definition.manifestText, sidecar: definition.sidecarText)
+        let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
+            tenant: tenant.id, connector: name, connectorVersion: version, externalAccount: "acct-1",
+            config: ["base_url": .string(baseURL), "start_date": .string("2023-01-01T00:00:00Z")],
+            credentials: Secret(Array(#"{"api_key":"\#(crm.token)"}"#.utf8))
+        )
+        return SyncHarness(client: client, keyring: keyring, tenant: tenant.id, connection: connection)
+    }
+
+    var syncs: SyncStore { SyncStore(client: client, logger: logger) }
+
+    /// Starts a sync of the connection and runs an in-process worker until every run ends.
+    func sync(fullRefresh: Bool = false, timeout: Duration = .seconds(60)) async throws -> [SyncStore.Run] {
+        let started = try await SyncService(client: client, logger: logger).start(connection: connection, fullRefresh: fullRefresh)
+        return try await runWorker(until: started.map(\.run), timeout: timeout)
+    }
+
+    func runWorker(until runs: [Int64], timeout: Duration) async throws -> [SyncStore.Run] {
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger,
+                                         environment: EngineEnvironment(sleep: { _ in }), batchSize: 250)
+        let worker = WorkerPool(
+            client: client,
+            configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)],
+                                               pollInterval: .milliseconds(100)),
+            handlers: handlers, logger: logger
+        )
+        let syncs = self.syncs
+        return try await withThrowingTaskGroup(of: [SyncStore.Run]?.self) { group in
+            group.addTask { try await worker.run(); return nil }
+            group.addTask {
+                let deadline = ContinuousClock.now + timeout
+                while ContinuousClock.now < deadline {
+                    let current = try await syncs.runs(ids: runs)
+                    if current.allSatisfy({ ["succeeded", "failed", "cancelled"].contains($0.status) }) { return current }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return try await syncs.runs(ids: runs)
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            return []
+        }
+    }
+
+    func count(_ sql: PostgresQuery) async throws -> Int {
+        let rows = try await client.query(sql, logger: logger)
+        for try await value in rows.decode(Int.self) { return value }
+        return 0
+    }
+}
