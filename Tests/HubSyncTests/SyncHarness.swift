@@ -18,9 +18,12 @@ struct SyncHarness: Sendable {
     let connection: UUID
     var logger: Logger { TestDatabase.logger }
 
-    static func make(client: PostgresClient, baseURL: String, crm: FakeCRM, manifest: String = FakeCRM.manifest) async throws -> SyncHarness {
+    static func make(
+        client: PostgresClient, baseURL: String, crm: FakeCRM, manifest: String = FakeCRM.manifest,
+        kek: (any KeyEncryptionKeyProvider)? = nil
+    ) async throws -> SyncHarness {
         let logger = TestDatabase.logger
-        let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+        let keyring = Keyring(kek: try kek ?? TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
         let tenant = try await TenantStore(client: client, logger: logger).create(name: "sync test")
         let name = "crm-\(UUID().uuidString.prefix(8).lowercased())"
         let definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: FakeCRM.sidecar)
