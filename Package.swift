@@ -119,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "TributaryBench",
             dependencies: [
-                "HubCore", "HubCrypto", "HubStore", "HubQueue",
+                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubConnectors", "HubSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -33,7 +33,23 @@ case "queue":
         FileHandle.standardError.write(Data("queue benchmark failed: \(error)\n".utf8))
         exit(1)
     }
+case "ingest":
+    // Driven by scripts/bench ingest, which starts the database, the fake API and the CDK peer.
+    let environment = ProcessInfo.processInfo.environment
+    guard let raw = environment["TRIBUTARY_DATABASE_URL"], let url = try? DatabaseURL(parsing: raw),
+          let api = environment["BENCH_API_BASE"], let jsonl = environment["BENCH_JSONL"],
+          let manifest = environment["BENCH_MANIFEST_DIR"] else {
+        FileHandle.standardError.write(Data("tributary-bench ingest needs TRIBUTARY_DATABASE_URL, BENCH_API_BASE, BENCH_JSONL, BENCH_MANIFEST_DIR\n".utf8))
+        exit(2)
+    }
+    do {
+        try await IngestBenchmark.run(url: url, apiBase: api, jsonl: jsonl, manifestDirectory: manifest,
+                                      expected: environment["BENCH_RECORDS"].flatMap(Int.init) ?? 200_000)
+    } catch {
+        FileHandle.standardError.write(Data("ingest benchmark failed: \(error)\n".utf8))
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write(Data("unknown benchmark '\(names[0])'; available: crypto\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark '\(names[0])'; available: crypto, queue, ingest\n".utf8))
     exit(2)
 }

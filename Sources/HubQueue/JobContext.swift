@@ -52,8 +52,9 @@ public final class JobContext: Sendable {
         state.withLock { if $0.cancelReason == nil { $0.cancelReason = reason } }
     }
 
-    /// Runs `body` in a transaction that first checks (and locks) this attempt's hold on the
-    /// job: if another worker took the job over, nothing `body` wrote is committed and
+    /// Runs `body` in a transaction that first checks (and share-locks) this attempt's hold on
+    /// the job — a takeover's UPDATE waits for the commit, and one job's own transactions may run
+    /// side by side: if another worker took the job over, nothing `body` wrote is committed and
     /// `HubError.Code.conflict` is thrown. With `completing`, the job is marked completed in the
     /// same transaction, so the work and its completion commit together: exactly once.
     @discardableResult
@@ -69,7 +70,7 @@ public final class JobContext: Sendable {
                 """
                 SELECT 1 FROM jobs WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running'
                   AND lease_owner = \(job.owner)
-                FOR UPDATE
+                FOR SHARE
                 """,
                 logger: logger
             )

@@ -54,10 +54,13 @@ struct StreamSync: Sendable {
             try await batch.finish()
             return .completed
         } catch let limited as RateLimited {
+            // What was read before the 429 is kept; the job resumes from the last state.
             try await batch.flush(state: nil)
+            await batch.abandon()
             context.logger.info("rate limited; snoozing", metadata: ["hub.sync.retry_after": "\(limited.retryAfter)"])
             return .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
         } catch {
+            await batch.abandon()
             try? await syncs.failRun(arguments.run, connection: arguments.connection,
                                      error: Self.describe(error, stream: arguments.stream, attempt: context.job.attempt),
                                      final: context.job.attempt >= context.job.maxAttempts)

@@ -6,7 +6,8 @@ import HubStore
 
 /// Collects a stream's records and commits them in batches: a batch alone keeps the last
 /// committed state (resuming re-reads it, and upserts are idempotent); a state event commits
-/// the records it covers together with it.
+/// the records it covers together with it, after every earlier batch has committed. Batches
+/// without state commit in the background, a few at once, while the next pages are read.
 actor SyncBatch {
     let arguments: SyncJobArguments
     let primaryKey: [[String]]
@@ -24,6 +25,9 @@ actor SyncBatch {
     private var lastState: JSONValue?
     private var seen: Set<String> = []
     private var recordNumber = 0
+    private var inFlight: [Task<Void, any Error>] = []
+    /// Batches committing at once; each holds a database connection.
+    static let maxInFlight = 2
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
          syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
@@ -40,15 +44,13 @@ actor SyncBatch {
     func handle(_ event: SourceEvent) async throws {
         switch event {
         case .record(_, let data):
-            recordNumber += 1
-            guard case .object(let fields) = data.json else {
-                throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) is not a JSON object")
-            }
-            let id = try externalID(fields)
-            if trackSeen { seen.insert(id) }
-            pending.append(RecordWriter.Input(externalID: id, fields: fields))
-            pendingRead += 1
+            try add(data)
             if pending.count >= batchSize { try await flush(state: nil) }
+        case .records(_, let records):
+            for record in records {
+                try add(record)
+                if pending.count >= batchSize { try await flush(state: nil) }
+            }
         case .state(_, let state):
             // The no-cursor marker is the CDK's; a full-refresh stream keeps no state.
             if case .dict(let dict) = state, dict["__ab_no_cursor_state_message"] != nil { return }
@@ -58,6 +60,17 @@ actor SyncBatch {
         case .started, .running, .complete, .incomplete:
             break
         }
+    }
+
+    private func add(_ data: PyValue) throws {
+        recordNumber += 1
+        guard case .object(let fields) = data.json else {
+            throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) is not a JSON object")
+        }
+        let id = try externalID(fields)
+        if trackSeen { seen.insert(id) }
+        pending.append(RecordWriter.Input(externalID: id, fields: fields))
+        pendingRead += 1
     }
 
     /// The record's id: its primary key values, joined when composite.
@@ -73,29 +86,55 @@ actor SyncBatch {
         return parts.joined(separator: "|")
     }
 
-    /// Commits pending records, with `state` when given, through the job's fence.
+    /// Commits pending records, with `state` when given, through the job's fence. Without a
+    /// state the batch commits in the background; with one, every earlier batch first.
     func flush(state: JSONValue?) async throws {
         guard !pending.isEmpty || state != nil || pendingPages > 0 else { return }
         let records = pending, pages = pendingPages, read = pendingRead
-        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
-        try await context.withTransaction { database in
-            let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                                  stream: arguments.stream, records: records, policy: policy)
-            if let state {
-                try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                          stream: arguments.stream, state: state)
-            }
-            try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
-        }
         pending = []
         pendingPages = 0
         pendingRead = 0
-        if let state { lastState = state }
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, context = self.context
+        let commit: @Sendable () async throws -> Void = {
+            try await context.withTransaction(isolation: nil) { database in
+                let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                      stream: arguments.stream, records: records, policy: policy)
+                if let state {
+                    try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                              stream: arguments.stream, state: state)
+                }
+                try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
+            }
+        }
+        if state == nil {
+            if inFlight.count >= Self.maxInFlight { try await inFlight.removeFirst().value }
+            inFlight.append(Task.detached(operation: commit))
+        } else {
+            try await drain()
+            try await commit()
+            lastState = state
+        }
+    }
+
+    /// Waits for every background batch; the first failure is thrown (the rest are awaited too).
+    private func drain() async throws {
+        var failure: (any Error)?
+        while !inFlight.isEmpty {
+            do { try await inFlight.removeFirst().value } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Stops background batches when the read fails; what they committed stays (idempotent).
+    func abandon() async {
+        for task in inFlight { _ = try? await task.value }
+        inFlight = []
     }
 
     /// The last batch, deletions after a full pass, the run's success and the job's completion:
     /// one transaction.
     func finish() async throws {
+        try await drain()
         let records = pending, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
         let seen = trackSeen ? Array(self.seen) : nil

@@ -101,10 +101,12 @@ public final class PyBox: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
 
-/// An insertion-ordered dictionary, as Python's.
+/// An insertion-ordered dictionary, as Python's. Records are small objects, so lookups scan
+/// the entries and a hash index is built only once a dictionary grows past a few keys.
 public struct PyDict: Sendable, Hashable {
     public private(set) var entries: [(key: PyValue, value: PyValue)] = []
-    private var index: [PyValue: Int] = [:]
+    private var index: [PyValue: Int]?
+    private static let indexThreshold = 12
 
     public init() {}
 
@@ -113,14 +115,30 @@ public struct PyDict: Sendable, Hashable {
     public var keys: [PyValue] { entries.map(\.key) }
     public var values: [PyValue] { entries.map(\.value) }
 
+    private func position(of key: PyValue) -> Int? {
+        if let index { return index[key.hashKey] }
+        let wanted = key.hashKey
+        if case .string(let text) = wanted {
+            for offset in entries.indices {
+                if case .string(let candidate) = entries[offset].key, candidate == text { return offset }
+            }
+            return nil
+        }
+        return entries.firstIndex { $0.key.hashKey == wanted }
+    }
+
     public subscript(key: PyValue) -> PyValue? {
-        get { index[key.hashKey].map { entries[$0].value } }
+        get { position(of: key).map { entries[$0].value } }
         set {
-            if let position = index[key.hashKey] {
-                if let newValue { entries[position].value = newValue } else { remove(at: position) }
+            if let offset = position(of: key) {
+                if let newValue { entries[offset].value = newValue } else { remove(at: offset) }
             } else if let newValue {
-                index[key.hashKey] = entries.count
                 entries.append((key, newValue))
+                if index != nil {
+                    index![key.hashKey] = entries.count - 1
+                } else if entries.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
@@ -130,10 +148,16 @@ public struct PyDict: Sendable, Hashable {
         set { self[.string(key)] = newValue }
     }
 
+    private mutating func rebuildIndex() {
+        var built: [PyValue: Int] = [:]
+        built.reserveCapacity(entries.count)
+        for (offset, entry) in entries.enumerated() { built[entry.key.hashKey] = offset }
+        index = built
+    }
+
     private mutating func remove(at position: Int) {
         entries.remove(at: position)
-        index = [:]
-        for (offset, entry) in entries.enumerated() { index[entry.key.hashKey] = offset }
+        if index != nil { rebuildIndex() }
     }
 
     public static func == (lhs: PyDict, rhs: PyDict) -> Bool {

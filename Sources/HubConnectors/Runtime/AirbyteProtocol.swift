@@ -38,6 +38,8 @@ public enum AirbyteProtocol {
                 ("type", .string("STREAM")),
                 ("stream", object([("stream_descriptor", descriptor(stream)), ("stream_state", state)])),
             ]))])
+        case .records(let stream, let records):
+            return records.compactMap { line(for: .record(stream: stream, data: $0), emittedAt: emittedAt) }.joined(separator: "\n")
         case .page: return nil
         }
         return JSONBody.encode(message)

@@ -3,6 +3,8 @@ public enum SourceEvent: Sendable {
     case started(stream: String)
     case running(stream: String)
     case record(stream: String, data: PyValue)
+    /// A page's records at once (what the sync consumes; protocol output expands it).
+    case records(stream: String, data: [PyValue])
     /// The stream's state after a slice: records before it are covered by it.
     case state(stream: String, state: PyValue)
     case complete(stream: String)

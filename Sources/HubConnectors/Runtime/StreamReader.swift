@@ -54,17 +54,19 @@ public struct StreamReader: Sendable {
         }
         for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
             for partition in partitions {
-                try await readSlice(stream, partition: partition, slice: slice, state: state) { record in
+                try await readSlice(stream, partition: partition, slice: slice, state: state) { records, extracted in
+                    try await emit(.page(stream: stream.name, records: extracted))
+                    guard !records.isEmpty else { return }
                     if !running {
                         running = true
                         try await emit(.running(stream: stream.name))
                     }
-                    if let cursor = stream.cursor, let cursorField, let value = cursor.recordCursor(record, field: cursorField) {
-                        newest = max(newest ?? value, value)
+                    if let cursor = stream.cursor, let cursorField {
+                        for record in records {
+                            if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
+                        }
                     }
-                    try await emit(.record(stream: stream.name, data: record))
-                } page: { count in
-                    try await emit(.page(stream: stream.name, records: count))
+                    try await emit(.records(stream: stream.name, data: records))
                 }
             }
             if let slice { try await emit(.state(stream: stream.name, state: currentState(fallback: slice.end))) }
@@ -104,15 +106,17 @@ public struct StreamReader: Sendable {
         for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
             for partition in partitions {
                 var collected: [PyValue] = []
-                try await readSlice(stream, partition: partition, slice: slice, state: nil) { collected.append($0) } page: { _ in }
+                try await readSlice(stream, partition: partition, slice: slice, state: nil) { records, _ in collected += records }
                 for record in collected { try onRecord(record, partition.values) }
             }
         }
     }
 
+    /// Reads one partition × cursor slice page by page. The next page's request starts as
+    /// soon as this page's token is known, so the API's latency overlaps the consumer's work.
     private func readSlice(_ stream: StreamDefinition, partition: PartitionRouter.Partition,
                            slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?,
-                           record: (PyValue) async throws -> Void, page: (Int) async throws -> Void) async throws {
+                           page: ([PyValue], Int) async throws -> Void) async throws {
         var sliceValues = partition.values
         if let slice, let cursor = stream.cursor {
             for (key, value) in cursor.sliceValues(slice).entries { sliceValues[key] = value }
@@ -122,11 +126,8 @@ public struct StreamReader: Sendable {
         context["stream_interval"] = .dict(sliceValues)
         context["stream_partition"] = .dict(sliceValues)
         context["stream_state"] = state ?? .dict(PyDict())
-        var token = stream.paginator?.initialToken
-        var pages = 0
-        while true {
-            pages += 1
-            if pages > 1_000_000 { throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?") }
+
+        func requestContext(_ token: PyValue?) -> ExpressionContext {
             var requestContext = context
             if let token {
                 var wrapper = PyDict()
@@ -135,15 +136,33 @@ public struct StreamReader: Sendable {
             } else {
                 requestContext["next_page_token"] = PyValue.none
             }
+            return requestContext
+        }
+        let transport = self.transport, environment = self.environment
+        func start(_ token: PyValue?) async throws -> Task<HTTPResponseData?, any Error> {
+            let requestContext = requestContext(token)
             var parts = try stream.requester.prepare(context: requestContext)
             try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
             if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
             for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
             try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport)
-            guard let response = try await stream.requester.sendAllowingIgnore(parts, transport: transport,
-                                                                              context: requestContext, environment: environment) else {
-                return
+            let prepared = parts
+            return Task {
+                try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
             }
+        }
+
+        var token = stream.paginator?.initialToken
+        var pending = try await start(token)
+        var pages = 0
+        while true {
+            pages += 1
+            if pages > 1_000_000 {
+                pending.cancel()
+                throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
+            }
+            guard let response = try await pending.value else { return }
+            let pageContext = requestContext(token)
             let decoded: PyValue
             if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
                 decoded = .dict(PyDict())
@@ -153,21 +172,32 @@ public struct StreamReader: Sendable {
                                          path: stream.requester.manifestPath, attempts: 1)
                 }
             }
-            var pageContext = requestContext
-            pageContext["response"] = decoded
-            let extracted = try stream.selector.extract(decoded, context: pageContext)
-            var lastRecord: PyValue?
+            var recordContext = pageContext
+            recordContext["response"] = decoded
+            let extracted = try stream.selector.extract(decoded, context: recordContext)
+            var records: [PyValue] = []
+            records.reserveCapacity(extracted.count)
             for var item in extracted {
-                guard try stream.selector.keep(item, context: pageContext) else { continue }
-                for transformation in stream.transformations { try transformation.apply(to: &item, context: pageContext) }
-                lastRecord = item
-                try await record(item)
+                guard try stream.selector.keep(item, context: recordContext) else { continue }
+                for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
+                records.append(item)
             }
-            try await page(extracted.count)
-            guard let paginator = stream.paginator else { return }
-            guard let next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.headersValue(response),
-                                                     lastPageSize: extracted.count, lastRecord: lastRecord,
-                                                     lastToken: token, context: requestContext) else { return }
+            var next: PyValue?
+            if let paginator = stream.paginator {
+                next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.headersValue(response),
+                                               lastPageSize: extracted.count, lastRecord: records.last,
+                                               lastToken: token, context: pageContext)
+            }
+            var following: Task<HTTPResponseData?, any Error>?
+            if let next { following = try await start(next) }
+            do {
+                try await page(records, extracted.count)
+            } catch {
+                following?.cancel()
+                throw error
+            }
+            guard let following else { return }
+            pending = following
             token = next
         }
     }

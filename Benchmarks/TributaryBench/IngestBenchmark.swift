@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubQueue
+import HubStore
+import HubSync
+import Logging
+import PostgresNIO
+
+/// `scripts/bench ingest`: 200,000 records from a fast local fake API through a cursor-paginated
+/// manifest into PostgreSQL (2 fields sealed, 1 blind-indexed), end to end through the queue,
+/// beside the raw parallel upsert of the same rows into the same table (no HTTP, no
+/// encryption) measured in the same run.
+enum IngestBenchmark {
+    static let logger: Logger = {
+        var logger = Logger(label: "bench.ingest")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static func run(url: DatabaseURL, apiBase: String, jsonl: String, manifestDirectory: String, expected: Int) async throws {
+        try await PostgresClient.withRunning(url, maximumConnections: 8, logger: logger) { client in
+            let raw = try await rawUpsert(client: client, jsonl: jsonl)
+            emit(["tool": "raw-upsert", "what": "ingest", "records": raw.records, "seconds": raw.seconds,
+                  "records_per_s": Double(raw.records) / raw.seconds, "connections": 4])
+            let ours = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
+            emit(["tool": "tributary", "what": "ingest", "records": ours.records, "seconds": ours.seconds,
+                  "records_per_s": Double(ours.records) / ours.seconds])
+        }
+    }
+
+    static func emit(_ fields: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The database-side limit: the same rows upserted into `records` over 4 connections in
+    /// batches of 1,000 (unnest), content hash included, nothing sealed or indexed.
+    static func rawUpsert(client: PostgresClient, jsonl: String) async throws -> (records: Int, seconds: Double) {
+        let text = try String(contentsOfFile: jsonl, encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init)
+        let ids = lines.map { line -> String in
+            let start = line.range(of: "\"id\":")!.upperBound
+            return String(line[start...].prefix { $0.isNumber })
+        }
+        let tenant = try await TenantStore(client: client, logger: logger).create(name: "raw upsert")
+        let connection = try await insertConnection(client: client, tenant: tenant.id)
+        let batches = stride(from: 0, to: lines.count, by: 1000).map { $0..<min($0 + 1000, lines.count) }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for (index, range) in batches.enumerated() where index % 4 == worker {
+                        let data = Array(lines[range]), keys = Array(ids[range])
+                        let hashes = data.map { SHA256.hash(data: Data($0.utf8)).map { String(format: "%02x", $0) }.joined() }
+                        try await client.query(
+                            """
+                            INSERT INTO records (tenant_id, connection_id, stream, external_id, data, content_hash)
+                            SELECT \(tenant.id.rawValue), \(connection), 'records', r.id, r.data::jsonb, decode(r.hash, 'hex')
+                            FROM unnest(\(keys)::text[], \(data)::text[], \(hashes)::text[]) AS r(id, data, hash)
+                            ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET data = EXCLUDED.data,
+                                content_hash = EXCLUDED.content_hash, change_seq = nextval('records_change_seq')
+                            WHERE records.content_hash <> EXCLUDED.content_hash
+                            """,
+                            logger: logger
+                        )
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return (lines.count, (ContinuousClock.now - start).inSeconds)
+    }
+
+    static func insertConnection(client: PostgresClient, tenant: TenantID) async throws -> UUID {
+        try await client.query(
+            """
+            INSERT INTO connectors (name, version, manifest, sidecar, checksum) VALUES ('raw-bench', 1, '', '', '')
+            ON CONFLICT DO NOTHING
+            """,
+            logger: logger
+        )
+        let id = UUID()
+        try await client.query(
+            "INSERT INTO connections (id, tenant_id, connector_name, connector_version) VALUES (\(id), \(tenant.rawValue), 'raw-bench', 1)",
+            logger: logger
+        )
+        return id
+    }
+
+    /// The whole path: a sync job claimed by a worker pool, pages fetched, records sealed and
+    /// indexed, batches upserted with their state.
+    static func tributary(client: PostgresClient, apiBase: String, manifestDirectory: String, expected: Int) async throws -> (records: Int, seconds: Double) {
+        let kek = try LocalKeyEncryptionKey(base64: LocalKeyEncryptionKey.generateBase64(), source: "bench")
+        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+        let tenant = try await TenantStore(client: client, logger: logger).create(name: "ingest bench")
+        let manifest = try String(contentsOfFile: manifestDirectory + "/manifest.yaml", encoding: .utf8)
+        let sidecar = try String(contentsOfFile: manifestDirectory + "/hub.yaml", encoding: .utf8)
+        let name = "ingest-bench"
+        let (version, _) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)
+        let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
+            tenant: tenant.id, connector: name, connectorVersion: version, config: ["base_url": .string(apiBase)], credentials: Secret([])
+        )
+        // Warm the tenant's keys so key creation is not timed.
+        _ = try await keyring.encryptionKey(for: tenant.id)
+        _ = try await keyring.indexKey(for: tenant.id)
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger)
+        let worker = WorkerPool(
+            client: client,
+            configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)], pollInterval: .milliseconds(50)),
+            handlers: handlers, logger: logger
+        )
+        let syncs = SyncStore(client: client, logger: logger)
+        return try await withThrowingTaskGroup(of: (Int, Double)?.self) { group in
+            group.addTask { try await worker.run(); return nil }
+            group.addTask {
+                let start = ContinuousClock.now
+                let runs = try await SyncService(client: client, logger: logger).start(connection: connection).map(\.run)
+                while true {
+                    let current = try await syncs.runs(ids: runs)
+                    if let run = current.first, ["succeeded", "failed"].contains(run.status) {
+                        guard run.status == "succeeded" else { throw HubError(.internalError, "the sync failed: \(run.error ?? "")") }
+                        let seconds = (ContinuousClock.now - start).inSeconds
+                        guard run.recordsRead == expected else {
+                            throw HubError(.internalError, "read \(run.recordsRead) records, expected \(expected)")
+                        }
+                        return (Int(run.recordsRead), seconds)
+                    }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() { if let result { return result } }
+            throw HubError(.internalError, "the worker stopped")
+        }
+    }
+}
