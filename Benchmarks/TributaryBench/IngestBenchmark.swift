@@ -8,6 +8,7 @@ import HubStore
 import HubSync
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// `scripts/bench ingest`: 200,000 records from a fast local fake API through a cursor-paginated
 /// manifest into PostgreSQL (2 fields sealed, 1 blind-indexed), end to end through the queue,
@@ -25,6 +26,9 @@ enum IngestBenchmark {
             let raw = try await rawUpsert(client: client, jsonl: jsonl)
             emit(["tool": "raw-upsert", "what": "ingest", "records": raw.records, "seconds": raw.seconds,
                   "records_per_s": Double(raw.records) / raw.seconds, "connections": 4])
+            let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory)
+            emit(["tool": "tributary-extract", "what": "extract", "records": extract.records, "seconds": extract.seconds,
+                  "records_per_s": Double(extract.records) / extract.seconds])
             let ours = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
             emit(["tool": "tributary", "what": "ingest", "records": ours.records, "seconds": ours.seconds,
                   "records_per_s": Double(ours.records) / ours.seconds])
@@ -88,6 +92,27 @@ enum IngestBenchmark {
             logger: logger
         )
         return id
+    }
+
+    /// What the CDK peer does: read the API through the manifest and write protocol lines
+    /// (to a counter here), no database.
+    static func extractOnly(apiBase: String, manifestDirectory: String) async throws -> (records: Int, seconds: Double) {
+        let manifest = try String(contentsOfFile: manifestDirectory + "/manifest.yaml", encoding: .utf8)
+        var config = PyDict()
+        config["base_url"] = .string(apiBase)
+        let read = try ConnectorRead(source: try DeclarativeSource(yaml: manifest), config: .dict(config))
+        let lines = Counter()
+        let start = ContinuousClock.now
+        _ = try await read.run(transport: AsyncHTTPTransport(), environment: EngineEnvironment()) { text in
+            lines.add(text.utf8.count > 0 ? text.split(separator: "\n").filter { $0.hasPrefix("{\"type\":\"RECORD\"") }.count : 0)
+        }
+        return (lines.value, (ContinuousClock.now - start).inSeconds)
+    }
+
+    final class Counter: Sendable {
+        private let count = Mutex(0)
+        func add(_ value: Int) { count.withLock { $0 += value } }
+        var value: Int { count.withLock { $0 } }
     }
 
     /// The whole path: a sync job claimed by a worker pool, pages fetched, records sealed and

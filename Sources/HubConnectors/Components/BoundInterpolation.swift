@@ -23,7 +23,8 @@ struct BoundInterpolation: Sendable {
         return PyRepr.str(value)
     }
 
-    /// `InterpolatedBoolean`: the literal's truth, with the strings "False"/"false" false.
+    /// `InterpolatedBoolean`: the literal's truth, with the strings "False"/"false" false. Its
+    /// templates default to "False", so an undefined value reads as false rather than failing.
     func truth(_ context: ExpressionContext) throws -> Bool {
         let value = try evaluate(context)
         if case .string(let text) = value { return !text.isEmpty && text != "False" && text != "false" }

@@ -113,6 +113,8 @@ struct DatetimeCursor: Sendable {
                 lower = lower.adding(window.negated)
             }
         }
+        // The CDK's ConcurrentCursor: nothing when the range is empty; steps of `step`, each
+        // ending one granularity before the next starts, except the last, which ends at the end.
         guard lower <= upper else { return [] }
         func duration(_ interpolation: BoundInterpolation) throws -> PyDuration {
             let text = try interpolation.text(context) ?? ""
@@ -123,15 +125,15 @@ struct DatetimeCursor: Sendable {
         let granularity = try self.granularity.map(duration) ?? PyDuration(micros: 0)
         guard let step = try self.step.map(duration) else { return [(lower, upper)] }
         guard step.months > 0 || step.micros > 0 else { throw ManifestError(path.appending("step"), "the step must be positive") }
+        if lower.adding(step) >= upper { return [(lower, upper)] }
         var result: [(PyDateTime, PyDateTime)] = []
-        var cursor = lower
-        while cursor <= upper, result.count < 100_000 {
-            let next = cursor.adding(step)
-            let sliceEnd = min(next.adding(granularity.negated), upper)
-            result.append((cursor, sliceEnd))
-            // The CDK moves on by `step` from the slice start.
-            cursor = next
-            if sliceEnd >= upper { break }
+        var current = lower
+        while result.count < 100_000 {
+            let boundary = min(current.adding(step), upper)
+            let reached = boundary >= upper
+            result.append((current, reached ? boundary : boundary.adding(granularity.negated)))
+            current = boundary
+            if reached { break }
         }
         return result
     }

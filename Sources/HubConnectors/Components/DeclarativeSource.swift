@@ -11,6 +11,28 @@ public struct DeclarativeSource: Sendable {
 
     public var streamNames: [String] { streams.map(\.name) }
 
+    /// Streams some substream reads as its parent: the CDK caches their responses for the
+    /// whole read, whichever instance fetches them.
+    var parentNames: Set<String> {
+        var names = Set<String>()
+        func visit(_ stream: StreamDefinition) {
+            for case .substream(let parents) in stream.routers {
+                for parent in parents {
+                    names.insert(parent.stream.name)
+                    visit(parent.stream)
+                }
+            }
+        }
+        streams.forEach(visit)
+        return names
+    }
+
+    /// References and parameters applied, nothing checked: what `connectors resolve` prints,
+    /// even for a manifest the engine cannot run.
+    public static func resolve(yaml: String, source: String = "manifest.yaml") throws -> PyValue {
+        try ManifestResolver.resolve(try YAMLDocument.load(yaml, source: source))
+    }
+
     public init(yaml: String, source: String = "manifest.yaml") throws {
         try self.init(manifest: try YAMLDocument.load(yaml, source: source))
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What to do with a response: the CDK's `ResponseAction`.
 enum ResponseAction: String, Sendable {
     case success = "SUCCESS"
@@ -28,7 +30,7 @@ struct ResponseFilter: Sendable {
             httpCodes = []
         }
         errorMessageContains = try node.string("error_message_contains")
-        predicate = try node.interpolation("predicate")
+        predicate = try node.interpolation("predicate", default: "False")
         errorMessage = try node.interpolation("error_message")
     }
 
@@ -147,6 +149,29 @@ struct ErrorHandler: Sendable {
     static func headersValue(_ response: HTTPResponseData) -> PyValue {
         var dict = PyDict()
         for (name, value) in response.headers { dict[name] = .string(value) }
+        return .dict(dict)
+    }
+
+    /// The headers as the CDK's paginators see them: `dict(response.headers)` plus `link`,
+    /// the `Link` header parsed as `requests` does (`{rel: {"url": …, "rel": …, param: …}}`).
+    static func paginationHeaders(_ response: HTTPResponseData) -> PyValue {
+        guard case .dict(var dict) = headersValue(response) else { return .dict(PyDict()) }
+        var links = PyDict()
+        if let header = response.header("Link") {
+            for part in header.split(separator: ",") {
+                let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard let first = pieces.first, first.hasPrefix("<"), first.hasSuffix(">") else { continue }
+                var link = PyDict()
+                link["url"] = .string(String(first.dropFirst().dropLast()))
+                for parameter in pieces.dropFirst() {
+                    let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"' ")) }
+                    if pair.count == 2 { link[pair[0]] = .string(pair[1]) }
+                }
+                let key = link["rel"].map(PyRepr.str) ?? PyRepr.str(link["url"] ?? .none)
+                links[key] = .dict(link)
+            }
+        }
+        dict["link"] = .dict(links)
         return .dict(dict)
     }
 }

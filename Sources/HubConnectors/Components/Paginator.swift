@@ -22,7 +22,7 @@ struct Paginator: Sendable {
             guard let value = try strategyNode.interpolation("cursor_value") else {
                 throw ManifestError(strategyNode.path.appending("cursor_value"), "is required")
             }
-            strategy = .cursor(value: value, stop: try strategyNode.interpolation("stop_condition"),
+            strategy = .cursor(value: value, stop: try strategyNode.interpolation("stop_condition", default: "False"),
                                pageSize: try strategyNode.int("page_size"))
         case "OffsetIncrement":
             strategy = .offset(pageSize: try strategyNode.interpolation("page_size"),

@@ -13,7 +13,7 @@ struct RecordSelector: Sendable {
             guard filterNode.type == "RecordFilter" || filterNode.type == nil else {
                 throw ManifestError(filterNode.path, "unsupported record filter \(filterNode.type ?? "")")
             }
-            filter = try filterNode.interpolation("condition")
+            filter = try filterNode.interpolation("condition", default: "False")
         } else {
             filter = nil
         }

@@ -13,6 +13,8 @@ struct Requester: Sendable {
     let authenticator: Authenticator
     let errorHandler: ErrorHandler
     let manifestPath: ManifestPath
+    /// `use_cache`: responses reused within a read.
+    let useCache: Bool
 
     init(_ node: ComponentNode) throws {
         guard let urlBase = try node.interpolation("url_base") ?? node.interpolation("url") else {
@@ -31,6 +33,7 @@ struct Requester: Sendable {
         authenticator = try Authenticator.make(try node.child("authenticator"))
         errorHandler = try ErrorHandler(try node.child("error_handler"))
         manifestPath = node.path
+        useCache = try node.bool("use_cache", default: false)
     }
 
     /// The request before pagination, cursor and partition options are added.

@@ -21,7 +21,7 @@ enum Transformation: Sendable {
                 if case .list(let keys) = item { return keys.map(PyRepr.str) }
                 return [PyRepr.str(item)]
             }
-            self = .remove(paths: paths, condition: try node.interpolation("condition"))
+            self = .remove(paths: paths, condition: try node.interpolation("condition", default: "False"))
         default:
             throw ManifestError(node.path, "unsupported transformation \(node.kindDescription)")
         }

@@ -5,6 +5,9 @@ public struct StreamReader: Sendable {
     let config: PyValue
     let transport: any HTTPTransport
     let environment: EngineEnvironment
+    /// Parent streams' responses, reused for the rest of the read as the CDK's request cache
+    /// does: a parent read for several substreams is fetched once.
+    let cache = ResponseCache()
 
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
         self.source = source
@@ -29,6 +32,12 @@ public struct StreamReader: Sendable {
             try await readStream(stream, state: state, emit: emit)
             try await emit(.complete(stream: name))
         } catch {
+            // The CDK still closes a full-refresh stream's state before reporting it incomplete.
+            if stream.cursor == nil {
+                var dict = PyDict()
+                dict["__ab_no_cursor_state_message"] = .bool(true)
+                try await emit(.state(stream: name, state: .dict(dict)))
+            }
             try await emit(.incomplete(stream: name, error: String(describing: error)))
             throw error
         }
@@ -36,6 +45,7 @@ public struct StreamReader: Sendable {
 
     private func readStream(_ stream: StreamDefinition, state: PyValue?, emit: Emit) async throws {
         let context = baseContext()
+        let cachedStreams = source.parentNames
         var running = false
         var newest: PyDateTime?
         let cursorField = try stream.cursor?.cursorFieldName(context)
@@ -52,24 +62,32 @@ public struct StreamReader: Sendable {
             if let best = candidates.max() ?? fallback { dict[cursorField] = .string(cursor.format(best)) }
             return .dict(dict)
         }
-        for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
-            for partition in partitions {
-                try await readSlice(stream, partition: partition, slice: slice, state: state) { records, extracted in
-                    try await emit(.page(stream: stream.name, records: extracted))
-                    guard !records.isEmpty else { return }
-                    if !running {
-                        running = true
-                        try await emit(.running(stream: stream.name))
-                    }
-                    if let cursor = stream.cursor, let cursorField {
-                        for record in records {
-                            if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
+        do {
+            for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
+                for partition in partitions {
+                    try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name)) { records, extracted in
+                        try await emit(.page(stream: stream.name, records: extracted))
+                        guard !records.isEmpty else { return }
+                        if !running {
+                            running = true
+                            try await emit(.running(stream: stream.name))
                         }
+                        if let cursor = stream.cursor, let cursorField {
+                            for record in records {
+                                if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
+                            }
+                        }
+                        try await emit(.records(stream: stream.name, data: records))
                     }
-                    try await emit(.records(stream: stream.name, data: records))
                 }
+                if let slice { try await emit(.state(stream: stream.name, state: currentState(fallback: slice.end))) }
             }
-            if let slice { try await emit(.state(stream: stream.name, state: currentState(fallback: slice.end))) }
+        } catch {
+            // As the CDK, a failing incremental stream still reports the state it had reached.
+            if stream.cursor != nil {
+                try await emit(.state(stream: stream.name, state: currentState(fallback: slices?.first?.start)))
+            }
+            throw error
         }
         if stream.cursor != nil {
             let end = slices?.last?.end ?? context.now
@@ -106,7 +124,7 @@ public struct StreamReader: Sendable {
         for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
             for partition in partitions {
                 var collected: [PyValue] = []
-                try await readSlice(stream, partition: partition, slice: slice, state: nil) { records, _ in collected += records }
+                try await readSlice(stream, partition: partition, slice: slice, state: nil, cached: true) { records, _ in collected += records }
                 for record in collected { try onRecord(record, partition.values) }
             }
         }
@@ -115,8 +133,10 @@ public struct StreamReader: Sendable {
     /// Reads one partition × cursor slice page by page. The next page's request starts as
     /// soon as this page's token is known, so the API's latency overlaps the consumer's work.
     private func readSlice(_ stream: StreamDefinition, partition: PartitionRouter.Partition,
-                           slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?,
+                           slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?, cached: Bool = false,
                            page: ([PyValue], Int) async throws -> Void) async throws {
+        let cached = cached || stream.requester.useCache
+        let cache = self.cache
         var sliceValues = partition.values
         if let slice, let cursor = stream.cursor {
             for (key, value) in cursor.sliceValues(slice).entries { sliceValues[key] = value }
@@ -148,7 +168,14 @@ public struct StreamReader: Sendable {
             try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport)
             let prepared = parts
             return Task {
-                try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
+                guard cached, prepared.method == "GET" else {
+                    return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
+                }
+                let key = try Requester.wireRequest(prepared).url
+                if let hit = await cache.response(for: key) { return hit }
+                let response = try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
+                if let response { await cache.store(response, for: key) }
+                return response
             }
         }
 
@@ -184,7 +211,7 @@ public struct StreamReader: Sendable {
             }
             var next: PyValue?
             if let paginator = stream.paginator {
-                next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.headersValue(response),
+                next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.paginationHeaders(response),
                                                lastPageSize: extracted.count, lastRecord: records.last,
                                                lastToken: token, context: pageContext)
             }

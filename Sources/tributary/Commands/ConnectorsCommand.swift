@@ -9,7 +9,7 @@ struct ConnectorsCommand: AsyncParsableCommand {
         abstract: "Check and run connectors (Airbyte declarative manifests).",
         subcommands: [
             ConnectorsAddCommand.self, ConnectorsListCommand.self, ConnectorsShowCommand.self, ConnectorsValidateCommand.self,
-            ConnectorsReadCommand.self,
+            ConnectorsReadCommand.self, ConnectorsResolveCommand.self,
         ]
     )
 }
@@ -85,6 +85,29 @@ struct ConnectorsReadCommand: AsyncParsableCommand {
         }
         if failures > 0 {
             throw HubError(.internalError, "\(failures) stream(s) failed; the TRACE ERROR lines above say why")
+        }
+    }
+}
+
+struct ConnectorsResolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Print a manifest after $ref resolution and $parameters propagation, as JSON.",
+        discussion: "What the engine actually runs; useful when a reference or parameter does not land where expected.\nExample:\n  tributary connectors resolve connectors/gocardless"
+    )
+
+    @Argument(help: "The connector folder (holding manifest.yaml) or the manifest file.")
+    var path: String
+
+    func run() async throws {
+        var isDirectory: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? (path as NSString).appendingPathComponent("manifest.yaml") : path
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+        do {
+            print(try DeclarativeSource.resolve(yaml: String(decoding: data, as: UTF8.self), source: file).jsonText)
+        } catch let error as ManifestError {
+            throw HubError(.invalidInput, "\(file): \(error)")
         }
     }
 }
