@@ -27,7 +27,7 @@ public final class TributaryProcess {
     /// TRIBUTARY_* variable, plus `environment`.
     public init(
         _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, launcher: [String] = [],
-        executable: String? = nil
+        executable: String? = nil, standardInput: String? = nil
     ) throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-proc-\(UUID().uuidString)")
         stdoutPath = scratch.path + ".out"
@@ -47,6 +47,15 @@ public final class TributaryProcess {
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        if let standardInput {
+            // Through a 0600 file, as a user would pipe a secret in; removed once the child has it open.
+            let inputPath = scratch.path + ".in"
+            _ = FileManager.default.createFile(atPath: inputPath, contents: Data(standardInput.utf8), attributes: [.posixPermissions: 0o600])
+            process.standardInput = FileHandle(forReadingAtPath: inputPath)
+            defer { try? FileManager.default.removeItem(atPath: inputPath) }
+            try process.run()
+            return
+        }
         process.standardInput = FileHandle.nullDevice
         try process.run()
     }
@@ -77,9 +86,10 @@ public final class TributaryProcess {
     /// Runs to completion and returns exit code and output.
     public static func run(
         _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, launcher: [String] = [],
-        timeout: Duration = .seconds(60)
+        timeout: Duration = .seconds(60), standardInput: String? = nil
     ) async throws -> (status: Int32?, stdout: String, stderr: String) {
-        let child = try TributaryProcess(arguments, environment: environment, directory: directory, launcher: launcher)
+        let child = try TributaryProcess(arguments, environment: environment, directory: directory, launcher: launcher,
+                                         standardInput: standardInput)
         let status = await child.waitForExit(timeout: timeout)
         return (status, child.standardOutput, child.standardError)
     }

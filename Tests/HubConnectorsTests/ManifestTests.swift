@@ -83,19 +83,20 @@ struct ManifestTests {
                 type: object
                 required: [token, start_date]
                 properties:
-                  token: {type: string}
+                  token: {type: string, airbyte_secret: true, pattern: "^sk_"}
                   start_date: {type: string}
                   page_size: {type: integer}
             """
         let source = try DeclarativeSource(yaml: manifest)
         var config = PyDict()
         config["page_size"] = .string("ten")
+        config["token"] = .string("pk_live_do_not_echo")
         #expect {
             _ = try ConnectorRead(source: source, config: .dict(config))
         } throws: { error in
             let text = String(describing: error)
-            return text.contains("config.token: is required") && text.contains("config.start_date: is required")
-                && text.contains("config.page_size: expected integer")
+            return text.contains("config.token: the value does not match") && !text.contains("pk_live_do_not_echo")
+                && text.contains("config.start_date: is required") && text.contains("config.page_size: expected integer")
         }
     }
 }

@@ -48,7 +48,8 @@ struct WorkerPoolTests {
         }
     }
 
-    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+    // Generous: the full suite runs alongside syncs of 50,000 records; waiting ends as soon as the condition holds.
+    func waitUntil(timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }

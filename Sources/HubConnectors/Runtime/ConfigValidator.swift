@@ -17,6 +17,13 @@ public enum ConfigValidator {
         if case .list(let allowed)? = rules["enum"], !allowed.contains(where: { Operators.equal($0, value) }) {
             found.append("\(path): must be one of \(allowed.map(PyRepr.repr).joined(separator: ", "))")
         }
+        // JSON Schema patterns are ECMA-262; the ones specs use read the same as Swift's.
+        if case .string(let pattern)? = rules["pattern"], case .string(let text) = value,
+           let regex = try? Regex(pattern), (try? regex.firstMatch(in: text)) == nil {
+            // A secret's value never goes into an error message.
+            let shown = rules["airbyte_secret"] == .bool(true) ? "the value" : PyRepr.string(text)
+            found.append("\(path): \(shown) does not match \(PyRepr.string(pattern))")
+        }
         guard case .dict(let object) = value else { return }
         if case .list(let required)? = rules["required"] {
             for case .string(let key) in required where object[key] == nil || object[key] == PyValue.none {
