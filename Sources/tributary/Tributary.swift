@@ -15,7 +15,7 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [
             DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
-            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ConnectionsCommand.self, SyncCommand.self,
+            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ConnectionsCommand.self, SyncCommand.self, ApiKeysCommand.self,
             VersionCommand.self,
         ]
     )

@@ -62,19 +62,19 @@ public enum HubRuntime {
             if let refusal = status.refusal { throw refusal }
 
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            // The API decrypts for sensitive-scope keys and workers open credentials: both need the
+            // master key. Without one they still run, and what needs a key fails with the key error.
+            let kek: any KeyEncryptionKeyProvider
+            do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
+            let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
             if roles.contains(.api) {
                 let api = APIServer.build(
                     configuration: .init(host: configuration.httpHost, port: configuration.httpPort),
-                    postgres: postgres, logger: logger, onServerRunning: onAPIListening
+                    postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
                 )
                 services.append(.init(service: api, serviceName: "api"))
             }
             if roles.contains(.worker) {
-                // Syncs open connection credentials, so a worker needs the master key; without
-                // one it still runs, and sync jobs fail with the key error.
-                let kek: any KeyEncryptionKeyProvider
-                do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
-                let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
                 var handlers = MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger)
                 handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger)) { first, _ in first }
                 let worker = WorkerPool(

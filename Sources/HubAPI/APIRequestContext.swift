@@ -1,0 +1,14 @@
+import Hummingbird
+import HubStore
+
+/// Per-request state of the API: its request id, and once authenticated, who it acts as.
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// From `X-Request-Id` when the caller sent a sane one, else generated.
+    public var requestID: String = ""
+    public var identity: ApiIdentity?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+    }
+}

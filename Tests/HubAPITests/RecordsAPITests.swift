@@ -1,0 +1,204 @@
+import AsyncHTTPClient
+import Foundation
+import HubAPI
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+/// `GET /v1/records` through real HTTP against a real database.
+@Suite("Records API")
+struct RecordsAPITests {
+    static let sidecar = """
+        streams:
+          contacts:
+            sensitive: [email, phone]
+            blind_index:
+              email: lowercase_trim
+        """
+    static let manifest = """
+        version: 6.0.0
+        type: DeclarativeSource
+        streams:
+          - type: DeclarativeStream
+            name: contacts
+            primary_key: [id]
+            retriever:
+              type: SimpleRetriever
+              requester: {type: HttpRequester, url_base: "https://crm.example.com", path: /contacts}
+              record_selector: {type: RecordSelector, extractor: {type: DpathExtractor, field_path: [data]}}
+        """
+
+    struct World: Sendable {
+        let baseURL: String
+        let client: PostgresClient
+        let tenantA: TenantID
+        let connectionA: UUID
+        let connectionB: UUID
+        let readA: String
+        let sensitiveA: String
+        let readB: String
+        let revokedA: String
+    }
+
+    /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
+    func withWorld(_ body: @Sendable (World) async throws -> Void) async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let logger = TestDatabase.logger
+            let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let tenants = TenantStore(client: client, logger: logger)
+            let (version, _) = try await ConnectorStore(client: client, logger: logger).register(name: "crm", manifest: Self.manifest, sidecar: Self.sidecar)
+            let keys = ApiKeyStore(client: client, logger: logger)
+            let policy = RecordPolicy(sensitiveFields: ["email", "phone"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)])
+            var connections: [UUID] = []
+            var tenantIDs: [TenantID] = []
+            for label in ["a", "b"] {
+                let tenant = try await tenants.create(name: "tenant \(label)")
+                let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
+                    tenant: tenant.id, connector: "crm", connectorVersion: version, credentials: Secret([])
+                )
+                try await RecordWriter(client: client, keyring: keyring, logger: logger).upsert(
+                    tenant: tenant.id, connection: connection, stream: "contacts",
+                    records: (1...5).map { RecordWriter.Input(externalID: "c\($0)", fields: [
+                        "id": .string("c\($0)"), "name": .string("Contact \($0)"),
+                        "email": .string("Person\($0)@Example.com"), "phone": .string("+1 555 000\($0)"),
+                    ]) },
+                    policy: policy
+                )
+                connections.append(connection)
+                tenantIDs.append(tenant.id)
+            }
+            let readA = try await keys.create(tenant: tenantIDs[0], name: "read", scopes: [.recordsRead]).key.revealed
+            let sensitiveA = try await keys.create(tenant: tenantIDs[0], name: "sensitive", scopes: [.recordsRead, .recordsReadSensitive]).key.revealed
+            let readB = try await keys.create(tenant: tenantIDs[1], name: "read", scopes: [.recordsRead]).key.revealed
+            let revoked = try await keys.create(tenant: tenantIDs[0], name: "old", scopes: [.recordsRead])
+            try await keys.revoke(revoked.id)
+
+            let ports = PortBox()
+            let app = APIServer.build(configuration: .init(host: "127.0.0.1", port: 0), postgres: client, keyring: keyring, logger: logger,
+                                      onServerRunning: { port in await ports.store(port) })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                defer { group.cancelAll() }
+                let port = try await ports.wait()
+                try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
+                                     connectionA: connections[0], connectionB: connections[1], readA: readA,
+                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed))
+            }
+        }
+    }
+
+    struct Reply {
+        let status: Int
+        let json: JSONValue
+        let headers: [String: String]
+    }
+
+    func get(_ url: String, key: String?, headers extra: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))) ?? .null
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return Reply(status: Int(response.status.code), json: json, headers: headers)
+    }
+
+    @Test("keys are required, checked, and scoped to their tenant")
+    func authentication() async throws {
+        try await withWorld { world in
+            let path = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
+            let anonymous = try await get(path, key: nil, headers: ["X-Request-Id": "req-123"])
+            #expect(anonymous.status == 401)
+            #expect(anonymous.headers["content-type"] == "application/problem+json")
+            #expect(anonymous.json["code"] == .string("unauthorized"))
+            #expect(anonymous.headers["x-request-id"] == "req-123")
+            #expect(anonymous.json["request_id"] == .string("req-123"))
+            #expect(try await get(path, key: world.revokedA).status == 401)
+            #expect(try await get(path, key: "trb_000000000000_" + String(repeating: "0", count: 64)).status == 401)
+            // Tenant B's key sees nothing of tenant A: the connection does not exist for it.
+            let other = try await get(path, key: world.readB)
+            #expect(other.status == 404)
+            #expect(other.json["code"] == .string("not_found"))
+            #expect(try await get(path, key: world.readA).status == 200)
+        }
+    }
+
+    @Test("sensitive fields are masked without the scope, revealed and audited with it")
+    func sensitiveFields() async throws {
+        try await withWorld { world in
+            let path = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
+            let masked = try await get(path, key: world.readA)
+            guard case .array(let items) = masked.json["data"] else { Issue.record("no data: \(masked.json)"); return }
+            #expect(items.count == 5)
+            #expect(items.allSatisfy { $0["data"]?["email"] == .string("***") && $0["data"]?["phone"] == .string("***") })
+            #expect(items.first?["data"]?["name"] == .string("Contact 1"))
+            let auditBefore = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
+            #expect(auditBefore == 0)
+
+            let revealed = try await get(path, key: world.sensitiveA)
+            guard case .array(let clear) = revealed.json["data"] else { Issue.record("no data"); return }
+            #expect(clear.first?["data"]?["email"] == .string("Person1@Example.com"))
+            let auditAfter = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
+            #expect(auditAfter == 5)
+        }
+    }
+
+    @Test("blind-index filter, keyset pagination, and every bad parameter named")
+    func filteringAndPaging() async throws {
+        try await withWorld { world in
+            let base = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
+            let found = try await get(base + "&email=%20person3@EXAMPLE.com", key: world.readA)
+            guard case .array(let matches) = found.json["data"] else { Issue.record("no data"); return }
+            #expect(matches.map { $0["id"] } == [.string("c3")])
+
+            var seen: [JSONValue] = []
+            var cursor: String?
+            for _ in 0..<10 {
+                let page = try await get(base + "&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: world.readA)
+                guard case .array(let items) = page.json["data"] else { break }
+                seen += items.compactMap { $0["id"] }
+                guard case .string(let next)? = page.json["next_cursor"] else { break }
+                cursor = next
+            }
+            #expect(seen == (1...5).map { .string("c\($0)") })
+
+            let bad = try await get("\(world.baseURL)/v1/records?stream=&limit=0&cursor=junk", key: world.readA)
+            #expect(bad.status == 400)
+            guard case .array(let errors) = bad.json["errors"] else { Issue.record("no errors: \(bad.json)"); return }
+            #expect(Set(errors.compactMap { $0["field"]?.stringValue }) == ["connection_id", "stream", "limit", "cursor"])
+            let unknown = try await get(base + "&colour=red", key: world.readA)
+            #expect(unknown.status == 400)
+        }
+    }
+
+    func count(_ client: PostgresClient, _ sql: PostgresQuery) async throws -> Int {
+        for try await value in try await client.query(sql, logger: TestDatabase.logger).decode(Int.self) { return value }
+        return 0
+    }
+}
+
+/// Hands the server's port from `onServerRunning` to the test.
+actor PortBox {
+    private var port: Int?
+
+    func store(_ value: Int) { port = value }
+
+    func wait() async throws -> Int {
+        for _ in 0..<500 {
+            if let port { self.port = nil; return port }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw HubError(.internalError, "the API server did not start")
+    }
+}
