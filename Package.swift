@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "HubAPI",
             dependencies: [
-                "HubCore", "HubCrypto", "HubConnectors", "HubStore",
+                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubSync",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

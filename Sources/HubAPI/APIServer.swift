@@ -28,6 +28,7 @@ public enum APIServer {
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
         let v1 = router.group("/v1").add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
         RecordsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
+        ConnectionsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),

@@ -263,3 +263,47 @@ extension SyncStore {
         }
     }
 }
+
+extension SyncStore {
+    /// A connection's sync runs, newest first: the latest per stream (`latestPerStream`) or all.
+    public func runs(connection: UUID, tenant: TenantID, latestPerStream: Bool, limit: Int = 100, before: Int64? = nil) async throws -> [RunSummary] {
+        try await withDatabaseErrors("listing sync runs") {
+            let rows = try await client.query(
+                """
+                SELECT id, stream, status, full_refresh, records_read, records_written, records_deleted, pages, error::text,
+                       job_id, created_at, started_at, finished_at
+                FROM (
+                    SELECT *, row_number() OVER (PARTITION BY stream ORDER BY id DESC) AS rank FROM sync_runs
+                    WHERE connection_id = \(connection) AND tenant_id = \(tenant.rawValue)
+                ) runs
+                WHERE (NOT \(latestPerStream) OR rank = 1) AND (\(before)::bigint IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """,
+                logger: logger
+            )
+            var result: [RunSummary] = []
+            for try await row in rows.decode((Int64, String, String, Bool, Int64, Int64, Int64, Int64, String?, Int64?, Date, Date?, Date?).self) {
+                result.append(RunSummary(id: row.0, stream: row.1, status: row.2, fullRefresh: row.3, recordsRead: row.4,
+                                         recordsWritten: row.5, recordsDeleted: row.6, pages: row.7, error: row.8, jobID: row.9,
+                                         createdAt: row.10, startedAt: row.11, finishedAt: row.12))
+            }
+            return result
+        }
+    }
+
+    public struct RunSummary: Sendable {
+        public let id: Int64
+        public let stream: String
+        public let status: String
+        public let fullRefresh: Bool
+        public let recordsRead: Int64
+        public let recordsWritten: Int64
+        public let recordsDeleted: Int64
+        public let pages: Int64
+        public let error: String?
+        public let jobID: Int64?
+        public let createdAt: Date
+        public let startedAt: Date?
+        public let finishedAt: Date?
+    }
+}

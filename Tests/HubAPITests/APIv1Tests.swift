@@ -13,9 +13,9 @@ import PostgresNIO
 import Testing
 import TributaryTestSupport
 
-/// `GET /v1/records` through real HTTP against a real database.
-@Suite("Records API")
-struct RecordsAPITests {
+/// The `/v1` routes through real HTTP against a real database.
+@Suite("REST API v1")
+struct APIv1Tests {
     static let sidecar = """
         streams:
           contacts:
@@ -46,6 +46,7 @@ struct RecordsAPITests {
         let sensitiveA: String
         let readB: String
         let revokedA: String
+        let writeA: String
     }
 
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
@@ -79,6 +80,7 @@ struct RecordsAPITests {
             let readA = try await keys.create(tenant: tenantIDs[0], name: "read", scopes: [.recordsRead]).key.revealed
             let sensitiveA = try await keys.create(tenant: tenantIDs[0], name: "sensitive", scopes: [.recordsRead, .recordsReadSensitive]).key.revealed
             let readB = try await keys.create(tenant: tenantIDs[1], name: "read", scopes: [.recordsRead]).key.revealed
+            let writeA = try await keys.create(tenant: tenantIDs[0], name: "ops", scopes: [.connectionsWrite]).key.revealed
             let revoked = try await keys.create(tenant: tenantIDs[0], name: "old", scopes: [.recordsRead])
             try await keys.revoke(revoked.id)
 
@@ -91,7 +93,7 @@ struct RecordsAPITests {
                 let port = try await ports.wait()
                 try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
                                      connectionA: connections[0], connectionB: connections[1], readA: readA,
-                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed))
+                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA))
             }
         }
     }
@@ -102,8 +104,10 @@ struct RecordsAPITests {
         let headers: [String: String]
     }
 
-    func get(_ url: String, key: String?, headers extra: [String: String] = [:]) async throws -> Reply {
+    func get(_ url: String, key: String?, headers extra: [String: String] = [:], method: HTTPMethod = .GET, body: String? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
@@ -179,6 +183,47 @@ struct RecordsAPITests {
             #expect(Set(errors.compactMap { $0["field"]?.stringValue }) == ["connection_id", "stream", "limit", "cursor"])
             let unknown = try await get(base + "&colour=red", key: world.readA)
             #expect(unknown.status == 400)
+        }
+    }
+
+    @Test("connections: listed and shown without credentials, syncs started and listed, other tenants see nothing")
+    func connections() async throws {
+        try await withWorld { world in
+            let list = try await get("\(world.baseURL)/v1/connections", key: world.readA)
+            guard case .array(let items) = list.json["data"] else { Issue.record("no data: \(list.json)"); return }
+            #expect(items.map { $0["id"] } == [.string(world.connectionA.uuidString.lowercased())])
+            #expect(list.json["next_cursor"] == .null)
+
+            let shown = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
+            #expect(shown.status == 200)
+            #expect(shown.json["connector"] == .string("crm"))
+            #expect(shown.json["credentials"] == nil)
+            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readA).status == 404)
+            #expect(try await get("\(world.baseURL)/v1/connections/not-a-uuid", key: world.readA).status == 400)
+
+            // Starting a sync needs connections:write.
+            let denied = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA, method: .POST, body: "{}")
+            #expect(denied.status == 403)
+            let started = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+                                        body: #"{"stream": "contacts", "full_refresh": true}"#)
+            #expect(started.status == 202, "\(started.json)")
+            guard case .array(let jobs) = started.json["data"] else { Issue.record("no data: \(started.json)"); return }
+            #expect(jobs.first?["stream"] == .string("contacts"))
+            let bad = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+                                    body: #"{"stream": 7, "extra": true}"#)
+            #expect(bad.status == 400)
+            let unknownStream = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+                                              body: #"{"stream": "nope"}"#)
+            #expect(unknownStream.status == 400)
+            let otherTenant = try await get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.writeA, method: .POST, body: "{}")
+            #expect(otherTenant.status == 404)
+
+            let runs = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA)
+            guard case .array(let history) = runs.json["data"] else { Issue.record("no data: \(runs.json)"); return }
+            #expect(history.count == 1)
+            #expect(history.first?["status"] == .string("queued"))
+            #expect(history.first?["full_refresh"] == .bool(true))
+            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.readA).status == 404)
         }
     }
 
