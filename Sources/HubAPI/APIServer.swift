@@ -10,10 +10,15 @@ public enum APIServer {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
+        /// Requests a second per API key (token bucket), and the burst allowed.
+        public var rateLimit: Double
+        public var rateBurst: Double
 
-        public init(host: String, port: Int) {
+        public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100) {
             self.host = host
             self.port = port
+            self.rateLimit = rateLimit
+            self.rateBurst = rateBurst
         }
     }
 
@@ -26,9 +31,13 @@ public enum APIServer {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
-        let v1 = router.group("/v1").add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
+        let v1 = router.group("/v1")
+            .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
+            .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
         RecordsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
         ConnectionsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
+        ConnectorsController(client: postgres, logger: logger).addRoutes(to: v1)
+        TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),

@@ -47,10 +47,12 @@ struct APIv1Tests {
         let readB: String
         let revokedA: String
         let writeA: String
+        let admin: String
+        let connectorsWriter: String
     }
 
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
-    func withWorld(_ body: @Sendable (World) async throws -> Void) async throws {
+    func withWorld(rateLimit: Double = 1000, _ body: @Sendable (World) async throws -> Void) async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
             let logger = TestDatabase.logger
@@ -81,11 +83,13 @@ struct APIv1Tests {
             let sensitiveA = try await keys.create(tenant: tenantIDs[0], name: "sensitive", scopes: [.recordsRead, .recordsReadSensitive]).key.revealed
             let readB = try await keys.create(tenant: tenantIDs[1], name: "read", scopes: [.recordsRead]).key.revealed
             let writeA = try await keys.create(tenant: tenantIDs[0], name: "ops", scopes: [.connectionsWrite]).key.revealed
+            let admin = try await keys.create(tenant: nil, name: "operator", scopes: [.admin]).key.revealed
+            let connectorsWriter = try await keys.create(tenant: tenantIDs[0], name: "author", scopes: [.connectorsWrite]).key.revealed
             let revoked = try await keys.create(tenant: tenantIDs[0], name: "old", scopes: [.recordsRead])
             try await keys.revoke(revoked.id)
 
             let ports = PortBox()
-            let app = APIServer.build(configuration: .init(host: "127.0.0.1", port: 0), postgres: client, keyring: keyring, logger: logger,
+            let app = APIServer.build(configuration: .init(host: "127.0.0.1", port: 0, rateLimit: rateLimit, rateBurst: rateLimit * 2), postgres: client, keyring: keyring, logger: logger,
                                       onServerRunning: { port in await ports.store(port) })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }
@@ -93,7 +97,7 @@ struct APIv1Tests {
                 let port = try await ports.wait()
                 try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
                                      connectionA: connections[0], connectionB: connections[1], readA: readA,
-                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA))
+                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA, admin: admin, connectorsWriter: connectorsWriter))
             }
         }
     }
@@ -227,6 +231,65 @@ struct APIv1Tests {
         }
     }
 
+    @Test("connectors: listed, shown, a new version registered only when the engine accepts it")
+    func connectors() async throws {
+        try await withWorld { world in
+            let list = try await get("\(world.baseURL)/v1/connectors", key: world.readA)
+            #expect(list.json["data"]?.arrayCount == 1)
+            let shown = try await get("\(world.baseURL)/v1/connectors/crm", key: world.readA)
+            #expect(shown.json["streams"]?.firstElement?["sensitive"] == .array([.string("email"), .string("phone")]))
+            #expect(try await get("\(world.baseURL)/v1/connectors/nope", key: world.readA).status == 404)
+
+            let body = { (manifest: String) in
+                String(decoding: try JSONEncoder().encode(JSONValue.object(["name": .string("crm"), "manifest": .string(manifest),
+                                                                            "sidecar": .string(Self.sidecar)])), as: UTF8.self)
+            }
+            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.readA, method: .POST, body: try body(Self.manifest)).status == 403)
+            let same = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(Self.manifest))
+            #expect(same.status == 200)
+            #expect(same.json["created"] == .bool(false))
+            let broken = Self.manifest.replacingOccurrences(of: "type: DpathExtractor", with: "type: CustomRecordExtractor")
+            let refused = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(broken))
+            #expect(refused.status == 422)
+            #expect(refused.json["detail"]?.stringValue?.contains("CustomRecordExtractor") == true, "\(refused.json)")
+            let changed = Self.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts")
+            let created = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
+            #expect(created.status == 201)
+            #expect(created.json["version"] == .number(2))
+        }
+    }
+
+    @Test("tenants are managed by operator keys only")
+    func tenants() async throws {
+        try await withWorld { world in
+            #expect(try await get("\(world.baseURL)/v1/tenants", key: world.readA).status == 403)
+            let created = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: #"{"name": "Globex"}"#)
+            #expect(created.status == 201)
+            let list = try await get("\(world.baseURL)/v1/tenants", key: world.admin)
+            #expect(list.json["data"]?.arrayCount == 3)
+            // An operator key reads no tenant's records.
+            #expect(try await get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: world.admin).status == 403)
+        }
+    }
+
+    @Test("a key over its rate gets 429 with Retry-After")
+    func rateLimit() async throws {
+        try await withWorld(rateLimit: 1) { world in
+            var statuses: [Int] = []
+            var retryAfter: String?
+            for _ in 0..<4 {
+                let reply = try await get("\(world.baseURL)/v1/connectors", key: world.readA)
+                statuses.append(reply.status)
+                if reply.status == 429 { retryAfter = reply.headers["retry-after"] }
+            }
+            #expect(statuses.prefix(2) == [200, 200])
+            #expect(statuses.contains(429))
+            #expect(retryAfter == "1")
+            // Another key has its own bucket.
+            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.readB).status == 200)
+        }
+    }
+
     func count(_ client: PostgresClient, _ sql: PostgresQuery) async throws -> Int {
         for try await value in try await client.query(sql, logger: TestDatabase.logger).decode(Int.self) { return value }
         return 0
@@ -246,4 +309,9 @@ actor PortBox {
         }
         throw HubError(.internalError, "the API server did not start")
     }
+}
+
+extension JSONValue {
+    var arrayCount: Int? { if case .array(let items) = self { return items.count } else { return nil } }
+    var firstElement: JSONValue? { if case .array(let items) = self { return items.first } else { return nil } }
 }

@@ -24,6 +24,8 @@ public struct HubConfiguration: Sendable {
     public var jobRetention: Duration = .seconds(7 * 24 * 3600)
     /// How long a worker holds a job without a heartbeat before another may take it over.
     public var jobLease: Duration = .seconds(30)
+    /// API requests a second per key (bursts of twice that).
+    public var apiRateLimit: Double = 50
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
@@ -65,6 +67,8 @@ public struct HubConfiguration: Sendable {
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
         .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,sync:4,maintenance:1",
               meaning: "Queues the worker role serves, NAME:CONCURRENT_JOBS, comma-separated"),
+        .init(name: "TRIBUTARY_API_RATE_LIMIT", defaultValue: "50",
+              meaning: "API requests a second allowed per API key, with bursts of twice that; over it, 429 with Retry-After"),
         .init(name: "TRIBUTARY_JOB_LEASE_SECONDS", defaultValue: "30",
               meaning: "How long a worker holds a job without a heartbeat before another worker takes it over"),
         .init(name: "TRIBUTARY_JOB_RETENTION_HOURS", defaultValue: "168",
@@ -134,6 +138,13 @@ public struct HubConfiguration: Sendable {
                 configuration.jobRetention = .seconds(hours * 3600)
             } else {
                 problems.append("TRIBUTARY_JOB_RETENTION_HOURS: '\(raw)' is not a number of hours from 1 to 87600")
+            }
+        }
+        if let raw = value("TRIBUTARY_API_RATE_LIMIT") {
+            if let rate = Double(raw), rate >= 0.1, rate <= 100_000 {
+                configuration.apiRateLimit = rate
+            } else {
+                problems.append("TRIBUTARY_API_RATE_LIMIT: '\(raw)' is not a number of requests a second from 0.1 to 100000")
             }
         }
         if let raw = value("TRIBUTARY_JOB_LEASE_SECONDS") {

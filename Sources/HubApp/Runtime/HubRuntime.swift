@@ -69,7 +69,8 @@ public enum HubRuntime {
             let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
             if roles.contains(.api) {
                 let api = APIServer.build(
-                    configuration: .init(host: configuration.httpHost, port: configuration.httpPort),
+                    configuration: .init(host: configuration.httpHost, port: configuration.httpPort,
+                                         rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2),
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
                 )
                 services.append(.init(service: api, serviceName: "api"))

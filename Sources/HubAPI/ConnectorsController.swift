@@ -1,0 +1,78 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// `/v1/connectors`: the registered connector definitions (shared by every tenant), and
+/// registering a new version (`connectors:write`), checked by the engine before it is stored.
+struct ConnectorsController: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.get("/connectors") { _, context in try await list(context) }
+        group.get("/connectors/:name") { _, context in try await show(context) }
+        group.post("/connectors") { request, context in try await register(request, context) }
+    }
+
+    func list(_ context: APIRequestContext) async throws -> Response {
+        guard context.identity != nil else { throw Problem.unauthorized("send an API key") }
+        let connectors = try await ConnectorStore(client: client, logger: logger).list()
+        return try JSONResponse.make(.object(["data": .array(connectors.map { connector in
+            .object(["name": .string(connector.name), "latest_version": .number(Double(connector.latestVersion)),
+                     "versions": .number(Double(connector.versions)), "updated_at": .string(RFC3339.string(connector.updatedAt))])
+        }), "next_cursor": .null]))
+    }
+
+    func show(_ context: APIRequestContext) async throws -> Response {
+        guard context.identity != nil else { throw Problem.unauthorized("send an API key") }
+        guard let name = context.parameters.get("name") else { throw Problem.invalid(["name": "is required"]) }
+        let stored = try await ConnectorStore(client: client, logger: logger).definition(name: name)
+        let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
+        return try JSONResponse.make(.object([
+            "name": .string(stored.name), "version": .number(Double(stored.version)), "checksum": .string(stored.checksum),
+            "streams": .array(definition.source.streamNames.map { stream in
+                let policy = definition.sidecar.streams[stream]
+                return .object([
+                    "name": .string(stream), "incremental": .bool(definition.isIncremental(stream)),
+                    "primary_key": .array(definition.primaryKey(stream).map { .string($0.joined(separator: ".")) }),
+                    "sensitive": .array((policy?.sensitive ?? []).map(JSONValue.string)),
+                    "blind_indexed": .array((policy?.blindIndexes ?? []).map { .string($0.name) }),
+                ])
+            }),
+        ]))
+    }
+
+    func register(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        guard let identity = context.identity, identity.allows(.connectorsWrite) else { throw Problem.forbidden(.connectorsWrite) }
+        var buffer = try await request.body.collect(upTo: 4 << 20)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+            throw Problem.invalid(["body": "must be a JSON object with name, manifest (YAML text) and sidecar (YAML text)"])
+        }
+        var errors: [String: String] = [:]
+        let name = body["name"]?.stringValue
+        let manifest = body["manifest"]?.stringValue
+        let sidecar = body["sidecar"]?.stringValue ?? ""
+        if name == nil { errors["name"] = "is required" }
+        if manifest == nil { errors["manifest"] = "is required: the manifest's YAML as a string" }
+        if body["sidecar"] != nil, body["sidecar"]?.stringValue == nil { errors["sidecar"] = "must be the hub.yaml text as a string" }
+        for key in body.keys where !["name", "manifest", "sidecar"].contains(key) { errors[key] = "is not a field of this request" }
+        guard errors.isEmpty, let name, let manifest else { throw Problem.invalid(errors) }
+        let definition: ConnectorDefinition
+        do {
+            definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: sidecar)
+        } catch let error as HubError {
+            throw Problem(status: .unprocessableContent, code: "invalid_connector", title: "Invalid connector", detail: error.message)
+        }
+        let (version, created) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)
+        return try JSONResponse.make(.object([
+            "name": .string(name), "version": .number(Double(version)), "created": .bool(created),
+            "streams": .array(definition.source.streamNames.map(JSONValue.string)),
+        ]), status: created ? .created : .ok)
+    }
+}

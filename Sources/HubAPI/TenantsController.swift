@@ -1,0 +1,46 @@
+import Foundation
+import HubCore
+import HubStore
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// `/v1/tenants`: operator keys (`admin`) create and list tenants.
+struct TenantsController: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.get("/tenants") { _, context in try await list(context) }
+        group.post("/tenants") { request, context in try await create(request, context) }
+    }
+
+    static func requireAdmin(_ context: APIRequestContext) throws {
+        guard let identity = context.identity, identity.allows(.admin), identity.tenant == nil else { throw Problem.forbidden(.admin) }
+    }
+
+    func list(_ context: APIRequestContext) async throws -> Response {
+        try Self.requireAdmin(context)
+        let tenants = try await TenantStore(client: client, logger: logger).list()
+        return try JSONResponse.make(.object(["data": .array(tenants.map(Self.json)), "next_cursor": .null]))
+    }
+
+    func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        try Self.requireAdmin(context)
+        var buffer = try await request.body.collect(upTo: 64 << 10)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+              case .string(let name)? = body["name"] else {
+            throw Problem.invalid(["name": "is required: {\"name\": \"Acme\"}"])
+        }
+        let tenant = try await TenantStore(client: client, logger: logger).create(name: name)
+        return try JSONResponse.make(Self.json(tenant), status: .created)
+    }
+
+    static func json(_ tenant: Tenant) -> JSONValue {
+        .object([
+            "id": .string(tenant.id.description), "name": .string(tenant.name), "created_at": .string(RFC3339.string(tenant.createdAt)),
+            "shredded_at": tenant.shreddedAt.map { .string(RFC3339.string($0)) } ?? .null,
+        ])
+    }
+}
