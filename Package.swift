@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "HubAPI",
             dependencies: [
-                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubSync",
+                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

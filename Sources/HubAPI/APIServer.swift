@@ -38,6 +38,7 @@ public enum APIServer {
         ConnectionsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger).addRoutes(to: v1)
         TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
+        JobsController(client: postgres, logger: logger).addRoutes(to: v1)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),

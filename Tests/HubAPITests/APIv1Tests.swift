@@ -272,6 +272,26 @@ struct APIv1Tests {
         }
     }
 
+    @Test("jobs: operator keys inspect, cancel and retry; tenant keys may not")
+    func jobs() async throws {
+        try await withWorld { world in
+            let started = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST, body: "{}")
+            guard case .number(let jobID)? = started.json["data"]?.firstElement?["job_id"] else { Issue.record("no job: \(started.json)"); return }
+            let id = Int(jobID)
+            #expect(try await get("\(world.baseURL)/v1/jobs", key: world.readA).status == 403)
+            let list = try await get("\(world.baseURL)/v1/jobs?state=available", key: world.admin)
+            #expect(list.json["data"]?.arrayCount == 1)
+            #expect(try await get("\(world.baseURL)/v1/jobs?state=sideways", key: world.admin).status == 400)
+            let shown = try await get("\(world.baseURL)/v1/jobs/\(id)", key: world.admin)
+            #expect(shown.json["kind"] == .string("sync.stream"))
+            // Job arguments are ids, never credentials.
+            #expect(shown.json["args"]?["connection"] == .string(world.connectionA.uuidString.lowercased()))
+            let cancelled = try await get("\(world.baseURL)/v1/jobs/\(id)/cancel", key: world.admin, method: .POST)
+            #expect(cancelled.json["state"] == .string("cancelled"))
+            #expect(try await get("\(world.baseURL)/v1/jobs/999999", key: world.admin).status == 404)
+        }
+    }
+
     @Test("a key over its rate gets 429 with Retry-After")
     func rateLimit() async throws {
         try await withWorld(rateLimit: 1) { world in
