@@ -31,6 +31,7 @@ public enum APIServer {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
+        DocsController().addRoutes(to: router)
         let v1 = router.group("/v1")
             .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))

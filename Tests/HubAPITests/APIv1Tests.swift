@@ -292,6 +292,49 @@ struct APIv1Tests {
         }
     }
 
+    @Test("the OpenAPI document describes every route, and each answers with a documented status")
+    func openAPIMatchesRoutes() async throws {
+        try await withWorld { world in
+            let document = try await get("\(world.baseURL)/openapi.json", key: nil)
+            #expect(document.status == 200)
+            #expect(document.json["openapi"] == .string("3.1.0"))
+            guard case .object(let paths)? = document.json["paths"] else { Issue.record("no paths"); return }
+            let expected: Set<String> = [
+                "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "GET /v1/connections/{id}",
+                "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
+                "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/jobs", "GET /v1/jobs/{id}",
+                "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry",
+            ]
+            var documented: Set<String> = []
+            for (path, item) in paths {
+                guard case .object(let operations) = item else { continue }
+                for method in operations.keys { documented.insert("\(method.uppercased()) \(path)") }
+            }
+            #expect(documented == expected)
+            // Call each with a key that may, and plausible arguments: the status must be documented.
+            for operation in documented.sorted() {
+                let parts = operation.split(separator: " ")
+                let method = String(parts[0]), template = String(parts[1])
+                let path = template.replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/jobs") ? "1" : world.connectionA.uuidString)
+                    .replacingOccurrences(of: "{name}", with: "crm")
+                let key: String? = template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
+                    : method == "POST" && template.hasPrefix("/v1/connectors") ? world.connectorsWriter
+                    : method == "POST" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
+                let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""
+                let body: String? = method != "POST" ? nil : template == "/v1/tenants" ? #"{"name": "Initech"}"#
+                    : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
+                        "name": .string("crm"), "manifest": .string(Self.manifest), "sidecar": .string(Self.sidecar)])), as: UTF8.self)
+                    : "{}"
+                let reply = try await get(world.baseURL + path + query, key: key, method: method == "POST" ? .POST : .GET, body: body)
+                let statuses = paths[template]?[method.lowercased()]?["responses"]?.objectValue?.keys.map { $0 } ?? []
+                #expect(statuses.contains(String(reply.status)), "\(operation) answered \(reply.status), documented: \(statuses.sorted())")
+                if reply.status >= 400 { #expect(reply.headers["content-type"] == "application/problem+json", "\(operation)") }
+            }
+            let docs = try await get("\(world.baseURL)/docs", key: nil)
+            #expect(docs.status == 200)
+        }
+    }
+
     @Test("a key over its rate gets 429 with Retry-After")
     func rateLimit() async throws {
         try await withWorld(rateLimit: 1) { world in

@@ -1,0 +1,223 @@
+import HubCore
+
+/// The OpenAPI 3.1 description of the routes this module serves, built in code next to them
+/// so that a route and its description change together (a test checks they agree).
+enum OpenAPIDocument {
+    static func ref(_ name: String) -> JSONValue { .object(["$ref": .string("#/components/schemas/\(name)")]) }
+    static func string(_ description: String, format: String? = nil) -> JSONValue {
+        var object: [String: JSONValue] = ["type": .string("string"), "description": .string(description)]
+        if let format { object["format"] = .string(format) }
+        return .object(object)
+    }
+    static let integer: JSONValue = .object(["type": .string("integer")])
+    static let boolean: JSONValue = .object(["type": .string("boolean")])
+    static let anyObject: JSONValue = .object(["type": .string("object")])
+    static let nullableString: JSONValue = .object(["type": .array([.string("string"), .string("null")])])
+
+    static func parameter(_ name: String, in location: String = "query", required: Bool = false, schema: JSONValue,
+                          description: String) -> JSONValue {
+        .object(["name": .string(name), "in": .string(location), "required": .bool(required || location == "path"),
+                 "schema": schema, "description": .string(description)])
+    }
+
+    static func json(_ schema: JSONValue, _ description: String) -> JSONValue {
+        .object(["description": .string(description), "content": .object(["application/json": .object(["schema": schema])])])
+    }
+
+    static func problem(_ description: String) -> JSONValue {
+        .object(["description": .string(description),
+                 "content": .object(["application/problem+json": .object(["schema": ref("Problem")])])])
+    }
+
+    static func list(of item: String) -> JSONValue {
+        .object(["type": .string("object"), "required": .array([.string("data"), .string("next_cursor")]),
+                 "properties": .object(["data": .object(["type": .string("array"), "items": ref(item)]),
+                                        "next_cursor": nullableString])])
+    }
+
+    static func operation(_ summary: String, tag: String, parameters: [JSONValue] = [], body: JSONValue? = nil,
+                          responses: [String: JSONValue], secured: Bool = true) -> JSONValue {
+        var object: [String: JSONValue] = ["summary": .string(summary), "tags": .array([.string(tag)])]
+        if !parameters.isEmpty { object["parameters"] = .array(parameters) }
+        if let body { object["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": body])])]) }
+        var all = responses
+        if secured {
+            all["401"] = problem("Missing, unknown, revoked or expired API key")
+            all["429"] = problem("Over the key's rate limit; see Retry-After")
+        }
+        object["responses"] = .object(all)
+        if !secured { object["security"] = .array([]) }
+        return .object(object)
+    }
+
+    static let connectionID = parameter("id", in: "path", schema: string("A connection id", format: "uuid"), description: "The connection")
+
+    /// The whole document.
+    static let document: JSONValue = {
+        let errorsBadRequest = problem("Invalid parameters; `errors` lists each")
+        let forbidden = problem("The key lacks the scope this needs")
+        let notFound = problem("Not found (or not the key's tenant's)")
+        let paths: [String: JSONValue] = [
+            "/healthz": .object(["get": operation("The process is alive", tag: "health",
+                                                  responses: ["200": json(anyObject, "Alive")], secured: false)]),
+            "/readyz": .object(["get": operation("Database reachable and schema current", tag: "health",
+                                                 responses: ["200": json(anyObject, "Ready"), "503": json(anyObject, "Not ready")],
+                                                 secured: false)]),
+            "/v1/records": .object(["get": operation(
+                "A stream's records in change order", tag: "records",
+                parameters: [
+                    parameter("connection_id", required: true, schema: string("Connection id", format: "uuid"), description: "The connection"),
+                    parameter("stream", required: true, schema: string("Stream name"), description: "The stream"),
+                    parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(1000)]),
+                              description: "Page size (default 100)"),
+                    parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page"),
+                    parameter("updated_after", schema: string("RFC 3339 time", format: "date-time"), description: "Only records synced after"),
+                    parameter("include_deleted", schema: boolean, description: "Include records the source deleted"),
+                ],
+                responses: ["200": json(list(of: "Record"), "A page of records (sensitive fields masked as *** without records:read-sensitive)"),
+                            "400": errorsBadRequest, "403": forbidden, "404": notFound]
+            )]),
+            "/v1/connections": .object(["get": operation("The tenant's connections", tag: "connections",
+                                                         responses: ["200": json(list(of: "Connection"), "Connections"), "403": forbidden])]),
+            "/v1/connections/{id}": .object(["get": operation(
+                "A connection with the latest run of each stream (never its credentials)", tag: "connections", parameters: [connectionID],
+                responses: ["200": json(ref("ConnectionDetail"), "The connection"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+            )]),
+            "/v1/connections/{id}/syncs": .object([
+                "post": operation(
+                    "Start a sync: one job per stream (connections:write)", tag: "connections", parameters: [connectionID],
+                    body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
+                        "stream": .object(["type": .string("string")]), "full_refresh": boolean,
+                    ])]),
+                    responses: ["202": json(.object(["type": .string("object"), "properties": .object([
+                        "data": .object(["type": .string("array"), "items": ref("SyncStarted")]),
+                    ])]), "Queued"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+                ),
+                "get": operation(
+                    "The connection's sync runs, newest first", tag: "connections",
+                    parameters: [connectionID,
+                                 parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(500)]),
+                                           description: "Page size (default 50)"),
+                                 parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page")],
+                    responses: ["200": json(list(of: "SyncRun"), "Runs"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+                ),
+            ]),
+            "/v1/connectors": .object([
+                "get": operation("Registered connectors", tag: "connectors", responses: ["200": json(list(of: "ConnectorSummary"), "Connectors")]),
+                "post": operation(
+                    "Register a connector version (connectors:write)", tag: "connectors",
+                    body: .object(["type": .string("object"), "required": .array([.string("name"), .string("manifest")]),
+                                   "additionalProperties": .bool(false), "properties": .object([
+                                       "name": .object(["type": .string("string"), "pattern": .string("^[a-z0-9][a-z0-9_-]{0,99}$")]),
+                                       "manifest": string("The Airbyte declarative manifest, as YAML text"),
+                                       "sidecar": string("hub.yaml, as YAML text"),
+                                   ])]),
+                    responses: ["200": json(ref("ConnectorRegistered"), "Identical content: the existing version"),
+                                "201": json(ref("ConnectorRegistered"), "A new version"),
+                                "400": errorsBadRequest, "403": forbidden, "422": problem("The engine refused the connector")]
+                ),
+            ]),
+            "/v1/connectors/{name}": .object(["get": operation(
+                "A connector's latest version, its streams and data policy", tag: "connectors",
+                parameters: [parameter("name", in: "path", schema: string("Connector name"), description: "The connector")],
+                responses: ["200": json(ref("Connector"), "The connector"), "404": notFound]
+            )]),
+            "/v1/tenants": .object([
+                "get": operation("Tenants (admin)", tag: "tenants", responses: ["200": json(list(of: "Tenant"), "Tenants"), "403": forbidden]),
+                "post": operation("Create a tenant (admin)", tag: "tenants",
+                                  body: .object(["type": .string("object"), "required": .array([.string("name")]),
+                                                 "properties": .object(["name": .object(["type": .string("string"), "minLength": .number(1), "maxLength": .number(200)])])]),
+                                  responses: ["201": json(ref("Tenant"), "Created"), "400": errorsBadRequest, "403": forbidden]),
+            ]),
+            "/v1/jobs": .object(["get": operation(
+                "Jobs of the queue (admin)", tag: "jobs",
+                parameters: [parameter("state", schema: .object(["type": .string("string"), "enum": .array(
+                                 ["available", "scheduled", "running", "retryable", "completed", "discarded", "cancelled"].map(JSONValue.string))]),
+                                       description: "Only jobs in this state"),
+                             parameter("queue", schema: string("Queue name"), description: "Only this queue"),
+                             parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(500)]),
+                                       description: "At most this many (default 50)")],
+                responses: ["200": json(list(of: "Job"), "Jobs"), "400": errorsBadRequest, "403": forbidden]
+            )]),
+            "/v1/jobs/{id}": .object(["get": operation("A job (admin)", tag: "jobs", parameters: [jobID],
+                                                       responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound])]),
+            "/v1/jobs/{id}/cancel": .object(["post": operation("Cancel a waiting or running job (admin)", tag: "jobs", parameters: [jobID],
+                                                               responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound])]),
+            "/v1/jobs/{id}/retry": .object(["post": operation("Retry a discarded or cancelled job (admin)", tag: "jobs", parameters: [jobID],
+                                                              responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound, "409": problem("The job is not finished")])]),
+        ]
+        return .object([
+            "openapi": .string("3.1.0"),
+            "info": .object(["title": .string("Tributary"), "version": .string("1"),
+                             "description": .string("Your users' data from third-party APIs, encrypted, in one place.")]),
+            "security": .array([.object(["apiKey": .array([])])]),
+            "paths": .object(paths),
+            "components": .object([
+                "securitySchemes": .object(["apiKey": .object(["type": .string("http"), "scheme": .string("bearer"),
+                                                               "description": .string("trb_<prefix>_<secret> from `tributary api-keys create`")])]),
+                "schemas": .object(schemas),
+            ]),
+        ])
+    }()
+
+    static let jobID = parameter("id", in: "path", schema: .object(["type": .string("integer"), "minimum": .number(1)]), description: "The job")
+
+    static func object(_ properties: [String: JSONValue], required: [String]? = nil) -> JSONValue {
+        .object(["type": .string("object"), "required": .array((required ?? properties.keys.sorted()).map(JSONValue.string)),
+                 "properties": .object(properties)])
+    }
+
+    static let timestamp: JSONValue = .object(["type": .string("string"), "format": .string("date-time")])
+    static let nullableTimestamp: JSONValue = .object(["type": .array([.string("string"), .string("null")]), "format": .string("date-time")])
+
+    static let schemas: [String: JSONValue] = [
+        "Problem": object([
+            "type": .object(["type": .string("string")]), "title": .object(["type": .string("string")]), "status": integer,
+            "detail": .object(["type": .string("string")]), "code": .object(["type": .string("string")]),
+            "request_id": .object(["type": .string("string")]),
+            "errors": .object(["type": .string("array"), "items": object(["field": .object(["type": .string("string")]),
+                                                                          "message": .object(["type": .string("string")])])]),
+        ], required: ["type", "title", "status", "detail", "code", "request_id"]),
+        "Record": object([
+            "id": .object(["type": .string("string")]), "connection_id": .object(["type": .string("string"), "format": .string("uuid")]),
+            "stream": .object(["type": .string("string")]), "data": anyObject, "synced_at": timestamp, "deleted_at": nullableTimestamp,
+        ]),
+        "Connection": object([
+            "id": .object(["type": .string("string"), "format": .string("uuid")]), "connector": .object(["type": .string("string")]),
+            "connector_version": integer, "account": .object(["type": .string("string")]),
+            "status": .object(["type": .string("string"), "enum": .array(["active", "paused", "error"].map(JSONValue.string))]),
+            "last_error": .object(["type": .array([.string("object"), .string("null")])]), "created_at": timestamp,
+        ]),
+        "ConnectionDetail": .object(["allOf": .array([ref("Connection"), object([
+            "config": anyObject, "streams": .object(["type": .string("array"), "items": ref("SyncRun")]),
+        ])])]),
+        "SyncStarted": object(["stream": .object(["type": .string("string")]), "run_id": integer, "job_id": integer]),
+        "SyncRun": object([
+            "id": integer, "stream": .object(["type": .string("string")]),
+            "status": .object(["type": .string("string"), "enum": .array(["queued", "running", "succeeded", "failed", "cancelled"].map(JSONValue.string))]),
+            "full_refresh": boolean, "records_read": integer, "records_written": integer, "records_deleted": integer, "pages": integer,
+            "error": .object(["type": .array([.string("object"), .string("null")])]), "created_at": timestamp,
+            "started_at": nullableTimestamp, "finished_at": nullableTimestamp,
+        ]),
+        "ConnectorSummary": object(["name": .object(["type": .string("string")]), "latest_version": integer, "versions": integer,
+                                    "updated_at": timestamp]),
+        "Connector": object([
+            "name": .object(["type": .string("string")]), "version": integer, "checksum": .object(["type": .string("string")]),
+            "streams": .object(["type": .string("array"), "items": object([
+                "name": .object(["type": .string("string")]), "incremental": boolean,
+                "primary_key": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+                "sensitive": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+                "blind_indexed": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+            ])]),
+        ]),
+        "ConnectorRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean,
+                                       "streams": .object(["type": .string("array"), "items": .object(["type": .string("string")])])]),
+        "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
+                          "created_at": timestamp, "shredded_at": nullableTimestamp]),
+        "Job": object([
+            "id": integer, "kind": .object(["type": .string("string")]), "queue": .object(["type": .string("string")]), "args": anyObject,
+            "state": .object(["type": .string("string")]), "attempt": integer, "max_attempts": integer, "run_at": timestamp,
+            "errors": .object(["type": .string("array")]), "created_at": timestamp, "finalized_at": nullableTimestamp,
+        ]),
+    ]
+}
