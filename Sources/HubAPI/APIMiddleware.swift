@@ -25,9 +25,19 @@ struct ProblemMiddleware: RouterMiddleware {
             }
             response = Problem(error).response(requestID: context.requestID)
         } catch let error as HTTPError {
-            response = Problem(status: error.status, code: error.status == .notFound ? "not_found" : "http_error",
-                               title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
-                .response(requestID: context.requestID)
+            // The router answers 404 for a known path with another method: that is a 405, with
+            // the methods the path does have.
+            if error.status == .notFound, let allowed = RouteTable.methods(for: request.uri.path),
+               !allowed.contains(request.method.rawValue) {
+                response = Problem(status: .methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+                                   detail: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
+                                   headers: [("Allow", allowed.joined(separator: ", "))])
+                    .response(requestID: context.requestID)
+            } else {
+                response = Problem(status: error.status, code: error.status == .notFound ? "not_found" : "http_error",
+                                   title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
+                    .response(requestID: context.requestID)
+            }
         } catch {
             context.logger.error("request failed", metadata: ["hub.error": "\(type(of: error))"])
             response = Problem(HubError(.internalError, "unexpected")).response(requestID: context.requestID)
@@ -53,5 +63,24 @@ struct AuthenticationMiddleware: RouterMiddleware {
         context.identity = identity
         context.logger[metadataKey: "hub.api_key"] = .string(identity.keyID.uuidString.lowercased())
         return try await next(request, context)
+    }
+}
+
+/// The documented paths and their methods, for 405 answers.
+enum RouteTable {
+    static let templates: [(segments: [String], methods: [String])] = {
+        guard case .object(let paths)? = OpenAPIDocument.document["paths"] else { return [] }
+        return paths.map { path, item in
+            let methods = item.objectValue?.keys.map { $0.uppercased() }.sorted() ?? []
+            return (path.split(separator: "/").map(String.init), methods)
+        }
+    }()
+
+    static func methods(for path: String) -> [String]? {
+        let segments = path.split(separator: "/").map(String.init)
+        for template in templates where template.segments.count == segments.count {
+            if zip(template.segments, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return template.methods }
+        }
+        return nil
     }
 }

@@ -79,12 +79,12 @@ struct ConnectionsController: Sendable {
             }
             var errors: [String: String] = [:]
             switch body["stream"] {
-            case nil, .null?: break
+            case nil: break
             case .string(let stream)?: streams = [stream]
             default: errors["stream"] = "must be a stream name"
             }
             switch body["full_refresh"] {
-            case nil, .null?: break
+            case nil: break
             case .bool(let flag)?: fullRefresh = flag
             default: errors["full_refresh"] = "must be true or false"
             }

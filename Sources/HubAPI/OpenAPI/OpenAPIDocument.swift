@@ -36,10 +36,12 @@ enum OpenAPIDocument {
     }
 
     static func operation(_ summary: String, tag: String, parameters: [JSONValue] = [], body: JSONValue? = nil,
-                          responses: [String: JSONValue], secured: Bool = true) -> JSONValue {
+                          bodyRequired: Bool = true, responses: [String: JSONValue], secured: Bool = true) -> JSONValue {
         var object: [String: JSONValue] = ["summary": .string(summary), "tags": .array([.string(tag)])]
         if !parameters.isEmpty { object["parameters"] = .array(parameters) }
-        if let body { object["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": body])])]) }
+        if let body {
+            object["requestBody"] = .object(["required": .bool(bodyRequired), "content": .object(["application/json": .object(["schema": body])])])
+        }
         var all = responses
         if secured {
             all["401"] = problem("Missing, unknown, revoked or expired API key")
@@ -85,10 +87,12 @@ enum OpenAPIDocument {
             )]),
             "/v1/connections/{id}/syncs": .object([
                 "post": operation(
-                    "Start a sync: one job per stream (connections:write)", tag: "connections", parameters: [connectionID],
+                    "Start a sync: one job per stream (connections:write); without a body, every stream", tag: "connections",
+                    parameters: [connectionID],
                     body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
                         "stream": .object(["type": .string("string")]), "full_refresh": boolean,
                     ])]),
+                    bodyRequired: false,
                     responses: ["202": json(.object(["type": .string("object"), "properties": .object([
                         "data": .object(["type": .string("array"), "items": ref("SyncStarted")]),
                     ])]), "Queued"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
@@ -142,7 +146,8 @@ enum OpenAPIDocument {
             "/v1/jobs/{id}": .object(["get": operation("A job (admin)", tag: "jobs", parameters: [jobID],
                                                        responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound])]),
             "/v1/jobs/{id}/cancel": .object(["post": operation("Cancel a waiting or running job (admin)", tag: "jobs", parameters: [jobID],
-                                                               responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound])]),
+                                                               responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden,
+                                                                           "404": notFound, "409": problem("The job already finished")])]),
             "/v1/jobs/{id}/retry": .object(["post": operation("Retry a discarded or cancelled job (admin)", tag: "jobs", parameters: [jobID],
                                                               responses: ["200": json(ref("Job"), "The job"), "400": errorsBadRequest, "403": forbidden, "404": notFound, "409": problem("The job is not finished")])]),
         ]
