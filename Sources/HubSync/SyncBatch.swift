@@ -27,7 +27,7 @@ actor SyncBatch {
     private var recordNumber = 0
     private var inFlight: [Task<Void, any Error>] = []
     /// Batches committing at once; each holds a database connection.
-    static let maxInFlight = 2
+    static let maxInFlight = 4
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
          syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
