@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubConnectors
 import HubCrypto
 import HubStore
 import HubSync
@@ -16,6 +17,9 @@ struct ConnectionsController: Sendable {
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/connections") { request, context in try await list(request, context) }
+        group.post("/connections") { request, context in try await create(request, context) }
+        group.patch("/connections/:id") { request, context in try await update(request, context) }
+        group.delete("/connections/:id") { _, context in try await delete(context) }
         group.get("/connections/:id") { request, context in try await show(request, context) }
         group.post("/connections/:id/syncs") { request, context in try await startSync(request, context) }
         group.get("/connections/:id/syncs") { request, context in try await listSyncs(request, context) }
@@ -47,6 +51,133 @@ struct ConnectionsController: Sendable {
         return try JSONResponse.make(.object([
             "data": .array(connections.map(Self.json)), "next_cursor": .null,
         ]))
+    }
+
+    static func body(_ request: Request) async throws -> [String: JSONValue] {
+        var buffer = try await request.body.collect(upTo: 1 << 20)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+            throw Problem.invalid(["body": "must be a JSON object"])
+        }
+        return body
+    }
+
+    /// Splits a full configuration into plain fields and sealed-to-be credentials, after the
+    /// connector's spec accepted it.
+    static func split(_ config: [String: JSONValue], definition: ConnectorDefinition) throws -> (plain: [String: JSONValue], secrets: [String: JSONValue]) {
+        do {
+            try definition.validate(config: PyValue(json: .object(config)))
+        } catch let error as HubError {
+            throw Problem(status: .unprocessableContent, code: "invalid_config", title: "Invalid configuration", detail: error.message)
+        }
+        let secretNames = definition.credentialFields
+        var plain: [String: JSONValue] = [:], secrets: [String: JSONValue] = [:]
+        for (key, value) in config {
+            if secretNames.contains(key) { secrets[key] = value } else { plain[key] = value }
+        }
+        return (plain, secrets)
+    }
+
+    func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let (tenant, _) = try Self.tenant(context, writing: true)
+        let body = try await Self.body(request)
+        var errors: [String: String] = [:]
+        let connector = body["connector"]?.stringValue
+        if connector == nil { errors["connector"] = "is required" }
+        var version: Int?
+        if let raw = body["version"] {
+            if case .number(let number) = raw, number.rounded() == number, number >= 1, number < 1e9 { version = Int(number) } else { errors["version"] = "must be a version number" }
+        }
+        var account = ""
+        if let raw = body["account"] {
+            if case .string(let text) = raw, text.count <= 200 { account = text } else { errors["account"] = "must be a string of at most 200 characters" }
+        }
+        var config: [String: JSONValue] = [:]
+        switch body["config"] {
+        case .object(let object)?: config = object
+        case nil: errors["config"] = "is required: the connector's configuration, credentials included"
+        default: errors["config"] = "must be an object"
+        }
+        var schedule: Int?
+        if let raw = body["schedule_seconds"] {
+            if case .number(let number) = raw, number.rounded() == number, number >= 60, number <= 31_536_000 { schedule = Int(number) } else { errors["schedule_seconds"] = "must be a number of seconds from 60 to 31536000" }
+        }
+        for key in body.keys where !["connector", "version", "account", "config", "schedule_seconds"].contains(key) {
+            errors[key] = "is not a field of this request"
+        }
+        guard errors.isEmpty, let connector else { throw Problem.invalid(errors) }
+        let stored = try await ConnectorStore(client: client, logger: logger).definition(name: connector, version: version)
+        let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
+        let (plain, secrets) = try Self.split(config, definition: definition)
+        let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
+        let id = try await connections.create(tenant: tenant, connector: stored.name, connectorVersion: stored.version, externalAccount: account,
+                                              config: plain, credentials: Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets)))))
+        if let schedule { _ = try await connections.update(tenant: tenant, connection: id, config: nil, credentials: nil, status: nil, scheduleSeconds: .some(schedule)) }
+        guard let summary = try await connections.list(tenant: tenant).first(where: { $0.id == id }) else {
+            throw HubError(.internalError, "the new connection disappeared")
+        }
+        return try JSONResponse.make(Self.json(summary), status: .created)
+    }
+
+    func update(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let (tenant, _) = try Self.tenant(context, writing: true)
+        let id = try connectionID(context)
+        let body = try await Self.body(request)
+        var errors: [String: String] = [:]
+        var status: String?
+        if let raw = body["status"] {
+            if case .string(let text) = raw, ["active", "paused"].contains(text) { status = text } else { errors["status"] = "must be active or paused" }
+        }
+        var schedule: Int??
+        if let raw = body["schedule_seconds"] {
+            switch raw {
+            case .null: schedule = .some(nil)
+            case .number(let number) where number.rounded() == number && number >= 60 && number <= 31_536_000: schedule = .some(Int(number))
+            default: errors["schedule_seconds"] = "must be a number of seconds from 60 to 31536000, or null for the connector's schedule"
+            }
+        }
+        var config: [String: JSONValue]?
+        if let raw = body["config"] {
+            if case .object(let object) = raw { config = object } else { errors["config"] = "must be an object" }
+        }
+        for key in body.keys where !["status", "schedule_seconds", "config"].contains(key) { errors[key] = "is not a field of this request" }
+        if !errors.isEmpty { throw Problem.invalid(errors) }
+        let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
+        var plain: [String: JSONValue]?
+        var sealed: Secret<[UInt8]>?
+        if let config {
+            let info = try await SyncStore(client: client, logger: logger).connection(id, tenant: tenant)
+            let stored = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: info.connectorVersion)
+            let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
+            // Credentials left out of the new config keep their stored values.
+            var merged = config
+            if definition.credentialFields.contains(where: { merged[$0] == nil }) {
+                let existing = try await connections.credentials(tenant: tenant, connection: id)
+                if case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) {
+                    for (key, value) in old where merged[key] == nil { merged[key] = value }
+                }
+            }
+            let (newPlain, secrets) = try Self.split(merged, definition: definition)
+            plain = newPlain
+            sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
+        }
+        guard try await connections.update(tenant: tenant, connection: id, config: plain, credentials: sealed, status: status,
+                                           scheduleSeconds: schedule) else {
+            throw HubError(.notFound, "connection \(id) not found")
+        }
+        guard let summary = try await connections.list(tenant: tenant).first(where: { $0.id == id }) else {
+            throw HubError(.notFound, "connection \(id) not found")
+        }
+        return try JSONResponse.make(Self.json(summary))
+    }
+
+    func delete(_ context: APIRequestContext) async throws -> Response {
+        let (tenant, _) = try Self.tenant(context, writing: true)
+        let id = try connectionID(context)
+        guard try await ConnectionStore(client: client, keyring: keyring, logger: logger).delete(tenant: tenant, connection: id) else {
+            throw HubError(.notFound, "connection \(id) not found")
+        }
+        return Response(status: .noContent)
     }
 
     func show(_ request: Request, _ context: APIRequestContext) async throws -> Response {

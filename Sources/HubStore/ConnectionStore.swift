@@ -92,3 +92,53 @@ extension ConnectionStore {
         }
     }
 }
+
+extension ConnectionStore {
+    /// Replaces the plain configuration and, when given, the sealed credentials; sets status
+    /// and schedule when given. Returns false when the tenant has no such connection.
+    public func update(
+        tenant: TenantID, connection: UUID, config: [String: JSONValue]?, credentials: Secret<[UInt8]>?,
+        status: String?, scheduleSeconds: Int??
+    ) async throws -> Bool {
+        var sealed: ByteBuffer?
+        var version: Int?
+        if let credentials {
+            let key = try await keyring.encryptionKey(for: tenant)
+            sealed = ByteBuffer(bytes: try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)))
+            version = key.version
+        }
+        let configText = config.map { JSONValue.object($0).canonicalJSON }
+        let setSchedule = scheduleSeconds != nil
+        let schedule = scheduleSeconds ?? nil
+        return try await withDatabaseErrors("updating connection \(connection)") {
+            let rows = try await client.query(
+                """
+                UPDATE connections SET
+                    config = COALESCE(\(configText)::jsonb, config),
+                    credentials = CASE WHEN \(sealed)::bytea IS NULL THEN credentials ELSE \(sealed) END,
+                    credentials_key_version = COALESCE(\(version)::int, credentials_key_version),
+                    status = COALESCE(\(status)::text, status),
+                    schedule_seconds = CASE WHEN \(setSchedule) THEN \(schedule)::int ELSE schedule_seconds END,
+                    next_sync_at = CASE WHEN \(status)::text = 'active' THEN NULL ELSE next_sync_at END,
+                    updated_at = now()
+                WHERE id = \(connection) AND tenant_id = \(tenant.rawValue)
+                RETURNING 1
+                """,
+                logger: logger
+            )
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+
+    /// Deletes the connection with its records, state and runs.
+    public func delete(tenant: TenantID, connection: UUID) async throws -> Bool {
+        try await withDatabaseErrors("deleting connection \(connection)") {
+            let rows = try await client.query(
+                "DELETE FROM connections WHERE id = \(connection) AND tenant_id = \(tenant.rawValue) RETURNING 1", logger: logger
+            )
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+}

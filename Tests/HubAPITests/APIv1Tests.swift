@@ -17,6 +17,7 @@ import TributaryTestSupport
 @Suite("REST API v1")
 struct APIv1Tests {
     static let sidecar = """
+        credentials: [api_key]
         streams:
           contacts:
             sensitive: [email, phone]
@@ -49,6 +50,7 @@ struct APIv1Tests {
         let writeA: String
         let admin: String
         let connectorsWriter: String
+        let keyring: Keyring
     }
 
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
@@ -97,7 +99,8 @@ struct APIv1Tests {
                 let port = try await ports.wait()
                 try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
                                      connectionA: connections[0], connectionB: connections[1], readA: readA,
-                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA, admin: admin, connectorsWriter: connectorsWriter))
+                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA, admin: admin, connectorsWriter: connectorsWriter,
+                                     keyring: keyring))
             }
         }
     }
@@ -300,7 +303,8 @@ struct APIv1Tests {
             #expect(document.json["openapi"] == .string("3.1.0"))
             guard case .object(let paths)? = document.json["paths"] else { Issue.record("no paths"); return }
             let expected: Set<String> = [
-                "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "GET /v1/connections/{id}",
+                "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "POST /v1/connections", "GET /v1/connections/{id}",
+                "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
                 "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/jobs", "GET /v1/jobs/{id}",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry",
@@ -319,19 +323,56 @@ struct APIv1Tests {
                     .replacingOccurrences(of: "{name}", with: "crm")
                 let key: String? = template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
                     : method == "POST" && template.hasPrefix("/v1/connectors") ? world.connectorsWriter
-                    : method == "POST" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
+                    : method != "GET" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
                 let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""
                 let body: String? = method != "POST" ? nil : template == "/v1/tenants" ? #"{"name": "Initech"}"#
                     : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
                         "name": .string("crm"), "manifest": .string(Self.manifest), "sidecar": .string(Self.sidecar)])), as: UTF8.self)
                     : "{}"
-                let reply = try await get(world.baseURL + path + query, key: key, method: method == "POST" ? .POST : .GET, body: body)
+                let httpMethod: HTTPMethod = method == "POST" ? .POST : method == "PATCH" ? .PATCH : method == "DELETE" ? .DELETE : .GET
+                let reply = try await get(world.baseURL + path + query, key: key, method: httpMethod, body: method == "PATCH" ? "{}" : body)
                 let statuses = paths[template]?[method.lowercased()]?["responses"]?.objectValue?.keys.map { $0 } ?? []
                 #expect(statuses.contains(String(reply.status)), "\(operation) answered \(reply.status), documented: \(statuses.sorted())")
                 if reply.status >= 400 { #expect(reply.headers["content-type"] == "application/problem+json", "\(operation)") }
             }
             let docs = try await get("\(world.baseURL)/docs", key: nil)
             #expect(docs.status == 200)
+        }
+    }
+
+    @Test("connections are created, updated and deleted; credentials go in and never come out")
+    func connectionLifecycle() async throws {
+        try await withWorld { world in
+            let secret = "sk_live_write_only_\(UUID().uuidString.prefix(8))"
+            let body = #"{"connector": "crm", "account": "acct-7", "config": {"api_key": "\#(secret)", "region": "eu"}, "schedule_seconds": 3600}"#
+            #expect(try await get("\(world.baseURL)/v1/connections", key: world.readA, method: .POST, body: body).status == 403)
+            let created = try await get("\(world.baseURL)/v1/connections", key: world.writeA, method: .POST, body: body)
+            #expect(created.status == 201, "\(created.json)")
+            guard case .string(let id)? = created.json["id"] else { Issue.record("no id: \(created.json)"); return }
+            let shown = try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readA)
+            #expect(shown.json["config"]?["region"] == .string("eu"))
+            #expect(shown.json["config"]?["api_key"] == nil)
+            for reply in [created, shown, try await get("\(world.baseURL)/v1/connections", key: world.readA)] {
+                let text = String(decoding: try JSONEncoder().encode(reply.json), as: UTF8.self)
+                #expect(!text.contains(secret), "a response carried the credential")
+            }
+            let stored = try await count(world.client, "SELECT count(*)::int FROM connections WHERE config::text LIKE \("%" + secret + "%") OR position(convert_to(\(secret), 'UTF8') in credentials) > 0")
+            #expect(stored == 0)
+
+            // Pause, then change the plain config only: the credential keeps its value.
+            let paused = try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH,
+                                       body: #"{"status": "paused", "config": {"region": "us"}, "schedule_seconds": null}"#)
+            #expect(paused.status == 200, "\(paused.json)")
+            #expect(paused.json["status"] == .string("paused"))
+            let credentials = try await ConnectionStore(client: world.client, keyring: world.keyring, logger: TestDatabase.logger)
+                .credentials(tenant: world.tenantA, connection: UUID(uuidString: id)!)
+            #expect(String(decoding: credentials.revealed, as: UTF8.self).contains(secret))
+            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH, body: #"{"status": "gone"}"#).status == 400)
+
+            // Another tenant can't touch it.
+            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readB).status == 404)
+            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .DELETE).status == 204)
+            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readA).status == 404)
         }
     }
 

@@ -79,12 +79,45 @@ enum OpenAPIDocument {
                 responses: ["200": json(list(of: "Record"), "A page of records (sensitive fields masked as *** without records:read-sensitive)"),
                             "400": errorsBadRequest, "403": forbidden, "404": notFound]
             )]),
-            "/v1/connections": .object(["get": operation("The tenant's connections", tag: "connections",
-                                                         responses: ["200": json(list(of: "Connection"), "Connections"), "403": forbidden])]),
-            "/v1/connections/{id}": .object(["get": operation(
-                "A connection with the latest run of each stream (never its credentials)", tag: "connections", parameters: [connectionID],
-                responses: ["200": json(ref("ConnectionDetail"), "The connection"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
-            )]),
+            "/v1/connections": .object([
+                "get": operation("The tenant's connections", tag: "connections",
+                                 responses: ["200": json(list(of: "Connection"), "Connections"), "403": forbidden]),
+                "post": operation(
+                    "Create a connection (connections:write); credentials in `config` are sealed and never returned", tag: "connections",
+                    body: .object(["type": .string("object"), "required": .array([.string("connector"), .string("config")]),
+                                   "additionalProperties": .bool(false), "properties": .object([
+                                       "connector": .object(["type": .string("string")]),
+                                       "version": .object(["type": .string("integer"), "minimum": .number(1)]),
+                                       "account": .object(["type": .string("string"), "maxLength": .number(200)]),
+                                       "config": anyObject,
+                                       "schedule_seconds": .object(["type": .string("integer"), "minimum": .number(60), "maximum": .number(31_536_000)]),
+                                   ])]),
+                    responses: ["201": json(ref("Connection"), "Created"), "400": errorsBadRequest, "403": forbidden,
+                                "404": problem("No such connector or version"), "422": problem("The configuration does not satisfy the connector's spec")]
+                ),
+            ]),
+            "/v1/connections/{id}": .object([
+                "get": operation(
+                    "A connection with the latest run of each stream (never its credentials)", tag: "connections", parameters: [connectionID],
+                    responses: ["200": json(ref("ConnectionDetail"), "The connection"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+                ),
+                "patch": operation(
+                    "Update config (credentials left out keep their values), pause or resume, or set the schedule (connections:write)",
+                    tag: "connections", parameters: [connectionID],
+                    body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
+                        "config": anyObject,
+                        "status": .object(["type": .string("string"), "enum": .array([.string("active"), .string("paused")])]),
+                        "schedule_seconds": .object(["type": .array([.string("integer"), .string("null")]), "minimum": .number(60),
+                                                     "maximum": .number(31_536_000)]),
+                    ])]),
+                    responses: ["200": json(ref("Connection"), "Updated"), "400": errorsBadRequest, "403": forbidden, "404": notFound,
+                                "422": problem("The configuration does not satisfy the connector's spec")]
+                ),
+                "delete": operation(
+                    "Delete a connection with its records, state and runs (connections:write)", tag: "connections", parameters: [connectionID],
+                    responses: ["204": .object(["description": .string("Deleted")]), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+                ),
+            ]),
             "/v1/connections/{id}/syncs": .object([
                 "post": operation(
                     "Start a sync: one job per stream (connections:write); without a body, every stream", tag: "connections",

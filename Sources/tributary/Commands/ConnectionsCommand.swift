@@ -67,7 +67,10 @@ struct ConnectionsCreateCommand: AsyncParsableCommand {
                 tenant: tenantID, connector: stored.name, connectorVersion: stored.version, externalAccount: account,
                 config: plain, credentials: Secret(Array(PyValue.dict(secrets).jsonText.utf8))
             )
-            if let scheduleSeconds { try await store.syncs.scheduleNext(connection: id, afterSeconds: scheduleSeconds) }
+            if let scheduleSeconds {
+                _ = try await store.connections.update(tenant: tenantID, connection: id, config: nil, credentials: nil, status: nil,
+                                                       scheduleSeconds: .some(scheduleSeconds))
+            }
             return (id, stored.version)
         }
         if json {
