@@ -41,16 +41,27 @@ public struct RecordWriter: Sendable {
         }
     }
 
-    /// The same upsert on a connection inside the caller's transaction (a sync job's fenced
-    /// transaction, which commits the batch together with the state that covers it).
-    @discardableResult
-    public func upsert(
-        on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String, records: [Input],
-        policy: RecordPolicy
-    ) async throws -> Int {
-        guard !records.isEmpty else { return 0 }
+    /// A batch sealed and encoded, ready to run: preparing reads the tenant's keys (through the
+    /// pool), so a caller holding a transaction's connection prepares first, then runs it.
+    public struct PreparedUpsert: Sendable {
+        let query: PostgresQuery?
+        let count: Int
+        let stream: String
+    }
+
+    public func prepare(
+        tenant: TenantID, connection: UUID, stream: String, records: [Input], policy: RecordPolicy
+    ) async throws -> PreparedUpsert {
+        guard !records.isEmpty else { return PreparedUpsert(query: nil, count: 0, stream: stream) }
         let query = try await upsertQuery(tenant: tenant, connection: connection, stream: stream, records: records, policy: policy)
-        return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
+        return PreparedUpsert(query: query, count: records.count, stream: stream)
+    }
+
+    /// Runs a prepared batch on the caller's connection; returns how many rows changed.
+    @discardableResult
+    public func run(_ prepared: PreparedUpsert, on database: PostgresConnection) async throws -> Int {
+        guard let query = prepared.query else { return 0 }
+        return try await withDatabaseErrors("writing \(prepared.count) records of stream \(prepared.stream)") {
             try await Self.countRows(try await database.query(query, logger: logger))
         }
     }

@@ -27,7 +27,7 @@ actor SyncBatch {
     private var recordNumber = 0
     private var inFlight: [Task<Void, any Error>] = []
     /// Batches committing at once; each holds a database connection.
-    static let maxInFlight = 4
+    static let maxInFlight = 2
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
          syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
@@ -96,9 +96,12 @@ actor SyncBatch {
         pendingRead = 0
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, context = self.context
         let commit: @Sendable () async throws -> Void = {
+            // Sealed before the transaction: preparing may read keys through the pool, which must
+            // not happen while this batch holds a connection (a full pool would deadlock).
+            let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
+                                                    stream: arguments.stream, records: records, policy: policy)
             try await context.withTransaction(isolation: nil) { database in
-                let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                                      stream: arguments.stream, records: records, policy: policy)
+                let written = try await writer.run(prepared, on: database)
                 if let state {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                               stream: arguments.stream, state: state)
@@ -138,9 +141,10 @@ actor SyncBatch {
         let records = pending, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
         let seen = trackSeen ? Array(self.seen) : nil
+        let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
+                                                stream: arguments.stream, records: records, policy: policy)
         try await context.withTransaction(completing: true) { database in
-            let written = try await writer.upsert(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                                  stream: arguments.stream, records: records, policy: policy)
+            let written = try await writer.run(prepared, on: database)
             try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
             if let seen {
                 _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
