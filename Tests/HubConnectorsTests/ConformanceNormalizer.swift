@@ -1,4 +1,4 @@
-import HubConnectors
+@testable import HubConnectors
 import TributaryTestSupport
 
 /// The oracle's `normalize.py` in Swift: per stream the status sequence, sorted records,
@@ -80,21 +80,6 @@ enum ConformanceNormalizer {
         return value.jsonText
     }
 
-    static func jsonString(_ text: String) -> String {
-        var output = "\""
-        for unit in text.utf16 {
-            switch unit {
-            case 0x22: output += "\\\""
-            case 0x5C: output += "\\\\"
-            case 0x0A: output += "\\n"
-            case 0x0D: output += "\\r"
-            case 0x09: output += "\\t"
-            case 0x20..<0x7F: output.unicodeScalars.append(Unicode.Scalar(unit)!)
-            default:
-                let hex = String(unit, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            }
-        }
-        return output + "\""
-    }
+    /// Python's `json.dumps` of a string (ensure_ascii), as the engine spells it.
+    static func jsonString(_ text: String) -> String { PyRepr.jsonString(text) }
 }
