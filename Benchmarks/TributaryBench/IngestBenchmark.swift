@@ -62,7 +62,7 @@ enum IngestBenchmark {
                 group.addTask {
                     for (index, range) in batches.enumerated() where index % 4 == worker {
                         let data = Array(lines[range]), keys = Array(ids[range])
-                        let hashes = data.map { hexString(Array(SHA256.hash(data: Data($0.utf8)))) }
+                        let hashes = data.map { hex(Array(SHA256.hash(data: Data($0.utf8)))) }
                         try await client.query(
                             """
                             INSERT INTO records (tenant_id, connection_id, stream, external_id, data, content_hash)
@@ -80,19 +80,6 @@ enum IngestBenchmark {
             try await group.waitForAll()
         }
         return (lines.count, (ContinuousClock.now - start).inSeconds)
-    }
-
-    /// Lower-case hex, without Foundation's formatting machinery (the baseline's own CPU
-    /// would otherwise slow the baseline down).
-    static func hexString(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var output = [UInt8]()
-        output.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            output.append(digits[Int(byte >> 4)])
-            output.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: output, as: UTF8.self)
     }
 
     static func insertConnection(client: PostgresClient, tenant: TenantID) async throws -> UUID {

@@ -1,6 +1,7 @@
 import HubCore
 import HubCrypto
 import HubStore
+import HubSync
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -35,8 +36,10 @@ public enum APIServer {
         let v1 = router.group("/v1")
             .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
-        RecordsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
-        ConnectionsController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
+        // Registered versions never change: each is parsed once per process.
+        let catalog = ConnectorCatalog(store: ConnectorStore(client: postgres, logger: logger))
+        RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
+        ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger).addRoutes(to: v1)
         TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
         JobsController(client: postgres, logger: logger).addRoutes(to: v1)

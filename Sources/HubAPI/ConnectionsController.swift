@@ -14,6 +14,7 @@ struct ConnectionsController: Sendable {
     let client: PostgresClient
     let keyring: Keyring
     let logger: Logger
+    let definitions: ConnectorCatalog
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/connections") { request, context in try await list(request, context) }
@@ -107,13 +108,13 @@ struct ConnectionsController: Sendable {
         }
         guard errors.isEmpty, let connector else { throw Problem.invalid(errors) }
         let stored = try await ConnectorStore(client: client, logger: logger).definition(name: connector, version: version)
-        let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
+        let definition = try await definitions.definition(name: stored.name, version: stored.version)
         let (plain, secrets) = try Self.split(config, definition: definition)
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
         let id = try await connections.create(tenant: tenant, connector: stored.name, connectorVersion: stored.version, externalAccount: account,
                                               config: plain, credentials: Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets)))))
         if let schedule { _ = try await connections.update(tenant: tenant, connection: id, config: nil, credentials: nil, status: nil, scheduleSeconds: .some(schedule)) }
-        guard let summary = try await connections.list(tenant: tenant).first(where: { $0.id == id }) else {
+        guard let summary = try await connections.summary(tenant: tenant, id: id) else {
             throw HubError(.internalError, "the new connection disappeared")
         }
         return try JSONResponse.make(Self.json(summary), status: .created)
@@ -147,8 +148,7 @@ struct ConnectionsController: Sendable {
         var sealed: Secret<[UInt8]>?
         if let config {
             let info = try await SyncStore(client: client, logger: logger).connection(id, tenant: tenant)
-            let stored = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: info.connectorVersion)
-            let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
+            let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion)
             // Credentials left out of the new config keep their stored values.
             var merged = config
             if definition.credentialFields.contains(where: { merged[$0] == nil }) {
@@ -165,7 +165,7 @@ struct ConnectionsController: Sendable {
                                            scheduleSeconds: schedule) else {
             throw HubError(.notFound, "connection \(id) not found")
         }
-        guard let summary = try await connections.list(tenant: tenant).first(where: { $0.id == id }) else {
+        guard let summary = try await connections.summary(tenant: tenant, id: id) else {
             throw HubError(.notFound, "connection \(id) not found")
         }
         return try JSONResponse.make(Self.json(summary))
@@ -184,10 +184,11 @@ struct ConnectionsController: Sendable {
         let (tenant, _) = try Self.tenant(context)
         let id = try connectionID(context)
         let syncs = SyncStore(client: client, logger: logger)
+        guard let summary = try await ConnectionStore(client: client, keyring: keyring, logger: logger).summary(tenant: tenant, id: id) else {
+            throw HubError(.notFound, "connection \(id) not found")
+        }
         let info = try await syncs.connection(id, tenant: tenant)
         let latest = try await syncs.runs(connection: id, tenant: tenant, latestPerStream: true)
-        let summary = try await ConnectionStore(client: client, keyring: keyring, logger: logger).list(tenant: tenant).first { $0.id == id }
-        guard let summary else { throw HubError(.notFound, "connection \(id) not found") }
         var object = Self.json(summary)
         if case .object(var fields) = object {
             fields["config"] = info.config

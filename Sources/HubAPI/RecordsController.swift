@@ -3,10 +3,10 @@ import HubConnectors
 import HubCore
 import HubCrypto
 import HubStore
+import HubSync
 import Hummingbird
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// `GET /v1/records`: a stream's records for the key's tenant, in change order with an opaque
 /// keyset cursor; blind-indexed fields filter without decryption; sensitive fields are
@@ -15,7 +15,7 @@ struct RecordsController: Sendable {
     let client: PostgresClient
     let keyring: Keyring
     let logger: Logger
-    let definitions = DefinitionCache()
+    let definitions: ConnectorCatalog
 
     static let reserved: Set<String> = ["connection_id", "stream", "limit", "cursor", "updated_after", "include_deleted"]
     static let mask = "***"
@@ -56,7 +56,7 @@ struct RecordsController: Sendable {
 
         // 404 for another tenant's connection, as for one that does not exist.
         let info = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
-        let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion, client: client, logger: logger)
+        let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion)
         guard definition.source.streamNames.contains(stream) else {
             throw Problem.invalid(["stream": "connector \(info.connector) has no stream \(stream)"])
         }
@@ -127,19 +127,5 @@ enum JSONResponse {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
-}
-
-/// Parsed connector definitions by name and version (immutable once registered).
-final class DefinitionCache: Sendable {
-    private let cache = Mutex<[String: ConnectorDefinition]>([:])
-
-    func definition(name: String, version: Int, client: PostgresClient, logger: Logger) async throws -> ConnectorDefinition {
-        let key = "\(name)@\(version)"
-        if let hit = cache.withLock({ $0[key] }) { return hit }
-        let stored = try await ConnectorStore(client: client, logger: logger).definition(name: name, version: version)
-        let definition = try ConnectorDefinition(name: name, manifest: stored.manifest, sidecar: stored.sidecar)
-        cache.withLock { $0[key] = definition }
-        return definition
     }
 }

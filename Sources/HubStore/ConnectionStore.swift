@@ -74,11 +74,21 @@ extension ConnectionStore {
 
     /// A tenant's connections (every tenant's when nil), newest first.
     public func list(tenant: TenantID?) async throws -> [Summary] {
+        try await summaries(tenant: tenant, id: nil)
+    }
+
+    /// One of the tenant's connections, or nil.
+    public func summary(tenant: TenantID, id: UUID) async throws -> Summary? {
+        try await summaries(tenant: tenant, id: id).first
+    }
+
+    private func summaries(tenant: TenantID?, id: UUID?) async throws -> [Summary] {
         try await withDatabaseErrors("listing connections") {
             let rows = try await client.query(
                 """
                 SELECT id, tenant_id, connector_name, connector_version, external_account, status, last_error::text, created_at
                 FROM connections WHERE (\(tenant?.rawValue)::uuid IS NULL OR tenant_id = \(tenant?.rawValue))
+                  AND (\(id)::uuid IS NULL OR id = \(id))
                 ORDER BY created_at DESC LIMIT 1000
                 """,
                 logger: logger

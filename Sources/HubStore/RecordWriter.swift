@@ -112,7 +112,8 @@ public struct RecordWriter: Sendable {
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
+/// Lower-case hex of bytes, without Foundation formatting (it runs per record).
+public func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var output = [UInt8]()
     output.reserveCapacity(bytes.count * 2)

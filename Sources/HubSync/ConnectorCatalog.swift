@@ -4,13 +4,13 @@ import Synchronization
 
 /// Parsed connector definitions by (name, version): a registered version never changes, so
 /// each is parsed once per process.
-final class ConnectorCatalog: Sendable {
+public final class ConnectorCatalog: Sendable {
     private let store: ConnectorStore
     private let cache = Mutex<[String: ConnectorDefinition]>([:])
 
-    init(store: ConnectorStore) { self.store = store }
+    public init(store: ConnectorStore) { self.store = store }
 
-    func definition(name: String, version: Int) async throws -> ConnectorDefinition {
+    public func definition(name: String, version: Int) async throws -> ConnectorDefinition {
         let key = "\(name)@\(version)"
         if let cached = cache.withLock({ $0[key] }) { return cached }
         let stored = try await store.definition(name: name, version: version)

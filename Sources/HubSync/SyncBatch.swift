@@ -22,7 +22,6 @@ actor SyncBatch {
     private var pending: [RecordWriter.Input] = []
     private var pendingPages = 0
     private var pendingRead = 0
-    private var lastState: JSONValue?
     private var seen: Set<String> = []
     private var recordNumber = 0
     private var inFlight: [Task<Void, any Error>] = []
@@ -115,7 +114,6 @@ actor SyncBatch {
         } else {
             try await drain()
             try await commit()
-            lastState = state
         }
     }
 

@@ -19,7 +19,7 @@ enum CassetteFakeAPI {
         var table: [String: PyValue] = [:]
         for case .dict(let entry) in entries {
             guard case .dict(let request)? = entry["request"], let response = entry["response"] else { continue }
-            table[key(method: PyRepr_str(request["method"]), path: PyRepr_str(request["path"]),
+            table[key(method: request["method"]?.text ?? "", path: request["path"]?.text ?? "",
                       query: request["query"] ?? .dict(PyDict()), body: request["body"] ?? .dict(PyDict()))] = response
         }
         let replay = table
@@ -36,10 +36,10 @@ enum CassetteFakeAPI {
             let fix: (String) -> String = { $0.replacingOccurrences(of: "127.0.0.1:18731", with: "127.0.0.1:\(port())") }
             var headers: [(String, String)] = []
             if case .dict(let recorded)? = response["headers"] {
-                headers = recorded.entries.map { (PyRepr_str($0.key), fix(PyRepr_str($0.value))) }
+                headers = recorded.entries.map { ($0.key.text, fix($0.value.text)) }
             }
             let status = response["status"].flatMap { if case .int(let code) = $0 { return code } else { return nil } } ?? 200
-            return .init(status: status, body: Array(fix(PyRepr_str(response["body"])).utf8), headers: headers)
+            return .init(status: status, body: Array(fix(response["body"]?.text ?? "").utf8), headers: headers)
         }
     }
 
@@ -56,11 +56,6 @@ enum CassetteFakeAPI {
         return .dict(form)
     }
 
-    static func PyRepr_str(_ value: PyValue?) -> String {
-        guard let value else { return "" }
-        if case .string(let text) = value { return text }
-        return value.jsonText
-    }
 
     struct CassetteError: Error { let message: String }
 }

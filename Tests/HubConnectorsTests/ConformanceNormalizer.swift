@@ -67,7 +67,7 @@ enum ConformanceNormalizer {
     static func canon(_ value: PyValue) -> String {
         switch value {
         case .dict(let dict):
-            let keys = dict.keys.map { PyRepr_str($0) }.sorted(by: pythonOrder)
+            let keys = dict.keys.map { $0.text }.sorted(by: pythonOrder)
             return "{" + keys.map { jsonString($0) + ":" + canon(dict[$0] ?? .none) }.joined(separator: ",") + "}"
         case .list(let items), .tuple(let items): return "[" + items.map(canon).joined(separator: ",") + "]"
         case .string(let text): return jsonString(text)
@@ -75,10 +75,6 @@ enum ConformanceNormalizer {
         }
     }
 
-    static func PyRepr_str(_ value: PyValue) -> String {
-        if case .string(let text) = value { return text }
-        return value.jsonText
-    }
 
     /// Python's `json.dumps` of a string (ensure_ascii), as the engine spells it.
     static func jsonString(_ text: String) -> String { PyRepr.jsonString(text) }

@@ -6,7 +6,6 @@ struct RequestParts: Sendable {
     var pathOverride: String?
     var parameters = PyDict()
     var headers: [String: String] = [:]
-    var headerOrder: [String] = []
     var bodyJSON = PyDict()
     var bodyData = PyDict()
     var rawBody: String?

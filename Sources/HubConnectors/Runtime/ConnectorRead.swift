@@ -101,6 +101,9 @@ extension PyValue {
 
     /// Compact JSON in key order.
     public var jsonText: String { JSONBody.encode(self) }
+
+    /// Python's `str()` of the value: strings as they are, everything else as Python prints it.
+    public var text: String { PyRepr.str(self) }
 }
 
 extension EngineEnvironment {

@@ -20,8 +20,6 @@ public struct EngineEnvironment: Sendable {
     }
 
     public static let systemNow: @Sendable () -> PyDateTime = {
-        let instant = ContinuousClock.now
-        _ = instant
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return PyDateTime(wallMicros: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000, offset: 0)

@@ -60,7 +60,7 @@ struct ConnectionsCreateCommand: AsyncParsableCommand {
             var plain: [String: JSONValue] = [:]
             var secrets = PyDict()
             for (key, value) in config.entries {
-                let name = PyRepr_str(key)
+                let name = key.text
                 if secretFields.contains(name) { secrets[key] = value } else { plain[name] = value.json }
             }
             let id = try await store.connections.create(
@@ -81,10 +81,6 @@ struct ConnectionsCreateCommand: AsyncParsableCommand {
         }
     }
 
-    private func PyRepr_str(_ value: PyValue) -> String {
-        if case .string(let text) = value { return text }
-        return value.jsonText
-    }
 }
 
 struct ConnectionsListCommand: AsyncParsableCommand {
