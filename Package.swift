@@ -161,13 +161,14 @@ let package = Package(
         .testTarget(
             name: "HubAPITests",
             dependencies: [
-                "HubAPI", "HubConnectors", "HubStore", "HubCore", "HubCrypto", "TributaryTestSupport",
+                "HubAPI", "HubConnectors", "HubStore", "HubCore", "HubCrypto", "HubQueue", "HubSync", "TributaryTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -185,6 +186,7 @@ let package = Package(
             dependencies: [
                 "HubConnectors", "HubCore", "TributaryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Conformance")],
             swiftSettings: swiftSettings

@@ -33,16 +33,21 @@ public enum APIServer {
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
         DocsController().addRoutes(to: router)
+        // Registered versions never change: each is parsed once per process.
+        let catalog = ConnectorCatalog(store: ConnectorStore(client: postgres, logger: logger))
+        // Webhooks carry a provider's signature, not an API key: their group has no key check.
+        let webhooks = WebhooksController(intake: WebhookIntake(client: postgres, keyring: keyring, catalog: catalog, logger: logger),
+                                          client: postgres, keyring: keyring, logger: logger)
+        webhooks.addRoutes(to: router.group("/v1"))
         let v1 = router.group("/v1")
             .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
-        // Registered versions never change: each is parsed once per process.
-        let catalog = ConnectorCatalog(store: ConnectorStore(client: postgres, logger: logger))
         RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
         ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger).addRoutes(to: v1)
         TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
         JobsController(client: postgres, logger: logger).addRoutes(to: v1)
+        webhooks.addTenantRoutes(to: v1)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),

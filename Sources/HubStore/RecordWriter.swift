@@ -21,10 +21,13 @@ public struct RecordWriter: Sendable {
     public struct Input: Sendable {
         public let externalID: String
         public let fields: [String: JSONValue]
+        /// When the provider last changed the record; an older version never replaces a newer.
+        public let sourceUpdatedAt: Date?
 
-        public init(externalID: String, fields: [String: JSONValue]) {
+        public init(externalID: String, fields: [String: JSONValue], sourceUpdatedAt: Date? = nil) {
             self.externalID = externalID
             self.fields = fields
+            self.sourceUpdatedAt = sourceUpdatedAt
         }
     }
 
@@ -79,6 +82,8 @@ public struct RecordWriter: Sendable {
         let indexKey = try await keyring.indexKey(for: tenant)
         let protector = RecordProtector(policy: policy, key: key, indexKey: indexKey)
         var ids: [String] = [], data: [String] = [], sealed: [String] = [], indexes: [String] = [], hashes: [String] = []
+        // Seconds since the epoch, -1 for none: PostgresNIO binds no arrays of optionals.
+        var updated: [Double] = []
         ids.reserveCapacity(records.count)
         for record in records {
             let recordKey = RecordKey(connection: connection, stream: stream, externalID: record.externalID)
@@ -89,26 +94,55 @@ public struct RecordWriter: Sendable {
             sealed.append(protected.sensitive.map(hex) ?? "")
             indexes.append(protected.blindIndex.map(hex).joined(separator: ","))
             hashes.append(hex(protected.contentHash))
+            updated.append(record.sourceUpdatedAt?.timeIntervalSince1970 ?? -1)
         }
         // Arrays of hex text rather than bytea[]: unnest flattens a two-dimensional array,
         // and each record's blind indexes are an array of their own.
         return """
             INSERT INTO records (tenant_id, connection_id, stream, external_id, data, sensitive, key_version,
-                                 blind_index, content_hash, synced_at)
+                                 blind_index, content_hash, source_updated_at, synced_at)
             SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, decode(NULLIF(r.sealed, ''), 'hex'),
                    CASE WHEN r.sealed = '' THEN NULL ELSE \(key.version) END,
                    COALESCE((SELECT array_agg(decode(d, 'hex')) FROM unnest(string_to_array(r.idx, ',')) d), '{}'),
-                   decode(r.hash, 'hex'), now()
-            FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[])
-                 AS r(id, data, sealed, idx, hash)
+                   decode(r.hash, 'hex'), CASE WHEN r.updated < 0 THEN NULL ELSE to_timestamp(r.updated) END, now()
+            FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[],
+                        \(updated)::float8[])
+                 AS r(id, data, sealed, idx, hash, updated)
             ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET
                 data = EXCLUDED.data, sensitive = EXCLUDED.sensitive, key_version = EXCLUDED.key_version,
                 blind_index = EXCLUDED.blind_index, content_hash = EXCLUDED.content_hash,
+                source_updated_at = EXCLUDED.source_updated_at,
                 synced_at = EXCLUDED.synced_at, deleted_at = NULL, change_seq = nextval('records_change_seq')
             WHERE records.tenant_id = EXCLUDED.tenant_id
               AND (records.content_hash <> EXCLUDED.content_hash OR records.deleted_at IS NOT NULL)
+              AND (EXCLUDED.source_updated_at IS NULL OR records.source_updated_at IS NULL
+                   OR EXCLUDED.source_updated_at >= records.source_updated_at)
             RETURNING 1
             """
+    }
+
+    /// Marks one record deleted (a provider's delete event), unless the store already holds a
+    /// version newer than the deletion. Returns whether a row changed.
+    @discardableResult
+    public func delete(
+        tenant: TenantID, connection: UUID, stream: String, externalID: String, sourceUpdatedAt: Date?,
+        on database: PostgresConnection
+    ) async throws -> Bool {
+        try await withDatabaseErrors("deleting record \(externalID) of stream \(stream)") {
+            let rows = try await database.query(
+                """
+                UPDATE records SET deleted_at = now(), change_seq = nextval('records_change_seq'),
+                       source_updated_at = COALESCE(\(sourceUpdatedAt), source_updated_at)
+                WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) AND stream = \(stream)
+                  AND external_id = \(externalID) AND deleted_at IS NULL
+                  AND (\(sourceUpdatedAt)::timestamptz IS NULL OR source_updated_at IS NULL
+                       OR source_updated_at <= \(sourceUpdatedAt))
+                RETURNING 1
+                """,
+                logger: logger
+            )
+            return try await Self.countRows(rows) > 0
+        }
     }
 }
 

@@ -18,4 +18,10 @@ public final class ConnectorCatalog: Sendable {
         cache.withLock { $0[key] = definition }
         return definition
     }
+
+    /// The newest registered version (one query to learn its number, then the cache).
+    public func latest(name: String) async throws -> ConnectorDefinition {
+        let stored = try await store.definition(name: name)
+        return try await definition(name: name, version: stored.version)
+    }
 }

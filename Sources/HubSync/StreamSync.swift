@@ -39,7 +39,7 @@ struct StreamSync: Sendable {
         try await syncs.startRun(arguments.run)
 
         let batch = SyncBatch(
-            arguments: arguments, definition: definition, policy: policy(definition, arguments.stream),
+            arguments: arguments, definition: definition, policy: definition.recordPolicy(arguments.stream),
             writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs,
             context: context, batchSize: batchSize, trackSeen: !incremental
         )
@@ -81,11 +81,6 @@ struct StreamSync: Sendable {
             config = .dict(merged)
         }
         return config
-    }
-
-    private func policy(_ definition: ConnectorDefinition, _ stream: String) -> RecordPolicy {
-        let settings = definition.sidecar.streams[stream]
-        return RecordPolicy(sensitiveFields: Set(settings?.sensitive ?? []), blindIndexes: settings?.blindIndexes ?? [])
     }
 
     /// What a failure leaves on the run and the connection: what failed, where, the HTTP status.

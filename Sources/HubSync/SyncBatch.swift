@@ -10,7 +10,7 @@ import HubStore
 /// without state commit in the background, a few at once, while the next pages are read.
 actor SyncBatch {
     let arguments: SyncJobArguments
-    let primaryKey: [[String]]
+    let identity: RecordIdentity
     let policy: RecordPolicy
     let writer: RecordWriter
     let syncs: SyncStore
@@ -31,7 +31,7 @@ actor SyncBatch {
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
          syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
         self.arguments = arguments
-        self.primaryKey = definition.primaryKey(arguments.stream)
+        self.identity = RecordIdentity(definition: definition, stream: arguments.stream)
         self.policy = policy
         self.writer = writer
         self.syncs = syncs
@@ -66,23 +66,10 @@ actor SyncBatch {
         guard case .object(let fields) = data.json else {
             throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) is not a JSON object")
         }
-        let id = try externalID(fields)
-        if trackSeen { seen.insert(id) }
-        pending.append(RecordWriter.Input(externalID: id, fields: fields))
+        let input = try identity.input(fields, describing: "record \(recordNumber)")
+        if trackSeen { seen.insert(input.externalID) }
+        pending.append(input)
         pendingRead += 1
-    }
-
-    /// The record's id: its primary key values, joined when composite.
-    private func externalID(_ fields: [String: JSONValue]) throws -> String {
-        let parts = try primaryKey.map { path -> String in
-            var value: JSONValue? = .object(fields)
-            for key in path { value = value?[key] }
-            guard let value, value != .null, let text = value.scalarText else {
-                throw HubError(.invalidInput, "record \(recordNumber) of stream \(arguments.stream) has no primary key \(path.joined(separator: "."))")
-            }
-            return text
-        }
-        return parts.joined(separator: "|")
     }
 
     /// Commits pending records, with `state` when given, through the job's fence. Without a

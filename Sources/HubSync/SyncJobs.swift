@@ -22,8 +22,10 @@ public enum SyncJobs {
         let sync = StreamSync(client: client, keyring: keyring, catalog: catalog, transport: transport,
                               environment: environment, batchSize: batchSize, logger: logger)
         let service = SyncService(client: client, logger: logger)
+        let webhooks = WebhookProcessor(client: client, keyring: keyring, catalog: catalog, logger: logger)
         return [
             streamKind: { context in try await sync.run(context) },
+            WebhookIntake.processKind: { context in try await webhooks.run(context) },
             scheduleKind: { context in
                 let count = try await service.enqueueDue(defaultSchedule: defaultSchedule)
                 if count > 0 { context.logger.info("scheduled syncs", metadata: ["hub.sync.jobs": "\(count)"]) }

@@ -118,6 +118,29 @@ enum OpenAPIDocument {
                     responses: ["204": .object(["description": .string("Deleted")]), "400": errorsBadRequest, "403": forbidden, "404": notFound]
                 ),
             ]),
+            "/v1/connections/{id}/webhook-events": .object(["get": operation(
+                "The connection's webhook events, newest first (without payloads)", tag: "webhooks",
+                parameters: [connectionID,
+                             parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(500)]),
+                                       description: "Page size (default 50)"),
+                             parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page")],
+                responses: ["200": json(list(of: "WebhookEvent"), "Events"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+            )]),
+            "/v1/webhooks/{connection_id}": .object(["post": operation(
+                "A provider's event for one connection, verified by the signature its connector's hub.yaml declares (no API key)",
+                tag: "webhooks",
+                parameters: [parameter("connection_id", in: "path", schema: string("A connection id"), description: "The connection")],
+                body: anyObject,
+                responses: webhookResponses, secured: false
+            )]),
+            "/v1/webhooks/connectors/{name}": .object(["post": operation(
+                "A provider's event on its one per-app URL, routed to the connection whose account matches the event's",
+                tag: "webhooks",
+                parameters: [parameter("name", in: "path", schema: string("A connector name"), description: "The connector")],
+                body: anyObject,
+                responses: webhookResponses.merging(["409": problem("More than one connection has the event's account")]) { $1 },
+                secured: false
+            )]),
             "/v1/connections/{id}/syncs": .object([
                 "post": operation(
                     "Start a sync: one job per stream (connections:write); without a body, every stream", tag: "connections",
@@ -198,6 +221,16 @@ enum OpenAPIDocument {
         ])
     }()
 
+    static let webhookResponses: [String: JSONValue] = [
+        "200": json(object(["status": .object(["type": .string("string"), "enum": .array([.string("accepted"), .string("duplicate")])]),
+                            "event_id": .object(["type": .string("string")])]),
+                    "Stored and queued, or a replay of an event already received"),
+        "400": problem("The body is not a JSON object, or lacks the event id or type"),
+        "401": problem("The signature is missing, wrong or outside the timestamp tolerance; nothing was stored"),
+        "404": problem("No such connection, or its connector takes no webhooks"),
+        "413": problem("The body exceeds the connector's limit"),
+    ]
+
     static let jobID = parameter("id", in: "path", schema: .object(["type": .string("integer"), "minimum": .number(1)]), description: "The job")
 
     static func object(_ properties: [String: JSONValue], required: [String]? = nil) -> JSONValue {
@@ -250,6 +283,11 @@ enum OpenAPIDocument {
         ]),
         "ConnectorRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean,
                                        "streams": .object(["type": .string("array"), "items": .object(["type": .string("string")])])]),
+        "WebhookEvent": object([
+            "id": integer, "event_id": .object(["type": .string("string")]), "event_type": .object(["type": .string("string")]),
+            "status": .object(["type": .string("string"), "enum": .array(["received", "processed", "ignored", "failed"].map(JSONValue.string))]),
+            "error": nullableString, "received_at": timestamp, "processed_at": nullableTimestamp,
+        ]),
         "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
                           "created_at": timestamp, "shredded_at": nullableTimestamp]),
         "Job": object([

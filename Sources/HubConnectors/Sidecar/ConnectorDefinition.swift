@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubCrypto
 
 /// A connector ready to register or run: its manifest and sidecar, loaded and checked against
 /// each other (every stream the sidecar names exists; every stream has a primary key).
@@ -33,6 +34,15 @@ public struct ConnectorDefinition: Sendable {
         for stream in source.streamNames where primaryKey(stream).isEmpty {
             problems.append("stream \(stream) has no primary key: set primary_key in the manifest or in hub.yaml streams.\(stream)")
         }
+        if let webhooks = self.sidecar.webhooks {
+            for (type, route) in webhooks.events.sorted(by: { $0.key < $1.key }) where !source.streamNames.contains(route.stream) {
+                problems.append("hub.yaml webhooks.events.\(type).stream: the manifest has no stream \(route.stream)")
+            }
+            if !credentialFields.contains(webhooks.signature.secretField) {
+                problems.append("hub.yaml webhooks.signature.secret: \(webhooks.signature.secretField) must be a credential "
+                                + "(listed in credentials, or airbyte_secret in the spec), so the signing secret is stored encrypted")
+            }
+        }
         if !problems.isEmpty {
             throw HubError(.invalidInput, "connector \(name):\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
@@ -52,6 +62,20 @@ public struct ConnectorDefinition: Sendable {
     public func primaryKey(_ stream: String) -> [[String]] {
         if let override = sidecar.streams[stream]?.primaryKey { return override }
         return source.streams.first { $0.name == stream }?.primaryKey ?? []
+    }
+
+    /// The record field that says when the provider last changed a record (the sidecar's
+    /// `cursor_field`, else the manifest cursor's), so an older version never overwrites a newer.
+    public func updatedAtField(_ stream: String) -> String? {
+        if let field = sidecar.streams[stream]?.cursorField { return field }
+        guard let cursor = source.streams.first(where: { $0.name == stream })?.cursor else { return nil }
+        return try? cursor.cursorFieldName(ExpressionContext(now: PyDateTime(epochSeconds: 0)))
+    }
+
+    /// What the store seals and indexes for a stream's records.
+    public func recordPolicy(_ stream: String) -> RecordPolicy {
+        let settings = sidecar.streams[stream]
+        return RecordPolicy(sensitiveFields: Set(settings?.sensitive ?? []), blindIndexes: settings?.blindIndexes ?? [])
     }
 
     public func isIncremental(_ stream: String) -> Bool {

@@ -15,6 +15,7 @@ import HubCrypto
 ///     blind_index:               # equality lookup without decryption
 ///       email: lowercase_trim
 ///       phone: digits
+/// webhooks: …                    # see WebhookPolicy
 /// ```
 public struct ConnectorSidecar: Sendable {
     public struct StreamPolicy: Sendable {
@@ -28,6 +29,7 @@ public struct ConnectorSidecar: Sendable {
     public var accountConcurrency: Int?
     public var credentialFields: [String] = []
     public var streams: [String: StreamPolicy] = [:]
+    public var webhooks: WebhookPolicy?
 
     public init() {}
 
@@ -36,8 +38,8 @@ public struct ConnectorSidecar: Sendable {
         if document == .none { self.init(); return }
         let root = try ComponentNode(document, path: .root)
         var problems: [ManifestError] = []
-        for key in root.fields.keys.map(PyRepr.str) where !["schedule", "account_concurrency", "credentials", "streams"].contains(key) {
-            problems.append(ManifestError(.root.appending(key), "unknown setting; expected schedule, account_concurrency, credentials or streams"))
+        for key in root.fields.keys.map(PyRepr.str) where !["schedule", "account_concurrency", "credentials", "streams", "webhooks"].contains(key) {
+            problems.append(ManifestError(.root.appending(key), "unknown setting; expected schedule, account_concurrency, credentials, streams or webhooks"))
         }
         self.init()
         if let text = try root.string("schedule") {
@@ -97,6 +99,9 @@ public struct ConnectorSidecar: Sendable {
                 }
                 streams[name] = policy
             }
+        }
+        if let node = try root.child("webhooks") {
+            webhooks = try WebhookPolicy(node, problems: &problems)
         }
         if !problems.isEmpty { throw ManifestProblems(problems: problems) }
     }

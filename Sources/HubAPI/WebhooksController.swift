@@ -1,0 +1,123 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import HubSync
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// `/v1/webhooks`: providers' events. No API key — the provider proves itself with the
+/// signature its connector's `hub.yaml` declares. A verified event is stored and enqueued,
+/// then acknowledged; processing happens in the queue.
+struct WebhooksController: Sendable {
+    let intake: WebhookIntake
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+    /// Read before the connection is known, for the per-connector route (which routes by body).
+    static let routingBodyLimit = 1 << 20
+
+    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.post("/webhooks/:connection_id") { request, context in try await receive(request, context) }
+        group.post("/webhooks/connectors/:name") { request, context in try await receiveForConnector(request, context) }
+    }
+
+    func addTenantRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.get("/connections/:id/webhook-events") { request, context in try await list(request, context) }
+    }
+
+    func receive(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        guard let text = context.parameters.get("connection_id"), let id = UUID(uuidString: text) else {
+            throw Problem(HubError(.notFound, "no connection \(context.parameters.get("connection_id") ?? "") takes webhooks"))
+        }
+        let target = try await intake.target(connection: id)
+        let body = try await collect(request, limit: target.policy.maxBodyBytes)
+        return try await accept(target, body: body, request: request, context: context)
+    }
+
+    func receiveForConnector(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let name = context.parameters.get("name") ?? ""
+        let body = try await collect(request, limit: Self.routingBodyLimit)
+        let target = try await intake.target(connector: name, body: body, header: Self.header(request))
+        guard body.count <= target.policy.maxBodyBytes else { throw Self.tooLarge(target.policy.maxBodyBytes) }
+        return try await accept(target, body: body, request: request, context: context)
+    }
+
+    private func accept(_ target: WebhookIntake.Target, body: [UInt8], request: Request, context: APIRequestContext) async throws -> Response {
+        let outcome: WebhookIntake.Outcome
+        do {
+            outcome = try await intake.receive(target, body: body, header: Self.header(request))
+        } catch let rejection as WebhookRejection {
+            context.logger.notice("webhook rejected", metadata: [
+                "hub.connection": "\(target.connection.id)", "hub.webhook.reason": "\(rejection.reason)",
+            ])
+            throw Problem(status: .unauthorized, code: "invalid_signature", title: "Invalid signature", detail: rejection.reason)
+        }
+        switch outcome {
+        case .accepted(let eventID, _):
+            return try JSONResponse.make(.object(["status": "accepted", "event_id": .string(eventID)]))
+        case .duplicate(let eventID):
+            return try JSONResponse.make(.object(["status": "duplicate", "event_id": .string(eventID)]))
+        }
+    }
+
+    private func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw Self.tooLarge(limit) }
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Self.tooLarge(limit)
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> Problem {
+        Problem(status: .contentTooLarge, code: "payload_too_large", title: "Payload too large",
+                detail: "the webhook body exceeds this connector's limit of \(limit) bytes")
+    }
+
+    static func header(_ request: Request) -> @Sendable (String) -> String? {
+        let headers = request.headers
+        return { name in
+            let wanted = name.lowercased()
+            return headers.first { $0.name.canonicalName == wanted }?.value
+        }
+    }
+
+    /// `GET /v1/connections/{id}/webhook-events`: what arrived and how it was processed (no payloads).
+    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let (tenant, _) = try ConnectionsController.tenant(context)
+        guard let text = context.parameters.get("id"), let connection = UUID(uuidString: text) else {
+            throw Problem(HubError(.notFound, "connection \(context.parameters.get("id") ?? "") not found"))
+        }
+        let query = request.uri.queryParameters
+        var errors: [String: String] = [:]
+        var limit = 50
+        if let raw = query["limit"] {
+            if let value = Int(raw), (1...500).contains(value) { limit = value } else { errors["limit"] = "must be a number from 1 to 500" }
+        }
+        var before: Int64?
+        if let raw = query["cursor"] {
+            if let value = RecordCursor.decode(String(raw)) { before = value } else { errors["cursor"] = "is not a cursor this API returned" }
+        }
+        if !errors.isEmpty { throw Problem.invalid(errors) }
+        _ = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
+        let events = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
+            .list(connection: connection, tenant: tenant, limit: limit + 1, before: before)
+        let page = Array(events.prefix(limit))
+        return try JSONResponse.make(.object([
+            "data": .array(page.map { event in
+                .object([
+                    "id": .number(Double(event.id)), "event_id": .string(event.eventID), "event_type": .string(event.eventType),
+                    "status": .string(event.status), "error": event.error.map(JSONValue.string) ?? .null,
+                    "received_at": .string(RFC3339.string(event.receivedAt)),
+                    "processed_at": event.processedAt.map { .string(RFC3339.string($0)) } ?? .null,
+                ])
+            }),
+            "next_cursor": events.count > limit ? .string(RecordCursor.encode(page.last!.id)) : .null,
+        ]))
+    }
+}
