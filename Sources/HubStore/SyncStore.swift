@@ -100,13 +100,20 @@ public struct SyncStore: Sendable {
         }
     }
 
-    /// Marks the run started (again, on a retry), resetting its counters.
+    /// Drops a run that never got a job of its own (its stream's sync was already queued).
+    public func discardRun(_ run: Int64) async throws {
+        try await withDatabaseErrors("discarding a sync run") {
+            try await client.query("DELETE FROM sync_runs WHERE id = \(run) AND job_id IS NULL", logger: logger)
+        }
+    }
+
+    /// Marks the run running. Counts carry over from earlier attempts: a retry resumes from the
+    /// last committed state, so the run's totals are what all its attempts fetched and wrote.
     public func startRun(_ run: Int64) async throws {
         try await withDatabaseErrors("starting a sync run") {
             try await client.query(
                 """
-                UPDATE sync_runs SET status = 'running', started_at = now(), finished_at = NULL, error = NULL,
-                    records_read = 0, records_written = 0, pages = 0
+                UPDATE sync_runs SET status = 'running', started_at = COALESCE(started_at, now()), finished_at = NULL, error = NULL
                 WHERE id = \(run)
                 """,
                 logger: logger

@@ -51,8 +51,16 @@ public struct SyncService: Sendable {
                 groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.connector):\(account)" },
                 groupLimit: definition.sidecar.accountConcurrency
             ))
-            try await syncs.attachJob(run: run, job: job)
-            started.append(Started(stream: stream, run: run, job: job))
+            // An active job with this key already existed (the scheduler and a manual trigger can
+            // race): that job runs its own run, so the one made here is dropped, not left queued.
+            let owner = try await queue.job(job).args["run"].flatMap { if case .number(let n) = $0 { Int64(n) } else { nil } }
+            if let owner, owner != run {
+                try await syncs.discardRun(run)
+                started.append(Started(stream: stream, run: owner, job: job))
+            } else {
+                try await syncs.attachJob(run: run, job: job)
+                started.append(Started(stream: stream, run: run, job: job))
+            }
         }
         return started
     }

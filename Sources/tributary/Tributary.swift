@@ -14,7 +14,7 @@ struct Tributary: AsyncParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 usage error.
             """,
         subcommands: [
-            DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
+            DemoCommand.self, DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
             QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ConnectionsCommand.self, SyncCommand.self, ApiKeysCommand.self,
             VersionCommand.self,
         ]

@@ -35,4 +35,20 @@ struct SyncSchedulingTests {
             #expect(try await service.enqueueDue(defaultSchedule: nil) == 0)
         }
     }
+
+    @Test("a sync started while the same stream's job waits reports that job's run and leaves no orphan run")
+    func startDuringScheduledSync() async throws {
+        let crm = FakeCRM(count: 10)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: crm)
+            let service = SyncService(client: client, logger: harness.logger)
+            #expect(try await service.enqueueDue(defaultSchedule: nil) == 1)
+            let scheduledRun = try await harness.count("SELECT min(id)::int FROM sync_runs")
+            let manual = try await service.start(connection: harness.connection)
+            #expect(manual.map(\.run) == [Int64(scheduledRun)])
+            #expect(try await harness.count("SELECT count(*)::int FROM sync_runs") == 1)
+            #expect(try await harness.count("SELECT count(*)::int FROM sync_runs WHERE job_id IS NULL") == 0)
+        }
+    }
 }

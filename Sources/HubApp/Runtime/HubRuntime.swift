@@ -45,7 +45,8 @@ public enum HubRuntime {
     /// that isn't exactly this binary's.
     public static func serve(
         roles: [Role], configuration: HubConfiguration, databaseURL: DatabaseURL, logger: Logger,
-        onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+        onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+        companions: (StoreContext) -> [ServiceGroupConfiguration.ServiceConfiguration] = { _ in [] }
     ) async throws {
         try await DatabaseProbe.check(databaseURL, logger: logger)
         let postgres = PostgresClient(
@@ -95,6 +96,7 @@ public enum HubRuntime {
                 let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules + SyncJobs.schedules, logger: logger)
                 services.append(.init(service: scheduler, serviceName: "scheduler"))
             }
+            services += companions(StoreContext(client: postgres, keyring: keyring, logger: logger))
             var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
             groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
             groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod

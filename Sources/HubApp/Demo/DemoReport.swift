@@ -1,0 +1,187 @@
+import Foundation
+import HubCore
+import HubStore
+import Logging
+import PostgresNIO
+
+/// The demo's closing summary, from the store itself: records per stream, one person found
+/// in both sources through the email blind index (no decryption), proof that no email is
+/// stored in clear, and `curl` commands for the records API.
+struct DemoReport: Sendable {
+    struct Webhooks: Sendable {
+        let sent: Int
+        let processed: Int
+        let changes: [Change]
+    }
+
+    struct Change: Sendable {
+        let id: String
+        let field: String
+        let before: String
+        let after: String
+    }
+
+    struct Match: Sendable {
+        let contactID: String
+        let contactName: String
+        let customerID: String
+        let customerName: String
+        let email: String
+        let total: Int
+    }
+
+    let run: Int
+    let apiURL: String
+    let apiKey: String
+    /// Where the demo keeps its API key (0600), for `KEY=$(cat …)`.
+    let keyFile: String
+    let databaseURL: DatabaseURL
+    let connections: [(label: String, id: UUID, streams: [(String, Int)])]
+    let fetched: [String: [String: Int]]
+    let webhooks: Webhooks
+    let match: Match?
+    let requests: Int
+    let rateLimited: Int
+    let sealedRecords: Int
+    let plaintextEmails: Int
+    let elapsed: Duration
+
+    static func collect(store: StoreContext, state: DemoState, log: SampleAPIRequestLog, run: Int, webhooks: Webhooks,
+                        apiURL: String, keyFile: String, databaseURL: DatabaseURL, elapsed: Duration) async throws -> DemoReport {
+        let client = store.client, logger = store.logger
+        func counts(_ connection: UUID) async throws -> [(String, Int)] {
+            var result: [(String, Int)] = []
+            let rows = try await client.query(
+                """
+                SELECT stream, count(*)::int FROM records WHERE connection_id = \(connection) AND deleted_at IS NULL
+                GROUP BY stream ORDER BY stream
+                """, logger: logger)
+            for try await (stream, count) in rows.decode((String, Int).self) { result.append((stream, count)) }
+            return result
+        }
+        // Equal emails have equal blind-index digests: the join compares HMACs, never plaintext.
+        // The email digest is the first of each record's indexes (hub.yaml lists email first).
+        var match: Match?
+        let rows = try await client.query(
+            """
+            SELECT c.external_id, c.data->>'first_name', c.data->>'last_name', b.external_id, b.data->>'name',
+                   count(*) OVER ()::int
+            FROM records c JOIN records b ON c.blind_index[1] = b.blind_index[1]
+            WHERE c.connection_id = \(state.crmConnection) AND c.stream = 'contacts' AND c.deleted_at IS NULL
+              AND b.connection_id = \(state.billingConnection) AND b.stream = 'customers' AND b.deleted_at IS NULL
+            ORDER BY c.external_id LIMIT 1
+            """, logger: logger)
+        for try await row in rows.decode((String, String?, String?, String, String?, Int).self) {
+            // The email shown is the fixture's (the demo knows its own sample data); nothing is decrypted.
+            let email = DemoData().contacts.first { $0["id"]?.stringValue == row.0 }?["email"]?.stringValue ?? ""
+            match = Match(contactID: row.0, contactName: "\(row.1 ?? "") \(row.2 ?? "")", customerID: row.3,
+                          customerName: row.4 ?? "", email: email, total: row.5)
+        }
+        func scalar(_ query: PostgresQuery) async throws -> Int {
+            for try await value in try await client.query(query, logger: logger).decode(Int.self) { return value }
+            return 0
+        }
+        let tenant = state.tenant
+        let sealed = try await scalar("SELECT count(*)::int FROM records WHERE tenant_id = \(tenant) AND sensitive IS NOT NULL")
+        // Anything that looks like an email address anywhere in the records' clear columns.
+        let plaintext = try await scalar(
+            """
+            SELECT count(*)::int FROM records
+            WHERE tenant_id = \(tenant) AND data::text ~* '[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'
+            """)
+        return DemoReport(
+            run: run, apiURL: apiURL, apiKey: state.apiKey, keyFile: keyFile, databaseURL: databaseURL,
+            connections: [("crm", state.crmConnection, try await counts(state.crmConnection)),
+                          ("billing", state.billingConnection, try await counts(state.billingConnection))],
+            fetched: log.recordsServed(), webhooks: webhooks, match: match,
+            requests: log.all.count, rateLimited: log.all.filter { $0.status == 429 }.count, sealedRecords: sealed, plaintextEmails: plaintext,
+            elapsed: elapsed)
+    }
+
+    /// The records API calls the summary suggests, as full URLs.
+    var recordURLs: [String] {
+        let crm = connections.first { $0.label == "crm" }?.id.uuidString.lowercased() ?? ""
+        let billing = connections.first { $0.label == "billing" }?.id.uuidString.lowercased() ?? ""
+        var urls = [
+            "\(apiURL)/v1/records?connection_id=\(crm)&stream=contacts&limit=3",
+            "\(apiURL)/v1/records?connection_id=\(billing)&stream=invoices&limit=3",
+        ]
+        if let match {
+            let email = match.email.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? match.email
+            urls.append("\(apiURL)/v1/records?connection_id=\(billing)&stream=customers&email=\(email)")
+        }
+        return urls
+    }
+
+    func print(_ console: DemoConsole) {
+        console.step("Summary (run \(run), \(String(format: "%.1f", elapsed.inSeconds)) s)")
+        for (label, _, streams) in connections {
+            for (stream, count) in streams {
+                let served = fetched[label]?[stream] ?? 0
+                console.line("    \(DemoConsole.pad("\(label)/\(stream)", 18))\(DemoConsole.padLeft(DemoConsole.grouped(count), 7)) records"
+                             + "   (\(DemoConsole.grouped(served)) fetched this run)")
+            }
+        }
+        console.line("    the sample APIs answered \(requests) requests; \(rateLimited) were 429s, retried after Retry-After")
+        console.line("    webhooks: \(webhooks.processed) of \(webhooks.sent) verified, stored and applied")
+        if let match {
+            console.line("    \(match.total) people are in both sources, matched by the email blind index")
+            console.line("    (HMACs compared in SQL, nothing decrypted). For example:")
+            console.line("      crm \(match.contactID) \(match.contactName) = billing \(match.customerID) \(match.customerName)")
+        }
+        console.line("    \(DemoConsole.grouped(sealedRecords)) records carry sealed fields; rows with an email address in")
+        console.line("    clear: \(plaintextEmails) (a regex over every record's clear columns)")
+        console.line()
+        // Shell variables keep every line within 80 columns; the key is read from its file.
+        let crm = connections.first { $0.label == "crm" }?.id.uuidString.lowercased() ?? ""
+        let billing = connections.first { $0.label == "billing" }?.id.uuidString.lowercased() ?? ""
+        console.line("Try the records API (the key has every scope of the demo tenant):")
+        console.line("  KEY=$(cat \(keyFile))")
+        console.line("  API=\(apiURL) CRM=\(crm)")
+        console.line("  BILLING=\(billing)")
+        console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/records\" \\")
+        console.line("    -d connection_id=$CRM -d stream=contacts -d limit=3")
+        console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/records\" \\")
+        console.line("    -d connection_id=$BILLING -d stream=invoices -d limit=3")
+        if let match {
+            console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/records\" \\")
+            console.line("    -d connection_id=$BILLING -d stream=customers \\")
+            console.line("    --data-urlencode email=\(match.email)")
+        }
+        console.line()
+        console.line("Database (its password is in the data folder):")
+        console.line("  \(databaseURL.description)")
+    }
+
+    var json: JSONValue {
+        var connectionsJSON: [String: JSONValue] = [:]
+        for (label, id, streams) in connections {
+            var counts: [String: JSONValue] = [:]
+            for (stream, count) in streams { counts[stream] = .number(Double(count)) }
+            var fetchedJSON: [String: JSONValue] = [:]
+            for (stream, count) in fetched[label] ?? [:] { fetchedJSON[stream] = .number(Double(count)) }
+            connectionsJSON[label] = .object(["id": .string(id.uuidString.lowercased()), "records": .object(counts),
+                                              "fetched": .object(fetchedJSON)])
+        }
+        var object: [String: JSONValue] = [
+            "run": .number(Double(run)), "api_url": .string(apiURL), "api_key": .string(apiKey),
+            // The machine-readable line carries the usable URL, password included, as it carries the API key.
+            "database_url": .string(databaseURL.revealedString),
+            "connections": .object(connectionsJSON),
+            "webhooks": .object(["sent": .number(Double(webhooks.sent)), "processed": .number(Double(webhooks.processed)),
+                                 "changes": .array(webhooks.changes.map { change in
+                                     .object(["id": .string(change.id), "field": .string(change.field),
+                                              "before": .string(change.before), "after": .string(change.after)])
+                                 })]),
+            "sample_api_requests": .number(Double(requests)), "rate_limited": .number(Double(rateLimited)),
+            "sealed_records": .number(Double(sealedRecords)), "plaintext_emails": .number(Double(plaintextEmails)),
+            "curl": .array(recordURLs.map { .string("curl -s -H \"Authorization: Bearer \(apiKey)\" \"\($0)\"") }),
+            "elapsed_seconds": .number((elapsed.inSeconds * 10).rounded() / 10),
+        ]
+        if let match {
+            object["match"] = .object(["crm_contact": .string(match.contactID), "billing_customer": .string(match.customerID),
+                                       "name": .string(match.contactName), "total": .number(Double(match.total))])
+        }
+        return .object(object)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HubCore
+import HubStore
+import Logging
+import ServiceLifecycle
+
+/// `tributary demo`: the whole product on this machine, in one process.
+public struct DemoConfiguration: Sendable {
+    public var dataDirectory: String
+    public var port: Int
+    public var connectorsDirectory: String
+    public var json: Bool
+    public var exitAfterSummary: Bool
+    public var reset: Bool
+
+    public init(dataDirectory: String, port: Int, connectorsDirectory: String, json: Bool, exitAfterSummary: Bool, reset: Bool) {
+        self.dataDirectory = dataDirectory
+        self.port = port
+        self.connectorsDirectory = connectorsDirectory
+        self.json = json
+        self.exitAfterSummary = exitAfterSummary
+        self.reset = reset
+    }
+}
+
+extension HubRuntime {
+    /// Starts the embedded PostgreSQL in the demo's data folder, migrates, and runs every role
+    /// with the two sample APIs and the demo driver beside them, until Ctrl-C (or the summary,
+    /// with `exitAfterSummary`). The database stops last, also on failure.
+    public static func demo(_ demo: DemoConfiguration, configuration base: HubConfiguration, logger: Logger) async throws {
+        let started = ContinuousClock.now
+        let console = DemoConsole(json: demo.json)
+        let fileManager = FileManager.default
+        let dataDirectory = URL(fileURLWithPath: demo.dataDirectory).standardizedFileURL.path
+        if demo.reset, fileManager.fileExists(atPath: dataDirectory) {
+            console.step("Removing \(dataDirectory) (--reset)")
+            try fileManager.removeItem(atPath: dataDirectory)
+        }
+        try fileManager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        guard fileManager.fileExists(atPath: demo.connectorsDirectory + "/demo-crm/manifest.yaml") else {
+            throw HubError(.notFound, "no sample connectors in \(demo.connectorsDirectory)/ (demo-crm, demo-billing); run the demo from the repository root or pass --connectors DIR")
+        }
+        var configuration = base
+        configuration.databaseURL = nil
+        configuration.dataDirectory = dataDirectory
+        configuration.httpPort = demo.port
+        configuration.masterKey = nil
+        configuration.masterKeyFile = nil
+        if !fileManager.fileExists(atPath: MasterKey.defaultFile(configuration)) {
+            console.step("Creating a master key in \(MasterKey.defaultFile(configuration))")
+        }
+        _ = try MasterKey.load(configuration, createIfMissing: true)
+        let run = (try DemoState.load(dataDirectory)?.runs ?? 0) + 1
+
+        console.step("Starting PostgreSQL in \(dataDirectory)/")
+        try await withDatabase(configuration, logger: logger) { url in
+            let report = try await migrate(url, dryRun: false, logger: logger) { _ in }
+            console.line("    migrations: \(report.applied.count) applied, schema current")
+            let log = SampleAPIRequestLog()
+            let data = DemoData(rounds: run - 1)
+            let crm = SampleCRM(apiKey: "sk_demo_crm_7Q2mB9xK", data: data, log: log)
+            let billing = SampleBilling(apiKey: "bk_demo_billing_4fT8wZ", data: data, log: log)
+            let ports = PortRendezvous()
+            var quiet = logger
+            quiet.logLevel = .critical
+            console.step("Starting the api, worker and scheduler roles and two sample APIs")
+            try await serve(roles: Role.available, configuration: configuration, databaseURL: url, logger: logger,
+                            onAPIListening: { port in await ports.publish("api", port) }) { store in
+                let driver = DemoDriver(
+                    options: .init(dataDirectory: dataDirectory, connectorsDirectory: demo.connectorsDirectory, json: demo.json,
+                                   exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databaseURL: url,
+                                   keyFileShown: DemoState.keyFile(demo.dataDirectory)),
+                    store: store, ports: ports, crm: crm, billing: billing, log: log, run: run, started: started, console: console)
+                return [
+                    .init(service: crm.application(logger: quiet) { port in await ports.publish("crm", port) }, serviceName: "sample-crm"),
+                    .init(service: billing.application(logger: quiet) { port in await ports.publish("billing", port) },
+                          serviceName: "sample-billing"),
+                    .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "demo"),
+                ]
+            }
+        }
+        console.line("Stopped; PostgreSQL is shut down. Run again to sync only what changed.")
+    }
+}
