@@ -6,10 +6,11 @@ import FoundationNetworking
 
 /// Plain HTTP GETs against a server under test.
 public enum HTTPProbe {
-    public static func get(_ url: String) async -> (status: Int, body: String)? {
+    public static func get(_ url: String, headers: [String: String] = [:]) async -> (status: Int, body: String)? {
         guard let url = URL(string: url) else { return nil }
         var request = URLRequest(url: url)
         request.timeoutInterval = 5
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         guard let (data, response) = try? await URLSession.shared.data(for: request),
             let http = response as? HTTPURLResponse
         else { return nil }

@@ -1,0 +1,109 @@
+import Foundation
+import HubApp
+import HubCore
+import Testing
+import TributaryTestSupport
+
+/// `tributary demo` end to end, as a newcomer runs it: a subprocess in a fresh folder, its
+/// summary checked against the fixture data, its curl URLs called with its key, then a
+/// second run that must fetch only what changed and duplicate nothing.
+@Suite("tributary demo", .serialized)
+struct DemoTests {
+    static let connectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("connectors").path
+
+    /// Waits for the one JSON line the demo prints on stdout once everything is ready.
+    func summary(_ process: TributaryProcess, timeout: Duration = .seconds(180)) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = process.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("{") }),
+               let json = try? JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)) {
+                return json
+            }
+            guard process.process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("no summary line; stderr:\n\(process.standardError)")
+        throw CancellationError()
+    }
+
+    func number(_ value: JSONValue?) -> Int? {
+        if case .number(let number)? = value { return Int(number) }
+        return nil
+    }
+
+    func records(_ json: JSONValue, _ connection: String, _ stream: String) -> Int? {
+        number(json["connections"]?[connection]?["records"]?[stream])
+    }
+
+    func fetched(_ json: JSONValue, _ connection: String, _ stream: String) -> Int {
+        number(json["connections"]?[connection]?["fetched"]?[stream]) ?? 0
+    }
+
+    @Test("first run syncs everything and serves it; a second run fetches only changes and duplicates nothing")
+    func demoRunsTwice() async throws {
+        let root = try makeScratchDirectory("demo")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let arguments = ["demo", "--json", "--data-dir", root, "--port", "0", "--connectors", Self.connectors]
+
+        // Run 1, serving: the summary, then the API it points at must answer.
+        let first = try TributaryProcess(arguments)
+        let one = try await summary(first)
+        #expect(number(one["run"]) == 1)
+        #expect(records(one, "crm", "contacts") == DemoData.contactCount)
+        #expect(records(one, "crm", "companies") == DemoData.companyCount)
+        #expect(records(one, "billing", "customers") == DemoData.customerCount)
+        #expect(records(one, "billing", "invoices") == DemoData.invoiceCount)
+        #expect(fetched(one, "crm", "contacts") >= DemoData.contactCount)
+        #expect(number(one["webhooks"]?["sent"]) == DemoData.changesPerRound)
+        #expect(number(one["webhooks"]?["processed"]) == DemoData.changesPerRound)
+        #expect(one["webhooks"]?["changes"]?.arrayValue?.allSatisfy { $0["after"]?.stringValue?.hasPrefix("Senior ") == true } == true)
+        #expect(number(one["match"]?["total"]) == DemoData.sharedCustomers)
+        #expect(number(one["plaintext_emails"]) == 0)
+        #expect(number(one["rate_limited"]).map { $0 >= 1 } == true, "the CRM's 429 was met and retried")
+
+        let key = try #require(one["api_key"]?.stringValue)
+        let commands = (one["curl"]?.arrayValue ?? []).compactMap(\.stringValue)
+        #expect(commands.count == 3)
+        for command in commands {
+            #expect(command.contains("Bearer \(key)"))
+            let quoted = command.split(separator: "\"").last { $0.hasPrefix("http") }.map(String.init)
+            let url = try #require(quoted)
+            let response = try #require(await HTTPProbe.get(url, headers: ["Authorization": "Bearer \(key)"]))
+            #expect(response.status == 200, "\(url): \(response.body)")
+            let page = try JSONDecoder().decode(JSONValue.self, from: Data(response.body.utf8))
+            #expect((page["data"]?.arrayValue?.count ?? 0) >= 1, "\(url)")
+            if url.contains("email=") {
+                // Found through the blind index, and revealed for a key with records:read-sensitive.
+                #expect(page["data"]?.arrayValue?.count == 1)
+                #expect(page["data"]?.arrayValue?.first?["data"]?["email"]?.stringValue?.contains("@") == true)
+            }
+        }
+        let postgres = try #require(postmasterPID(root))
+        first.signal(SIGTERM)
+        #expect(await first.waitForExit(timeout: .seconds(30)) == 0, "\(first.standardError)")
+        #expect(!processAlive(postgres), "PostgreSQL outlived tributary demo")
+
+        // Run 2: the same data folder; incremental streams fetch only what changed since.
+        let second = try TributaryProcess(arguments + ["--exit"])
+        #expect(await second.waitForExit(timeout: .seconds(180)) == 0, "\(second.standardError)")
+        let two = try await summary(second, timeout: .seconds(1))
+        #expect(number(two["run"]) == 2)
+        #expect(two["api_key"] == one["api_key"])
+        for (connection, stream) in [("crm", "contacts"), ("crm", "companies"), ("billing", "customers"), ("billing", "invoices")] {
+            #expect(records(two, connection, stream) == records(one, connection, stream), "\(connection)/\(stream) duplicated or lost")
+        }
+        // Run 1's webhook changes, plus the last record of run 1 again (the cursor is inclusive).
+        #expect((DemoData.changesPerRound...DemoData.changesPerRound + 1).contains(fetched(two, "crm", "contacts")))
+        #expect(fetched(two, "crm", "companies") <= 1)
+        #expect(fetched(two, "billing", "customers") <= 1 + DemoData.customerCount, "customers once (for invoices) plus the boundary")
+
+        // The sample APIs' request log: run 2 asked the CRM only for changes since run 1's state.
+        let log = try String(contentsOfFile: root + "/sample-api-requests.jsonl", encoding: .utf8)
+        let contactRequests = log.split(separator: "\n").compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            .filter { $0["stream"] == .string("contacts") && number($0["run"]) == 2 && number($0["status"]) == 200 }
+        #expect(!contactRequests.isEmpty)
+        #expect(contactRequests.allSatisfy { $0["query"]?.stringValue?.contains("updated_since=2026") == true }, "\(contactRequests)")
+        #expect(postmasterPID(root) == nil, "no PostgreSQL left running")
+    }
+}
