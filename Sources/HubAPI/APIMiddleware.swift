@@ -77,10 +77,21 @@ enum RouteTable {
     }()
 
     static func methods(for path: String) -> [String]? {
+        match(path)?.methods
+    }
+
+    /// The documented template a path matches (`/v1/connections/{id}`), for metrics labels.
+    static func template(for path: String) -> String? {
+        match(path).map { "/" + $0.segments.joined(separator: "/") }
+    }
+
+    /// Literal segments win over parameters (`/v1/webhooks/connectors/x` is not `/{connection_id}`).
+    private static func match(_ path: String) -> (segments: [String], methods: [String])? {
         let segments = path.split(separator: "/").map(String.init)
-        for template in templates where template.segments.count == segments.count {
-            if zip(template.segments, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return template.methods }
+        let candidates = templates.filter { template in
+            template.segments.count == segments.count
+                && zip(template.segments, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 })
         }
-        return nil
+        return candidates.min { $0.segments.filter { $0.hasPrefix("{") }.count < $1.segments.filter { $0.hasPrefix("{") }.count }
     }
 }

@@ -14,12 +14,16 @@ public enum APIServer {
         /// Requests a second per API key (token bucket), and the burst allowed.
         public var rateLimit: Double
         public var rateBurst: Double
+        /// Where request metrics go and `/metrics` reads; the process-wide one when bootstrapped.
+        public var metrics: PrometheusRegistry
 
-        public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100) {
+        public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
+                    metrics: PrometheusRegistry = PrometheusRegistry()) {
             self.host = host
             self.port = port
             self.rateLimit = rateLimit
             self.rateBurst = rateBurst
+            self.metrics = metrics
         }
     }
 
@@ -30,8 +34,10 @@ public enum APIServer {
         onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: MetricsMiddleware(registry: configuration.metrics))
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
+        MetricsController(registry: configuration.metrics, client: postgres, logger: logger).addRoutes(to: router)
         DocsController().addRoutes(to: router)
         // Registered versions never change: each is parsed once per process.
         let catalog = ConnectorCatalog(store: ConnectorStore(client: postgres, logger: logger))

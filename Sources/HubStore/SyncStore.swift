@@ -314,3 +314,28 @@ extension SyncStore {
         public let finishedAt: Date?
     }
 }
+
+extension SyncStore {
+    /// Sync runs by connector and outcome, and webhook events by connector and status, across
+    /// every tenant: what `/metrics` reports (no tenant or connection ids).
+    public func outcomeCounts() async throws -> (runs: [(connector: String, status: String, count: Int)],
+                                                 webhooks: [(connector: String, status: String, count: Int)]) {
+        try await withDatabaseErrors("counting sync runs") {
+            var runs: [(connector: String, status: String, count: Int)] = []
+            let runRows = try await client.query(
+                """
+                SELECT c.connector_name, r.status, count(*)::int8 FROM sync_runs r JOIN connections c ON c.id = r.connection_id
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """, logger: logger)
+            for try await row in runRows.decode((String, String, Int).self) { runs.append(row) }
+            var webhooks: [(connector: String, status: String, count: Int)] = []
+            let webhookRows = try await client.query(
+                """
+                SELECT c.connector_name, w.status, count(*)::int8 FROM webhook_events w JOIN connections c ON c.id = w.connection_id
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """, logger: logger)
+            for try await row in webhookRows.decode((String, String, Int).self) { webhooks.append(row) }
+            return (runs, webhooks)
+        }
+    }
+}

@@ -307,7 +307,8 @@ struct APIv1Tests {
                 "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
                 "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/jobs", "GET /v1/jobs/{id}",
-                "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry",
+                "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
+                "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/connectors/{name}",
             ]
             var documented: Set<String> = []
             for (path, item) in paths {
@@ -321,7 +322,9 @@ struct APIv1Tests {
                 let method = String(parts[0]), template = String(parts[1])
                 let path = template.replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/jobs") ? "1" : world.connectionA.uuidString)
                     .replacingOccurrences(of: "{name}", with: "crm")
-                let key: String? = template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
+                    .replacingOccurrences(of: "{connection_id}", with: world.connectionA.uuidString)
+                let key: String? = template.hasPrefix("/v1/webhooks") ? nil
+                    : template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
                     : method == "POST" && template.hasPrefix("/v1/connectors") ? world.connectorsWriter
                     : method != "GET" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
                 let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""

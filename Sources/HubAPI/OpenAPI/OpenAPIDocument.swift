@@ -65,6 +65,12 @@ enum OpenAPIDocument {
             "/readyz": .object(["get": operation("Database reachable and schema current", tag: "health",
                                                  responses: ["200": json(anyObject, "Ready"), "503": json(anyObject, "Not ready")],
                                                  secured: false)]),
+            "/metrics": .object(["get": operation(
+                "Prometheus metrics: requests by route and status, latency, queue depth, sync runs and webhook events by connector",
+                tag: "health",
+                responses: ["200": .object(["description": .string("Prometheus text format 0.0.4"),
+                                            "content": .object(["text/plain": .object(["schema": .object(["type": .string("string")])])])])],
+                secured: false)]),
             "/v1/records": .object(["get": operation(
                 "A stream's records in change order", tag: "records",
                 parameters: [

@@ -11,6 +11,10 @@ import UnixSignals
 
 /// Builds and runs Tributary's processes: the one place `main` and the tests both call.
 public enum HubRuntime {
+    /// The process's metrics: the command line bootstraps swift-metrics with it, and the api
+    /// role serves it at `/metrics`.
+    public static let metrics = PrometheusRegistry()
+
     /// Runs `body` with the configured database, or with the embedded PostgreSQL in the data
     /// folder when none is configured; the embedded server is stopped afterwards, also on error.
     public static func withDatabase<T>(
@@ -71,7 +75,8 @@ public enum HubRuntime {
             if roles.contains(.api) {
                 let api = APIServer.build(
                     configuration: .init(host: configuration.httpHost, port: configuration.httpPort,
-                                         rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2),
+                                         rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2,
+                                         metrics: metrics),
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
                 )
                 services.append(.init(service: api, serviceName: "api"))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import Foundation
 import HubApp
 import HubCore
@@ -22,6 +23,8 @@ enum CommandEnvironment {
         let level: Logger.Level = server || explicitLevel ? configuration.logLevel : .warning
         let output: JSONLogOutput = server ? .standardOutput : .standardError
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level, output: output) }
+        // Once per process, like logging: what the queue records is served at the api's /metrics.
+        MetricsSystem.bootstrap(HubRuntime.metrics)
         var logger = Logger(label: "tributary")
         logger.logLevel = level
         return logger

@@ -1,0 +1,37 @@
+import Foundation
+import HubCore
+import Testing
+import TributaryTestSupport
+
+/// `/metrics` through real HTTP: request counts and latency by route template and status,
+/// and the database-backed gauges, in Prometheus's text format.
+@Suite("Metrics endpoint")
+struct MetricsTests {
+    @Test("requests are counted by method, route template and status, without ids; queue and sync gauges are present")
+    func prometheusText() async throws {
+        let api = APIv1Tests()
+        try await api.withWorld { world in
+            _ = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
+            _ = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
+            _ = try await api.get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: nil)
+            _ = try await api.get("\(world.baseURL)/no/such/path", key: nil)
+            let scrape = try #require(await HTTPProbe.get("\(world.baseURL)/metrics"))
+            #expect(scrape.status == 200)
+            let text = scrape.body
+            #expect(text.contains("# TYPE tributary_http_requests_total counter"))
+            #expect(text.contains(#"tributary_http_requests_total{method="GET",route="/v1/connections/{id}",status="200"} 2"#), "\(text)")
+            #expect(text.contains(#"tributary_http_requests_total{method="GET",route="/v1/records",status="401"} 1"#))
+            #expect(text.contains(#"tributary_http_requests_total{method="GET",route="unmatched",status="404"} 1"#))
+            #expect(text.contains(#"tributary_http_request_duration_seconds_bucket{method="GET",route="/v1/records",le="+Inf"} 1"#))
+            #expect(text.contains(#"tributary_http_request_duration_seconds_count{method="GET",route="/v1/connections/{id}"} 2"#))
+            #expect(text.contains("# TYPE tributary_jobs gauge"))
+            #expect(text.contains("# TYPE tributary_sync_runs gauge"))
+            // No connection id (or any uuid) becomes a label value.
+            #expect(!text.lowercased().contains(world.connectionA.uuidString.lowercased()))
+            // Every sample line is `name{labels} value` or `name value`.
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                #expect(line.split(separator: " ").count == 2 && Double(line.split(separator: " ").last!) != nil, "\(line)")
+            }
+        }
+    }
+}
