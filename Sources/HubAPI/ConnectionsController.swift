@@ -48,10 +48,17 @@ struct ConnectionsController: Sendable {
 
     func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let (tenant, _) = try Self.tenant(context)
-        let connections = try await ConnectionStore(client: client, keyring: keyring, logger: logger).list(tenant: tenant)
-        return try JSONResponse.make(.object([
-            "data": .array(connections.map(Self.json)), "next_cursor": .null,
-        ]))
+        var errors: [String: String] = [:]
+        let page = PageRequest.parse(request, kind: "connections", errors: &errors)
+        guard errors.isEmpty, let before = ListCursor.timeKey(page.after) else {
+            throw Problem.invalid(errors.isEmpty ? ["cursor": "is not a cursor this list returned"] : errors)
+        }
+        let connections = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
+            .list(tenant: tenant, limit: page.limit + 1, before: before)
+        let shown = Array(connections.prefix(page.limit))
+        let next: JSONValue = connections.count > page.limit
+            ? .string(ListCursor.encode("\(shown.last!.createdAtMicros),\(shown.last!.id)", kind: "connections")) : .null
+        return try JSONResponse.make(.object(["data": .array(shown.map(Self.json)), "next_cursor": next]))
     }
 
     static func body(_ request: Request) async throws -> [String: JSONValue] {

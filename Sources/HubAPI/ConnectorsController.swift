@@ -14,18 +14,23 @@ struct ConnectorsController: Sendable {
     let logger: Logger
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.get("/connectors") { _, context in try await list(context) }
+        group.get("/connectors") { request, context in try await list(request, context) }
         group.get("/connectors/:name") { _, context in try await show(context) }
         group.post("/connectors") { request, context in try await register(request, context) }
     }
 
-    func list(_ context: APIRequestContext) async throws -> Response {
+    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         guard context.identity != nil else { throw Problem.unauthorized("send an API key") }
-        let connectors = try await ConnectorStore(client: client, logger: logger).list()
+        var errors: [String: String] = [:]
+        let page = PageRequest.parse(request, kind: "connectors", errors: &errors)
+        if !errors.isEmpty { throw Problem.invalid(errors) }
+        let found = try await ConnectorStore(client: client, logger: logger).list(limit: page.limit + 1, after: page.after)
+        let connectors = Array(found.prefix(page.limit))
+        let next: JSONValue = found.count > page.limit ? .string(ListCursor.encode(connectors.last!.name, kind: "connectors")) : .null
         return try JSONResponse.make(.object(["data": .array(connectors.map { connector in
             .object(["name": .string(connector.name), "latest_version": .number(Double(connector.latestVersion)),
                      "versions": .number(Double(connector.versions)), "updated_at": .string(RFC3339.string(connector.updatedAt))])
-        }), "next_cursor": .null]))
+        }), "next_cursor": next]))
     }
 
     func show(_ context: APIRequestContext) async throws -> Response {

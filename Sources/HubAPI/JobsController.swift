@@ -36,13 +36,14 @@ struct JobsController: Sendable {
                 errors["state"] = "must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))"
             }
         }
-        var limit = 50
-        if let raw = query["limit"] {
-            if let value = Int(raw), (1...500).contains(value) { limit = value } else { errors["limit"] = "must be a number from 1 to 500" }
-        }
+        let page = PageRequest.parse(request, kind: "jobs", errors: &errors)
+        let before = page.after.map { Int64($0) }
+        if before == .some(nil) { errors["cursor"] = "is not a cursor this list returned" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
-        let jobs = try await queue.list(state: state, queue: query["queue"].map(String.init), limit: limit)
-        return try JSONResponse.make(.object(["data": .array(jobs.map(Self.json)), "next_cursor": .null]))
+        let found = try await queue.list(state: state, queue: query["queue"].map(String.init), limit: page.limit + 1, before: before ?? nil)
+        let jobs = Array(found.prefix(page.limit))
+        let next: JSONValue = found.count > page.limit ? .string(ListCursor.encode(String(jobs.last!.id), kind: "jobs")) : .null
+        return try JSONResponse.make(.object(["data": .array(jobs.map(Self.json)), "next_cursor": next]))
     }
 
     func show(_ context: APIRequestContext) async throws -> Response {

@@ -11,7 +11,7 @@ struct TenantsController: Sendable {
     let logger: Logger
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.get("/tenants") { _, context in try await list(context) }
+        group.get("/tenants") { request, context in try await list(request, context) }
         group.post("/tenants") { request, context in try await create(request, context) }
     }
 
@@ -19,10 +19,18 @@ struct TenantsController: Sendable {
         guard let identity = context.identity, identity.allows(.admin), identity.tenant == nil else { throw Problem.forbidden(.admin) }
     }
 
-    func list(_ context: APIRequestContext) async throws -> Response {
+    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         try Self.requireAdmin(context)
-        let tenants = try await TenantStore(client: client, logger: logger).list()
-        return try JSONResponse.make(.object(["data": .array(tenants.map(Self.json)), "next_cursor": .null]))
+        var errors: [String: String] = [:]
+        let page = PageRequest.parse(request, kind: "tenants", errors: &errors)
+        guard errors.isEmpty, let after = ListCursor.timeKey(page.after) else {
+            throw Problem.invalid(errors.isEmpty ? ["cursor": "is not a cursor this list returned"] : errors)
+        }
+        let tenants = try await TenantStore(client: client, logger: logger).list(limit: page.limit + 1, after: after)
+        let shown = Array(tenants.prefix(page.limit))
+        let next: JSONValue = tenants.count > page.limit
+            ? .string(ListCursor.encode("\(shown.last!.micros),\(shown.last!.tenant.id.rawValue)", kind: "tenants")) : .null
+        return try JSONResponse.make(.object(["data": .array(shown.map { Self.json($0.tenant) }), "next_cursor": next]))
     }
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {

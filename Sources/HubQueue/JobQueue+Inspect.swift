@@ -12,11 +12,12 @@ extension JobQueue {
     }
 
     /// Newest first, optionally of one state and queue.
-    public func list(state: JobState? = nil, queue: String? = nil, limit: Int = 50) async throws -> [JobRecord] {
+    public func list(state: JobState? = nil, queue: String? = nil, limit: Int = 50, before: Int64? = nil) async throws -> [JobRecord] {
         try await select(
             """
             WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
               AND (\(queue)::text IS NULL OR queue = \(queue))
+              AND (\(before)::int8 IS NULL OR id < \(before))
             """,
             limit: limit
         )

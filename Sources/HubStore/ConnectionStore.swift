@@ -70,33 +70,39 @@ extension ConnectionStore {
         public let status: String
         public let lastError: String?
         public let createdAt: Date
+        /// `created_at` in microseconds, exactly: the keyset pagination key with `id`.
+        public let createdAtMicros: Int64
     }
 
-    /// A tenant's connections (every tenant's when nil), newest first.
-    public func list(tenant: TenantID?) async throws -> [Summary] {
-        try await summaries(tenant: tenant, id: nil)
+    /// A tenant's connections (every tenant's when nil), newest first; `before` is the last
+    /// row of the previous page (its `createdAtMicros` and id).
+    public func list(tenant: TenantID?, limit: Int = 1000, before: (micros: Int64, id: UUID)? = nil) async throws -> [Summary] {
+        try await summaries(tenant: tenant, id: nil, limit: limit, before: before)
     }
 
     /// One of the tenant's connections, or nil.
     public func summary(tenant: TenantID, id: UUID) async throws -> Summary? {
-        try await summaries(tenant: tenant, id: id).first
+        try await summaries(tenant: tenant, id: id, limit: 1, before: nil).first
     }
 
-    private func summaries(tenant: TenantID?, id: UUID?) async throws -> [Summary] {
+    private func summaries(tenant: TenantID?, id: UUID?, limit: Int, before: (micros: Int64, id: UUID)?) async throws -> [Summary] {
         try await withDatabaseErrors("listing connections") {
             let rows = try await client.query(
                 """
-                SELECT id, tenant_id, connector_name, connector_version, external_account, status, last_error::text, created_at
+                SELECT id, tenant_id, connector_name, connector_version, external_account, status, last_error::text, created_at,
+                       (extract(epoch FROM created_at) * 1000000)::int8
                 FROM connections WHERE (\(tenant?.rawValue)::uuid IS NULL OR tenant_id = \(tenant?.rawValue))
                   AND (\(id)::uuid IS NULL OR id = \(id))
-                ORDER BY created_at DESC LIMIT 1000
+                  AND (\(before?.micros)::int8 IS NULL
+                       OR (created_at, id) < (timestamptz 'epoch' + \(before?.micros) * interval '1 microsecond', \(before?.id)))
+                ORDER BY created_at DESC, id DESC LIMIT \(limit)
                 """,
                 logger: logger
             )
             var result: [Summary] = []
-            for try await row in rows.decode((UUID, UUID, String, Int, String, String, String?, Date).self) {
+            for try await row in rows.decode((UUID, UUID, String, Int, String, String, String?, Date, Int64).self) {
                 result.append(Summary(id: row.0, tenant: TenantID(row.1), connector: row.2, connectorVersion: row.3,
-                                      externalAccount: row.4, status: row.5, lastError: row.6, createdAt: row.7))
+                                      externalAccount: row.4, status: row.5, lastError: row.6, createdAt: row.7, createdAtMicros: row.8))
             }
             return result
         }

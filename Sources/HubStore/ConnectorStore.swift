@@ -80,10 +80,15 @@ public struct ConnectorStore: Sendable {
         public let updatedAt: Date
     }
 
-    public func list() async throws -> [Summary] {
+    /// By name; `after` is the previous page's last name.
+    public func list(limit: Int = 10_000, after: String? = nil) async throws -> [Summary] {
         try await withDatabaseErrors("listing connectors") {
             let rows = try await client.query(
-                "SELECT name, max(version), count(*)::int, max(created_at) FROM connectors GROUP BY name ORDER BY name",
+                """
+                SELECT name, max(version), count(*)::int, max(created_at) FROM connectors
+                WHERE \(after)::text IS NULL OR name > \(after)
+                GROUP BY name ORDER BY name LIMIT \(limit)
+                """,
                 logger: logger
             )
             var result: [Summary] = []

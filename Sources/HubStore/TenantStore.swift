@@ -37,12 +37,20 @@ public struct TenantStore: Sendable {
         }
     }
 
-    public func list() async throws -> [Tenant] {
+    /// Oldest first; `after` is the previous page's last tenant (its `created_at` in microseconds, and id).
+    public func list(limit: Int = 10_000, after: (micros: Int64, id: UUID)? = nil) async throws -> [(tenant: Tenant, micros: Int64)] {
         try await withDatabaseErrors("listing tenants") {
-            let rows = try await client.query("SELECT id, name, created_at, shredded_at FROM tenants ORDER BY created_at, id", logger: logger)
-            var tenants: [Tenant] = []
-            for try await (id, name, created, shredded) in rows.decode((UUID, String, Date, Date?).self) {
-                tenants.append(Tenant(id: TenantID(id), name: name, createdAt: created, shreddedAt: shredded))
+            let rows = try await client.query(
+                """
+                SELECT id, name, created_at, shredded_at, (extract(epoch FROM created_at) * 1000000)::int8 FROM tenants
+                WHERE \(after?.micros)::int8 IS NULL
+                   OR (created_at, id) > (timestamptz 'epoch' + \(after?.micros) * interval '1 microsecond', \(after?.id))
+                ORDER BY created_at, id LIMIT \(limit)
+                """,
+                logger: logger)
+            var tenants: [(tenant: Tenant, micros: Int64)] = []
+            for try await (id, name, created, shredded, micros) in rows.decode((UUID, String, Date, Date?, Int64).self) {
+                tenants.append((Tenant(id: TenantID(id), name: name, createdAt: created, shreddedAt: shredded), micros))
             }
             return tenants
         }

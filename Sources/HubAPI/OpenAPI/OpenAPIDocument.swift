@@ -86,8 +86,9 @@ enum OpenAPIDocument {
                             "400": errorsBadRequest, "403": forbidden, "404": notFound]
             )]),
             "/v1/connections": .object([
-                "get": operation("The tenant's connections", tag: "connections",
-                                 responses: ["200": json(list(of: "Connection"), "Connections"), "403": forbidden]),
+                "get": operation("The tenant's connections, newest first", tag: "connections",
+                                 parameters: pageParameters,
+                                 responses: ["200": json(list(of: "Connection"), "Connections"), "400": errorsBadRequest, "403": forbidden]),
                 "post": operation(
                     "Create a connection (connections:write); credentials in `config` are sealed and never returned", tag: "connections",
                     body: .object(["type": .string("object"), "required": .array([.string("connector"), .string("config")]),
@@ -169,7 +170,8 @@ enum OpenAPIDocument {
                 ),
             ]),
             "/v1/connectors": .object([
-                "get": operation("Registered connectors", tag: "connectors", responses: ["200": json(list(of: "ConnectorSummary"), "Connectors")]),
+                "get": operation("Registered connectors, by name", tag: "connectors", parameters: pageParameters,
+                                 responses: ["200": json(list(of: "ConnectorSummary"), "Connectors"), "400": errorsBadRequest]),
                 "post": operation(
                     "Register a connector version (connectors:write)", tag: "connectors",
                     body: .object(["type": .string("object"), "required": .array([.string("name"), .string("manifest")]),
@@ -189,7 +191,8 @@ enum OpenAPIDocument {
                 responses: ["200": json(ref("Connector"), "The connector"), "404": notFound]
             )]),
             "/v1/tenants": .object([
-                "get": operation("Tenants (admin)", tag: "tenants", responses: ["200": json(list(of: "Tenant"), "Tenants"), "403": forbidden]),
+                "get": operation("Tenants, oldest first (admin)", tag: "tenants", parameters: pageParameters,
+                                 responses: ["200": json(list(of: "Tenant"), "Tenants"), "400": errorsBadRequest, "403": forbidden]),
                 "post": operation("Create a tenant (admin)", tag: "tenants",
                                   body: .object(["type": .string("object"), "required": .array([.string("name")]),
                                                  "properties": .object(["name": .object(["type": .string("string"), "minLength": .number(1), "maxLength": .number(200)])])]),
@@ -202,7 +205,8 @@ enum OpenAPIDocument {
                                        description: "Only jobs in this state"),
                              parameter("queue", schema: string("Queue name"), description: "Only this queue"),
                              parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(500)]),
-                                       description: "At most this many (default 50)")],
+                                       description: "At most this many (default 50)"),
+                             parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page")],
                 responses: ["200": json(list(of: "Job"), "Jobs"), "400": errorsBadRequest, "403": forbidden]
             )]),
             "/v1/jobs/{id}": .object(["get": operation("A job (admin)", tag: "jobs", parameters: [jobID],
@@ -235,6 +239,12 @@ enum OpenAPIDocument {
         "401": problem("The signature is missing, wrong or outside the timestamp tolerance; nothing was stored"),
         "404": problem("No such connection, or its connector takes no webhooks"),
         "413": problem("The body exceeds the connector's limit"),
+    ]
+
+    static let pageParameters = [
+        parameter("limit", schema: .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(500)]),
+                  description: "Page size (default 50)"),
+        parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page"),
     ]
 
     static let jobID = parameter("id", in: "path", schema: .object(["type": .string("integer"), "minimum": .number(1)]), description: "The job")

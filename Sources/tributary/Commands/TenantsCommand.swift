@@ -42,7 +42,7 @@ struct TenantsListCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let tenants = try await CommandEnvironment.withStore { store in try await store.tenants.list() }
+        let tenants = try await CommandEnvironment.withStore { store in try await store.tenants.list().map(\.tenant) }
         if json {
             struct Row: Encodable { let id: String; let name: String; let createdAt: Date; let shreddedAt: Date? }
             print(try CLIOutput.json(tenants.map { Row(id: $0.id.description, name: $0.name, createdAt: $0.createdAt, shreddedAt: $0.shreddedAt) }))
