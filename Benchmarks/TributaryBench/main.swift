@@ -49,7 +49,23 @@ case "ingest":
         FileHandle.standardError.write(Data("ingest benchmark failed: \(error)\n".utf8))
         exit(1)
     }
+case "api-seed":
+    // Driven by scripts/bench api: fills the store the load test reads.
+    let environment = ProcessInfo.processInfo.environment
+    guard let raw = environment["TRIBUTARY_DATABASE_URL"], let url = try? DatabaseURL(parsing: raw),
+          let keyFile = environment["BENCH_MASTER_KEY_FILE"], let output = environment["BENCH_OUT"],
+          let cursors = environment["BENCH_CURSORS"] else {
+        FileHandle.standardError.write(Data("tributary-bench api-seed needs TRIBUTARY_DATABASE_URL, BENCH_MASTER_KEY_FILE, BENCH_OUT, BENCH_CURSORS\n".utf8))
+        exit(2)
+    }
+    do {
+        try await APISeed.run(url: url, keyFile: keyFile, records: environment["BENCH_RECORDS"].flatMap(Int.init) ?? 1_000_000,
+                              output: output, cursorsFile: cursors)
+    } catch {
+        FileHandle.standardError.write(Data("api seed failed: \(error)\n".utf8))
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write(Data("unknown benchmark '\(names[0])'; available: crypto, queue, ingest\n".utf8))
+    FileHandle.standardError.write(Data("unknown benchmark '\(names[0])'; available: crypto, queue, ingest, api-seed\n".utf8))
     exit(2)
 }

@@ -105,7 +105,7 @@ public enum JSONValue: Sendable, Hashable {
 
     /// A JSON string literal. Bytes of multi-byte UTF-8 sequences are all ≥ 0x80, so only
     /// ASCII quotes, backslashes and control characters need escaping.
-    static func appendQuoted(_ string: String, to output: inout [UInt8]) {
+    public static func appendQuoted(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         // Most values need no escaping: copy them whole (this runs for every field of every record).
         let plain = string.utf8.withContiguousStorageIfAvailable { bytes -> Bool in

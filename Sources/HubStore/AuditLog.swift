@@ -50,6 +50,27 @@ public struct AuditLog: Sendable {
         }
     }
 
+    /// One entry per record, written in one statement (a page of records is one round trip,
+    /// not one commit per record).
+    public func recordDecryptions(tenant: TenantID, actor: AuditActor, records: [(RecordKey, [String])]) async throws {
+        guard !records.isEmpty else { return }
+        // Field lists travel joined by the unit separator: unnest would flatten a text[][] .
+        let separator = "\u{1F}"
+        let connections = records.map(\.0.connection), streams = records.map(\.0.stream), ids = records.map(\.0.externalID)
+        let fields = records.map { $0.1.joined(separator: separator) }
+        try await withDatabaseErrors("writing the audit log") {
+            try await client.query(
+                """
+                INSERT INTO audit_log (tenant_id, actor, action, connection_id, stream, external_id, fields, request_id)
+                SELECT \(tenant.rawValue), \(actor.description), 'decrypt', r.c, r.s, r.e,
+                       CASE WHEN r.f = '' THEN '{}'::text[] ELSE string_to_array(r.f, \(separator)) END, \(actor.requestID)
+                FROM unnest(\(connections)::uuid[], \(streams)::text[], \(ids)::text[], \(fields)::text[]) AS r(c, s, e, f)
+                """,
+                logger: logger
+            )
+        }
+    }
+
     public func entries(tenant: TenantID, limit: Int = 100) async throws -> [AuditEntry] {
         try await withDatabaseErrors("reading the audit log") {
             let rows = try await client.query(

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// The sealed columns a re-encryption pass moves to the newest data key.
 enum SealedColumn {
-    case records, connections
+    case records, connections, webhookEvents
 }
 
 extension KeyAdministration {
@@ -20,6 +20,8 @@ extension KeyAdministration {
                     return try await reencryptRecords(connection, tenant: tenant, target: target, batchSize: batchSize)
                 case .connections:
                     return try await reencryptCredentials(connection, tenant: tenant, target: target, batchSize: batchSize)
+                case .webhookEvents:
+                    return try await reencryptWebhookEvents(connection, tenant: tenant, target: target, batchSize: batchSize)
                 }
             }
         }
@@ -93,5 +95,31 @@ extension KeyAdministration {
         let old = try await keyring.decryptionKey(for: context.tenant, version: version)
         let plaintext = try Envelope.open(ciphertext, with: old, context: context)
         return try Envelope.seal(plaintext.revealed, with: target, context: context)
+    }
+
+    /// Webhook payloads in the inbox: sealed like the rest, so a retired key never strands one.
+    private func reencryptWebhookEvents(_ connection: PostgresConnection, tenant: TenantID, target: DataKey, batchSize: Int)
+        async throws -> Int
+    {
+        let rows = try await connection.query(
+            """
+            SELECT id, connection_id, provider_event_id, payload, key_version FROM webhook_events
+            WHERE tenant_id = \(tenant.rawValue) AND key_version < \(target.version)
+            ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        )
+        var updates: [(Int64, [UInt8])] = []
+        for try await (id, connectionID, eventID, ciphertext, version) in rows.decode((Int64, UUID, String, ByteBuffer, Int).self) {
+            let context = WebhookInbox.context(tenant, connection: connectionID, eventID: eventID)
+            updates.append((id, try await reseal(Array(ciphertext.readableBytesView), from: version, to: target, context: context)))
+        }
+        for (id, sealed) in updates {
+            try await connection.query(
+                "UPDATE webhook_events SET payload = \(ByteBuffer(bytes: sealed)), key_version = \(target.version) WHERE id = \(id)",
+                logger: logger
+            )
+        }
+        return updates.count
     }
 }

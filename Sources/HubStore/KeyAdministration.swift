@@ -93,7 +93,7 @@ public struct KeyAdministration: Sendable {
         var remaining = try await countBelow(tenant: tenant, version: target.version)
         var moved = 0
         progress(ReencryptionProgress(tenant: tenant, targetVersion: target.version, moved: 0, remaining: remaining))
-        for table in [SealedColumn.records, .connections] {
+        for table in [SealedColumn.records, .connections, .webhookEvents] {
             while true {
                 let count = try await reencryptBatch(table, tenant: tenant, target: target, batchSize: batchSize)
                 if count == 0 { break }
@@ -114,6 +114,7 @@ public struct KeyAdministration: Sendable {
                           AND key_version < \(version))
                      + (SELECT count(*) FROM connections WHERE tenant_id = \(tenant.rawValue) AND credentials IS NOT NULL
                           AND credentials_key_version < \(version))
+                     + (SELECT count(*) FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
                 """,
                 logger: logger
             )
@@ -149,6 +150,7 @@ public struct KeyAdministration: Sendable {
                                     AND sensitive IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM connections WHERE tenant_id = \(tenant.rawValue)
                                     AND credentials_key_version < \(version) AND credentials IS NOT NULL)
+                  AND NOT EXISTS (SELECT 1 FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
                 RETURNING version
                 """,
                 logger: logger

@@ -73,15 +73,17 @@ extension RecordReader {
     /// Opens a page's sealed fields, writing one audit entry per record in the actor's name.
     public func reveal(_ rows: [RecordRow], tenant: TenantID, to actor: AuditActor) async throws -> [RecordKey: [String: JSONValue]] {
         var revealed: [RecordKey: [String: JSONValue]] = [:]
-        let audit = AuditLog(client: client, logger: logger)
+        var entries: [(RecordKey, [String])] = []
         for row in rows {
             guard let sealed = row.sealed, let version = row.keyVersion else { continue }
             let key = try await keyring.decryptionKey(for: tenant, version: version)
             let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: row.key.rowIdentity)
             let fields = try RecordProtector.reveal(sealed, key: key, context: context).revealed
-            try await audit.recordDecryption(tenant: tenant, actor: actor, record: row.key, fields: fields.keys.sorted())
+            entries.append((row.key, fields.keys.sorted()))
             revealed[row.key] = fields
         }
+        // Audited before anything decrypted leaves: no entry, no plaintext.
+        try await AuditLog(client: client, logger: logger).recordDecryptions(tenant: tenant, actor: actor, records: entries)
         return revealed
     }
 }

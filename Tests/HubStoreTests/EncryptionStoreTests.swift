@@ -27,11 +27,18 @@ struct EncryptionStoreTests {
         try await TestDatabase.withClient(url) { client in
             let store = try await StoreFixture.make(client: client, kek: try TestKeys.kek())
             let policy = TestKeys.contactPolicy
-            // Records written under versions 1, 2 and 3.
+            // Records written under versions 1, 2 and 3; a webhook payload in the inbox under version 1.
+            let inbox = WebhookInbox(client: client, keyring: store.keyring, logger: store.logger)
+            var eventID: Int64?
             for version in 1...3 {
                 if version > 1 { #expect(try await store.keyring.rotate(store.tenant) == version) }
                 let batch = (version * 100..<(version * 100 + 20)).map { TestKeys.contact($0) }
                 #expect(try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: batch, policy: policy) == 20)
+                if version == 1 {
+                    let sealed = try await inbox.seal(tenant: store.tenant, connection: store.connection, eventID: "evt_1", eventType: "contact.updated",
+                                                      verifiedBy: "github", body: Array(#"{"id":"evt_1"}"#.utf8))
+                    eventID = try await client.withConnection { try await inbox.insert(sealed, on: $0) }
+                }
             }
             let before = try await store.keys.status(tenant: store.tenant).filter { $0.purpose == .data }
             #expect(before.map(\.records) == [20, 20, 20])
@@ -39,7 +46,7 @@ struct EncryptionStoreTests {
 
             let blocked = await #expect(throws: HubError.self) { try await store.keys.retire(tenant: store.tenant, below: 3) }
             #expect(blocked?.code == .keyRetirementBlocked)
-            #expect(blocked?.message.contains("41 rows") == true)
+            #expect(blocked?.message.contains("42 rows") == true)
 
             for id in [100, 200, 300] {
                 let record = try await store.reader.record(tenant: store.tenant, key: store.key("\(id)"), revealTo: .commandLine(user: "test"))
@@ -48,8 +55,8 @@ struct EncryptionStoreTests {
 
             let progress = ProgressLog()
             let moved = try await store.keys.reencrypt(tenant: store.tenant, batchSize: 7) { progress.append($0.remaining) }
-            #expect(moved == 41)
-            #expect(progress.values.first == 41)
+            #expect(moved == 42)
+            #expect(progress.values.first == 42)
             #expect(progress.values.last == 0)
             #expect(progress.values == progress.values.sorted(by: >), "remaining must only go down")
             let after = try await store.keys.status(tenant: store.tenant).filter { $0.purpose == .data }
@@ -65,6 +72,8 @@ struct EncryptionStoreTests {
             }
             let credentials = try await store.connections.credentials(tenant: store.tenant, connection: store.connection)
             #expect(String(decoding: credentials.revealed, as: UTF8.self) == "{\"api_key\":\"sk_test\"}")
+            let event = try await inbox.event(try #require(eventID))
+            #expect(String(decoding: event.payload.revealed, as: UTF8.self) == #"{"id":"evt_1"}"#)
         }
     }
 
