@@ -138,7 +138,8 @@ struct WorkerPoolTests {
                     return .completed
                 }
             ]
-            // Heartbeats 30 s apart: only the NOTIFY can stop the job within the two seconds below.
+            // Heartbeats 30 s apart: only the NOTIFY can stop the job within the ten seconds below
+            // (generous, as the whole suite shares two cores; a heartbeat would take 30).
             var settings = configuration()
             settings.heartbeat = .seconds(30)
             settings.lease = .seconds(60)
@@ -150,9 +151,9 @@ struct WorkerPoolTests {
                 let started = ContinuousClock.now
                 let check3 = try await queue.cancel(id) == .running
                 #expect(check3)
-                let check4 = try await waitUntil(timeout: .seconds(5)) { try await queue.job(id).state == .cancelled }
+                let check4 = try await waitUntil(timeout: .seconds(15)) { try await queue.job(id).state == .cancelled }
                 #expect(check4)
-                #expect(ContinuousClock.now - started < .seconds(2), "NOTIFY should stop it at once, not at a heartbeat")
+                #expect(ContinuousClock.now - started < .seconds(10), "NOTIFY should stop it at once, not at a heartbeat")
             }
         }
     }
