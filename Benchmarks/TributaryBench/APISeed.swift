@@ -86,9 +86,9 @@ enum APISeed {
                 "min_seq": .number(Double(bounds.0)), "max_seq": .number(Double(bounds.1)),
                 "seed_seconds": .number((ContinuousClock.now - start).inSeconds),
             ])
-            FileManager.default.createFile(atPath: output, contents: Data(summary.canonicalJSON.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: output, contents: Data(summary.canonicalJSON.utf8), attributes: [.posixPermissions: 0o600])
             // 4,096 cursors at random places in the stream (fixed seed), as `cursors = {...}` for wrk's Lua.
-            var generator = SeededGenerator(seed: 42)
+            var generator = SplitMix64(seed: 42)
             let span = max(bounds.1 - bounds.0 - 200, 1)
             let cursors = (0..<4096).map { _ in
                 let sequence = bounds.0 + Int64(generator.next() % UInt64(span))
@@ -97,18 +97,5 @@ enum APISeed {
             }
             try "cursors = {\(cursors.joined(separator: ","))}\n".write(toFile: cursorsFile, atomically: true, encoding: .utf8)
         }
-    }
-}
-
-/// SplitMix64: the same cursors every run.
-struct SeededGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -239,23 +239,17 @@ struct ConnectionsController: Sendable {
     func listSyncs(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let (tenant, _) = try Self.tenant(context)
         let id = try connectionID(context)
-        let query = request.uri.queryParameters
         var errors: [String: String] = [:]
-        var limit = 50
-        if let raw = query["limit"] {
-            if let value = Int(raw), (1...500).contains(value) { limit = value } else { errors["limit"] = "must be a number from 1 to 500" }
-        }
-        var before: Int64?
-        if let raw = query["cursor"] {
-            if let value = RecordCursor.decode(String(raw)) { before = value } else { errors["cursor"] = "is not a cursor this API returned" }
-        }
+        let page = PageRequest.parse(request, kind: "syncs", errors: &errors)
+        let before = page.after.map { Int64($0) }
+        if before == .some(nil) { errors["cursor"] = "is not a cursor this list returned" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
-        _ = try await SyncStore(client: client, logger: logger).connection(id, tenant: tenant)
-        let runs = try await SyncStore(client: client, logger: logger).runs(connection: id, tenant: tenant, latestPerStream: false,
-                                                                             limit: limit + 1, before: before)
-        let page = Array(runs.prefix(limit))
-        let next: JSONValue = runs.count > limit ? .string(RecordCursor.encode(page.last!.id)) : .null
-        return try JSONResponse.make(.object(["data": .array(page.map(Self.json)), "next_cursor": next]))
+        let syncs = SyncStore(client: client, logger: logger)
+        _ = try await syncs.connection(id, tenant: tenant)
+        let runs = try await syncs.runs(connection: id, tenant: tenant, latestPerStream: false, limit: page.limit + 1, before: before ?? nil)
+        let shown = Array(runs.prefix(page.limit))
+        let next: JSONValue = runs.count > page.limit ? .string(ListCursor.encode(String(shown.last!.id), kind: "syncs")) : .null
+        return try JSONResponse.make(.object(["data": .array(shown.map(Self.json)), "next_cursor": next]))
     }
 
     static func json(_ summary: ConnectionStore.Summary) -> JSONValue {

@@ -138,18 +138,15 @@ struct RecordsController: Sendable {
     }
 }
 
-/// The opaque cursor: the last change sequence seen, base64url-encoded with a version tag.
+/// The records cursor: the last change sequence seen, in the list cursor format under the
+/// tag `v1` (the records API's first, kept so cursors clients hold stay valid).
 enum RecordCursor {
     static func encode(_ sequence: Int64) -> String {
-        Data("v1:\(sequence)".utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        ListCursor.encode(String(sequence), kind: "v1")
     }
 
     static func decode(_ text: String) -> Int64? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let plain = String(data: data, encoding: .utf8), plain.hasPrefix("v1:"),
-              let value = Int64(plain.dropFirst(3)), value >= 0 else { return nil }
+        guard let key = ListCursor.decode(text, kind: "v1"), let value = Int64(key), value >= 0 else { return nil }
         return value
     }
 }

@@ -93,23 +93,18 @@ struct WebhooksController: Sendable {
         guard let text = context.parameters.get("id"), let connection = UUID(uuidString: text) else {
             throw Problem(HubError(.notFound, "connection \(context.parameters.get("id") ?? "") not found"))
         }
-        let query = request.uri.queryParameters
         var errors: [String: String] = [:]
-        var limit = 50
-        if let raw = query["limit"] {
-            if let value = Int(raw), (1...500).contains(value) { limit = value } else { errors["limit"] = "must be a number from 1 to 500" }
-        }
-        var before: Int64?
-        if let raw = query["cursor"] {
-            if let value = RecordCursor.decode(String(raw)) { before = value } else { errors["cursor"] = "is not a cursor this API returned" }
-        }
+        let page = PageRequest.parse(request, kind: "webhook-events", errors: &errors)
+        let before = page.after.map { Int64($0) }
+        if before == .some(nil) { errors["cursor"] = "is not a cursor this list returned" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
+        let limit = page.limit
         _ = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
         let events = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
-            .list(connection: connection, tenant: tenant, limit: limit + 1, before: before)
-        let page = Array(events.prefix(limit))
+            .list(connection: connection, tenant: tenant, limit: limit + 1, before: before ?? nil)
+        let shown = Array(events.prefix(limit))
         return try JSONResponse.make(.object([
-            "data": .array(page.map { event in
+            "data": .array(shown.map { event in
                 .object([
                     "id": .number(Double(event.id)), "event_id": .string(event.eventID), "event_type": .string(event.eventType),
                     "status": .string(event.status), "error": event.error.map(JSONValue.string) ?? .null,
@@ -117,7 +112,7 @@ struct WebhooksController: Sendable {
                     "processed_at": event.processedAt.map { .string(RFC3339.string($0)) } ?? .null,
                 ])
             }),
-            "next_cursor": events.count > limit ? .string(RecordCursor.encode(page.last!.id)) : .null,
+            "next_cursor": events.count > limit ? .string(ListCursor.encode(String(shown.last!.id), kind: "webhook-events")) : .null,
         ]))
     }
 }

@@ -61,7 +61,8 @@ public final class TributaryProcess {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        // A child reaped here may have a successor with the same pid: never signal it.
+        if reaped == nil, process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(atPath: stdoutPath)
         try? FileManager.default.removeItem(atPath: stderrPath)
     }
@@ -77,10 +78,31 @@ public final class TributaryProcess {
     /// The exit code, or nil if the process still runs after `timeout`.
     public func waitForExit(timeout: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline {
+            if let reaped { return reaped }
+            if !process.isRunning { return process.terminationStatus }
+            // swift-corelibs-foundation now and then misses a child's exit and leaves it a zombie
+            // with `isRunning` true for good (seen here: exited, State Z, 30 s later). A zombie has
+            // exited, so reap it here; if Foundation got there first, `isRunning` turns false.
+            if Self.isZombie(pid) {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    let signal = status & 0x7f
+                    reaped = signal == 0 ? (status >> 8) & 0xff : signal
+                    return reaped
+                }
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return process.isRunning ? nil : process.terminationStatus
+        return reaped ?? (process.isRunning ? nil : process.terminationStatus)
+    }
+
+    /// Set when `waitForExit` reaped the child itself.
+    private var reaped: Int32?
+
+    static func isZombie(_ pid: Int32) -> Bool {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.contains("State:\tZ")
     }
 
     /// Runs to completion and returns exit code and output.

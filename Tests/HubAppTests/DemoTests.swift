@@ -27,6 +27,18 @@ struct DemoTests {
         throw CancellationError()
     }
 
+    /// The process's state and each thread's name and wait channel, for a failure message.
+    static func threads(_ pid: Int32) -> String {
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "gone"
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return "\(state) threads: " + tasks.map { task in
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? "?"
+            let wchan = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "?"
+            return "\(comm.trimmingCharacters(in: .whitespacesAndNewlines))@\(wchan)"
+        }.joined(separator: ",")
+    }
+
     func number(_ value: JSONValue?) -> Int? {
         if case .number(let number)? = value { return Int(number) }
         return nil
@@ -47,7 +59,8 @@ struct DemoTests {
         let arguments = ["demo", "--json", "--data-dir", root, "--port", "0", "--connectors", Self.connectors]
 
         // Run 1, serving: the summary, then the API it points at must answer.
-        let first = try TributaryProcess(arguments)
+        // Info logs (JSON, on stderr) so that a failure shows the process's own timeline.
+        let first = try TributaryProcess(arguments, environment: ["TRIBUTARY_LOG_LEVEL": "info"])
         let one = try await summary(first)
         #expect(number(one["run"]) == 1)
         #expect(records(one, "crm", "contacts") == DemoData.contactCount)
@@ -80,8 +93,10 @@ struct DemoTests {
             }
         }
         let postgres = try #require(postmasterPID(root))
+        let stopping = ContinuousClock.now
         first.signal(SIGTERM)
-        #expect(await first.waitForExit(timeout: .seconds(30)) == 0, "\(first.standardError)")
+        let status = await first.waitForExit(timeout: .seconds(30))
+        #expect(status == 0, "exit \(String(describing: status)) after \(ContinuousClock.now - stopping); \(Self.threads(first.pid)): \(first.standardError)")
         #expect(!processAlive(postgres), "PostgreSQL outlived tributary demo")
 
         // Run 2: the same data folder; incremental streams fetch only what changed since.

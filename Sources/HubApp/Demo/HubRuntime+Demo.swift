@@ -71,13 +71,17 @@ extension HubRuntime {
                                    exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databaseURL: url,
                                    keyFileShown: DemoState.keyFile(demo.dataDirectory)),
                     store: store, ports: ports, crm: crm, billing: billing, log: log, run: run, started: started, console: console)
-                return [
-                    .init(service: crm.application(logger: quiet) { port in await ports.publish("crm", port) }, serviceName: "sample-crm"),
-                    .init(service: billing.application(logger: quiet) { port in await ports.publish("billing", port) },
-                          serviceName: "sample-billing"),
-                    .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup,
-                          failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "demo"),
-                ]
+                // The sample APIs outlive the worker that reads them; the driver stops first.
+                return Companions(
+                    dependencies: [
+                        .init(service: crm.application(logger: quiet) { port in await ports.publish("crm", port) }, serviceName: "sample-crm"),
+                        .init(service: billing.application(logger: quiet) { port in await ports.publish("billing", port) },
+                              serviceName: "sample-billing"),
+                    ],
+                    dependents: [
+                        .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "demo"),
+                    ])
             }
         }
         console.line("Stopped; PostgreSQL is shut down. Run again to sync only what changed.")

@@ -50,7 +50,7 @@ public enum HubRuntime {
     public static func serve(
         roles: [Role], configuration: HubConfiguration, databaseURL: DatabaseURL, logger: Logger,
         onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
-        companions: (StoreContext) -> [ServiceGroupConfiguration.ServiceConfiguration] = { _ in [] }
+        companions: (StoreContext) -> Companions = { _ in Companions() }
     ) async throws {
         try await DatabaseProbe.check(databaseURL, logger: logger)
         let postgres = PostgresClient(
@@ -66,12 +66,15 @@ public enum HubRuntime {
             let status = try await MigrationRunner().status(on: postgres, logger: logger)
             if let refusal = status.refusal { throw refusal }
 
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             // The API decrypts for sensitive-scope keys and workers open credentials: both need the
             // master key. Without one they still run, and what needs a key fails with the key error.
             let kek: any KeyEncryptionKeyProvider
             do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
             let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
+            let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger))
+            // A group stops its services in reverse order: what the roles depend on goes first in
+            // the list, so it stops last (a sync in flight never loses the API it reads).
+            var services = extra.dependencies
             if roles.contains(.api) {
                 let api = APIServer.build(
                     configuration: .init(host: configuration.httpHost, port: configuration.httpPort,
@@ -101,14 +104,30 @@ public enum HubRuntime {
                 let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules + SyncJobs.schedules, logger: logger)
                 services.append(.init(service: scheduler, serviceName: "scheduler"))
             }
-            services += companions(StoreContext(client: postgres, keyring: keyring, logger: logger))
+            services += extra.dependents
             var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
             groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
-            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
-            groupConfiguration.maximumCancellationDuration = .seconds(2)
+            // The worker gives running jobs the grace period, then cancels and hands back the rest:
+            // the group allows for that before it cancels, and ends the process if it must.
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(5)
+            groupConfiguration.maximumCancellationDuration = .seconds(5)
             logger.info("starting", metadata: ["hub.roles": .array(roles.sorted().map { .string($0.rawValue) })])
             try await ServiceGroup(configuration: groupConfiguration).run()
             logger.info("stopped cleanly")
         }
+    }
+}
+
+/// Services run beside the roles in one group (the demo's sample APIs and driver).
+public struct Companions {
+    /// Started with the roles and stopped after them: what the roles call.
+    public var dependencies: [ServiceGroupConfiguration.ServiceConfiguration]
+    /// Stopped before the roles: what calls them.
+    public var dependents: [ServiceGroupConfiguration.ServiceConfiguration]
+
+    public init(dependencies: [ServiceGroupConfiguration.ServiceConfiguration] = [],
+                dependents: [ServiceGroupConfiguration.ServiceConfiguration] = []) {
+        self.dependencies = dependencies
+        self.dependents = dependents
     }
 }

@@ -188,7 +188,11 @@ public struct StreamReader: Sendable {
                 pending.cancel()
                 throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
             }
-            guard let response = try await pending.value else { return }
+            // The request runs in its own task (so the next page's overlaps this one's work);
+            // cancelling the read must reach it, or a job told to stop would wait out its retries.
+            let current = pending
+            guard let response = try await withTaskCancellationHandler(operation: { try await current.value },
+                                                                       onCancel: { current.cancel() }) else { return }
             let pageContext = requestContext(token)
             let decoded: PyValue
             if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
