@@ -85,8 +85,9 @@ struct DemoDriver: Service {
             }
         }
         let connections = store.connections
-        let crmKey = "sk_demo_crm_7Q2mB9xK"
-        let billingKey = "bk_demo_billing_4fT8wZ"
+        // The sample APIs' own keys: what a user would paste from the provider's dashboard.
+        let crmKey = crm.apiKey
+        let billingKey = billing.apiKey
         if state == nil {
             console.step("Creating the demo tenant, its API key and two connections")
             let tenant = try await store.tenants.create(name: "Demo")

@@ -58,6 +58,7 @@ extension HubRuntime {
             console.line("    migrations: \(report.applied.count) applied, schema current")
             let log = SampleAPIRequestLog()
             let data = DemoData(rounds: run - 1)
+            // Fixed keys: a second run's stored credentials must still open the same sample APIs.
             let crm = SampleCRM(apiKey: "sk_demo_crm_7Q2mB9xK", data: data, log: log)
             let billing = SampleBilling(apiKey: "bk_demo_billing_4fT8wZ", data: data, log: log)
             let ports = PortRendezvous()
