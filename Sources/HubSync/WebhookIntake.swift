@@ -87,11 +87,10 @@ public struct WebhookIntake: Sendable {
         let secret = try await signingSecret(info, field: target.policy.signature.secretField)
         try WebhookVerifier(target.policy.signature).verify(body: body, header: header, secret: secret, now: now)
         let event = try WebhookEvent(body: body, header: header, policy: target.policy)
-        let sealed = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
-            .seal(tenant: info.tenant, connection: info.id, eventID: event.id, eventType: event.type,
-                  verifiedBy: target.policy.signature.scheme.rawValue, body: body)
-        let queue = JobQueue(client: client, logger: logger)
         let inbox = WebhookInbox(client: client, keyring: keyring, logger: logger)
+        let sealed = try await inbox.seal(tenant: info.tenant, connection: info.id, eventID: event.id, eventType: event.type,
+                                          verifiedBy: target.policy.signature.scheme.rawValue, body: body)
+        let queue = JobQueue(client: client, logger: logger)
         let stored = try await withDatabaseErrors("storing a webhook event") {
             try await client.withTransaction(logger: logger) { database -> Int64? in
                 guard let id = try await inbox.insert(sealed, on: database) else { return nil }
