@@ -20,6 +20,11 @@ enum QueueBenchmark {
     static func run(url: DatabaseURL, drainJobs: Int, latencySeconds: Double, rate: Double) async throws {
         try await PostgresClient.withRunning(url, maximumConnections: 24, logger: logger) { client in
             let queue = JobQueue(client: client, logger: logger)
+            // BENCH_ONLY=latency measures the latency alone (for profiling that path).
+            if ProcessInfo.processInfo.environment["BENCH_ONLY"] == "latency" {
+                return try await latency(queue, client, rate: rate, seconds: latencySeconds)
+            }
+            if ProcessInfo.processInfo.environment["BENCH_ONLY"] == "enqueue" { return try await enqueueBatch(queue, client) }
             try await enqueueBatch(queue, client)
             var best: (jobsPerSecond: Double, settings: String)?
             for (pools, slots, batch) in [(1, 1000, 1000), (2, 1000, 1000), (4, 500, 500)] {
@@ -56,6 +61,23 @@ enum QueueBenchmark {
             for _ in 0..<(total / size) { try await queue.enqueue(batch: batch) }
             let seconds = elapsed(since: start)
             emit(["what": what, "jobs": total, "batch": size, "seconds": seconds, "jobs_per_s": (Double(total) / seconds).rounded()])
+        }
+        for producers in [2, 4] {
+            try await clear(client)
+            let total = 50_000
+            let batch = (0..<1000).map { _ in JobRequest(kind: "noop") }
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for producer in 0..<producers {
+                    group.addTask {
+                        for index in 0..<(total / 1000) where index % producers == producer { try await queue.enqueue(batch: batch) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let seconds = elapsed(since: start)
+            emit(["what": "enqueue-batch-concurrent", "producers": producers, "jobs": total, "batch": 1000, "seconds": seconds,
+                  "jobs_per_s": (Double(total) / seconds).rounded()])
         }
     }
 
@@ -113,6 +135,7 @@ enum QueueBenchmark {
             ],
             logger: logger
         )
+        var commits: [Double] = []  // the enqueue call alone: its round trip and durable commit
         try await withPools([pool]) {
             try await Task.sleep(for: .seconds(1))  // the worker is listening
             let interval = 1 / rate
@@ -122,6 +145,7 @@ enum QueueBenchmark {
                 if ContinuousClock.now < target { try await Task.sleep(until: target, clock: .continuous) }
                 let sent = elapsed(since: origin) * 1000
                 try await queue.enqueue(JobRequest(kind: "lat", queue: "latency", args: ["t": .number(sent)]))
+                commits.append(elapsed(since: origin) * 1000 - sent)
             }
             let deadline = ContinuousClock.now + .seconds(30)
             while samples.withLock({ $0.count }) < total, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -130,6 +154,7 @@ enum QueueBenchmark {
         emit([
             "what": "enqueue-to-start latency", "rate_per_s": rate, "jobs": sorted.count, "p50_ms": percentile(sorted, 50),
             "p90_ms": percentile(sorted, 90), "p99_ms": percentile(sorted, 99), "max_ms": sorted.last ?? 0,
+            "enqueue_call_p50_ms": percentile(commits.sorted(), 50), "enqueue_call_p99_ms": percentile(commits.sorted(), 99),
         ])
     }
 

@@ -16,13 +16,18 @@ extension JobQueue {
     ) async throws -> [ClaimedJob] {
         let seconds = lease.inSeconds
         return try await withDatabaseErrors("claiming jobs of queue \(queue)") {
-            try await client.withTransaction(logger: logger) { connection in
+            guard grouped else {
+                // One statement, one round trip: the claim is the enqueue-to-start path.
+                return try await decodeClaimed(client.query(plainClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner)
+            }
+            // Group limits count running jobs, so the count must be read after the lock is
+            // held: the lock needs a statement (and snapshot) of its own, hence a transaction.
+            return try await client.withTransaction(logger: logger) { connection in
                 try await Self.skipWALFlush(connection, logger: logger)
-                if grouped {
-                    try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tributary.claim.' || \(queue)))", logger: logger)
-                }
-                let query = grouped ? groupedClaim(queue, kinds, limit, owner, seconds) : plainClaim(queue, kinds, limit, owner, seconds)
-                return try await decodeClaimed(connection.query(query, logger: logger), queue: queue, owner: owner)
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tributary.claim.' || \(queue)))", logger: logger)
+                return try await decodeClaimed(
+                    connection.query(groupedClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner
+                )
             }
         }
     }
@@ -36,6 +41,11 @@ extension JobQueue {
         try await connection.query("SET LOCAL synchronous_commit TO off", logger: logger)
     }
 
+    /// The same for a statement run on its own: `set_config(..., true)` lasts until the end
+    /// of the statement's implicit transaction, and the commit reads it before it resets.
+    /// Joined to the statement as a one-row source, so it is evaluated once.
+    static let asyncCommit = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
     private func plainClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
         """
         WITH next AS (
@@ -48,7 +58,7 @@ extension JobQueue {
         )
         UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),
             lease_expires_at = now() + make_interval(secs => \(seconds)), attempted_at = now()
-        FROM next WHERE jobs.id = next.id
+        FROM next, \(unescaped: Self.asyncCommit) WHERE jobs.id = next.id
         RETURNING jobs.id, jobs.kind, jobs.args::text, jobs.attempt, jobs.max_attempts
         """
     }
@@ -190,21 +200,18 @@ extension JobQueue {
         guard let owner = jobs.first?.owner else { return [:] }
         let seconds = lease.inSeconds
         return try await withDatabaseErrors("extending job leases") {
-            try await client.withTransaction(logger: logger) { connection in
-                try await Self.skipWALFlush(connection, logger: logger)
-                let rows = try await connection.query(
-                    """
-                    UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(seconds))
-                    FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
-                    WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
-                    RETURNING jobs.id, jobs.cancel_requested
-                    """,
-                    logger: logger
-                )
-                var held: [Int64: Bool] = [:]
-                for try await (id, cancel) in rows.decode((Int64, Bool).self) { held[id] = cancel }
-                return held
-            }
+            let rows = try await client.query(
+                """
+                UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(seconds))
+                FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt), \(unescaped: Self.asyncCommit)
+                WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)
+                RETURNING jobs.id, jobs.cancel_requested
+                """,
+                logger: logger
+            )
+            var held: [Int64: Bool] = [:]
+            for try await (id, cancel) in rows.decode((Int64, Bool).self) { held[id] = cancel }
+            return held
         }
     }
 

@@ -179,6 +179,32 @@ struct JobQueueTests {
         }
     }
 
+    /// Claims and heartbeats skip the WAL flush inside their own statement only: a pooled
+    /// connection must go back durable, or the next handler's commit would not be.
+    @Test func asyncCommitStaysInsideTheClaimStatement() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await PostgresClient.withRunning(url, maximumConnections: 1, logger: logger) { client in
+            let queue = JobQueue(client: client, logger: logger)
+            func setting(_ query: PostgresQuery) async throws -> String {
+                for try await value in try await client.query(query, logger: logger).decode(String.self) { return value }
+                return ""
+            }
+            // Test clusters run without fsync; make this session durable like a production one.
+            try await client.query("SET synchronous_commit TO on", logger: logger)
+            let inside = try await setting("SELECT current_setting('synchronous_commit') FROM (SELECT 1) AS x, \(unescaped: JobQueue.asyncCommit)")
+            #expect(inside == "off")
+            let after = try await setting("SHOW synchronous_commit")
+            #expect(after == "on")
+
+            _ = try await queue.enqueue(JobRequest(kind: "k"))
+            let claimed = try await claim(queue)
+            #expect(claimed.count == 1)
+            #expect(try await setting("SHOW synchronous_commit") == "on", "the claim's setting leaked into the session")
+            #expect(try await queue.heartbeat(claimed, lease: .seconds(30)).keys.sorted() == claimed.map(\.id))
+            #expect(try await setting("SHOW synchronous_commit") == "on", "the heartbeat's setting leaked into the session")
+        }
+    }
+
     func secondsUntilRun(_ id: Int64, _ client: PostgresClient) async throws -> Double {
         let rows = try await client.query("SELECT extract(epoch FROM run_at - now())::float8 FROM jobs WHERE id = \(id)", logger: logger)
         for try await value in rows.decode(Double.self) { return value }
