@@ -14,9 +14,26 @@ public enum BlindIndexNormalizer: String, Sendable, Codable, CaseIterable {
     public func normalize(_ value: String) -> String {
         switch self {
         case .exact: return value
-        case .lowercaseTrim: return value.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        case .lowercaseTrim: return Self.trimmingWhiteSpace(value).lowercased()
         case .digits: return String(value.unicodeScalars.filter { $0.properties.numericType == .decimal && $0.isASCII }.map(Character.init))
         }
+    }
+
+    /// What `trimmingCharacters(in: .whitespacesAndNewlines)` returns, without the NSString
+    /// bridge it costs on Linux: a sync indexes every record, and the trim was a twentieth of
+    /// its CPU. Stored digests depend on the result, so it must stay the same; a test compares
+    /// the two over every scalar. Foundation's set is Unicode's White_Space plus U+200B (zero
+    /// width space, which Unicode once counted as a space).
+    static func trimmingWhiteSpace(_ value: String) -> Substring {
+        let scalars = value.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isTrimmed($0) }), let last = scalars.lastIndex(where: { !isTrimmed($0) }) else {
+            return ""
+        }
+        return Substring(scalars[first...last])
+    }
+
+    private static func isTrimmed(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value == 0x200B || scalar.properties.isWhitespace
     }
 }
 

@@ -24,8 +24,11 @@ final class Doorbell: Sendable {
 
     /// Returns when rung, or after `timeout` (the polling fallback), or on cancellation.
     func wait(timeout: Duration) async {
+        // Rings only when the full timeout passes: cancelled early (the usual case, once this
+        // wait returns), it must not ring, or the next wait would return at once and an idle
+        // dispatcher would claim in a loop.
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             self.ring()
         }
         defer { timer.cancel() }

@@ -12,6 +12,11 @@ extension WorkerPool {
                 try await client.withConnection { connection in
                     try await connection.listen(on: JobQueue.wakeChannel) { wakes in
                         try await connection.listen(on: JobQueue.cancelChannel) { cancels in
+                            // Whatever was sent before this LISTEN (at start, or while the
+                            // connection was lost) went unheard: look for runnable jobs, and for
+                            // cancel requests through the leases, now rather than at the next poll.
+                            for doorbell in self.doorbells.values { doorbell.ring() }
+                            await self.renewLeases()
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask {
                                     for try await notification in wakes { self.doorbells[notification.payload]?.ring() }
@@ -60,7 +65,7 @@ extension WorkerPool {
         }
     }
 
-    private func renewLeases() async {
+    func renewLeases() async {
         let jobs = running.withLock { $0.values.map(\.context.job) }
         guard !jobs.isEmpty else { return }
         do {
@@ -78,7 +83,17 @@ extension WorkerPool {
     }
 
     func cancelRunning(_ id: Int64, reason: JobContext.CancelReason) {
-        guard let entry = running.withLock({ $0[id] }) else { return }
+        guard let entry = running.withLock({ $0[id] }) else {
+            // Most such requests are for other workers' jobs; the last few are kept in case
+            // the job is one this worker has claimed but not registered yet.
+            if reason == .requested {
+                unmatchedCancels.withLock { ids in
+                    ids.append(id)
+                    if ids.count > 64 { ids.removeFirst(ids.count - 64) }
+                }
+            }
+            return
+        }
         entry.context.cancel(reason)
         entry.task.cancel()
     }

@@ -16,6 +16,9 @@ public final class WorkerPool: Service {
     let logger: Logger
 
     let running = Mutex<[Int64: RunningJob]>([:])
+    /// Cancel requests heard for jobs not (yet) running here: a job is claimed and committed a
+    /// moment before this worker registers it, and a cancel heard in between must not be lost.
+    let unmatchedCancels = Mutex<[Int64]>([])
     let doorbells: [String: Doorbell]
     let completions: CompletionBuffer
     let stopping = Atomic<Bool>(false)
@@ -95,6 +98,12 @@ public final class WorkerPool: Service {
             let task = Task { await self.execute(context) }
             running[job.id] = RunningJob(context: context, task: task)
         }
+        let cancelled = unmatchedCancels.withLock { ids in
+            guard let index = ids.firstIndex(of: job.id) else { return false }
+            ids.remove(at: index)
+            return true
+        }
+        if cancelled { cancelRunning(job.id, reason: .requested) }
     }
 
     private func execute(_ context: JobContext) async {

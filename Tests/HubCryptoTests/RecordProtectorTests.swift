@@ -1,6 +1,7 @@
 import Crypto
+import Foundation
 import HubCore
-import HubCrypto
+@testable import HubCrypto
 import Testing
 
 @Suite("Blind indexes and protected records")
@@ -21,6 +22,29 @@ struct RecordProtectorTests {
     ])
     func normalizers(_ normalizer: BlindIndexNormalizer, _ input: String, _ expected: String) {
         #expect(normalizer.normalize(input) == expected)
+    }
+
+    /// Stored blind indexes were computed with Foundation's trim; the native one must agree.
+    @Test func nativeTrimMatchesFoundations() {
+        let samples = [
+            "", " ", "\t\n\r\u{0B}\u{0C}", "plain", "  both  ", "\u{85}x\u{85}", "\u{A0}\u{1680}x\u{2000}\u{200A}\u{2028}\u{2029}",
+            "\u{202F}\u{205F}\u{3000}x", "\u{200B}zero width is not space\u{200B}", "\u{FEFF}bom\u{FEFF}", " \u{301}combining ",
+            "e\u{301} ", "👩‍💻 emoji ", "\u{1C}\u{1D}\u{1E}\u{1F}separators", "mid dle\u{3000}kept",
+        ]
+        for sample in samples {
+            #expect(String(BlindIndexNormalizer.trimmingWhiteSpace(sample)) == sample.trimmingCharacters(in: .whitespacesAndNewlines),
+                    "\(sample.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        // Every scalar, on both sides of a letter.
+        var differing: [String] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let sample = "\(scalar)a\(scalar)"
+            if String(BlindIndexNormalizer.trimmingWhiteSpace(sample)) != sample.trimmingCharacters(in: .whitespacesAndNewlines) {
+                differing.append(String(value, radix: 16))
+            }
+        }
+        #expect(differing.isEmpty, "the trims differ around U+\(differing.prefix(10))")
     }
 
     @Test func canonicalJSONIsStableAndEscaped() {

@@ -48,6 +48,7 @@ public indirect enum PyValue: Sendable, Hashable {
         case .list(let values), .tuple(let values): return .array(values.map(\.json))
         case .dict(let dict):
             var object: [String: JSONValue] = [:]
+            object.reserveCapacity(dict.count)
             for (key, value) in dict.entries { object[PyRepr.str(key)] = value.json }
             return .object(object)
         case .datetime, .date, .timedelta, .function, .boundMethod: return .string(PyRepr.str(self))
