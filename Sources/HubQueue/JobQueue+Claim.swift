@@ -17,8 +17,13 @@ extension JobQueue {
         let seconds = lease.inSeconds
         return try await withDatabaseErrors("claiming jobs of queue \(queue)") {
             guard grouped else {
-                // One statement, one round trip: the claim is the enqueue-to-start path.
-                return try await decodeClaimed(client.query(plainClaim(queue, kinds, limit, owner, seconds), logger: logger), queue: queue, owner: owner)
+                // One prepared statement, one round trip: the claim is the enqueue-to-start path.
+                let statement = ClaimStatement(queue: queue, kinds: kinds, limit: limit, owner: owner, leaseSeconds: seconds)
+                var jobs: [ClaimedJob] = []
+                for try await (id, kind, args, attempt, maxAttempts) in try await client.execute(statement, logger: logger) {
+                    jobs.append(Self.claimed(id: id, kind: kind, args: args, attempt: attempt, maxAttempts: maxAttempts, queue: queue, owner: owner))
+                }
+                return jobs
             }
             // Group limits count running jobs, so the count must be read after the lock is
             // held: the lock needs a statement (and snapshot) of its own, hence a transaction.
@@ -43,25 +48,9 @@ extension JobQueue {
 
     /// The same for a statement run on its own: `set_config(..., true)` lasts until the end
     /// of the statement's implicit transaction, and the commit reads it before it resets.
-    /// Joined to the statement as a one-row source, so it is evaluated once.
+    /// Joined to the statement as a one-row source, so it is evaluated once. (`ClaimStatement`
+    /// spells it out, as a prepared statement's text is a constant.)
     static let asyncCommit = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
-
-    private func plainClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
-        """
-        WITH next AS (
-            SELECT id FROM jobs
-            WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
-              AND kind = ANY(\(kinds)) AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE q.name = \(queue) AND q.paused)
-            ORDER BY priority, run_at, id
-            LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),
-            lease_expires_at = now() + make_interval(secs => \(seconds)), attempted_at = now()
-        FROM next, \(unescaped: Self.asyncCommit) WHERE jobs.id = next.id
-        RETURNING jobs.id, jobs.kind, jobs.args::text, jobs.attempt, jobs.max_attempts
-        """
-    }
 
     /// Ranks candidates within their group and keeps, per group, only as many as its limit
     /// leaves room for next to what already runs.
@@ -94,10 +83,14 @@ extension JobQueue {
     private func decodeClaimed(_ rows: PostgresRowSequence, queue: String, owner: String) async throws -> [ClaimedJob] {
         var jobs: [ClaimedJob] = []
         for try await (id, kind, args, attempt, maxAttempts) in rows.decode((Int64, String, String, Int, Int).self) {
-            let decoded = (try? JSONDecoder().decode(JSONValue.self, from: Data(args.utf8))) ?? .object([:])
-            jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, args: decoded, attempt: attempt, maxAttempts: maxAttempts, owner: owner))
+            jobs.append(Self.claimed(id: id, kind: kind, args: args, attempt: attempt, maxAttempts: maxAttempts, queue: queue, owner: owner))
         }
         return jobs
+    }
+
+    private static func claimed(id: Int64, kind: String, args: String, attempt: Int, maxAttempts: Int, queue: String, owner: String) -> ClaimedJob {
+        let decoded = (try? JSONDecoder().decode(JSONValue.self, from: Data(args.utf8))) ?? .object([:])
+        return ClaimedJob(id: id, kind: kind, queue: queue, args: decoded, attempt: attempt, maxAttempts: maxAttempts, owner: owner)
     }
 
     /// Marks jobs completed, all in one statement; returns the ids whose attempt still held its
