@@ -1,4 +1,5 @@
 import Foundation
+@testable import HubAPI
 import HubCore
 import Testing
 import TributaryTestSupport
@@ -33,5 +34,13 @@ struct MetricsTests {
                 #expect(line.split(separator: " ").count == 2 && Double(line.split(separator: " ").last!) != nil, "\(line)")
             }
         }
+    }
+
+    @Test("label values are escaped and names sanitized as the exposition format wants")
+    func labelEscaping() {
+        let text = PrometheusRegistry.labelText([("route", "/v1/a\\b"), ("code", "say \"hi\"\nbye"), ("bad-name", "é")])
+        #expect(text == #"bad_name="é",code="say \"hi\"\nbye",route="/v1/a\\b""#)
+        #expect(PrometheusRegistry.sanitize("tributary_http_requests_total") == "tributary_http_requests_total")
+        #expect(PrometheusRegistry.sanitize("a-b.c") == "a_b_c")
     }
 }

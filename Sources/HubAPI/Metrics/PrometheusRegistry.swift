@@ -106,15 +106,41 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
     }
 
     static func sanitize(_ name: String) -> String {
-        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+        // Names are almost always valid already; this runs for every request's metrics.
+        if name.utf8.allSatisfy(isNameByte) { return name }
+        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
     }
 
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "_"), UInt8(ascii: ":"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Label values escaped as the exposition format wants (backslash, quote, newline), by
+    /// hand: Foundation's `replacingOccurrences` bridges through NSString on Linux, and this
+    /// runs for every request.
     static func labelText(_ labels: [(String, String)]) -> String {
-        labels.sorted { $0.0 < $1.0 }.map { name, value in
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-            return "\(sanitize(name))=\"\(escaped)\""
-        }.joined(separator: ",")
+        var text = ""
+        for (index, (name, value)) in labels.sorted(by: { $0.0 < $1.0 }).enumerated() {
+            if index > 0 { text += "," }
+            text += sanitize(name)
+            text += "=\""
+            for character in value.unicodeScalars {
+                switch character {
+                case "\\": text += "\\\\"
+                case "\"": text += "\\\""
+                case "\n": text += "\\n"
+                default: text.unicodeScalars.append(character)
+                }
+            }
+            text += "\""
+        }
+        return text
     }
 
     static func format(_ value: Double) -> String {
