@@ -32,7 +32,7 @@ public enum BlindIndexNormalizer: String, Sendable, Codable, CaseIterable {
         return Substring(scalars[first...last])
     }
 
-    private static func isTrimmed(_ scalar: Unicode.Scalar) -> Bool {
+    static func isTrimmed(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value == 0x200B || scalar.properties.isWhitespace
     }
 }

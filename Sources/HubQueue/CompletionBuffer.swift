@@ -11,10 +11,14 @@ final class CompletionBuffer: Sendable {
     private let doorbell = Doorbell()
     private let stopped = Atomic<Bool>(false)
     private let batch = Atomic<Int>(500)
+    private let onFlushed: @Sendable () -> Void
 
-    init(queue: JobQueue, logger: Logger) {
+    /// `onFlushed` runs after each flush that completed jobs: until then they still count as
+    /// running against their group's limit, so that is when waiting jobs of the group may start.
+    init(queue: JobQueue, logger: Logger, onFlushed: @escaping @Sendable () -> Void = {}) {
         self.queue = queue
         self.logger = logger
+        self.onFlushed = onFlushed
     }
 
     func add(_ job: ClaimedJob) {
@@ -47,6 +51,7 @@ final class CompletionBuffer: Sendable {
             return pending
         }
         guard !jobs.isEmpty else { return }
+        defer { onFlushed() }
         let size = batch.load(ordering: .relaxed)
         for start in stride(from: 0, to: jobs.count, by: size) {
             let chunk = Array(jobs[start..<min(start + size, jobs.count)])

@@ -36,8 +36,11 @@ public final class WorkerPool: Service {
         var logger = logger
         logger[metadataKey: "hub.worker"] = "\(configuration.owner)"
         self.logger = logger
-        self.doorbells = Dictionary(uniqueKeysWithValues: configuration.queues.map { ($0.name, Doorbell()) })
-        self.completions = CompletionBuffer(queue: queue, logger: logger)
+        let doorbells = Dictionary(uniqueKeysWithValues: configuration.queues.map { ($0.name, Doorbell()) })
+        self.doorbells = doorbells
+        // Completed jobs free their group's slots only once written: wake grouped dispatchers then.
+        let grouped = configuration.queues.filter(\.grouped).compactMap { doorbells[$0.name] }
+        self.completions = CompletionBuffer(queue: queue, logger: logger) { for doorbell in grouped { doorbell.ring() } }
     }
 
     public func run() async throws {

@@ -26,7 +26,9 @@ struct WorkerPoolTests {
         -> WorkerConfiguration
     {
         WorkerConfiguration(
-            queues: [queue], lease: .seconds(5), heartbeat: .milliseconds(200), pollInterval: .milliseconds(200),
+            // A lease far above the heartbeat: the full suite can stall this process for seconds,
+            // and a lease lost that way runs a job twice, which these tests count as a failure.
+            queues: [queue], lease: .seconds(20), heartbeat: .milliseconds(200), pollInterval: .milliseconds(200),
             rescueInterval: .seconds(1), gracePeriod: grace, retryPolicy: RetryPolicy(base: .milliseconds(100), jitter: 0),
             random: { 0.5 }
         )
