@@ -35,23 +35,7 @@ public struct JobQueue: Sendable {
     public func enqueue(_ request: JobRequest, on connection: PostgresConnection) async throws -> Int64 {
         try request.validate()
         for _ in 0..<5 {
-            let rows = try await connection.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO jobs (kind, queue, args, priority, run_at, max_attempts, unique_key, group_key, group_limit, state)
-                    VALUES (\(request.kind), \(request.queue), \(request.args.canonicalJSON)::jsonb, \(request.priority),
-                            COALESCE(\(request.runAt), now()), \(request.maxAttempts), \(request.uniqueKey), \(request.groupKey),
-                            \(request.groupLimit),
-                            CASE WHEN \(request.runAt)::timestamptz > now() THEN 'scheduled' ELSE 'available' END)
-                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL
-                        AND state IN ('available', 'scheduled', 'running', 'retryable') DO NOTHING
-                    RETURNING id, queue, run_at
-                )
-                SELECT id, CASE WHEN run_at <= now() THEN pg_notify(\(Self.wakeChannel), queue) END IS NULL FROM inserted
-                """,
-                logger: logger
-            )
-            for try await (id, _) in rows.decode((Int64, Bool).self) { return id }
+            for try await (id, _) in try await connection.execute(EnqueueStatement(request: request), logger: logger) { return id }
             // A duplicate of an active job: hand back that job, unless it just finished.
             let existing = try await connection.query(
                 """
