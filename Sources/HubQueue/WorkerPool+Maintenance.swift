@@ -65,7 +65,7 @@ extension WorkerPool {
         }
     }
 
-    func renewLeases() async {
+    private func renewLeases() async {
         let jobs = running.withLock { $0.values.map(\.context.job) }
         guard !jobs.isEmpty else { return }
         do {
