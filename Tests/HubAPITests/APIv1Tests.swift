@@ -117,7 +117,7 @@ struct APIv1Tests {
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 1 << 20)
         let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))) ?? .null
         var headers: [String: String] = [:]

@@ -11,7 +11,7 @@ struct DoorbellTests {
             bell.ring()
             let rung = ContinuousClock.now
             await bell.wait(timeout: .seconds(30))
-            #expect(ContinuousClock.now - rung < .seconds(5), "a rung bell wakes the waiter at once")
+            #expect(ContinuousClock.now - rung < .seconds(20), "a rung bell wakes the waiter at once (the margin is for a loaded machine)")
         }
         let start = ContinuousClock.now
         await bell.wait(timeout: .milliseconds(300))
@@ -25,6 +25,6 @@ struct DoorbellTests {
         try? await Task.sleep(for: .milliseconds(50))
         bell.ring()
         await waited
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(20))
     }
 }
