@@ -48,8 +48,7 @@ extension JobQueue {
 
     /// The same for a statement run on its own: `set_config(..., true)` lasts until the end
     /// of the statement's implicit transaction, and the commit reads it before it resets.
-    /// Joined to the statement as a one-row source, so it is evaluated once. (`ClaimStatement`
-    /// spells it out, as a prepared statement's text is a constant.)
+    /// Joined to the statement as a one-row source, so it is evaluated once.
     static let asyncCommit = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
     /// Ranks candidates within their group and keeps, per group, only as many as its limit

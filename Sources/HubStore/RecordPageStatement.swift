@@ -8,18 +8,21 @@ import PostgresNIO
 /// generic plan walks `records_feed` (connection, stream, change sequence), which is right for
 /// every page of this shape.
 ///
-/// A blind-index lookup stays an ordinary query: its plan depends on the digest, through the
-/// GIN index, and one generic plan for both shapes would serve lookups badly.
+/// A blind-index lookup (`lookupSQL`, the same page with one more condition) stays an
+/// ordinary query: its plan depends on the digest, through the GIN index, and one generic plan
+/// for both shapes would serve lookups badly.
 struct RecordPageStatement: PostgresPreparedStatement {
     static let name = "tributary_record_page_v1"
 
-    static let sql = """
+    private static let select = """
         SELECT external_id, data::text, sensitive, key_version, change_seq, synced_at, deleted_at FROM records
         WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 AND change_seq > $4
           AND ($5 OR deleted_at IS NULL)
           AND ($6::timestamptz IS NULL OR synced_at > $6)
-        ORDER BY change_seq LIMIT $7
         """
+    static let sql = select + "\nORDER BY change_seq LIMIT $7"
+    /// `$8` is the digest, appended to `makeBindings()`'s values.
+    static let lookupSQL = select + "\n  AND blind_index @> ARRAY[$8::bytea]\nORDER BY change_seq LIMIT $7"
 
     static let bindingDataTypes: [PostgresDataType] = [.uuid, .uuid, .text, .int8, .bool, .timestamptz, .int8]
 

@@ -45,34 +45,22 @@ public struct RecordRow: Sendable {
 extension RecordReader {
     /// The page, and whether more follow.
     public func page(_ query: RecordQuery) async throws -> (rows: [RecordRow], more: Bool) {
-        let digest = query.blindIndexDigest.map { ByteBuffer(bytes: $0) }
-        return try await withDatabaseErrors("listing records of stream \(query.stream)") {
+        try await withDatabaseErrors("listing records of stream \(query.stream)") {
+            let statement = RecordPageStatement(query: query)
+            let rows: AsyncThrowingMapSequence<PostgresRowSequence, RecordPageStatement.Row>
+            if let digest = query.blindIndexDigest {
+                var bindings = try statement.makeBindings()
+                bindings.append(ByteBuffer(bytes: digest))
+                rows = try await client.query(PostgresQuery(unsafeSQL: RecordPageStatement.lookupSQL, binds: bindings), logger: logger)
+                    .map { try statement.decodeRow($0) }
+            } else {
+                rows = try await client.execute(statement, logger: logger)
+            }
             var result: [RecordRow] = []
-            func add(_ id: String, _ data: String, _ sealed: ByteBuffer?, _ version: Int?, _ sequence: Int64, _ synced: Date, _ deleted: Date?) {
+            for try await (id, data, sealed, version, sequence, synced, deleted) in rows {
                 result.append(RecordRow(key: RecordKey(connection: query.connection, stream: query.stream, externalID: id),
                                         dataJSON: data, sealed: sealed.map { Array($0.readableBytesView) }, keyVersion: version,
                                         changeSequence: sequence, syncedAt: synced, deletedAt: deleted))
-            }
-            guard let digest else {
-                for try await row in try await client.execute(RecordPageStatement(query: query), logger: logger) {
-                    add(row.0, row.1, row.2, row.3, row.4, row.5, row.6)
-                }
-                return (Array(result.prefix(query.limit)), result.count > query.limit)
-            }
-            let rows = try await client.query(
-                """
-                SELECT external_id, data::text, sensitive, key_version, change_seq, synced_at, deleted_at FROM records
-                WHERE tenant_id = \(query.tenant.rawValue) AND connection_id = \(query.connection) AND stream = \(query.stream)
-                  AND change_seq > \(query.after ?? 0)
-                  AND (\(query.includeDeleted) OR deleted_at IS NULL)
-                  AND (\(query.updatedAfter)::timestamptz IS NULL OR synced_at > \(query.updatedAfter))
-                  AND blind_index @> ARRAY[\(digest)::bytea]
-                ORDER BY change_seq LIMIT \(query.limit + 1)
-                """,
-                logger: logger
-            )
-            for try await (id, data, sealed, version, sequence, synced, deleted) in rows.decode((String, String, ByteBuffer?, Int?, Int64, Date, Date?).self) {
-                add(id, data, sealed, version, sequence, synced, deleted)
             }
             return (Array(result.prefix(query.limit)), result.count > query.limit)
         }
