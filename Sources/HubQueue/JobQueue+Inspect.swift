@@ -23,6 +23,19 @@ extension JobQueue {
         )
     }
 
+    /// How many of these jobs are still to run or running (not completed, discarded or cancelled).
+    public func activeCount(_ ids: [Int64]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await withDatabaseErrors("counting active jobs") {
+            let rows = try await client.query(
+                "SELECT count(*)::int8 FROM jobs WHERE id = ANY(\(ids)) AND state IN ('available', 'scheduled', 'running', 'retryable')",
+                logger: logger
+            )
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
     /// How many jobs are in each state, per queue: the queue depth operators watch.
     public func depth() async throws -> [(queue: String, state: JobState, count: Int)] {
         try await withDatabaseErrors("counting jobs") {

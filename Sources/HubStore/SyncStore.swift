@@ -46,10 +46,11 @@ public struct SyncStore: Sendable {
         return found
     }
 
-    public func state(connection: UUID, stream: String) async throws -> JSONValue? {
+    /// The stream's state, or one partition's (`partition` is its key; "" is the whole stream).
+    public func state(connection: UUID, stream: String, partition: String = "") async throws -> JSONValue? {
         try await withDatabaseErrors("reading the state of stream \(stream)") {
             let rows = try await client.query(
-                "SELECT state::text FROM sync_state WHERE connection_id = \(connection) AND stream = \(stream) AND partition = ''",
+                "SELECT state::text FROM sync_state WHERE connection_id = \(connection) AND stream = \(stream) AND partition = \(partition)",
                 logger: logger
             )
             for try await text in rows.decode(String.self) {
@@ -59,13 +60,13 @@ public struct SyncStore: Sendable {
         }
     }
 
-    /// Writes the stream's state on the batch's connection.
+    /// Writes the stream's (or one partition's) state on the batch's connection.
     public func saveState(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String,
-                          state: JSONValue) async throws {
+                          partition: String = "", state: JSONValue) async throws {
         try await database.query(
             """
             INSERT INTO sync_state (tenant_id, connection_id, stream, partition, state, updated_at)
-            VALUES (\(tenant.rawValue), \(connection), \(stream), '', \(state.canonicalJSON)::jsonb, now())
+            VALUES (\(tenant.rawValue), \(connection), \(stream), \(partition), \(state.canonicalJSON)::jsonb, now())
             ON CONFLICT (connection_id, stream, partition) DO UPDATE SET state = EXCLUDED.state, updated_at = now()
             """,
             logger: logger
@@ -190,21 +191,27 @@ public struct SyncStore: Sendable {
         public let pages: Int64
         public let error: String?
         public let jobID: Int64?
+        /// For a run with one job per partition: how many partitions, and how many are settled.
+        public let partitions: Int
+        public let partitionsSettled: Int
     }
 
     public func runs(ids: [Int64]) async throws -> [Run] {
         try await withDatabaseErrors("reading sync runs") {
             let rows = try await client.query(
                 """
-                SELECT id, stream, status, records_read, records_written, records_deleted, pages, error::text, job_id
-                FROM sync_runs WHERE id = ANY(\(ids)) ORDER BY id
+                SELECT r.id, r.stream, r.status, r.records_read, r.records_written, r.records_deleted, r.pages, r.error::text,
+                       r.job_id, count(p.partition)::int8, count(p.partition) FILTER (WHERE p.status <> 'queued')::int8
+                FROM sync_runs r LEFT JOIN sync_run_partitions p ON p.run_id = r.id
+                WHERE r.id = ANY(\(ids)) GROUP BY r.id ORDER BY r.id
                 """,
                 logger: logger
             )
             var result: [Run] = []
-            for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?).self) {
+            for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?, Int, Int).self) {
                 result.append(Run(id: row.0, stream: row.1, status: row.2, recordsRead: row.3, recordsWritten: row.4,
-                                  recordsDeleted: row.5, pages: row.6, error: row.7, jobID: row.8))
+                                  recordsDeleted: row.5, pages: row.6, error: row.7, jobID: row.8,
+                                  partitions: row.9, partitionsSettled: row.10))
             }
             return result
         }

@@ -25,7 +25,12 @@ struct StreamSync: Sendable {
         let info = try await syncs.connection(arguments.connection, tenant: arguments.tenant)
         guard info.status != "paused" else {
             try await context.withTransaction(completing: true) { database in
-                try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
+                if arguments.partition != nil {
+                    try await syncs.settlePartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                                                    connection: arguments.connection, succeeded: true)
+                } else {
+                    try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
+                }
             }
             return .completed
         }
@@ -35,19 +40,48 @@ struct StreamSync: Sendable {
         }
         let config = try await configuration(info, tenant: arguments.tenant)
         let incremental = definition.isIncremental(arguments.stream) && !arguments.fullRefresh
-        let state = incremental ? try await syncs.state(connection: arguments.connection, stream: arguments.stream) : nil
-        try await syncs.startRun(arguments.run)
+        var environment = self.environment
+        environment.rateLimitHandoff = true
+        let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
+        if arguments.partition == nil {
+            try await syncs.startRun(arguments.run)
+            // An incremental stream with partitions runs as one job per partition, each resuming
+            // from its own state. A full pass stays one job: marking what it did not see as
+            // deleted needs every partition read in one place.
+            if incremental {
+                do {
+                    if let outcome = try await fanOut(arguments, reader: reader, definition: definition, info: info, context: context) {
+                        return outcome
+                    }
+                } catch let limited as RateLimited {
+                    return .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
+                } catch {
+                    try? await recordFailure(error, arguments: arguments, context: context)
+                    throw error
+                }
+            }
+        }
+        let state: JSONValue?
+        if !incremental {
+            state = nil
+        } else if arguments.partition != nil,
+                  let own = try await syncs.state(connection: arguments.connection, stream: arguments.stream,
+                                                  partition: arguments.partitionKey) {
+            state = own
+        } else {
+            // A partition without a state of its own (new since the last pass) starts where the
+            // last whole-stream pass left the stream, as the CDK's per-partition cursor does.
+            state = try await syncs.state(connection: arguments.connection, stream: arguments.stream)
+        }
 
         let batch = SyncBatch(
             arguments: arguments, definition: definition, policy: definition.recordPolicy(arguments.stream),
             writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs,
             context: context, batchSize: batchSize, trackSeen: !incremental
         )
-        var environment = self.environment
-        environment.rateLimitHandoff = true
-        let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
         do {
-            try await reader.read(stream: arguments.stream, state: state.map(PyValue.init(json:))) { event in
+            try await reader.read(stream: arguments.stream, state: state.map(PyValue.init(json:)),
+                                  partition: arguments.partition.map(PyValue.init(json:))) { event in
                 try context.checkCancellation()
                 try await batch.handle(event)
             }
@@ -61,10 +95,58 @@ struct StreamSync: Sendable {
             return .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
         } catch {
             await batch.abandon()
-            try? await syncs.failRun(arguments.run, connection: arguments.connection,
-                                     error: Self.describe(error, stream: arguments.stream, attempt: context.job.attempt),
-                                     final: context.job.attempt >= context.job.maxAttempts)
+            try? await recordFailure(error, arguments: arguments, context: context)
             throw error
+        }
+    }
+
+    /// Partitions beyond this many are read by the stream's one job, from the stream's state.
+    static let maxPartitionJobs = 10_000
+
+    /// Lists the stream's partitions (reading parent streams if it must) and, in one fenced
+    /// transaction that also completes this job, enqueues a job for each. Nil when the stream
+    /// has no partitions to fan out, so this job reads it itself.
+    private func fanOut(_ arguments: SyncJobArguments, reader: StreamReader, definition: ConnectorDefinition,
+                        info: SyncStore.ConnectionInfo, context: JobContext) async throws -> JobOutcome? {
+        guard let listed = try await reader.partitions(of: arguments.stream) else { return nil }
+        var seen = Set<String>()
+        let partitions = listed.map(\.json).map(arguments.narrowed(to:)).filter { seen.insert($0.partitionKey).inserted }
+        guard partitions.count <= Self.maxPartitionJobs else {
+            context.logger.notice("too many partitions for a job each; reading them in one job", metadata: [
+                "hub.sync.stream": "\(arguments.stream)", "hub.sync.partitions": "\(partitions.count)",
+            ])
+            return nil
+        }
+        try context.checkCancellation()
+        let queue = JobQueue(client: client, logger: context.logger)
+        let syncs = SyncStore(client: client, logger: context.logger)
+        try await context.withTransaction(completing: true) { database in
+            var jobs: [(key: String, job: Int64)] = []
+            for partition in partitions {
+                let job = try await queue.enqueue(SyncService.jobRequest(partition, definition: definition, info: info, uniqueKey: nil),
+                                                  on: database)
+                jobs.append((key: partition.partitionKey, job: job))
+            }
+            try await syncs.addPartitions(on: database, run: arguments.run, partitions: jobs)
+            if jobs.isEmpty { try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection) }
+        }
+        context.logger.info("sync split by partition", metadata: [
+            "hub.sync.stream": "\(arguments.stream)", "hub.sync.partitions": "\(partitions.count)",
+        ])
+        return .completed
+    }
+
+    /// Leaves a failure on the run and the connection. A partition's last failure settles the
+    /// partition; the run closes, failed, once every partition is settled.
+    private func recordFailure(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
+        let syncs = SyncStore(client: client, logger: context.logger)
+        let described = Self.describe(error, stream: arguments.stream, attempt: context.job.attempt)
+        let final = context.job.attempt >= context.job.maxAttempts
+        if arguments.partition != nil, final {
+            try await syncs.failPartition(run: arguments.run, partition: arguments.partitionKey, connection: arguments.connection,
+                                          error: described)
+        } else {
+            try await syncs.failRun(arguments.run, connection: arguments.connection, error: described, final: final)
         }
     }
 

@@ -90,7 +90,7 @@ actor SyncBatch {
                 let written = try await writer.run(prepared, on: database)
                 if let state {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                              stream: arguments.stream, state: state)
+                                              stream: arguments.stream, partition: arguments.partitionKey, state: state)
                 }
                 try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
             }
@@ -135,7 +135,12 @@ actor SyncBatch {
                 _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                                       stream: arguments.stream, seen: seen, run: arguments.run)
             }
-            try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
+            if arguments.partition != nil {
+                try await syncs.settlePartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                                                connection: arguments.connection, succeeded: true)
+            } else {
+                try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
+            }
         }
         pending = []
     }

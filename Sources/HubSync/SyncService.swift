@@ -40,16 +40,20 @@ public struct SyncService: Sendable {
         let queue = JobQueue(client: client, logger: logger)
         var started: [Started] = []
         for stream in streams {
+            // A sync whose partition jobs are still at work is still this stream's sync: its
+            // own job has finished, so the unique key below would not see it.
+            if let open = try await syncs.openPartitionedRun(connection: connection, stream: stream),
+               try await queue.activeCount(open.partitionJobs) > 0 {
+                started.append(Started(stream: stream, run: open.run, job: open.job))
+                continue
+            }
             let run = try await syncs.createRun(tenant: info.tenant, connection: connection, stream: stream,
                                                 fullRefresh: fullRefresh, jobID: nil)
             let arguments = SyncJobArguments(tenant: info.tenant, connection: connection, stream: stream,
                                              fullRefresh: fullRefresh, run: run)
-            let account = info.externalAccount.isEmpty ? connection.uuidString.lowercased() : info.externalAccount
-            let job = try await queue.enqueue(JobRequest(
-                kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
-                uniqueKey: "sync:\(connection.uuidString.lowercased()):\(stream)",
-                groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.connector):\(account)" },
-                groupLimit: definition.sidecar.accountConcurrency
+            let job = try await queue.enqueue(Self.jobRequest(
+                arguments, definition: definition, info: info,
+                uniqueKey: "sync:\(connection.uuidString.lowercased()):\(stream)"
             ))
             // An active job with this key already existed (the scheduler and a manual trigger can
             // race): that job runs its own run, so the one made here is dropped, not left queued.
@@ -63,6 +67,19 @@ public struct SyncService: Sendable {
             }
         }
         return started
+    }
+
+    /// A stream sync's job, or one partition's: in the connection's account group when the
+    /// connector caps how many of an account's syncs run at once.
+    static func jobRequest(_ arguments: SyncJobArguments, definition: ConnectorDefinition, info: SyncStore.ConnectionInfo,
+                           uniqueKey: String?) -> JobRequest {
+        let account = info.externalAccount.isEmpty ? info.id.uuidString.lowercased() : info.externalAccount
+        return JobRequest(
+            kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
+            uniqueKey: uniqueKey,
+            groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.connector):\(account)" },
+            groupLimit: definition.sidecar.accountConcurrency
+        )
     }
 
     /// The scheduler's pass: enqueues every due connection and sets its next time.

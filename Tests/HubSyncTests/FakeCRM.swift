@@ -16,6 +16,7 @@ final class FakeCRM: Sendable {
     private let contacts: Mutex<[[String: String]]>
     private let faults: Mutex<[Int: Fault]>
     private let requestCount = Mutex(0)
+    private let queries = Mutex<[[String: String]]>([])
     /// Delay every page by this much (for the crash test).
     let pageDelay: Duration
 
@@ -35,6 +36,8 @@ final class FakeCRM: Sendable {
     }
 
     var requests: Int { requestCount.withLock { $0 } }
+    /// Every authorized request's query parameters, in arrival order.
+    var requestLog: [[String: String]] { queries.withLock { $0 } }
 
     func inject(_ fault: Fault, atRequest number: Int) { faults.withLock { $0[number] = fault } }
 
@@ -62,10 +65,14 @@ final class FakeCRM: Sendable {
                 return .json(#"{"error":"unauthorized"}"#, status: 401)
             }
             guard request.path == "/contacts" else { return .json(#"{"error":"not found"}"#, status: 404) }
+            self.queries.withLock { $0.append(request.query) }
+            // `segment=N`: only contacts whose number is N modulo 3, for the partitioned manifest.
+            let segment = request.query["segment"].flatMap { Int($0) }
             let limit = Int(request.query["limit"] ?? "100") ?? 100
             let offset = Int(request.query["cursor"] ?? "0") ?? 0
             let since = request.query["updated_since"] ?? ""
             let all = self.contacts.withLock { $0 }.filter { ($0["updated_at"] ?? "") >= since }
+                .filter { contact in segment.map { Int(contact["id"]!.dropFirst())! % 3 == $0 } ?? true }
                 .sorted { ($0["updated_at"]!, $0["id"]!) < ($1["updated_at"]!, $1["id"]!) }
             let page = all.dropFirst(offset).prefix(limit)
             let next = offset + page.count < all.count ? "\"\(offset + page.count)\"" : "null"
@@ -130,6 +137,21 @@ final class FakeCRM: Sendable {
               api_key: {type: string, airbyte_secret: true}
               start_date: {type: string}
         """
+
+    /// The same stream split into three segments by a `ListPartitionRouter`.
+    static let partitionedManifest = manifest.replacingOccurrences(
+        of: "    retriever:\n      type: SimpleRetriever\n",
+        with: """
+                retriever:
+                  type: SimpleRetriever
+                  partition_router:
+                    type: ListPartitionRouter
+                    values: ["0", "1", "2"]
+                    cursor_field: segment
+                    request_option: {type: RequestOption, inject_into: request_parameter, field_name: segment}
+
+            """
+    )
 
     static let sidecar = """
         schedule: PT1H

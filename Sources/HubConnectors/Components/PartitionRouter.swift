@@ -85,4 +85,23 @@ indirect enum PartitionRouter: Sendable {
             return result
         }
     }
+
+    /// A partition rebuilt from its values: each router injects the value under its own field,
+    /// as the CDK's `ListPartitionRouter` and `SubstreamPartitionRouter` read it from the slice.
+    static func partition(_ values: PyDict, routers: [PartitionRouter], context: ExpressionContext) throws -> Partition {
+        var partition = Partition(values: values)
+        for router in routers {
+            switch router {
+            case .list(_, let field, let option):
+                let name = PyRepr.str(try field.evaluate(context))
+                if let option, let value = values[name] { partition.injections.append((option, value)) }
+            case .substream(let parents):
+                for parent in parents {
+                    let name = PyRepr.str(try parent.partitionField.evaluate(context))
+                    if let option = parent.option, let value = values[name] { partition.injections.append((option, value)) }
+                }
+            }
+        }
+        return partition
+    }
 }

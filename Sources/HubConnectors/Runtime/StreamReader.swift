@@ -22,14 +22,13 @@ public struct StreamReader: Sendable {
 
     public typealias Emit = @Sendable (SourceEvent) async throws -> Void
 
-    /// Reads one stream from `state`, emitting its events.
-    public func read(stream name: String, state: PyValue?, emit: Emit) async throws {
-        guard let stream = source.streams.first(where: { $0.name == name }) else {
-            throw ManifestError(.root.appending("streams"), "no stream named \(PyRepr.string(name))")
-        }
+    /// Reads one stream from `state`, emitting its events. With `partition` (one of
+    /// `partitions(of:)`'s values), only that partition is read, and `state` is its own.
+    public func read(stream name: String, state: PyValue?, partition: PyValue? = nil, emit: Emit) async throws {
+        let stream = try definition(of: name)
         try await emit(.started(stream: name))
         do {
-            try await readStream(stream, state: state, emit: emit)
+            try await readStream(stream, state: state, only: partition, emit: emit)
             try await emit(.complete(stream: name))
         } catch {
             // The CDK still closes a full-refresh stream's state before reporting it incomplete.
@@ -43,7 +42,22 @@ public struct StreamReader: Sendable {
         }
     }
 
-    private func readStream(_ stream: StreamDefinition, state: PyValue?, emit: Emit) async throws {
+    /// The stream's partitions, each as its slice values (what `stream_partition` holds), or
+    /// nil when the stream has no partition router. Reads parent streams where it must.
+    public func partitions(of name: String) async throws -> [PyValue]? {
+        let stream = try definition(of: name)
+        guard !stream.routers.isEmpty else { return nil }
+        return try await partitions(stream, context: baseContext()).map { .dict($0.values) }
+    }
+
+    private func definition(of name: String) throws -> StreamDefinition {
+        guard let stream = source.streams.first(where: { $0.name == name }) else {
+            throw ManifestError(.root.appending("streams"), "no stream named \(PyRepr.string(name))")
+        }
+        return stream
+    }
+
+    private func readStream(_ stream: StreamDefinition, state: PyValue?, only partition: PyValue?, emit: Emit) async throws {
         let context = baseContext()
         let cachedStreams = source.parentNames
         var running = false
@@ -53,7 +67,14 @@ public struct StreamReader: Sendable {
         if let cursor = stream.cursor, let cursorField, case .dict(let stateDict)? = state, let stored = stateDict[cursorField] {
             priorCursor = cursor.parse(stored, formats: [cursor.datetimeFormat] + cursor.cursorFormats)
         }
-        let partitions = try await self.partitions(stream, context: context)
+        let partitions: [PartitionRouter.Partition]
+        if case .dict(let values)? = partition {
+            // The request options are derived from the values, as the CDK's routers do it, so a
+            // partition read on its own needs no second read of the parent.
+            partitions = [try PartitionRouter.partition(values, routers: stream.routers, context: context)]
+        } else {
+            partitions = try await self.partitions(stream, context: context)
+        }
         let slices = try stream.cursor.map { try $0.slices(state: state, context: context) }
         func currentState(fallback: PyDateTime?) -> PyValue {
             guard let cursor = stream.cursor, let cursorField else { return .none }

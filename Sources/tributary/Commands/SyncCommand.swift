@@ -54,6 +54,7 @@ struct SyncCommand: AsyncParsableCommand {
                 let rate = Int(Double(run.recordsRead) / elapsed)
                 return "\(run.stream): \(run.status), \(run.recordsRead) records, \(run.pages) pages, \(rate) records/s"
                     + (run.recordsDeleted > 0 ? ", \(run.recordsDeleted) deleted" : "")
+                    + (run.partitions > 0 ? ", \(run.partitionsSettled)/\(run.partitions) partitions" : "")
             }
             reporter.report(lines.joined(separator: "\n"), final: done)
             if done {
