@@ -1,12 +1,17 @@
 /// One mapping of the resolved manifest with the path it sits at: typed field access whose
 /// errors name the field (`streams[2].retriever.paginator.page_size: expected an integer`).
+/// Properties the manifest leaves out read as the component schema's defaults, as the CDK's
+/// models (generated from the same schema) see them.
 struct ComponentNode {
     let fields: PyDict
     let path: ManifestPath
 
     init(_ value: PyValue, path: ManifestPath) throws {
-        guard case .dict(let fields) = value else {
+        guard case .dict(var fields) = value else {
             throw ManifestError(path, "expected a mapping (a component), found \(value.typeName)")
+        }
+        if case .string(let type)? = fields["type"], let defaults = ComponentDefaults.byType[type] {
+            for (key, value) in defaults where fields[key] == nil { fields[key] = value }
         }
         self.fields = fields
         self.path = path

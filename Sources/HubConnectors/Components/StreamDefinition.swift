@@ -20,6 +20,7 @@ struct StreamDefinition: Sendable {
         }
         self.name = name
         switch node.value("primary_key") {
+        case .string(let key)? where key.isEmpty: primaryKey = []  // the schema's default: none
         case .string(let key)?: primaryKey = [[key]]
         case .list(let keys)?:
             primaryKey = keys.map { key in

@@ -1,6 +1,6 @@
 /// `AddFields` and `RemoveFields`, applied to each record in order.
 enum Transformation: Sendable {
-    case add([(path: [String], value: BoundInterpolation)])
+    case add([(path: [String], value: BoundInterpolation)], condition: BoundInterpolation?)
     case remove(paths: [[String]], condition: BoundInterpolation?)
 
     init(_ node: ComponentNode) throws {
@@ -12,7 +12,7 @@ enum Transformation: Sendable {
                     throw ManifestError(field.path, "an added field needs path and value")
                 }
                 return (path, value)
-            })
+            }, condition: try Self.condition(node))
         case "RemoveFields":
             guard case .list(let items)? = node.value("field_pointers") else {
                 throw ManifestError(node.path.appending("field_pointers"), "is required")
@@ -21,20 +21,33 @@ enum Transformation: Sendable {
                 if case .list(let keys) = item { return keys.map(PyRepr.str) }
                 return [PyRepr.str(item)]
             }
-            self = .remove(paths: paths, condition: try node.interpolation("condition", default: "False"))
+            self = .remove(paths: paths, condition: try Self.condition(node))
         default:
             throw ManifestError(node.path, "unsupported transformation \(node.kindDescription)")
         }
     }
 
+    /// A transformation's condition; the schema's default, an empty one, means none (the CDK
+    /// tests `if self.condition`).
+    private static func condition(_ node: ComponentNode) throws -> BoundInterpolation? {
+        guard let text = try node.string("condition"), !text.isEmpty else { return nil }
+        return try node.bind(text, key: "condition", default: "False")
+    }
+
     func apply(to record: inout PyValue, context: ExpressionContext) throws {
         guard case .dict(var dict) = record else { return }
         switch self {
-        case .add(let fields):
+        case .add(let fields, let condition):
             for field in fields {
                 var scoped = context
                 scoped["record"] = .dict(dict)
                 let value = try field.value.evaluate(scoped)
+                if let condition {
+                    // The CDK evaluates the condition with the new field's value and path.
+                    scoped["value"] = value
+                    scoped["path"] = .list(field.path.map(PyValue.string))
+                    guard try condition.truth(scoped) else { continue }
+                }
                 dict = RequestParts.setting(dict, at: field.path[...], to: value)
             }
         case .remove(let paths, let condition):
