@@ -268,6 +268,7 @@ struct ConnectionsController: Sendable {
             "full_refresh": .bool(run.fullRefresh), "records_read": .number(Double(run.recordsRead)),
             "records_written": .number(Double(run.recordsWritten)), "records_deleted": .number(Double(run.recordsDeleted)),
             "pages": .number(Double(run.pages)),
+            "partitions": .number(Double(run.partitions)), "partitions_settled": .number(Double(run.partitionsSettled)),
             "error": run.error.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null,
             "created_at": .string(RFC3339.string(run.createdAt)),
             "started_at": run.startedAt.map { .string(RFC3339.string($0)) } ?? .null,

@@ -285,7 +285,9 @@ extension SyncStore {
             let rows = try await client.query(
                 """
                 SELECT id, stream, status, full_refresh, records_read, records_written, records_deleted, pages, error::text,
-                       job_id, created_at, started_at, finished_at
+                       job_id, created_at, started_at, finished_at,
+                       (SELECT count(*) FROM sync_run_partitions p WHERE p.run_id = runs.id)::int8,
+                       (SELECT count(*) FROM sync_run_partitions p WHERE p.run_id = runs.id AND p.status <> 'queued')::int8
                 FROM (
                     SELECT *, row_number() OVER (PARTITION BY stream ORDER BY id DESC) AS rank FROM sync_runs
                     WHERE connection_id = \(connection) AND tenant_id = \(tenant.rawValue)
@@ -296,10 +298,12 @@ extension SyncStore {
                 logger: logger
             )
             var result: [RunSummary] = []
-            for try await row in rows.decode((Int64, String, String, Bool, Int64, Int64, Int64, Int64, String?, Int64?, Date, Date?, Date?).self) {
+            for try await row in rows.decode((Int64, String, String, Bool, Int64, Int64, Int64, Int64, String?, Int64?, Date, Date?, Date?,
+                                              Int, Int).self) {
                 result.append(RunSummary(id: row.0, stream: row.1, status: row.2, fullRefresh: row.3, recordsRead: row.4,
                                          recordsWritten: row.5, recordsDeleted: row.6, pages: row.7, error: row.8, jobID: row.9,
-                                         createdAt: row.10, startedAt: row.11, finishedAt: row.12))
+                                         createdAt: row.10, startedAt: row.11, finishedAt: row.12,
+                                         partitions: row.13, partitionsSettled: row.14))
             }
             return result
         }
@@ -319,6 +323,9 @@ extension SyncStore {
         public let createdAt: Date
         public let startedAt: Date?
         public let finishedAt: Date?
+        /// For a run with one job per partition: how many partitions, and how many are settled.
+        public let partitions: Int
+        public let partitionsSettled: Int
     }
 }
 
