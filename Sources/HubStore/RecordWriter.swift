@@ -40,7 +40,7 @@ public struct RecordWriter: Sendable {
         guard !records.isEmpty else { return 0 }
         let query = try await upsertQuery(tenant: tenant, connection: connection, stream: stream, records: records, policy: policy)
         return try await withDatabaseErrors("writing \(records.count) records of stream \(stream)") {
-            try await Self.countRows(try await client.query(query, logger: logger))
+            try await Self.count(try await client.query(query, logger: logger))
         }
     }
 
@@ -65,8 +65,15 @@ public struct RecordWriter: Sendable {
     public func run(_ prepared: PreparedUpsert, on database: PostgresConnection) async throws -> Int {
         guard let query = prepared.query else { return 0 }
         return try await withDatabaseErrors("writing \(prepared.count) records of stream \(prepared.stream)") {
-            try await Self.countRows(try await database.query(query, logger: logger))
+            try await Self.count(try await database.query(query, logger: logger))
         }
+    }
+
+    /// The one count an upsert statement answers with.
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var total = 0
+        for try await value in rows.decode(Int.self) { total += value }
+        return total
     }
 
     static func countRows(_ rows: PostgresRowSequence) async throws -> Int {
@@ -81,31 +88,44 @@ public struct RecordWriter: Sendable {
         let key = try await keyring.encryptionKey(for: tenant)
         let indexKey = try await keyring.indexKey(for: tenant)
         let protector = RecordProtector(policy: policy, key: key, indexKey: indexKey)
-        var ids: [String] = [], data: [String] = [], sealed: [String] = [], indexes: [String] = [], hashes: [String] = []
-        // Seconds since the epoch, -1 for none: PostgresNIO binds no arrays of optionals.
-        var updated: [Double] = []
+        var ids: [String] = [], data: [String] = [], updated: [Double] = []
+        var sealed: [ByteBuffer] = [], indexes: [ByteBuffer] = [], hashes: [ByteBuffer] = []
         ids.reserveCapacity(records.count)
+        data.reserveCapacity(records.count)
+        updated.reserveCapacity(records.count)
+        sealed.reserveCapacity(records.count)
+        indexes.reserveCapacity(records.count)
+        hashes.reserveCapacity(records.count)
         for record in records {
             let recordKey = RecordKey(connection: connection, stream: stream, externalID: record.externalID)
             let protected = try protector.protect(record.fields, row: recordKey.rowIdentity)
             ids.append(record.externalID)
             data.append(String(decoding: protected.plainJSON, as: UTF8.self))
-            // Empty for a record with no sensitive fields: PostgresNIO binds no arrays of optionals.
-            sealed.append(protected.sensitive.map(hex) ?? "")
-            indexes.append(protected.blindIndex.map(hex).joined(separator: ","))
-            hashes.append(hex(protected.contentHash))
+            // PostgresNIO binds no arrays of optionals: empty means none, for the sealed
+            // fields as for the time (-1).
+            sealed.append(ByteBuffer(bytes: protected.sensitive ?? []))
+            // A record's digests, concatenated: each is BlindIndex.length bytes, so the SQL
+            // below cuts them apart without a subquery per row.
+            indexes.append(ByteBuffer(bytes: protected.blindIndex.joined()))
+            hashes.append(ByteBuffer(bytes: protected.contentHash))
             updated.append(record.sourceUpdatedAt?.timeIntervalSince1970 ?? -1)
         }
-        // Arrays of hex text rather than bytea[]: unnest flattens a two-dimensional array,
-        // and each record's blind indexes are an array of their own.
+        // The digests of the record's present indexed fields, in the policy's order.
+        let width = BlindIndex.length
+        let blindIndex = policy.blindIndexes.isEmpty ? "'{}'::bytea[]" : "array_remove(ARRAY["
+            + policy.blindIndexes.indices.map { "NULLIF(substring(r.idx FROM \($0 * width + 1) FOR \(width)), ''::bytea)" }
+                .joined(separator: ", ")
+            + "], NULL)"
+        // One row back with the count, rather than a row per written record.
         return """
+            WITH written AS (
             INSERT INTO records (tenant_id, connection_id, stream, external_id, data, sensitive, key_version,
                                  blind_index, content_hash, source_updated_at, synced_at)
-            SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, decode(NULLIF(r.sealed, ''), 'hex'),
-                   CASE WHEN r.sealed = '' THEN NULL ELSE \(key.version) END,
-                   COALESCE((SELECT array_agg(decode(d, 'hex')) FROM unnest(string_to_array(r.idx, ',')) d), '{}'),
-                   decode(r.hash, 'hex'), CASE WHEN r.updated < 0 THEN NULL ELSE to_timestamp(r.updated) END, now()
-            FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::text[], \(indexes)::text[], \(hashes)::text[],
+            SELECT \(tenant.rawValue), \(connection), \(stream), r.id, r.data::jsonb, NULLIF(r.sealed, ''::bytea),
+                   CASE WHEN r.sealed = ''::bytea THEN NULL ELSE \(key.version) END,
+                   \(unescaped: blindIndex),
+                   r.hash, CASE WHEN r.updated < 0 THEN NULL ELSE to_timestamp(r.updated) END, now()
+            FROM unnest(\(ids)::text[], \(data)::text[], \(sealed)::bytea[], \(indexes)::bytea[], \(hashes)::bytea[],
                         \(updated)::float8[])
                  AS r(id, data, sealed, idx, hash, updated)
             ON CONFLICT (connection_id, stream, external_id) DO UPDATE SET
@@ -118,6 +138,8 @@ public struct RecordWriter: Sendable {
               AND (EXCLUDED.source_updated_at IS NULL OR records.source_updated_at IS NULL
                    OR EXCLUDED.source_updated_at >= records.source_updated_at)
             RETURNING 1
+            )
+            SELECT count(*)::int8 FROM written
             """
     }
 
