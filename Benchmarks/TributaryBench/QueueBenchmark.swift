@@ -25,7 +25,8 @@ enum QueueBenchmark {
                 return try await latency(queue, client, rate: rate, seconds: latencySeconds)
             }
             if ProcessInfo.processInfo.environment["BENCH_ONLY"] == "enqueue" { return try await enqueueBatch(queue, client) }
-            try await enqueueBatch(queue, client)
+            let drainOnly = ProcessInfo.processInfo.environment["BENCH_ONLY"] == "drain"
+            if !drainOnly { try await enqueueBatch(queue, client) }
             var best: (jobsPerSecond: Double, settings: String)?
             for (pools, slots, batch) in [(1, 1000, 1000), (2, 1000, 1000), (4, 500, 500)] {
                 let rate = try await drain(queue, client, jobs: drainJobs, pools: pools, slots: slots, batch: batch)
@@ -34,6 +35,7 @@ enum QueueBenchmark {
                 if rate > best?.jobsPerSecond ?? 0 { best = (rate, settings) }
             }
             if let best { emit(["what": "drain", "jobs": drainJobs, "settings": best.settings, "jobs_per_s": best.jobsPerSecond.rounded()]) }
+            if drainOnly { return }
             try await latency(queue, client, rate: rate, seconds: latencySeconds)
         }
     }
