@@ -101,3 +101,20 @@ struct ComponentDefaultsTests {
         #expect(urls == ["https://api.example.com/items", "https://api.example.com/items?page=1"])
     }
 }
+
+/// The protocol lines `connectors read` prints: strings escaped as JSON, UTF-8 kept as is.
+@Suite("Protocol output")
+struct ProtocolOutputTests {
+    @Test("a record's strings are escaped exactly: quotes, backslashes, control characters; non-ASCII stays UTF-8")
+    func recordEscaping() async throws {
+        let body = #"{"data": [{"id": 1, "note": "say \"hi\"\\ \n\t\r\u0001 é ✓ 😀", "k\"ey": null}]}"#
+        let source = try DeclarativeSource(yaml: ComponentDefaultsTests.manifest(retriever: ""))
+        let read = try ConnectorRead(source: source, config: .dict(PyDict()))
+        let lines = Mutex<[String]>([])
+        _ = try await read.run(transport: ComponentDefaultsTests.PagesAPI(bodies: [body]), environment: EngineEnvironment(sleep: { _ in })) { text in
+            lines.withLock { $0 += text.split(separator: "\n").map(String.init) }
+        }
+        let record = try #require(lines.withLock { $0 }.first { $0.hasPrefix(#"{"type":"RECORD""#) })
+        #expect(record.contains(#""data":{"id":1,"note":"say \"hi\"\\ \n\t\r\u0001 é ✓ 😀","k\"ey":null}"#), "\(record)")
+    }
+}

@@ -128,23 +128,37 @@ enum PyRepr {
 extension PyRepr {
     /// A JSON string literal keeping non-ASCII as UTF-8 (protocol output, not `json.dumps`).
     static func jsonStringUTF8(_ value: String) -> String {
-        var output = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
+        var output: [UInt8] = []
+        output.reserveCapacity(value.utf8.count + 2)
+        appendJSONString(value, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// `jsonStringUTF8` written as bytes: non-ASCII passes through as UTF-8, and only quotes,
+    /// backslashes and control characters are escaped. Works on the UTF-8 bytes directly, as
+    /// it runs for every string of every record emitted.
+    static func appendJSONString(_ value: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        let utf8 = value.utf8
+        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            output.append(contentsOf: utf8)
+        } else {
+            let digits = Array("0123456789abcdef".utf8)
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case ..<0x20:
+                    output.append(contentsOf: Array("\\u00".utf8))
+                    output.append(digits[Int(byte >> 4)])
+                    output.append(digits[Int(byte & 0x0F)])
+                default: output.append(byte)
                 }
             }
         }
-        return output + "\""
+        output.append(UInt8(ascii: "\""))
     }
 }

@@ -167,12 +167,12 @@ enum JSONBody {
     /// Compact JSON in insertion order, for protocol messages.
     static func encode(_ value: PyValue, into output: inout [UInt8]) {
         switch value {
-        case .none, .undefined: output += Array("null".utf8)
-        case .bool(let flag): output += Array((flag ? "true" : "false").utf8)
-        case .int(let number): output += Array(String(number).utf8)
+        case .none, .undefined: output.append(contentsOf: "null".utf8)
+        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number): output.append(contentsOf: String(number).utf8)
         case .float(let number):
-            if number.isFinite { output += Array(PyRepr.float(number).utf8) } else { output += Array("null".utf8) }
-        case .string(let text): output += Array(PyRepr.jsonStringUTF8(text).utf8)
+            if number.isFinite { output.append(contentsOf: PyRepr.float(number).utf8) } else { output.append(contentsOf: "null".utf8) }
+        case .string(let text): PyRepr.appendJSONString(text, to: &output)
         case .list(let items), .tuple(let items):
             output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
@@ -184,13 +184,17 @@ enum JSONBody {
             output.append(UInt8(ascii: "{"))
             for (index, entry) in dict.entries.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                output += Array(PyRepr.jsonStringUTF8(PyRepr.str(entry.key)).utf8)
+                if case .string(let key) = entry.key {
+                    PyRepr.appendJSONString(key, to: &output)
+                } else {
+                    PyRepr.appendJSONString(PyRepr.str(entry.key), to: &output)
+                }
                 output.append(UInt8(ascii: ":"))
                 encode(entry.value, into: &output)
             }
             output.append(UInt8(ascii: "}"))
         case .datetime, .date, .timedelta, .function, .boundMethod:
-            output += Array(PyRepr.jsonStringUTF8(PyRepr.str(value)).utf8)
+            PyRepr.appendJSONString(PyRepr.str(value), to: &output)
         }
     }
 
