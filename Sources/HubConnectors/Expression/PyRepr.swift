@@ -140,7 +140,11 @@ extension PyRepr {
     static func appendJSONString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         let utf8 = value.utf8
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Native strings are contiguous UTF-8: scan the buffer itself, not the generic view.
+        let plain = utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        } ?? !utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        if plain {
             output.append(contentsOf: utf8)
         } else {
             let digits = Array("0123456789abcdef".utf8)
