@@ -40,7 +40,8 @@ enum Authenticator: Sendable {
         return value
     }
 
-    func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport) async throws {
+    func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport,
+               tokens: TokenStore) async throws {
         switch self {
         case .none: break
         case .bearer(let token):
@@ -51,7 +52,7 @@ enum Authenticator: Sendable {
             let credentials = (try username.text(context) ?? "") + ":" + (try password?.text(context) ?? "")
             request.headers["Authorization"] = "Basic " + Data(credentials.utf8).base64EncodedString()
         case .sessionToken(let authenticator):
-            try await authenticator.apply(to: &request, context: context, transport: transport)
+            try await authenticator.apply(to: &request, context: context, transport: transport, tokens: tokens)
         }
     }
 }

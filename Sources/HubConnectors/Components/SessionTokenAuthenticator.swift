@@ -1,13 +1,12 @@
 /// `SessionTokenAuthenticator`: logs in with its own requester, reads the token from the
 /// response, and injects it (as an API key or bearer token) into every request; the token is
-/// cached for `expiration_duration` (or the whole run).
+/// cached for `expiration_duration` (or the whole read) in the read's own `TokenStore`.
 final class SessionTokenAuthenticator: Sendable {
     let login: Requester
     let tokenPath: [String]
     let expiration: PyDuration?
     let injection: RequestOption?
     let path: ManifestPath
-    private let cache = TokenCache()
 
     init(_ node: ComponentNode) throws {
         login = try Requester(try node.requiredChild("login_requester"))
@@ -27,10 +26,11 @@ final class SessionTokenAuthenticator: Sendable {
         path = node.path
     }
 
-    func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport) async throws {
-        let token = try await cache.token(now: context.now, expiration: expiration) {
+    func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport,
+               tokens: TokenStore) async throws {
+        let token = try await tokens.token(for: ObjectIdentifier(self), now: context.now, expiration: expiration) {
             var parts = try self.login.prepare(context: context)
-            try await self.login.authenticator.apply(to: &parts, context: context, transport: transport)
+            try await self.login.authenticator.apply(to: &parts, context: context, transport: transport, tokens: tokens)
             let response = try await self.login.send(parts, transport: transport, context: context)
             var value = try JSONBody.decode(response.body, path: self.path)
             for key in self.tokenPath {
@@ -47,18 +47,5 @@ final class SessionTokenAuthenticator: Sendable {
         } else {
             request.headers["Authorization"] = "Bearer " + token
         }
-    }
-}
-
-actor TokenCache {
-    private var token: String?
-    private var expiresAt: PyDateTime?
-
-    func token(now: PyDateTime, expiration: PyDuration?, fetch: @Sendable () async throws -> String) async throws -> String {
-        if let token, expiresAt.map({ now < $0 }) ?? true { return token }
-        let fresh = try await fetch()
-        token = fresh
-        expiresAt = expiration.map { now.adding($0) }
-        return fresh
     }
 }

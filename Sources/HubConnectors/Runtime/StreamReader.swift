@@ -8,6 +8,8 @@ public struct StreamReader: Sendable {
     /// Parent streams' responses, reused for the rest of the read as the CDK's request cache
     /// does: a parent read for several substreams is fetched once.
     let cache = ResponseCache()
+    /// Tokens obtained during this read (session logins): one connection's, never shared.
+    let tokens = TokenStore()
 
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
         self.source = source
@@ -179,14 +181,15 @@ public struct StreamReader: Sendable {
             }
             return requestContext
         }
-        let transport = self.transport, environment = self.environment
+        let transport = self.transport, environment = self.environment, tokens = self.tokens
         func start(_ token: PyValue?) async throws -> Task<HTTPResponseData?, any Error> {
             let requestContext = requestContext(token)
             var parts = try stream.requester.prepare(context: requestContext)
             try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
             if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
             for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
-            try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport)
+            try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport,
+                                                           tokens: tokens)
             let prepared = parts
             return Task {
                 guard cached, prepared.method == "GET" else {
