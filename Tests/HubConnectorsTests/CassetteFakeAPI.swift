@@ -51,7 +51,8 @@ enum CassetteFakeAPI {
         for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let decode: (Substring) -> String = { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-            if parts.count == 2, !parts[1].isEmpty { form[decode(parts[0])] = .string(decode(parts[1])) }
+            // A repeated key keeps its first value, as the recorder's `parse_qs(...)[key][0]` does.
+            if parts.count == 2, !parts[1].isEmpty, form[decode(parts[0])] == nil { form[decode(parts[0])] = .string(decode(parts[1])) }
         }
         return .dict(form)
     }

@@ -1,12 +1,13 @@
 import Foundation
 
-/// The request authenticators of the 70% tier.
+/// The request authenticators of the 70% tier, and OAuth.
 enum Authenticator: Sendable {
     case none
     case apiKey(header: RequestOption, token: BoundInterpolation)
     case bearer(token: BoundInterpolation)
     case basic(username: BoundInterpolation, password: BoundInterpolation?)
     case sessionToken(SessionTokenAuthenticator)
+    case oauth(OAuthAuthenticator)
 
     static func make(_ node: ComponentNode?) throws -> Authenticator {
         guard let node else { return .none }
@@ -30,6 +31,8 @@ enum Authenticator: Sendable {
             return .basic(username: try required(node, "username"), password: try node.interpolation("password", default: ""))
         case "SessionTokenAuthenticator":
             return .sessionToken(try SessionTokenAuthenticator(node))
+        case "OAuthAuthenticator":
+            return .oauth(try OAuthAuthenticator(node))
         default:
             throw ManifestError(node.path, "unsupported authenticator \(node.kindDescription)")
         }
@@ -41,7 +44,7 @@ enum Authenticator: Sendable {
     }
 
     func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport,
-               tokens: TokenStore) async throws {
+               environment: EngineEnvironment, tokens: TokenStore) async throws {
         switch self {
         case .none: break
         case .bearer(let token):
@@ -52,7 +55,9 @@ enum Authenticator: Sendable {
             let credentials = (try username.text(context) ?? "") + ":" + (try password?.text(context) ?? "")
             request.headers["Authorization"] = "Basic " + Data(credentials.utf8).base64EncodedString()
         case .sessionToken(let authenticator):
-            try await authenticator.apply(to: &request, context: context, transport: transport, tokens: tokens)
+            try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
+        case .oauth(let authenticator):
+            try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
         }
     }
 }

@@ -27,11 +27,12 @@ final class SessionTokenAuthenticator: Sendable {
     }
 
     func apply(to request: inout RequestParts, context: ExpressionContext, transport: any HTTPTransport,
-               tokens: TokenStore) async throws {
+               environment: EngineEnvironment, tokens: TokenStore) async throws {
         let token = try await tokens.token(for: ObjectIdentifier(self), now: context.now, expiration: expiration) {
             var parts = try self.login.prepare(context: context)
-            try await self.login.authenticator.apply(to: &parts, context: context, transport: transport, tokens: tokens)
-            let response = try await self.login.send(parts, transport: transport, context: context)
+            try await self.login.authenticator.apply(to: &parts, context: context, transport: transport,
+                                                     environment: environment, tokens: tokens)
+            let response = try await self.login.send(parts, transport: transport, context: context, environment: environment)
             var value = try JSONBody.decode(response.body, path: self.path)
             for key in self.tokenPath {
                 guard case .dict(let dict) = value, let next = dict[key] else {

@@ -189,7 +189,7 @@ public struct StreamReader: Sendable {
             if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
             for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
             try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport,
-                                                           tokens: tokens)
+                                                           environment: environment, tokens: tokens)
             let prepared = parts
             return Task {
                 guard cached, prepared.method == "GET" else {
