@@ -39,6 +39,10 @@ public final class JobContext: Sendable {
     /// True once the job should stop: cancelled, taken over, or the worker is shutting down.
     public var isCancelled: Bool { state.withLock { $0.cancelReason != nil } }
 
+    /// True when someone asked to cancel the job (not a lost lease or a shutdown, after which
+    /// the job runs again elsewhere): the handler's work ends here for good.
+    public var isCancellationRequested: Bool { state.withLock { $0.cancelReason == .requested } }
+
     /// Throws `CancellationError` when the job should stop; long handlers call it between steps.
     public func checkCancellation() throws {
         if isCancelled { throw CancellationError() }

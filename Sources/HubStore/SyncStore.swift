@@ -181,6 +181,21 @@ public struct SyncStore: Sendable {
         }
     }
 
+    /// A run whose job was cancelled on request: it ends `cancelled`, and the connection keeps
+    /// no error for it.
+    public func cancelRun(_ run: Int64) async throws {
+        try await withDatabaseErrors("recording a cancelled sync") {
+            try await client.query(
+                """
+                UPDATE sync_runs SET status = 'cancelled', finished_at = now(),
+                    error = '{"message": "cancelled on request"}'::jsonb
+                WHERE id = \(run) AND status IN ('queued', 'running')
+                """,
+                logger: logger
+            )
+        }
+    }
+
     public struct Run: Sendable {
         public let id: Int64
         public let stream: String

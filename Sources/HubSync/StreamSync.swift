@@ -139,7 +139,25 @@ struct StreamSync: Sendable {
     /// Leaves a failure on the run and the connection. A partition's last failure settles the
     /// partition; the run closes, failed, once every partition is settled.
     private func recordFailure(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
+        // A cancelled job's task is cancelled too, and its queries would fail at once: the
+        // record is written from a task of its own.
+        try await Task { try await self.record(error, arguments: arguments, context: context) }.value
+    }
+
+    private func record(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
         let syncs = SyncStore(client: client, logger: context.logger)
+        if context.isCancellationRequested {
+            let cancelled: JSONValue = ["message": "cancelled on request", "stream": .string(arguments.stream)]
+            if arguments.partition != nil {
+                try await syncs.failPartition(run: arguments.run, partition: arguments.partitionKey, connection: arguments.connection,
+                                              error: cancelled, recordOnConnection: false)
+            } else {
+                try await syncs.cancelRun(arguments.run)
+            }
+            return
+        }
+        // A lost lease or a shutdown hands the job to another attempt: not a failure of the sync.
+        if context.isCancelled { return }
         let described = Self.describe(error, stream: arguments.stream, attempt: context.job.attempt)
         let final = context.job.attempt >= context.job.maxAttempts
         if arguments.partition != nil, final {

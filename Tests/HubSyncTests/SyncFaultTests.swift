@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubQueue
 import HubStore
 import HubSync
 import PostgresNIO
@@ -57,6 +58,26 @@ struct SyncFaultTests {
             #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
             #expect(runs.first?.recordsRead == 700)
             #expect(crm.requests >= 3, "the timed-out page was asked for again")
+        }
+    }
+
+    @Test("a sync cancelled on request ends cancelled, and leaves no error on the connection")
+    func cancelledSync() async throws {
+        try await withHarness(FakeCRM(count: 3000, pageDelay: .milliseconds(300))) { harness in
+            let started = try await SyncService(client: harness.client, logger: harness.logger).start(connection: harness.connection)
+            let worker = Task { try await harness.runWorker(until: started.map(\.run), timeout: .seconds(60)) }
+            defer { worker.cancel() }
+            // Cancel once the first page is in: the job is running, mid-read.
+            for _ in 0..<300 {
+                if try await harness.syncs.runs(ids: started.map(\.run)).first?.pages ?? 0 > 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try await JobQueue(client: harness.client, logger: harness.logger).cancel(started[0].job)
+            let runs = try await worker.value
+            #expect(runs.map(\.status) == ["cancelled"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.first?.recordsRead ?? 0 < 3000)
+            let errors = try await harness.count("SELECT count(*)::int FROM connections WHERE id = \(harness.connection) AND last_error IS NOT NULL")
+            #expect(errors == 0)
         }
     }
 
