@@ -28,7 +28,15 @@ enum QueueBenchmark {
             let drainOnly = ProcessInfo.processInfo.environment["BENCH_ONLY"] == "drain"
             if !drainOnly { try await enqueueBatch(queue, client) }
             var best: (jobsPerSecond: Double, settings: String)?
-            for (pools, slots, batch) in [(1, 1000, 1000), (2, 1000, 1000), (4, 500, 500)] {
+            // BENCH_DRAIN="POOLSxSLOTSxBATCH,..." tries other worker settings.
+            var settings = [(1, 1000, 1000), (2, 1000, 1000), (4, 1000, 1000)]
+            if let custom = ProcessInfo.processInfo.environment["BENCH_DRAIN"] {
+                settings = custom.split(separator: ",").compactMap { item in
+                    let parts = item.split(separator: "x").compactMap { Int($0) }
+                    return parts.count == 3 ? (parts[0], parts[1], parts[2]) : nil
+                }
+            }
+            for (pools, slots, batch) in settings {
                 let rate = try await drain(queue, client, jobs: drainJobs, pools: pools, slots: slots, batch: batch)
                 let settings = "\(pools) pools x \(slots) slots, claim batch \(batch)"
                 emit(["what": "drain-try", "jobs": drainJobs, "settings": settings, "jobs_per_s": rate.rounded()])
