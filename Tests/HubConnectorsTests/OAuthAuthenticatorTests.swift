@@ -14,13 +14,16 @@ struct OAuthAuthenticatorTests {
     final class ProviderAPI: HTTPTransport {
         let tokenReplies: [(Int, String)]
         let expiresIn: Int
+        /// Data requests with these bearer tokens get a 401 (a token revoked early).
+        let rejected: Set<String>
         let log = Mutex<[HTTPRequestData]>([])
         let issued = Mutex(0)
         let clock = Mutex(Int64(1_717_243_200))  // 2024-06-01T12:00:00Z
 
-        init(tokenReplies: [(Int, String)] = [], expiresIn: Int = 3600) {
+        init(tokenReplies: [(Int, String)] = [], expiresIn: Int = 3600, rejected: Set<String> = []) {
             self.tokenReplies = tokenReplies
             self.expiresIn = expiresIn
+            self.rejected = rejected
         }
 
         var now: @Sendable () -> PyDateTime { { PyDateTime(epochSeconds: Double(self.clock.withLock { $0 })) } }
@@ -38,6 +41,9 @@ struct OAuthAuthenticatorTests {
                 return reply(200, #"{"data": {"access_token": "at-\#(number)", "expires_in": \#(expiresIn)}}"#)
             }
             _ = count
+            if let auth = request.headers.first(where: { $0.0 == "Authorization" })?.1, rejected.contains(String(auth.dropFirst(7))) {
+                return reply(401, #"{"error": "invalid_token"}"#)
+            }
             let page = request.url.contains("page=2") ? #"{"items": [{"id": 3}], "next": null}"# : #"{"items": [{"id": 1}, {"id": 2}], "next": 2}"#
             return reply(200, page)
         }
@@ -45,7 +51,7 @@ struct OAuthAuthenticatorTests {
         var requests: [HTTPRequestData] { log.withLock { $0 } }
     }
 
-    static func manifest(_ authenticator: String) -> String {
+    static func manifest(_ authenticator: String, errorHandler: String = "") -> String {
         """
         version: 6.0.0
         type: DeclarativeSource
@@ -59,6 +65,7 @@ struct OAuthAuthenticatorTests {
                 type: HttpRequester
                 url_base: https://api.example.com
                 path: /items
+        \(errorHandler)
                 authenticator:
         \(authenticator)
               record_selector:
@@ -159,6 +166,28 @@ struct OAuthAuthenticatorTests {
         let token = try #require(api.requests.first)
         #expect(String(decoding: token.body ?? [], as: UTF8.self) == "grant_type=client_credentials")
         #expect(token.headers.contains { $0.0 == "Authorization" && $0.1 == "Basic Y2lkOnMzY3JldCB2YWx1ZQ==" })
+    }
+
+    static let refreshOn401 = """
+                error_handler:
+                  type: DefaultErrorHandler
+                  response_filters:
+                    - {type: HttpResponseFilter, http_codes: [401], action: REFRESH_TOKEN_THEN_RETRY}
+        """
+
+    @Test("REFRESH_TOKEN_THEN_RETRY fetches a new token and retries once; rejected again, the request fails")
+    func refreshOnRejection() async throws {
+        let revokedEarly = ProviderAPI(rejected: ["at-1"])
+        #expect(try await Self.read(Self.manifest(Self.refreshGrant, errorHandler: Self.refreshOn401), api: revokedEarly) == 3)
+        let kinds = revokedEarly.requests.map { $0.url.contains("/oauth/token") ? "token" : "data" }
+        #expect(kinds == ["token", "data", "token", "data", "data"])
+        #expect(revokedEarly.requests.last?.headers.contains { $0.0 == "Authorization" && $0.1 == "Bearer at-2" } == true)
+
+        let alwaysRejected = ProviderAPI(rejected: ["at-1", "at-2", "at-3"])
+        await #expect(throws: RequestFailure.self) {
+            _ = try await Self.read(Self.manifest(Self.refreshGrant, errorHandler: Self.refreshOn401), api: alwaysRejected)
+        }
+        #expect(alwaysRejected.requests.filter { $0.url.contains("/oauth/token") }.count == 2)
     }
 
     @Test("rotating refresh tokens and JWT assertions are refused at load, naming the field")

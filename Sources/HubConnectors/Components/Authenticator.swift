@@ -38,6 +38,21 @@ enum Authenticator: Sendable {
         }
     }
 
+    /// Whether REFRESH_TOKEN_THEN_RETRY refreshes this authenticator's token: OAuth with a
+    /// token endpoint only, as in the CDK; for the rest the action is a plain retry.
+    var refreshes: Bool {
+        if case .oauth(let authenticator) = self { return authenticator.endpoint != nil }
+        return false
+    }
+
+    func invalidate(tokens: TokenStore) async {
+        switch self {
+        case .sessionToken(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
+        case .oauth(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
+        case .none, .apiKey, .bearer, .basic: break
+        }
+    }
+
     private static func required(_ node: ComponentNode, _ key: String) throws -> BoundInterpolation {
         guard let value = try node.interpolation(key) else { throw ManifestError(node.path.appending(key), "is required") }
         return value

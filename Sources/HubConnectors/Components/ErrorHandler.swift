@@ -7,6 +7,8 @@ enum ResponseAction: String, Sendable {
     case retry = "RETRY"
     case ignore = "IGNORE"
     case rateLimited = "RATE_LIMITED"
+    /// Refresh the authenticator's token, then retry (as a plain retry for static credentials).
+    case refreshTokenThenRetry = "REFRESH_TOKEN_THEN_RETRY"
 }
 
 /// `HttpResponseFilter`: an action for responses matching status codes, a predicate, or an
@@ -21,7 +23,7 @@ struct ResponseFilter: Sendable {
     init(_ node: ComponentNode) throws {
         let actionName = try node.string("action") ?? "FAIL"
         guard let action = ResponseAction(rawValue: actionName) else {
-            throw ManifestError(node.path.appending("action"), "expected SUCCESS, FAIL, RETRY, IGNORE or RATE_LIMITED, found \(actionName)")
+            throw ManifestError(node.path.appending("action"), "expected SUCCESS, FAIL, RETRY, IGNORE, RATE_LIMITED or REFRESH_TOKEN_THEN_RETRY, found \(actionName)")
         }
         self.action = action
         if case .list(let codes)? = node.value("http_codes") {

@@ -91,10 +91,14 @@ struct Requester: Sendable {
         return response
     }
 
+    /// Drops the request's token and authenticates it anew: the wire request to send next.
+    typealias Reauthenticate = @Sendable () async throws -> HTTPRequestData
+
     func sendAllowingIgnore(_ parts: RequestParts, transport: any HTTPTransport, context: ExpressionContext,
-                            environment: EngineEnvironment) async throws -> HTTPResponseData? {
-        let request = try Self.wireRequest(parts)
+                            environment: EngineEnvironment, reauthenticate: Reauthenticate? = nil) async throws -> HTTPResponseData? {
+        var request = try Self.wireRequest(parts)
         var attempt = 0
+        var refreshed = false
         while true {
             attempt += 1
             environment.requestLog?(request)
@@ -116,7 +120,20 @@ struct Requester: Sendable {
             case .ignore: return nil
             case .fail:
                 throw RequestFailure(status: response.status, message: Self.summary(response), path: manifestPath, attempts: attempt)
-            case .retry, .rateLimited:
+            case .refreshTokenThenRetry where reauthenticate != nil:
+                // As the CDK: one refresh per request; rejected again after it, the request fails.
+                guard !refreshed, let reauthenticate else {
+                    throw RequestFailure(status: response.status, message: "rejected again after the token was refreshed: "
+                                         + Self.summary(response), path: manifestPath, attempts: attempt)
+                }
+                refreshed = true
+                guard attempt <= handler.maxRetries else {
+                    throw RequestFailure(status: response.status, message: "gave up after \(attempt) attempts: " + Self.summary(response),
+                                         path: manifestPath, attempts: attempt)
+                }
+                try await environment.sleep(try backoff(handler, attempt: attempt, response: response, context: context))
+                request = try await reauthenticate()
+            case .retry, .rateLimited, .refreshTokenThenRetry:
                 let delay = try backoff(handler, attempt: attempt, response: response, context: context)
                 if action == .rateLimited, environment.rateLimitHandoff {
                     throw RateLimited(retryAfter: delay, status: response.status, path: manifestPath)

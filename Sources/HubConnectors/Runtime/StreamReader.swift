@@ -188,16 +188,32 @@ public struct StreamReader: Sendable {
             try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
             if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
             for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
-            try await stream.requester.authenticator.apply(to: &parts, context: requestContext, transport: transport,
-                                                           environment: environment, tokens: tokens)
+            let unauthenticated = parts
+            let authenticator = stream.requester.authenticator
+            try await authenticator.apply(to: &parts, context: requestContext, transport: transport,
+                                          environment: environment, tokens: tokens)
             let prepared = parts
+            // REFRESH_TOKEN_THEN_RETRY: the token is dropped and the request authenticated anew.
+            var reauthenticate: Requester.Reauthenticate?
+            if authenticator.refreshes {
+                reauthenticate = { @Sendable in
+                    await authenticator.invalidate(tokens: tokens)
+                    var fresh = unauthenticated
+                    try await authenticator.apply(to: &fresh, context: requestContext, transport: transport,
+                                                  environment: environment, tokens: tokens)
+                    return try Requester.wireRequest(fresh)
+                }
+            }
+            let retryWithNewToken = reauthenticate
             return Task {
                 guard cached, prepared.method == "GET" else {
-                    return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
+                    return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
+                                                                         environment: environment, reauthenticate: retryWithNewToken)
                 }
                 let key = try Requester.wireRequest(prepared).url
                 if let hit = await cache.response(for: key) { return hit }
-                let response = try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext, environment: environment)
+                let response = try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
+                                                                             environment: environment, reauthenticate: retryWithNewToken)
                 if let response { await cache.store(response, for: key) }
                 return response
             }

@@ -25,4 +25,9 @@ actor TokenStore {
         tokens[authenticator] = fresh
         return fresh.token
     }
+
+    /// Drops the authenticator's token, so the next request fetches a new one.
+    func invalidate(_ authenticator: ObjectIdentifier) {
+        tokens[authenticator] = nil
+    }
 }
