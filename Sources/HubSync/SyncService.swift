@@ -66,7 +66,18 @@ public struct SyncService: Sendable {
                 started.append(Started(stream: stream, run: run, job: job))
             }
         }
+        // A sync of every stream counts as the scheduled one: the scheduler's next pass must not
+        // find the connection due and sync it all again right after.
+        if requested == nil, let seconds = Self.scheduleSeconds(info.scheduleSeconds, definition: definition, fallback: nil) {
+            try await syncs.scheduleNext(connection: connection, afterSeconds: seconds)
+        }
         return started
+    }
+
+    /// The connection's schedule in seconds: its own, else its connector's `hub.yaml`, else the
+    /// worker's default; nil for none.
+    static func scheduleSeconds(_ own: Int?, definition: ConnectorDefinition?, fallback: Duration?) -> Int? {
+        own ?? definition?.sidecar.schedule.map { Int($0.totalSeconds) + $0.months * 30 * 86_400 } ?? fallback.map { Int($0.inSeconds) }
     }
 
     /// A stream sync's job, or one partition's: in the connection's account group when the
@@ -88,9 +99,7 @@ public struct SyncService: Sendable {
         var count = 0
         for due in try await syncs.dueConnections(limit: 500) {
             let definition = try? await catalog.definition(name: due.connector, version: due.connectorVersion)
-            let seconds = due.scheduleSeconds
-                ?? definition?.sidecar.schedule.map { Int($0.totalSeconds) + $0.months * 30 * 86_400 }
-                ?? defaultSchedule.map { Int($0.inSeconds) }
+            let seconds = Self.scheduleSeconds(due.scheduleSeconds, definition: definition, fallback: defaultSchedule)
             if definition != nil, seconds != nil {
                 do {
                     count += try await start(connection: due.id, tenant: due.tenant).count

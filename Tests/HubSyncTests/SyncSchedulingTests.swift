@@ -51,4 +51,25 @@ struct SyncSchedulingTests {
             #expect(try await harness.count("SELECT count(*)::int FROM sync_runs WHERE job_id IS NULL") == 0)
         }
     }
+
+    @Test("a manual sync of every stream counts as the scheduled one: the scheduler does not sync the connection again at once")
+    func manualSyncDefersTheSchedule() async throws {
+        let crm = FakeCRM(count: 10)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: crm)
+            let service = SyncService(client: client, logger: harness.logger)
+            // A new connection is due at once (next_sync_at NULL) until a sync of it starts.
+            _ = try await service.start(connection: harness.connection)
+            let next = try await harness.count("SELECT extract(epoch FROM next_sync_at - now())::int FROM connections WHERE id = \(harness.connection)")
+            #expect((3500...3600).contains(next), "next scheduled sync in \(next) s")
+            // The manual sync finished (its job completed): the scheduler still finds nothing due.
+            try await client.query("UPDATE jobs SET state = 'completed', finalized_at = now()", logger: harness.logger)
+            #expect(try await service.enqueueDue(defaultSchedule: nil) == 0)
+            // A sync of chosen streams leaves the schedule alone.
+            try await client.query("UPDATE connections SET next_sync_at = NULL WHERE id = \(harness.connection)", logger: harness.logger)
+            _ = try await service.start(connection: harness.connection, streams: ["contacts"])
+            #expect(try await harness.count("SELECT count(*)::int FROM connections WHERE id = \(harness.connection) AND next_sync_at IS NULL") == 1)
+        }
+    }
 }

@@ -45,12 +45,9 @@ enum Authenticator: Sendable {
         return false
     }
 
+    /// Drops the OAuth token this read holds, so the next request fetches a new one.
     func invalidate(tokens: TokenStore) async {
-        switch self {
-        case .sessionToken(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
-        case .oauth(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
-        case .none, .apiKey, .bearer, .basic: break
-        }
+        if case .oauth(let authenticator) = self { await tokens.invalidate(ObjectIdentifier(authenticator)) }
     }
 
     private static func required(_ node: ComponentNode, _ key: String) throws -> BoundInterpolation {

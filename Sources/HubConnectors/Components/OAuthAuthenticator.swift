@@ -88,23 +88,23 @@ final class OAuthAuthenticator: Sendable {
     /// fields that don't override any of those. Lists repeat their key, None is left out.
     func arguments(context: ExpressionContext, headers: PyDict) throws -> [(String, String)] {
         var items: [(String, String)] = []
-        var names = Set<String>()
+        var standard = Set<String>()
         func add(_ name: String, _ value: PyValue) {
-            names.insert(name)
+            standard.insert(name)
             switch value {
             case .none: return
             case .list(let values), .tuple(let values): items += values.map { (name, PyRepr.str($0)) }
             default: items.append((name, PyRepr.str(value)))
             }
         }
-        add(try self.names.grantType.text(context) ?? "grant_type", .string(try grantType.text(context) ?? ""))
+        add(try names.grantType.text(context) ?? "grant_type", .string(try grantType.text(context) ?? ""))
         if headers["Authorization"] == nil {
-            add(try self.names.clientID.text(context) ?? "client_id", .string(try clientID.text(context) ?? ""))
-            add(try self.names.clientSecret.text(context) ?? "client_secret", .string(try clientSecret.text(context) ?? ""))
+            add(try names.clientID.text(context) ?? "client_id", .string(try clientID.text(context) ?? ""))
+            add(try names.clientSecret.text(context) ?? "client_secret", .string(try clientSecret.text(context) ?? ""))
         }
-        add(try self.names.refreshToken.text(context) ?? "refresh_token", try refreshToken.map { .string(try $0.text(context) ?? "") } ?? .none)
+        add(try names.refreshToken.text(context) ?? "refresh_token", try refreshToken.map { .string(try $0.text(context) ?? "") } ?? .none)
         if !scopes.isEmpty { add("scopes", .list(scopes.map(PyValue.string))) }
-        for (key, value) in try body?.evaluate(context).entries ?? [] where !names.contains(PyRepr.str(key)) {
+        for (key, value) in try body?.evaluate(context).entries ?? [] where !standard.contains(PyRepr.str(key)) {
             add(PyRepr.str(key), value)
         }
         return items
