@@ -25,12 +25,7 @@ struct StreamSync: Sendable {
         let info = try await syncs.connection(arguments.connection, tenant: arguments.tenant)
         guard info.status != "paused" else {
             try await context.withTransaction(completing: true) { database in
-                if arguments.partition != nil {
-                    try await syncs.settlePartition(on: database, run: arguments.run, partition: arguments.partitionKey,
-                                                    connection: arguments.connection, succeeded: true)
-                } else {
-                    try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
-                }
+                try await arguments.finish(on: database, syncs: syncs)
             }
             return .completed
         }
@@ -54,7 +49,7 @@ struct StreamSync: Sendable {
                         return outcome
                     }
                 } catch let limited as RateLimited {
-                    return .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
+                    return Self.snooze(limited)
                 } catch {
                     try? await recordFailure(error, arguments: arguments, context: context)
                     throw error
@@ -92,12 +87,17 @@ struct StreamSync: Sendable {
             try await batch.flush(state: nil)
             await batch.abandon()
             context.logger.info("rate limited; snoozing", metadata: ["hub.sync.retry_after": "\(limited.retryAfter)"])
-            return .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
+            return Self.snooze(limited)
         } catch {
             await batch.abandon()
             try? await recordFailure(error, arguments: arguments, context: context)
             throw error
         }
+    }
+
+    /// A 429 hands the job back for `Retry-After` (at least a second), without using an attempt.
+    static func snooze(_ limited: RateLimited) -> JobOutcome {
+        .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
     }
 
     /// Partitions beyond this many are read by the stream's one job, from the stream's state.

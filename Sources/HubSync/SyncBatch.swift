@@ -135,12 +135,7 @@ actor SyncBatch {
                 _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                                       stream: arguments.stream, seen: seen, run: arguments.run)
             }
-            if arguments.partition != nil {
-                try await syncs.settlePartition(on: database, run: arguments.run, partition: arguments.partitionKey,
-                                                connection: arguments.connection, succeeded: true)
-            } else {
-                try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection)
-            }
+            try await arguments.finish(on: database, syncs: syncs)
         }
         pending = []
     }

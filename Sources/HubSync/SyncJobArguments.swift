@@ -1,5 +1,7 @@
 import Foundation
 import HubCore
+import HubStore
+import PostgresNIO
 
 /// A stream sync job's arguments: IDs and flags only, never credentials.
 struct SyncJobArguments: Sendable {
@@ -58,5 +60,17 @@ struct SyncJobArguments: Sendable {
         }
         self.init(tenant: TenantID(tenant), connection: connection, stream: stream,
                   fullRefresh: json["full_refresh"] == .bool(true), run: Int64(run), partition: partition)
+    }
+}
+
+extension SyncJobArguments {
+    /// Ends this job's share of its run, in the job's completing transaction: a partition job
+    /// settles its partition (the last one closes the run); a stream job closes the run.
+    func finish(on database: PostgresConnection, syncs: SyncStore) async throws {
+        if partition != nil {
+            try await syncs.settlePartition(on: database, run: run, partition: partitionKey, connection: connection, succeeded: true)
+        } else {
+            try await syncs.finishRun(on: database, run: run, connection: connection)
+        }
     }
 }

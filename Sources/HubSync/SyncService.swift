@@ -30,6 +30,13 @@ public struct SyncService: Sendable {
     /// queued or running is not enqueued twice: its existing job is returned.
     public func start(connection: UUID, tenant: TenantID? = nil, streams requested: [String]? = nil,
                       fullRefresh: Bool = false) async throws -> [Started] {
+        try await start(connection: connection, tenant: tenant, streams: requested, fullRefresh: fullRefresh, reschedule: true)
+    }
+
+    /// `reschedule`: a sync of every stream sets the next scheduled time (the scheduler's own
+    /// pass sets it itself, with the worker's default schedule too).
+    func start(connection: UUID, tenant: TenantID?, streams requested: [String]?, fullRefresh: Bool,
+               reschedule: Bool) async throws -> [Started] {
         let syncs = SyncStore(client: client, logger: logger)
         let info = try await syncs.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
@@ -68,7 +75,7 @@ public struct SyncService: Sendable {
         }
         // A sync of every stream counts as the scheduled one: the scheduler's next pass must not
         // find the connection due and sync it all again right after.
-        if requested == nil, let seconds = Self.scheduleSeconds(info.scheduleSeconds, definition: definition, fallback: nil) {
+        if reschedule, requested == nil, let seconds = Self.scheduleSeconds(info.scheduleSeconds, definition: definition, fallback: nil) {
             try await syncs.scheduleNext(connection: connection, afterSeconds: seconds)
         }
         return started
@@ -102,7 +109,8 @@ public struct SyncService: Sendable {
             let seconds = Self.scheduleSeconds(due.scheduleSeconds, definition: definition, fallback: defaultSchedule)
             if definition != nil, seconds != nil {
                 do {
-                    count += try await start(connection: due.id, tenant: due.tenant).count
+                    count += try await start(connection: due.id, tenant: due.tenant, streams: nil, fullRefresh: false,
+                                             reschedule: false).count
                 } catch {
                     logger.warning("could not start a scheduled sync", metadata: [
                         "hub.connection": "\(due.id)", "hub.error": "\(error)",

@@ -8,7 +8,7 @@ public struct StreamReader: Sendable {
     /// Parent streams' responses, reused for the rest of the read as the CDK's request cache
     /// does: a parent read for several substreams is fetched once.
     let cache = ResponseCache()
-    /// Tokens obtained during this read (session logins): one connection's, never shared.
+    /// Tokens obtained during this read (session logins, OAuth): one connection's, never shared.
     let tokens = TokenStore()
 
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
@@ -194,17 +194,13 @@ public struct StreamReader: Sendable {
                                           environment: environment, tokens: tokens)
             let prepared = parts
             // REFRESH_TOKEN_THEN_RETRY: the token is dropped and the request authenticated anew.
-            var reauthenticate: Requester.Reauthenticate?
-            if authenticator.refreshes {
-                reauthenticate = { @Sendable in
-                    await authenticator.invalidate(tokens: tokens)
-                    var fresh = unauthenticated
-                    try await authenticator.apply(to: &fresh, context: requestContext, transport: transport,
-                                                  environment: environment, tokens: tokens)
-                    return try Requester.wireRequest(fresh)
-                }
+            let retryWithNewToken: Requester.Reauthenticate? = !authenticator.refreshes ? nil : { @Sendable in
+                await authenticator.invalidate(tokens: tokens)
+                var fresh = unauthenticated
+                try await authenticator.apply(to: &fresh, context: requestContext, transport: transport,
+                                              environment: environment, tokens: tokens)
+                return try Requester.wireRequest(fresh)
             }
-            let retryWithNewToken = reauthenticate
             return Task {
                 guard cached, prepared.method == "GET" else {
                     return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
