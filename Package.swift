@@ -46,6 +46,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -155,7 +156,7 @@ let package = Package(
         .target(
             name: "TributaryTestSupport",
             dependencies: [
-                "HubApp", "HubStore", "HubCore", "HubCrypto",
+                "HubApp", "HubStore", "HubCore", "HubCrypto", "HubConnectors",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 // Fake third-party APIs are small Hummingbird servers.

@@ -148,16 +148,28 @@ struct ConnectionsController: Sendable {
         if let raw = body["config"] {
             if case .object(let object) = raw { config = object } else { errors["config"] = "must be an object" }
         }
-        for key in body.keys where !["status", "schedule_seconds", "config"].contains(key) { errors[key] = "is not a field of this request" }
+        // A connection runs the version it was created with until its owner upgrades it here:
+        // an operator publishing a new version changes no existing connection.
+        var upgrade: Int?
+        if let raw = body["connector_version"] {
+            if case .number(let number) = raw, number.rounded() == number, number >= 1, number < 1e9 { upgrade = Int(number) } else { errors["connector_version"] = "must be a version number" }
+        }
+        for key in body.keys where !["status", "schedule_seconds", "config", "connector_version"].contains(key) { errors[key] = "is not a field of this request" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
         var plain: [String: JSONValue]?
         var sealed: Secret<[UInt8]>?
-        if let config {
+        if config != nil || upgrade != nil {
             let info = try await SyncStore(client: client, logger: logger).connection(id, tenant: tenant)
-            let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion)
+            if let upgrade {
+                // Not found names the version; the catalog below parses and checks it.
+                _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
+            }
+            let definition = try await definitions.definition(name: info.connector, version: upgrade ?? info.connectorVersion)
+            // The config must satisfy the version the connection will run; without a new one
+            // the stored config is checked against the new version's spec.
+            var merged = config ?? (info.config.objectValue ?? [:])
             // Credentials left out of the new config keep their stored values.
-            var merged = config
             if definition.credentialFields.contains(where: { merged[$0] == nil }) {
                 let existing = try await connections.credentials(tenant: tenant, connection: id)
                 if case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) {
@@ -169,7 +181,7 @@ struct ConnectionsController: Sendable {
             sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
         }
         guard try await connections.update(tenant: tenant, connection: id, config: plain, credentials: sealed, status: status,
-                                           scheduleSeconds: schedule) else {
+                                           scheduleSeconds: schedule, connectorVersion: upgrade) else {
             throw HubError(.notFound, "connection \(id) not found")
         }
         guard let summary = try await connections.summary(tenant: tenant, id: id) else {

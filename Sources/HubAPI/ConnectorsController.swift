@@ -8,7 +8,7 @@ import Logging
 import PostgresNIO
 
 /// `/v1/connectors`: the registered connector definitions (shared by every tenant), and
-/// registering a new version (`connectors:write`), checked by the engine before it is stored.
+/// registering a new version (an operator's `connectors:write`), checked by the engine before it is stored.
 struct ConnectorsController: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -53,7 +53,12 @@ struct ConnectorsController: Sendable {
     }
 
     func register(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        guard let identity = context.identity, identity.allows(.connectorsWrite) else { throw Problem.forbidden(.connectorsWrite) }
+        // Every tenant's connections can run a published version: a tenant must never be able
+        // to change what another tenant's credentials are sent to, or drop `sensitive:`.
+        guard let identity = context.identity, identity.isOperator(with: .connectorsWrite) else {
+            throw Problem(status: .forbidden, code: "forbidden", title: "Forbidden",
+                          detail: "publishing a connector needs an operator key (no tenant) with the connectors:write scope")
+        }
         var buffer = try await request.body.collect(upTo: 4 << 20)
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {

@@ -5,10 +5,12 @@ import Synchronization
 /// Hands out tenants' keys: creates a tenant's first keys on first use, unwraps stored ones
 /// with the key-encryption key, and keeps a bounded number unwrapped in memory.
 ///
-/// Which data key version is active is cached for `activeVersionTTL`, so another process's
-/// rotation takes effect here within that time (older versions keep decrypting meanwhile;
-/// the re-encryption pass catches rows written under them). Shredding elsewhere likewise
-/// reaches this cache within the TTL, or at once through `forget`.
+/// Everything it remembers lives at most `activeVersionTTL` (30 s by default, never more than
+/// `maximumCacheLifetime`): which data key version is active, and every unwrapped key. So
+/// another process's rotation takes effect here within that time (older versions keep
+/// decrypting meanwhile; the re-encryption pass catches rows written under them), and its
+/// retirement or shredding stops this process using the key within it too, or at once through
+/// `forget`. An expired key is checked against its stored state again, not unwrapped again.
 public final class Keyring: Sendable {
     public let kek: any KeyEncryptionKeyProvider
     let repository: any DataKeyRepository
@@ -21,8 +23,13 @@ public final class Keyring: Sendable {
         let version: Int
     }
 
+    private struct CachedKey {
+        let key: DataKey
+        var until: ContinuousClock.Instant
+    }
+
     private struct Cache {
-        var keys: [CacheKey: DataKey] = [:]
+        var keys: [CacheKey: CachedKey] = [:]
         var insertionOrder: [CacheKey] = []
         var active: [TenantID: (version: Int, until: ContinuousClock.Instant)] = [:]
     }
@@ -36,7 +43,21 @@ public final class Keyring: Sendable {
         self.kek = kek
         self.repository = repository
         self.capacity = capacity
-        self.activeVersionTTL = activeVersionTTL
+        // Key retirement waits `maximumCacheLifetime` (plus a margin) after a rotation, for
+        // every process to stop sealing with older versions: no cache may outlive it.
+        self.activeVersionTTL = min(activeVersionTTL, Self.maximumCacheLifetime)
+    }
+
+    /// The longest any process keeps a key, or which version is active, without asking the
+    /// store again. `KeyAdministration.retire` relies on it.
+    public static let maximumCacheLifetime: Duration = .seconds(60)
+
+    /// A cached key that hasn't outlived its lifetime.
+    private func fresh(_ key: CacheKey, now: ContinuousClock.Instant = .now) -> DataKey? {
+        cache.withLock { cache in
+            guard let entry = cache.keys[key], entry.until > now else { return nil }
+            return entry.key
+        }
     }
 
     /// The key new writes of this tenant seal with: its newest active data key version,
@@ -44,8 +65,9 @@ public final class Keyring: Sendable {
     public func encryptionKey(for tenant: TenantID) async throws -> DataKey {
         let now = ContinuousClock.now
         if let key = cache.withLock({ cache -> DataKey? in
-            guard let active = cache.active[tenant], active.until > now else { return nil }
-            return cache.keys[CacheKey(tenant: tenant, purpose: .data, version: active.version)]
+            guard let active = cache.active[tenant], active.until > now,
+                  let entry = cache.keys[CacheKey(tenant: tenant, purpose: .data, version: active.version)], entry.until > now else { return nil }
+            return entry.key
         }) {
             return key
         }
@@ -58,13 +80,13 @@ public final class Keyring: Sendable {
     /// The tenant's index key (blind indexes, content hashes), created on first use. It does
     /// not rotate with the data keys.
     public func indexKey(for tenant: TenantID) async throws -> DataKey {
-        if let key = cache.withLock({ $0.keys[CacheKey(tenant: tenant, purpose: .index, version: 1)] }) { return key }
+        if let key = fresh(CacheKey(tenant: tenant, purpose: .index, version: 1)) { return key }
         return try await unwrap(try await newestActive(tenant, purpose: .index))
     }
 
     /// The key that opens ciphertexts sealed under data key `version`.
     public func decryptionKey(for tenant: TenantID, version: Int) async throws -> DataKey {
-        if let key = cache.withLock({ $0.keys[CacheKey(tenant: tenant, purpose: .data, version: version)] }) { return key }
+        if let key = fresh(CacheKey(tenant: tenant, purpose: .data, version: version)) { return key }
         let stored = try await repository.dataKeys(for: tenant, purpose: .data)
         guard let match = stored.first(where: { $0.version == version }) else {
             if stored.contains(where: { $0.state == .shredded }) { throw Self.shredded(tenant) }
@@ -121,8 +143,17 @@ public final class Keyring: Sendable {
 
     private func unwrap(_ stored: WrappedDataKey) async throws -> DataKey {
         let cacheKey = CacheKey(tenant: stored.tenant, purpose: stored.purpose, version: stored.version)
-        if let key = cache.withLock({ $0.keys[cacheKey] }) { return key }
         guard let wrapped = stored.wrapped else { throw Self.shredded(stored.tenant) }
+        // `stored` was just read and is active: a key remembered from before lives on, with
+        // no second unwrap (a KMS call, once the KEK lives in one).
+        let until = ContinuousClock.now + activeVersionTTL
+        if let key = cache.withLock({ cache -> DataKey? in
+            guard let entry = cache.keys[cacheKey] else { return nil }
+            cache.keys[cacheKey]?.until = until
+            return entry.key
+        }) {
+            return key
+        }
         if stored.kekID != kek.keyID {
             throw HubError(
                 .keyUnavailable,
@@ -133,7 +164,7 @@ public final class Keyring: Sendable {
         let key = DataKey(tenant: stored.tenant, version: stored.version, material: material)
         cache.withLock { cache in
             if cache.keys[cacheKey] == nil { cache.insertionOrder.append(cacheKey) }
-            cache.keys[cacheKey] = key
+            cache.keys[cacheKey] = CachedKey(key: key, until: until)
             // Bounded: the oldest entries go first.
             while cache.insertionOrder.count > capacity {
                 cache.keys[cache.insertionOrder.removeFirst()] = nil

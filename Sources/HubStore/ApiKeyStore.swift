@@ -11,16 +11,33 @@ public enum ApiScope: String, Sendable, CaseIterable, Codable {
     case connectionsWrite = "connections:write"
     case connectorsWrite = "connectors:write"
     case admin
+
+    /// Scopes that act on what every tenant shares; only keys without a tenant hold them.
+    public var isOperatorScope: Bool { self == .connectorsWrite || self == .admin }
+
+    /// Every scope a tenant's key may hold.
+    public static var tenantScopes: Set<ApiScope> { Set(allCases.filter { !$0.isOperatorScope }) }
 }
 
 /// Who a request acts as, once its key checked out.
 public struct ApiIdentity: Sendable, Hashable {
     public let keyID: UUID
-    /// nil for an operator key (scope `admin`, no tenant).
+    /// nil for an operator key (scopes `admin` and `connectors:write`, no tenant).
     public let tenant: TenantID?
     public let scopes: Set<ApiScope>
 
+    public init(keyID: UUID, tenant: TenantID?, scopes: Set<ApiScope>) {
+        self.keyID = keyID
+        self.tenant = tenant
+        // The database refuses operator scopes on a tenant's key; this holds if a row ever
+        // got past it (a restored old dump, a hand edit).
+        self.scopes = tenant == nil ? scopes : scopes.filter { !$0.isOperatorScope }
+    }
+
     public func allows(_ scope: ApiScope) -> Bool { scopes.contains(scope) }
+
+    /// An operator's key holding `scope`: no tenant, and the scope granted.
+    public func isOperator(with scope: ApiScope) -> Bool { tenant == nil && scopes.contains(scope) }
 }
 
 /// API keys `trb_<prefix>_<secret>`: the prefix finds the row, the secret is kept only as its
@@ -43,8 +60,13 @@ public struct ApiKeyStore: Sendable {
 
     public func create(tenant: TenantID?, name: String, scopes: Set<ApiScope>, expiresAt: Date? = nil) async throws -> Created {
         guard !scopes.isEmpty else { throw HubError(.invalidInput, "an API key needs at least one scope") }
-        if tenant == nil, !scopes.contains(.admin) {
-            throw HubError(.invalidInput, "a key without a tenant is an operator key and needs the admin scope")
+        let operatorScopes = scopes.filter(\.isOperatorScope)
+        if tenant == nil, operatorScopes.count != scopes.count {
+            throw HubError(.invalidInput, "a key without a tenant is an operator key: its scopes are admin and connectors:write only")
+        }
+        if tenant != nil, let scope = operatorScopes.map(\.rawValue).sorted().first {
+            throw HubError(.invalidInput, "\(scope) is an operator's scope (connector definitions are shared by every tenant); "
+                           + "create it as an operator key, without --tenant")
         }
         let id = UUID()
         let prefix = Self.randomHex(6)

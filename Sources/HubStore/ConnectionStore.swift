@@ -114,7 +114,7 @@ extension ConnectionStore {
     /// and schedule when given. Returns false when the tenant has no such connection.
     public func update(
         tenant: TenantID, connection: UUID, config: [String: JSONValue]?, credentials: Secret<[UInt8]>?,
-        status: String?, scheduleSeconds: Int??
+        status: String?, scheduleSeconds: Int??, connectorVersion: Int? = nil
     ) async throws -> Bool {
         var sealed: ByteBuffer?
         var version: Int?
@@ -135,6 +135,7 @@ extension ConnectionStore {
                     credentials_key_version = COALESCE(\(version)::int, credentials_key_version),
                     status = COALESCE(\(status)::text, status),
                     schedule_seconds = CASE WHEN \(setSchedule) THEN \(schedule)::int ELSE schedule_seconds END,
+                    connector_version = COALESCE(\(connectorVersion)::int, connector_version),
                     next_sync_at = CASE WHEN \(status)::text = 'active' THEN NULL ELSE next_sync_at END,
                     updated_at = now()
                 WHERE id = \(connection) AND tenant_id = \(tenant.rawValue)

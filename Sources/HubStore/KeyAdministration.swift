@@ -123,8 +123,16 @@ public struct KeyAdministration: Sendable {
         }
     }
 
+    /// How long after a rotation older versions may still be sealing new rows somewhere: each
+    /// process remembers the active version for up to `Keyring.maximumCacheLifetime`, and a
+    /// batch sealed just before that may take a while to commit.
+    public static let rotationSettleTime: Duration = Keyring.maximumCacheLifetime + .seconds(60)
+
     /// Retires the tenant's data key versions below `version`: they stop decrypting and their
-    /// material is erased. Refused while any row is still sealed under one of them.
+    /// material is erased. Refused while any row is still sealed under one of them, and until
+    /// the rotation to `version` or later is older than `rotationSettleTime`: before that, a
+    /// process that hasn't seen the rotation can still write rows under an older version, and
+    /// retiring it would make them unreadable.
     @discardableResult
     public func retire(tenant: TenantID, below version: Int) async throws -> [Int] {
         let active = try await status(tenant: tenant).filter { $0.purpose == .data && $0.state == .active }
@@ -141,11 +149,33 @@ public struct KeyAdministration: Sendable {
                 "\(inUse) rows of tenant \(tenant) are still sealed under a version below v\(version); run `tributary keys reencrypt --tenant \(tenant)` first"
             )
         }
+        let settle = Double(Self.rotationSettleTime.components.seconds)
+        let age = try await withDatabaseErrors("reading key ages") { () -> Double in
+            let rows = try await client.query(
+                """
+                SELECT extract(epoch FROM now() - min(created_at))::float8 FROM data_keys
+                WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data' AND version >= \(version)
+                """,
+                logger: logger
+            )
+            for try await value in rows.decode(Double?.self) { return value ?? 0 }
+            return 0
+        }
+        guard age >= settle else {
+            throw HubError(
+                .keyRetirementBlocked,
+                "v\(version) became the write version \(Int(age)) s ago; other processes may still seal with older versions until it is "
+                    + "\(Int(settle)) s old (their key caches live up to \(Keyring.maximumCacheLifetime.components.seconds) s). "
+                    + "Run `tributary keys reencrypt` again, then retire in \(Int((settle - age).rounded(.up))) s"
+            )
+        }
         let retired = try await withDatabaseErrors("retiring keys") { () -> [Int] in
             let rows = try await client.query(
                 """
                 UPDATE data_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
                 WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data' AND state = 'active' AND version < \(version)
+                  AND (SELECT min(created_at) FROM data_keys WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data'
+                         AND version >= \(version)) <= now() - make_interval(secs => \(settle))
                   AND NOT EXISTS (SELECT 1 FROM records WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version)
                                     AND sensitive IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM connections WHERE tenant_id = \(tenant.rawValue)

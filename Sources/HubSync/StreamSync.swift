@@ -37,6 +37,7 @@ struct StreamSync: Sendable {
         let incremental = definition.isIncremental(arguments.stream) && !arguments.fullRefresh
         var environment = self.environment
         environment.rateLimitHandoff = true
+        environment.followRedirects = definition.sidecar.followRedirects
         let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
         if arguments.partition == nil {
             try await syncs.startRun(arguments.run)
@@ -97,7 +98,7 @@ struct StreamSync: Sendable {
 
     /// A 429 hands the job back for `Retry-After` (at least a second), without using an attempt.
     static func snooze(_ limited: RateLimited) -> JobOutcome {
-        .snooze(.milliseconds(Int64(max(1, limited.retryAfter) * 1000)))
+        .snooze(.milliseconds(RetryDelay.milliseconds(max(1, limited.retryAfter))))
     }
 
     /// Partitions beyond this many are read by the stream's one job, from the stream's state.

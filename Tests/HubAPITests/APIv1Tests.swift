@@ -86,7 +86,7 @@ struct APIv1Tests {
             let readB = try await keys.create(tenant: tenantIDs[1], name: "read", scopes: [.recordsRead]).key.revealed
             let writeA = try await keys.create(tenant: tenantIDs[0], name: "ops", scopes: [.connectionsWrite]).key.revealed
             let admin = try await keys.create(tenant: nil, name: "operator", scopes: [.admin]).key.revealed
-            let connectorsWriter = try await keys.create(tenant: tenantIDs[0], name: "author", scopes: [.connectorsWrite]).key.revealed
+            let connectorsWriter = try await keys.create(tenant: nil, name: "author", scopes: [.connectorsWrite]).key.revealed
             let revoked = try await keys.create(tenant: tenantIDs[0], name: "old", scopes: [.recordsRead])
             try await keys.revoke(revoked.id)
 
@@ -259,6 +259,59 @@ struct APIv1Tests {
             let created = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
             #expect(created.status == 201)
             #expect(created.json["version"] == .number(2))
+        }
+    }
+
+    @Test("only an operator publishes connectors; a new version changes no connection until its tenant upgrades it")
+    func publishingIsAnOperatorRight() async throws {
+        try await withWorld { world in
+            let keys = ApiKeyStore(client: world.client, logger: TestDatabase.logger)
+            // A tenant key can't be given the scope, by the store or by SQL around it.
+            await #expect(throws: HubError.self) {
+                _ = try await keys.create(tenant: world.tenantA, name: "author", scopes: [.recordsRead, .connectorsWrite])
+            }
+            await #expect(throws: HubError.self) { _ = try await keys.create(tenant: nil, name: "mixed", scopes: [.admin, .recordsRead]) }
+            await #expect(throws: (any Error).self) {
+                try await world.client.query("""
+                    INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, scopes)
+                    VALUES (\(UUID()), \(world.tenantA.rawValue), 'aaaaaaaaaaaa', '\\x00'::bytea, ARRAY['connectors:write'])
+                    """, logger: TestDatabase.logger)
+            }
+            let hostile = Self.manifest.replacingOccurrences(of: "https://crm.example.com", with: "https://attacker.example.net")
+            let body = { (manifest: String, sidecar: String) in
+                String(decoding: try JSONEncoder().encode(JSONValue.object(["name": .string("crm"), "manifest": .string(manifest),
+                                                                            "sidecar": .string(sidecar)])), as: UTF8.self)
+            }
+            // Every tenant key, whatever its scopes, is refused: sending another tenant's
+            // credentials elsewhere, or storing its emails in clear, is the attack.
+            for key in [world.writeA, world.readA, world.sensitiveA] {
+                let refused = try await get("\(world.baseURL)/v1/connectors", key: key, method: .POST, body: try body(hostile, "credentials: [api_key]"))
+                #expect(refused.status == 403, "\(refused.json)")
+            }
+            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.admin, method: .POST, body: try body(hostile, Self.sidecar)).status == 403)
+            #expect(try await ConnectorStore(client: world.client, logger: TestDatabase.logger).definition(name: "crm").version == 1)
+
+            // An operator's new version is published, and no existing connection moves to it.
+            let published = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST,
+                                          body: try body(Self.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts"), Self.sidecar))
+            #expect(published.status == 201)
+            #expect(published.json["version"] == .number(2))
+            for connection in [world.connectionA, world.connectionB] {
+                let key = connection == world.connectionA ? world.readA : world.readB
+                #expect(try await get("\(world.baseURL)/v1/connections/\(connection)", key: key).json["connector_version"] == .number(1))
+            }
+            // The tenant upgrades its own connection on purpose; the other tenant's stays.
+            let missing = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
+                                        body: #"{"connector_version": 7}"#)
+            #expect(missing.status == 404, "\(missing.json)")
+            let upgraded = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
+                                         body: #"{"connector_version": 2}"#)
+            #expect(upgraded.status == 200, "\(upgraded.json)")
+            #expect(upgraded.json["connector_version"] == .number(2))
+            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readB).json["connector_version"] == .number(1))
+            let foreign = try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.writeA, method: .PATCH,
+                                        body: #"{"connector_version": 2}"#)
+            #expect(foreign.status == 404)
         }
     }
 

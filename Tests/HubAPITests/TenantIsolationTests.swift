@@ -17,7 +17,7 @@ struct TenantIsolationTests {
             let logger = TestDatabase.logger
             let tenantB = try await SyncStore(client: world.client, logger: logger).connection(world.connectionB).tenant
             let keyB = try await ApiKeyStore(client: world.client, logger: logger)
-                .create(tenant: tenantB, name: "b-all", scopes: Set(ApiScope.allCases).subtracting([.admin])).key.revealed
+                .create(tenant: tenantB, name: "b-all", scopes: ApiScope.tenantScopes).key.revealed
             let document = try await api.get("\(world.baseURL)/openapi.json", key: nil)
             guard case .object(let paths)? = document.json["paths"] else { Issue.record("no paths"); return }
             let connectionA = world.connectionA.uuidString.lowercased()

@@ -74,7 +74,7 @@ struct WebhookTests {
             let worker = WorkerPool(
                 client: client,
                 configuration: WorkerConfiguration(queues: [.init(name: "default", slots: 2)], pollInterval: .milliseconds(50)),
-                handlers: SyncJobs.handlers(client: client, keyring: keyring, logger: logger), logger: logger
+                handlers: SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: LoopbackEgress.transport), logger: logger
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }

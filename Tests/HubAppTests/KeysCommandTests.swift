@@ -73,6 +73,14 @@ struct KeysCommandTests {
                 #expect(record.sensitive?.revealed["email"] == .string("contact\(id)@example.com"))
             }
         }
+        let early = try await TributaryProcess.run(["keys", "retire", "--below", "2", "--tenant", tenant.description], environment: environment)
+        #expect(early.status == 1, "\(early.stdout)")
+        #expect(early.stderr.contains("retire in"), "\(early.stderr)")
+        try await TestDatabase.withClient(url) { client in
+            // The settle time passes: the rotation's timestamp moves back past it.
+            _ = try await client.query("UPDATE data_keys SET created_at = created_at - interval '3 minutes' WHERE tenant_id = \(tenant.rawValue)",
+                                   logger: logger)
+        }
         let retire = try await TributaryProcess.run(["keys", "retire", "--below", "2", "--tenant", tenant.description], environment: environment)
         #expect(retire.status == 0, "\(retire.stderr)")
         #expect(retire.stdout.contains("retired v1"))

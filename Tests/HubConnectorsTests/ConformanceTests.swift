@@ -39,7 +39,7 @@ struct ConformanceTests {
             let frozen = file("frozen_now.txt")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "2024-06-01T12:00:00Z"
             let environment = EngineEnvironment(now: try EngineEnvironment.frozenClock(frozen), sleep: { _ in })
             let collected = Mutex<[String]>([])
-            _ = try await read.run(transport: AsyncHTTPTransport(), environment: environment) { line in
+            _ = try await read.run(transport: LoopbackEgress.transport, environment: environment) { line in
                 collected.withLock { $0.append(contentsOf: line.split(separator: "\n").map(String.init)) }
             }
             return collected.withLock { $0 }

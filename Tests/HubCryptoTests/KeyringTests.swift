@@ -16,6 +16,28 @@ struct KeyringTests {
         #expect(failures.isEmpty, "\(failures)")
     }
 
+    /// Another process shreds the tenant (or retires a version): this process's caches must
+    /// stop handing out the key within their lifetime, not at its next restart.
+    @Test func cachedKeysExpireWhenAnotherProcessDestroysThem() async throws {
+        let repository = MemoryDataKeyRepository()
+        let tenant = TenantID()
+        let keyring = Keyring(kek: kek(), repository: repository, activeVersionTTL: .milliseconds(300))
+        _ = try await keyring.encryptionKey(for: tenant)
+        _ = try await keyring.indexKey(for: tenant)
+        _ = try await keyring.decryptionKey(for: tenant, version: 1)
+        // Elsewhere: every key of the tenant is shredded, the material erased.
+        repository.tamper { keys in
+            keys.map { WrappedDataKey(tenant: $0.tenant, purpose: $0.purpose, version: $0.version, wrapped: nil, kekID: $0.kekID, state: .shredded) }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        await #expect(throws: HubError.self) { try await keyring.decryptionKey(for: tenant, version: 1) }
+        await #expect(throws: HubError.self) { try await keyring.indexKey(for: tenant) }
+        await #expect(throws: HubError.self) { try await keyring.encryptionKey(for: tenant) }
+        // No configuration keeps a key longer than the retirement rule allows for.
+        let lax = Keyring(kek: kek(), repository: repository, activeVersionTTL: .seconds(3600))
+        #expect(lax.activeVersionTTL == Keyring.maximumCacheLifetime)
+    }
+
     @Test func badKeyMaterialIsRefusedWithoutEchoingIt() {
         let notBase64 = #expect(throws: HubError.self) {
             try LocalKeyEncryptionKey(base64: Secret("not*base64*MARKER"), source: "TRIBUTARY_MASTER_KEY")

@@ -63,6 +63,14 @@ struct EncryptionStoreTests {
             #expect(after.map(\.records) == [0, 0, 60])
             #expect(after.map(\.connections) == [0, 0, 1])
 
+            // Version 3 is seconds old: another process may still be sealing under v1 or v2.
+            let early = await #expect(throws: HubError.self) { try await store.keys.retire(tenant: store.tenant, below: 3) }
+            #expect(early?.code == .keyRetirementBlocked)
+            #expect(early?.message.contains("other processes may still seal with older versions") == true, "\(String(describing: early))")
+            #expect(try await store.keys.status(tenant: store.tenant).filter { $0.purpose == .data }.map(\.state) == [.active, .active, .active])
+            // Time passes (the rotation's timestamp moves back past the settle time).
+            _ = try await client.query("UPDATE data_keys SET created_at = created_at - interval '3 minutes' WHERE tenant_id = \(store.tenant.rawValue)",
+                                   logger: store.logger)
             #expect(try await store.keys.retire(tenant: store.tenant, below: 3) == [1, 2])
             await #expect(throws: HubError.self) { try await store.keyring.decryptionKey(for: store.tenant, version: 1) }
             for id in Array(100..<120) + Array(200..<220) + Array(300..<320) {

@@ -49,7 +49,15 @@ struct SyncCommandTests {
             #expect(!created.stdout.contains(crm.token) && !created.stderr.contains(crm.token))
             let connection = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-            let sync = try await TributaryProcess.run(["sync", connection, "--local"], environment: environment, timeout: .seconds(120))
+            // The fake CRM is on loopback: refused until an operator allows it, with an error that
+            // names the address and the setting.
+            let refused = try await TributaryProcess.run(["sync", connection, "--local"], environment: environment, timeout: .seconds(120))
+            #expect(refused.status == 1, "\(refused.stdout)\n\(refused.stderr)")
+            #expect((refused.stdout + refused.stderr).contains("127.0.0.1, a loopback address"), "\(refused.stdout)\n\(refused.stderr)")
+            #expect((refused.stdout + refused.stderr).contains("TRIBUTARY_EGRESS_ALLOW=127.0.0.1/32"), "\(refused.stdout)\n\(refused.stderr)")
+            var allowed = environment
+            allowed["TRIBUTARY_EGRESS_ALLOW"] = LoopbackEgress.allowList
+            let sync = try await TributaryProcess.run(["sync", connection, "--local"], environment: allowed, timeout: .seconds(120))
             #expect(sync.status == 0, "\(sync.stdout)\n\(sync.stderr)")
             #expect(sync.stdout.contains("contacts: succeeded, 600 records"), "\(sync.stdout)")
             #expect(!sync.stdout.contains(crm.token) && !sync.stderr.contains(crm.token))

@@ -47,7 +47,7 @@ struct SyncHarness: Sendable {
     }
 
     func runWorker(until runs: [Int64], timeout: Duration, requestTimeout: Duration = .seconds(30)) async throws -> [SyncStore.Run] {
-        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger,
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: LoopbackEgress.transport,
                                          environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250)
         let worker = WorkerPool(
             client: client,

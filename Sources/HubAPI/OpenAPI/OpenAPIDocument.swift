@@ -109,13 +109,15 @@ enum OpenAPIDocument {
                     responses: ["200": json(ref("ConnectionDetail"), "The connection"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
                 ),
                 "patch": operation(
-                    "Update config (credentials left out keep their values), pause or resume, or set the schedule (connections:write)",
+                    "Update config (credentials left out keep their values), pause or resume, set the schedule, or upgrade to another "
+                        + "published connector version, checked against its spec (connections:write)",
                     tag: "connections", parameters: [connectionID],
                     body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
                         "config": anyObject,
                         "status": .object(["type": .string("string"), "enum": .array([.string("active"), .string("paused")])]),
                         "schedule_seconds": .object(["type": .array([.string("integer"), .string("null")]), "minimum": .number(60),
                                                      "maximum": .number(31_536_000)]),
+                        "connector_version": .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(999_999_999)]),
                     ])]),
                     responses: ["200": json(ref("Connection"), "Updated"), "400": errorsBadRequest, "403": forbidden, "404": notFound,
                                 "422": problem("The configuration does not satisfy the connector's spec")]
@@ -173,7 +175,7 @@ enum OpenAPIDocument {
                 "get": operation("Registered connectors, by name", tag: "connectors", parameters: pageParameters,
                                  responses: ["200": json(list(of: "ConnectorSummary"), "Connectors"), "400": errorsBadRequest]),
                 "post": operation(
-                    "Register a connector version (connectors:write)", tag: "connectors",
+                    "Register a connector version (an operator key with connectors:write: definitions are shared by every tenant)", tag: "connectors",
                     body: .object(["type": .string("object"), "required": .array([.string("name"), .string("manifest")]),
                                    "additionalProperties": .bool(false), "properties": .object([
                                        "name": .object(["type": .string("string"), "pattern": .string("^[a-z0-9][a-z0-9_-]{0,99}$")]),

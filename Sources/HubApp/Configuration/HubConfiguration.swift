@@ -1,4 +1,5 @@
 import Foundation
+import HubConnectors
 import HubCore
 import HubStore
 import Logging
@@ -26,6 +27,12 @@ public struct HubConfiguration: Sendable {
     public var jobLease: Duration = .seconds(30)
     /// API requests a second per key (bursts of twice that).
     public var apiRateLimit: Double = 50
+    /// Address ranges the engine may reach although they are private or loopback (the egress
+    /// policy refuses those by default); the demo and tests allow loopback this way.
+    public var egressAllow: [IPRange] = []
+
+    /// The transport every sync and read uses, behind this configuration's egress policy.
+    public var transport: AsyncHTTPTransport { AsyncHTTPTransport(egress: EgressPolicy(allowed: egressAllow)) }
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",
@@ -73,6 +80,8 @@ public struct HubConfiguration: Sendable {
               meaning: "How long a worker holds a job without a heartbeat before another worker takes it over"),
         .init(name: "TRIBUTARY_JOB_RETENTION_HOURS", defaultValue: "168",
               meaning: "How long finished jobs are kept for inspection before they are pruned"),
+        .init(name: "TRIBUTARY_EGRESS_ALLOW", defaultValue: "(unset: none)",
+              meaning: "Comma-separated CIDR ranges connectors may reach although private, loopback or link-local, e.g. 10.20.0.0/16"),
     ]
 
     /// Reads the environment; every bad variable is named in one error, none is echoed if secret.
@@ -152,6 +161,13 @@ public struct HubConfiguration: Sendable {
                 configuration.jobLease = .seconds(seconds)
             } else {
                 problems.append("TRIBUTARY_JOB_LEASE_SECONDS: '\(raw)' is not a number of seconds from 3 to 3600")
+            }
+        }
+        if let raw = value(EgressPolicy.variable) {
+            do {
+                configuration.egressAllow = try EgressPolicy.parseAllowList(raw)
+            } catch let error as HubError {
+                problems.append(error.message)
             }
         }
         if configuration.masterKey != nil, configuration.masterKeyFile != nil {

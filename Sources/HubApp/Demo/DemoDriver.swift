@@ -92,7 +92,7 @@ struct DemoDriver: Service {
             console.step("Creating the demo tenant, its API key and two connections")
             let tenant = try await store.tenants.create(name: "Demo")
             let key = try await ApiKeyStore(client: store.client, logger: store.logger).create(
-                tenant: tenant.id, name: "demo", scopes: Set(ApiScope.allCases).subtracting([.admin]))
+                tenant: tenant.id, name: "demo", scopes: ApiScope.tenantScopes)
             // Credentials go in as sealed bytes, never as arguments or config.
             let crm = try await connections.create(
                 tenant: tenant.id, connector: "demo-crm", connectorVersion: versions["demo-crm"]!, externalAccount: "demo-crm-account",

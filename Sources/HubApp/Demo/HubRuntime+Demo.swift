@@ -1,4 +1,5 @@
 import Foundation
+import HubConnectors
 import HubCore
 import HubStore
 import Logging
@@ -46,6 +47,8 @@ extension HubRuntime {
         configuration.httpPort = demo.port
         configuration.masterKey = nil
         configuration.masterKeyFile = nil
+        // The sample APIs serve on loopback, which the egress policy refuses by default.
+        configuration.egressAllow += [IPRange("127.0.0.1/32")].compactMap { $0 }
         if !fileManager.fileExists(atPath: MasterKey.defaultFile(configuration)) {
             console.step("Creating a master key in \(MasterKey.defaultFile(configuration))")
         }

@@ -71,7 +71,7 @@ public enum HubRuntime {
             let kek: any KeyEncryptionKeyProvider
             do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
             let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
-            let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger))
+            let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport))
             // A group stops its services in reverse order: what the roles depend on goes first in
             // the list, so it stops last (a sync in flight never loses the API it reads).
             var services = extra.dependencies
@@ -86,7 +86,7 @@ public enum HubRuntime {
             }
             if roles.contains(.worker) {
                 var handlers = MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger)
-                handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger)) { first, _ in first }
+                handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport)) { first, _ in first }
                 let worker = WorkerPool(
                     client: postgres,
                     configuration: WorkerConfiguration(

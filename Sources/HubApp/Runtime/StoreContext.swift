@@ -1,3 +1,4 @@
+import HubConnectors
 import HubCore
 import HubCrypto
 import HubQueue
@@ -12,6 +13,8 @@ public struct StoreContext: Sendable {
     public let client: PostgresClient
     public let keyring: Keyring
     public let logger: Logger
+    /// How syncs run from here reach third parties (the configuration's egress policy).
+    public var transport = AsyncHTTPTransport()
 
     public var tenants: TenantStore { TenantStore(client: client, logger: logger) }
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
@@ -24,7 +27,7 @@ public struct StoreContext: Sendable {
     /// Runs a worker for the sync queue in this process until `body` returns: `tributary sync
     /// --local` needs no separate worker.
     public func withLocalSyncWorker<T: Sendable>(slots: Int = 4, _ body: @Sendable () async throws -> T) async throws -> T {
-        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger)
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: transport)
         let worker = WorkerPool(
             client: client, configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: slots, grouped: true)]),
             handlers: handlers, logger: logger
@@ -54,7 +57,7 @@ extension HubRuntime {
                 let status = try await MigrationRunner().status(on: client, logger: logger)
                 if let refusal = status.refusal { throw refusal }
                 let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
-                return try await body(StoreContext(client: client, keyring: keyring, logger: logger))
+                return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
             }
         }
     }

@@ -110,6 +110,8 @@ struct ErrorHandler: Sendable {
     let handlers: [Handler]
 
     static let `default` = ErrorHandler(handlers: [Handler(filters: [], backoff: [], maxRetries: 5)])
+    /// The most retries a manifest may ask for on one request.
+    static let maxRetriesLimit = 100
 
     init(handlers: [Handler]) { self.handlers = handlers }
 
@@ -119,9 +121,16 @@ struct ErrorHandler: Sendable {
         case "CompositeErrorHandler":
             handlers = try node.children("error_handlers").flatMap { try ErrorHandler($0).handlers }
         case "DefaultErrorHandler", nil:
+            let maxRetries = try node.int("max_retries") ?? 5
+            // A retry count is a number from outside: beyond this a failing API would keep a
+            // stream (and its account's sync slot) busy for days.
+            guard (0...Self.maxRetriesLimit).contains(maxRetries) else {
+                throw ManifestError(node.path.appending("max_retries"),
+                                    "must be from 0 to \(Self.maxRetriesLimit), found \(maxRetries)")
+            }
             handlers = [Handler(filters: try node.children("response_filters").map(ResponseFilter.init),
                                 backoff: try node.children("backoff_strategies").map(BackoffStrategy.init),
-                                maxRetries: try node.int("max_retries") ?? 5)]
+                                maxRetries: maxRetries)]
         default:
             throw ManifestError(node.path, "unsupported error handler \(node.kindDescription)")
         }

@@ -101,6 +101,7 @@ struct Requester: Sendable {
         var refreshed = false
         while true {
             attempt += 1
+            request.followRedirects = environment.followRedirects
             environment.requestLog?(request)
             let response: HTTPResponseData
             do {
@@ -151,10 +152,10 @@ struct Requester: Sendable {
     private func backoff(_ handler: ErrorHandler.Handler, attempt: Int, response: HTTPResponseData?,
                          context: ExpressionContext) throws -> Double {
         for strategy in handler.backoff {
-            if let delay = try strategy.delay(attempt: attempt, response: response, context: context) { return delay }
+            if let delay = try strategy.delay(attempt: attempt, response: response, context: context) { return RetryDelay.bounded(delay) }
         }
-        if let retryAfter = response?.header("Retry-After").flatMap({ Double($0.trimmingSpaces) }) { return retryAfter }
-        return 5 * Double(1 << min(attempt, 20))
+        if let retryAfter = response?.header("Retry-After").flatMap({ RetryDelay.parse(String($0.trimmingSpaces)) }) { return retryAfter }
+        return RetryDelay.bounded(5 * Double(1 << min(attempt, 20)))
     }
 
     /// A short, safe description of a failed response: status and the start of its body.
@@ -175,8 +176,16 @@ public struct RequestFailure: Error, Sendable, CustomStringConvertible {
 
 /// A 429 handed back to the caller (the queue reschedules the job without using an attempt).
 public struct RateLimited: Error, Sendable, CustomStringConvertible {
+    /// Seconds, always finite and within `RetryDelay.maxSeconds`.
     public let retryAfter: Double
     public let status: Int
     public let path: ManifestPath
-    public var description: String { "\(path): rate limited (HTTP \(status)); retry after \(Int(retryAfter.rounded(.up))) s" }
+
+    public init(retryAfter: Double, status: Int, path: ManifestPath) {
+        self.retryAfter = RetryDelay.bounded(retryAfter)
+        self.status = status
+        self.path = path
+    }
+
+    public var description: String { "\(path): rate limited (HTTP \(status)); retry after \(RetryDelay.milliseconds(retryAfter) / 1000) s" }
 }

@@ -23,6 +23,19 @@ public struct ConnectorRead: Sendable {
     }
 
     /// Loads `manifest.yaml` from a connector folder (or the file itself).
+    /// `follow_redirects` of the `hub.yaml` in a connector folder; false without one.
+    public static func followsRedirects(at path: String) throws -> Bool {
+        let file = (path as NSString).appendingPathComponent("hub.yaml")
+        guard let data = FileManager.default.contents(atPath: file) else { return false }
+        do {
+            return try ConnectorSidecar(yaml: String(decoding: data, as: UTF8.self), source: file).followRedirects
+        } catch let error as ManifestError {
+            throw HubError(.invalidInput, "\(file): \(error)")
+        } catch let error as ManifestProblems {
+            throw HubError(.invalidInput, "\(file): \(error)")
+        }
+    }
+
     public static func loadSource(at path: String) throws -> DeclarativeSource {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

@@ -7,6 +7,9 @@ public struct EngineEnvironment: Sendable {
     /// Hand 429s back to the caller instead of sleeping through them (queue jobs do).
     public var rateLimitHandoff: Bool
     public var requestLog: (@Sendable (HTTPRequestData) -> Void)?
+    /// Follow redirects (each hop checked by the egress policy): the connector's `hub.yaml`
+    /// opts in with `follow_redirects: true`; off, a 3xx fails the request with what it was.
+    public var followRedirects: Bool = false
 
     public init(now: @escaping @Sendable () -> PyDateTime = EngineEnvironment.systemNow,
                 sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },

@@ -7,6 +7,7 @@ import HubCrypto
 /// schedule: PT1H                 # default sync interval (ISO 8601 duration)
 /// account_concurrency: 2         # syncs at once per third-party account, across all workers
 /// credentials: [api_key]         # config fields stored encrypted (spec airbyte_secret fields too)
+/// follow_redirects: false        # follow 3xx (each hop checked by the egress policy); default off
 /// streams:
 ///   contacts:
 ///     primary_key: [id]          # when the manifest has none, or to override it
@@ -28,6 +29,8 @@ public struct ConnectorSidecar: Sendable {
     public var schedule: PyDuration?
     public var accountConcurrency: Int?
     public var credentialFields: [String] = []
+    /// Off by default: a redirect is a third party choosing where the next request goes.
+    public var followRedirects = false
     public var streams: [String: StreamPolicy] = [:]
     public var webhooks: WebhookPolicy?
 
@@ -38,10 +41,12 @@ public struct ConnectorSidecar: Sendable {
         if document == .none { self.init(); return }
         let root = try ComponentNode(document, path: .root)
         var problems: [ManifestError] = []
-        for key in root.fields.keys.map(PyRepr.str) where !["schedule", "account_concurrency", "credentials", "streams", "webhooks"].contains(key) {
-            problems.append(ManifestError(.root.appending(key), "unknown setting; expected schedule, account_concurrency, credentials, streams or webhooks"))
+        let settings = ["schedule", "account_concurrency", "credentials", "follow_redirects", "streams", "webhooks"]
+        for key in root.fields.keys.map(PyRepr.str) where !settings.contains(key) {
+            problems.append(ManifestError(.root.appending(key), "unknown setting; expected one of " + settings.joined(separator: ", ")))
         }
         self.init()
+        followRedirects = try root.bool("follow_redirects", default: false)
         if let text = try root.string("schedule") {
             do {
                 let parsed = try ISO8601.parseDuration(text)

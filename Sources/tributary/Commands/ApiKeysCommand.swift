@@ -17,12 +17,14 @@ struct ApiKeysCreateCommand: AsyncParsableCommand {
         commandName: "create",
         abstract: "Create an API key and print it once; only its hash is stored.",
         discussion: """
-            Scopes: records:read, records:read-sensitive, connections:write, connectors:write, admin.
-            A key without --tenant is an operator key and needs the admin scope.
+            Tenant scopes: records:read, records:read-sensitive, connections:write.
+            Operator scopes (a key without --tenant): admin (tenants, jobs) and connectors:write
+            (publish connector versions, which every tenant's connections can run).
 
             Examples:
               tributary api-keys create --tenant $TENANT --scope records:read --name dashboard
               tributary api-keys create --tenant $TENANT --scope records:read --scope records:read-sensitive --expires-days 30
+              tributary api-keys create --scope connectors:write --name publisher
             """
     )
 

@@ -76,11 +76,18 @@ struct ConnectorsReadCommand: AsyncParsableCommand {
             streams: streams.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } }
         )
         var environment = EngineEnvironment()
+        environment.followRedirects = try ConnectorRead.followsRedirects(at: path)
+        let egress: EgressPolicy
+        do {
+            egress = try EgressPolicy.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch let error as HubError {
+            throw ValidationError(error.message)
+        }
         if let frozen = ProcessInfo.processInfo.environment["TRIBUTARY_FROZEN_NOW"], !frozen.isEmpty {
             environment.now = try EngineEnvironment.frozenClock(frozen)
         }
         let output = FileHandle.standardOutput
-        let failures = try await read.run(transport: AsyncHTTPTransport(), environment: environment) { line in
+        let failures = try await read.run(transport: AsyncHTTPTransport(egress: egress), environment: environment) { line in
             output.write(Data((line + "\n").utf8))
         }
         if failures > 0 {
