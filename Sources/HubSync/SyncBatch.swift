@@ -3,6 +3,7 @@ import HubCore
 import HubCrypto
 import HubQueue
 import HubStore
+import Logging
 
 /// Collects a stream's records and commits them in batches: a batch alone keeps the last
 /// committed state (resuming re-reads it, and upserts are idempotent); a state event commits
@@ -23,6 +24,8 @@ actor SyncBatch {
     private var pendingPages = 0
     private var pendingRead = 0
     private var seen: Set<String> = []
+    /// Why the pass is not whole, when it isn't: then nothing is marked deleted.
+    private var cutShort: String?
     private var recordNumber = 0
     private var inFlight: [Task<Void, any Error>] = []
     /// Batches committing at once; each holds a database connection.
@@ -56,6 +59,8 @@ actor SyncBatch {
             try await flush(state: state.json)
         case .page:
             pendingPages += 1
+        case .cutShort(_, let reason):
+            cutShort = reason
         case .started, .running, .complete, .incomplete:
             break
         }
@@ -125,7 +130,11 @@ actor SyncBatch {
         try await drain()
         let records = pending, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
-        let seen = trackSeen ? Array(self.seen) : nil
+        if trackSeen, let cutShort {
+            context.logger.warning("full refresh read only part of the stream; no record is marked deleted",
+                                   metadata: ["hub.sync.stream": "\(arguments.stream)", "hub.sync.reason": "\(cutShort)"])
+        }
+        let seen = trackSeen && cutShort == nil ? Array(self.seen) : nil
         let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
                                                 stream: arguments.stream, records: records, policy: policy)
         try await context.withTransaction(completing: true) { database in

@@ -9,6 +9,8 @@ final class FakeCRM: Sendable {
     enum Fault: Sendable {
         case status(Int, retryAfter: Int? = nil)
         case body(String)
+        /// A status with a body of the test's choosing (an API echoing what it was sent).
+        case reply(Int, String)
         case delay(Duration)
     }
 
@@ -58,6 +60,7 @@ final class FakeCRM: Sendable {
                 return .init(status: code, body: Array(#"{"error":"injected"}"#.utf8),
                              headers: retryAfter.map { [("Retry-After", "\($0)")] } ?? [])
             case .body(let text)?: return .json(text)
+            case .reply(let code, let text)?: return .init(status: code, body: Array(text.utf8), headers: [("Content-Type", "application/json")])
             case .delay(let duration)?: try? await Task.sleep(for: duration)
             case nil: break
             }

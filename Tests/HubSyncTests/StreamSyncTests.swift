@@ -92,4 +92,30 @@ struct StreamSyncTests {
             }
         }
     }
+
+    @Test("a full refresh cut short by an ignored response marks nothing deleted")
+    func ignoredResponseDeletesNothing() async throws {
+        let crm = FakeCRM(count: 1200)
+        let manifest = FakeCRM.manifest.replacingOccurrences(
+            of: "max_retries: 3\n",
+            with: "max_retries: 3\n      response_filters:\n        - {type: HttpResponseFilter, http_codes: [404], action: IGNORE}\n")
+        #expect(manifest.contains("action: IGNORE"))
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm, manifest: manifest)
+                #expect(try await harness.sync().first?.recordsWritten == 1200)
+                // The full refresh's second page (of three) answers 404, which the manifest
+                // ignores: pagination ends after 500 records, as in the CDK.
+                let before = crm.requests
+                crm.inject(.status(404), atRequest: before + 2)
+                let refresh = try await harness.sync(fullRefresh: true)
+                #expect(refresh.map(\.status) == ["succeeded"])
+                #expect(crm.requests - before == 2, "page one, then the ignored page two ends the pass")
+                #expect(refresh.first?.recordsDeleted == 0)
+                let deleted = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND deleted_at IS NOT NULL")
+                #expect(deleted == 0, "700 records the pass never reached were marked deleted")
+            }
+        }
+    }
 }

@@ -81,6 +81,26 @@ struct SyncFaultTests {
         }
     }
 
+    @Test("an API's error body never reaches last_error or the run: only the status and identifier-like codes")
+    func errorBodiesStayOut() async throws {
+        let crm = FakeCRM(count: 10)
+        let echo = #"{"error": "unauthorized", "code": 40101, "message": "key \#(crm.token) is not valid for jane.doe@example.com"}"#
+        crm.inject(.reply(401, echo), atRequest: 1)
+        try await withHarness(crm) { harness in
+            let error = try await firstError(harness)
+            let message = try #require(error["message"]?.stringValue)
+            #expect(message.contains("HTTP 401 (error=unauthorized, code=40101)"), "\(message)")
+            #expect(message.contains("-byte application/json body not shown"), "\(message)")
+            let stored = try await harness.client.query(
+                "SELECT coalesce(string_agg(error::text, ' '), '') FROM sync_runs WHERE connection_id = \(harness.connection)", logger: harness.logger)
+            for try await text in stored.decode(String.self) {
+                for leaked in [crm.token, "jane.doe", "is not valid"] {
+                    #expect(!text.contains(leaked) && !message.contains(leaked), "\(leaked) leaked into an error")
+                }
+            }
+        }
+    }
+
     /// Waits for the first failure to be recorded on the connection.
     func firstError(_ harness: SyncHarness) async throws -> JSONValue {
         let started = try await SyncService(client: harness.client, logger: harness.logger).start(connection: harness.connection).map(\.run)

@@ -158,10 +158,41 @@ struct Requester: Sendable {
         return RetryDelay.bounded(5 * Double(1 << min(attempt, 20)))
     }
 
-    /// A short, safe description of a failed response: status and the start of its body.
+    /// A short, safe description of a failed response. It lands in `last_error`, run errors
+    /// and logs, which tenants and operators read, so it never copies the body: an API's error
+    /// text can echo a credential, a token or someone's personal data. What is kept is the
+    /// status, the body's type and size, and top-level codes that look like identifiers
+    /// (`"error": "invalid_grant"`, `"code": "rate_limited"`), never free text.
     static func summary(_ response: HTTPResponseData) -> String {
-        let body = String(decoding: response.body.prefix(300), as: UTF8.self)
-        return "HTTP \(response.status)" + (body.isEmpty ? "" : ": " + body)
+        var text = "HTTP \(response.status)"
+        var codes: [String] = []
+        if case .dict(let object)? = try? JSONBody.decode(response.body, path: .root) {
+            for key in ["error", "code", "error_code", "type", "status"] {
+                guard let value = object[key] else { continue }
+                let raw: String
+                switch value {
+                case .string(let string): raw = string
+                case .int(let number): raw = String(number)
+                default: continue
+                }
+                if Self.isIdentifier(raw) { codes.append("\(key)=\(raw)") }
+            }
+        }
+        if !codes.isEmpty { text += " (" + codes.joined(separator: ", ") + ")" }
+        if !response.body.isEmpty {
+            let type = response.header("Content-Type").map { String($0.prefix { $0 != ";" }) } ?? "no content type"
+            text += ", \(response.body.count)-byte \(Self.isIdentifier(type, allowingSlash: true) ? type : "body") body not shown"
+        }
+        return text
+    }
+
+    /// A short code made of letters, digits and `_ . : -` only: no room for a secret's context.
+    static func isIdentifier(_ text: String, allowingSlash: Bool = false) -> Bool {
+        guard (1...48).contains(text.utf8.count) else { return false }
+        return text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x5F || byte == 0x2E || byte == 0x3A || byte == 0x2D || (allowingSlash && (byte == 0x2F || byte == 0x2B))
+        }
     }
 }
 

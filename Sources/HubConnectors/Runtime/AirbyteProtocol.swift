@@ -40,7 +40,7 @@ public enum AirbyteProtocol {
             ]))])
         case .records(let stream, let records):
             return records.compactMap { line(for: .record(stream: stream, data: $0), emittedAt: emittedAt) }.joined(separator: "\n")
-        case .page: return nil
+        case .page, .cutShort: return nil
         }
         return JSONBody.encode(message)
     }

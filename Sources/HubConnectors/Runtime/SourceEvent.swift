@@ -7,6 +7,9 @@ public enum SourceEvent: Sendable {
     case records(stream: String, data: [PyValue])
     /// The stream's state after a slice: records before it are covered by it.
     case state(stream: String, state: PyValue)
+    /// The stream completed without reading everything (an ignored response ended a slice's
+    /// pagination): records not seen are not known to be gone.
+    case cutShort(stream: String, reason: String)
     case complete(stream: String)
     case incomplete(stream: String, error: String)
     /// A page was fetched (progress).

@@ -10,6 +10,8 @@ public struct StreamReader: Sendable {
     let cache = ResponseCache()
     /// Tokens obtained during this read (session logins, OAuth): one connection's, never shared.
     let tokens = TokenStore()
+    /// Slices ended by a response the error handler said to IGNORE, this read.
+    let ignored = IgnoredResponses()
 
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
         self.source = source
@@ -30,7 +32,13 @@ public struct StreamReader: Sendable {
         let stream = try definition(of: name)
         try await emit(.started(stream: name))
         do {
+            let ignoredBefore = ignored.count
             try await readStream(stream, state: state, only: partition, emit: emit)
+            let cutShort = ignored.count - ignoredBefore
+            if cutShort > 0 {
+                try await emit(.cutShort(stream: name, reason: "\(cutShort) page request(s) answered with a response the manifest "
+                                         + "ignores (IGNORE), which ends that slice's pagination"))
+            }
             try await emit(.complete(stream: name))
         } catch {
             // The CDK still closes a full-refresh stream's state before reporting it incomplete.
@@ -228,7 +236,12 @@ public struct StreamReader: Sendable {
             // cancelling the read must reach it, or a job told to stop would wait out its retries.
             let current = pending
             guard let response = try await withTaskCancellationHandler(operation: { try await current.value },
-                                                                       onCancel: { current.cancel() }) else { return }
+                                                                       onCancel: { current.cancel() }) else {
+                // As the CDK: an ignored response ends this slice. The pass is not whole, so a
+                // full refresh must not treat what it didn't see as deleted.
+                ignored.record()
+                return
+            }
             let pageContext = requestContext(token)
             let decoded: PyValue
             if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {

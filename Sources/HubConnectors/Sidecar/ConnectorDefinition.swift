@@ -34,6 +34,26 @@ public struct ConnectorDefinition: Sendable {
         for stream in source.streamNames where primaryKey(stream).isEmpty {
             problems.append("stream \(stream) has no primary key: set primary_key in the manifest or in hub.yaml streams.\(stream)")
         }
+        for (stream, policy) in self.sidecar.streams.sorted(by: { $0.key < $1.key }) {
+            // Sealing works on top-level fields: a dotted path would match none and be stored
+            // in clear while the sidecar says otherwise.
+            for field in policy.sensitive + policy.blindIndexes.map(\.name)
+            where field.contains(".") || field.contains("/") || field.contains("[") || field.isEmpty {
+                problems.append("hub.yaml streams.\(stream): \(PyRepr.string(field)) is not a top-level field name; nested paths are not "
+                                + "supported: mark the top-level field that holds it (the whole value is sealed)")
+            }
+            // A record's key and cursor are stored in clear (they address and order the row),
+            // so a field cannot be both those and sensitive.
+            let sensitive = Set(policy.sensitive)
+            for key in primaryKey(stream) where key.first.map(sensitive.contains) == true {
+                problems.append("hub.yaml streams.\(stream): \(key.joined(separator: ".")) is part of the primary key, which is stored "
+                                + "in clear, so it cannot be sensitive; key the stream on another field")
+            }
+            if let cursor = updatedAtField(stream), sensitive.contains(cursor) {
+                problems.append("hub.yaml streams.\(stream): \(cursor) is the cursor field, which is stored in clear to order "
+                                + "changes, so it cannot be sensitive")
+            }
+        }
         if let webhooks = self.sidecar.webhooks {
             for (type, route) in webhooks.events.sorted(by: { $0.key < $1.key }) where !source.streamNames.contains(route.stream) {
                 problems.append("hub.yaml webhooks.events.\(type).stream: the manifest has no stream \(route.stream)")
