@@ -85,7 +85,7 @@ enum RouteTable {
         match(path).map { "/" + $0.segments.joined(separator: "/") }
     }
 
-    /// Literal segments win over parameters (`/v1/webhooks/connectors/x` is not `/{connection_id}`).
+    /// Literal segments win over parameters (`/v1/connections/{id}/syncs` is not a parameter).
     private static func match(_ path: String) -> (segments: [String], methods: [String])? {
         let segments = path.split(separator: "/").map(String.init)
         let candidates = templates.filter { template in

@@ -22,7 +22,7 @@ struct WebhooksController: Sendable {
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.post("/webhooks/:connection_id") { request, context in try await receive(request, context) }
-        group.post("/webhooks/connectors/:name") { request, context in try await receiveForConnector(request, context) }
+        group.post("/webhooks/tenants/:tenant_id/connectors/:name") { request, context in try await receiveForConnector(request, context) }
     }
 
     func addTenantRoutes(to group: RouterGroup<APIRequestContext>) {
@@ -30,20 +30,41 @@ struct WebhooksController: Sendable {
     }
 
     func receive(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        guard let text = context.parameters.get("connection_id"), let id = UUID(uuidString: text) else {
-            throw Problem(HubError(.notFound, "no connection \(context.parameters.get("connection_id") ?? "") takes webhooks"))
+        let target = try await resolve(context) {
+            guard let text = context.parameters.get("connection_id"), let id = UUID(uuidString: text) else {
+                throw HubError(.notFound, "\(context.parameters.get("connection_id") ?? "") is not a connection id")
+            }
+            return try await intake.target(connection: id)
         }
-        let target = try await intake.target(connection: id)
         let body = try await collect(request, limit: target.policy.maxBodyBytes)
         return try await accept(target, body: body, request: request, context: context)
     }
 
     func receiveForConnector(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let name = context.parameters.get("name") ?? ""
         let body = try await collect(request, limit: Self.routingBodyLimit)
-        let target = try await intake.target(connector: name, body: body, header: Self.header(request))
+        let target = try await resolve(context) {
+            guard let text = context.parameters.get("tenant_id"), let tenant = TenantID(text) else {
+                throw HubError(.notFound, "\(context.parameters.get("tenant_id") ?? "") is not a tenant id")
+            }
+            return try await intake.target(tenant: tenant, connector: context.parameters.get("name") ?? "", body: body, header: Self.header(request))
+        }
         guard body.count <= target.policy.maxBodyBytes else { throw Self.tooLarge(target.policy.maxBodyBytes) }
         return try await accept(target, body: body, request: request, context: context)
+    }
+
+    /// Every refusal before the signature is verified answers alike: the caller has proved
+    /// nothing, so it must not learn which connections, tenants or accounts exist, or why its
+    /// event was refused. The reason goes to the log for the operator.
+    static let rejected = Problem(status: .unauthorized, code: "webhook_rejected", title: "Webhook rejected",
+                                  detail: "no connection takes this webhook, or its signature does not verify")
+
+    private func resolve(_ context: APIRequestContext, _ find: () async throws -> WebhookIntake.Target) async throws -> WebhookIntake.Target {
+        do {
+            return try await find()
+        } catch let error as HubError where [.notFound, .conflict, .invalidInput].contains(error.code) {
+            context.logger.notice("webhook rejected before verification", metadata: ["hub.webhook.reason": "\(error.message)"])
+            throw Self.rejected
+        }
     }
 
     private func accept(_ target: WebhookIntake.Target, body: [UInt8], request: Request, context: APIRequestContext) async throws -> Response {
@@ -54,7 +75,7 @@ struct WebhooksController: Sendable {
             context.logger.notice("webhook rejected", metadata: [
                 "hub.connection": "\(target.connection.id)", "hub.webhook.reason": "\(rejection.reason)",
             ])
-            throw Problem(status: .unauthorized, code: "invalid_signature", title: "Invalid signature", detail: rejection.reason)
+            throw Self.rejected
         }
         switch outcome {
         case .accepted(let eventID, _):

@@ -95,7 +95,9 @@ public struct SyncService: Sendable {
         return JobRequest(
             kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
             uniqueKey: uniqueKey,
-            groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.connector):\(account)" },
+            // The account is the tenant's word for it: two tenants naming the same account share
+            // no slots, so neither can hold the other's syncs back.
+            groupKey: definition.sidecar.accountConcurrency.map { _ in "account:\(info.tenant):\(info.connector):\(account)" },
             groupLimit: definition.sidecar.accountConcurrency
         )
     }

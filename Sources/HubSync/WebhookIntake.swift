@@ -50,9 +50,11 @@ public struct WebhookIntake: Sendable {
         return Target(connection: info, policy: policy)
     }
 
-    /// The target of `POST /v1/webhooks/connectors/{name}`, for providers with one URL per app:
-    /// the connection whose external account matches the event's account field.
-    public func target(connector: String, body: [UInt8], header: (String) -> String?) async throws -> Target {
+    /// The target of `POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}`, for providers
+    /// with one URL per app: the tenant's connection whose external account matches the event's
+    /// account field. Accounts are chosen by tenants, so routing never looks past the tenant:
+    /// another tenant claiming the same account can neither receive nor block these events.
+    public func target(tenant: TenantID, connector: String, body: [UInt8], header: (String) -> String?) async throws -> Target {
         let definition = try await catalog.latest(name: connector)
         guard let policy = definition.sidecar.webhooks, policy.accountPath != nil else {
             throw HubError(.notFound, "connector \(connector) takes no per-connector webhooks")
@@ -64,7 +66,8 @@ public struct WebhookIntake: Sendable {
         let rows = try await withDatabaseErrors("finding the connection for a webhook") { () -> [UUID] in
             let rows = try await client.query(
                 """
-                SELECT id FROM connections WHERE connector_name = \(connector) AND external_account = \(account)
+                SELECT id FROM connections
+                WHERE tenant_id = \(tenant.rawValue) AND connector_name = \(connector) AND external_account = \(account)
                 ORDER BY created_at LIMIT 2
                 """,
                 logger: logger

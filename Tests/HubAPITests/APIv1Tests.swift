@@ -361,7 +361,7 @@ struct APIv1Tests {
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
                 "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/jobs", "GET /v1/jobs/{id}",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
-                "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/connectors/{name}",
+                "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",
             ]
             var documented: Set<String> = []
             for (path, item) in paths {
@@ -376,6 +376,7 @@ struct APIv1Tests {
                 let path = template.replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/jobs") ? "1" : world.connectionA.uuidString)
                     .replacingOccurrences(of: "{name}", with: "crm")
                     .replacingOccurrences(of: "{connection_id}", with: world.connectionA.uuidString)
+                    .replacingOccurrences(of: "{tenant_id}", with: world.tenantA.description)
                 let key: String? = template.hasPrefix("/v1/webhooks") ? nil
                     : template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
                     : method == "POST" && template.hasPrefix("/v1/connectors") ? world.connectorsWriter

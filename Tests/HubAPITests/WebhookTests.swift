@@ -43,6 +43,7 @@ struct WebhookTests {
         let client: PostgresClient
         let keyring: Keyring
         let tenant: TenantID
+        let otherTenant: TenantID
         let connection: UUID
         let connector: String
         let readKey: String
@@ -82,7 +83,7 @@ struct WebhookTests {
                 defer { group.cancelAll() }
                 let port = try await ports.wait()
                 try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, keyring: keyring, tenant: tenant.id,
-                                     connection: connection, connector: "crm", readKey: readKey, otherTenantKey: otherKey,
+                                     otherTenant: other.id, connection: connection, connector: "crm", readKey: readKey, otherTenantKey: otherKey,
                                      secret: Array(secret.utf8)))
             }
         }
@@ -180,22 +181,23 @@ struct WebhookTests {
             let body = Self.event("evt_bad")
             let missing = try await post(url, body: body, headers: [:])
             #expect(missing.status == 401)
-            #expect(missing.json["code"] == .string("invalid_signature"))
-            #expect(missing.json["detail"]?.stringValue?.contains("missing") == true)
+            #expect(missing.json["code"] == .string("webhook_rejected"))
             let foreign = WebhookVerifier.sign(body: body, secret: Array("whsec_attacker".utf8), scheme: .stripe,
                                                timestamp: Int(Date().timeIntervalSince1970))
             #expect(try await post(url, body: body, headers: ["Stripe-Signature": foreign]).status == 401)
             let stale = try await post(url, body: body, headers: signed(body, world, at: Date().addingTimeInterval(-600)))
             #expect(stale.status == 401)
-            #expect(stale.json["detail"]?.stringValue?.contains("tolerance") == true)
+            // Every refusal reads the same: an unknown connection is told apart from a bad signature by nothing.
+            #expect(stale.json["detail"] == missing.json["detail"])
             // Signed for one body, sent with another.
             #expect(try await post(url, body: Self.event("evt_other"), headers: signed(body, world)).status == 401)
             #expect(try await count(world.client, "SELECT count(*)::int FROM webhook_events") == 0)
             #expect(try await count(world.client, "SELECT count(*)::int FROM records") == 0)
 
             let unknown = try await post("\(world.baseURL)/v1/webhooks/\(UUID())", body: body, headers: signed(body, world))
-            #expect(unknown.status == 404)
-            #expect(try await post("\(world.baseURL)/v1/webhooks/not-a-uuid", body: body, headers: signed(body, world)).status == 404)
+            #expect(unknown.status == 401)
+            #expect(unknown.json["detail"] == missing.json["detail"])
+            #expect(try await post("\(world.baseURL)/v1/webhooks/not-a-uuid", body: body, headers: signed(body, world)).status == 401)
             let large = Array(#"{"id":"evt_big","type":"contact.updated","pad":"\#(String(repeating: "x", count: 4096))"}"#.utf8)
             let tooLarge = try await post(url, body: large, headers: signed(large, world))
             #expect(tooLarge.status == 413)
@@ -252,18 +254,35 @@ struct WebhookTests {
         }
     }
 
-    @Test("the per-connector URL routes by the event's account")
+    @Test("the per-connector URL routes by the event's account within its tenant; another tenant claiming the account changes nothing")
     func perConnector() async throws {
         try await withWorld { world in
-            let url = "\(world.baseURL)/v1/webhooks/connectors/\(world.connector)"
+            // Tenant "other" names its own connection with the same account (and its own secret).
+            let version = try await ConnectorStore(client: world.client, logger: TestDatabase.logger).definition(name: "crm").version
+            let squatter = try await ConnectionStore(client: world.client, keyring: world.keyring, logger: TestDatabase.logger).create(
+                tenant: world.otherTenant, connector: "crm", connectorVersion: version, externalAccount: "acct_42",
+                credentials: Secret(Array(#"{"api_key":"k","webhook_secret":"whsec_squatter"}"#.utf8)))
+            let url = "\(world.baseURL)/v1/webhooks/tenants/\(world.tenant)/connectors/\(world.connector)"
             let body = Self.event("evt_route", contact: "c9")
             let reply = try await post(url, body: body, headers: signed(body, world))
-            #expect(reply.status == 200)
+            #expect(reply.status == 200, "\(reply.json)")
             let stranger = Self.event("evt_stranger", account: "acct_unknown")
-            #expect(try await post(url, body: stranger, headers: signed(stranger, world)).status == 404)
-            #expect(try await post("\(world.baseURL)/v1/webhooks/connectors/nope", body: body, headers: signed(body, world)).status == 404)
+            let unknown = try await post(url, body: stranger, headers: signed(stranger, world))
+            #expect(unknown.status == 401)
+            #expect(unknown.json["code"] == .string("webhook_rejected"))
+            #expect(try await post("\(world.baseURL)/v1/webhooks/tenants/\(world.tenant)/connectors/nope", body: body, headers: signed(body, world)).status == 401)
+            // The squatter's tenant URL with the squatter's own signature reaches only the squatter's connection.
+            let squatterURL = "\(world.baseURL)/v1/webhooks/tenants/\(world.otherTenant)/connectors/\(world.connector)"
+            let own = Self.event("evt_own", contact: "c10")
+            let ownSignature = WebhookVerifier.sign(body: own, secret: Array("whsec_squatter".utf8), scheme: .stripe,
+                                                    timestamp: Int(Date().timeIntervalSince1970))
+            #expect(try await post(squatterURL, body: own, headers: ["Stripe-Signature": ownSignature]).status == 200)
+            // The real tenant's events never verify against the squatter's connection.
+            #expect(try await post(squatterURL, body: body, headers: signed(body, world)).status == 401)
             try await drained(world)
             #expect(try await record(world, "c9") != nil)
+            #expect(try await count(world.client, "SELECT count(*)::int FROM webhook_events WHERE connection_id = \(squatter)") == 1)
+            #expect(try await count(world.client, "SELECT count(*)::int FROM webhook_events WHERE connection_id = \(world.connection)") == 1)
         }
     }
 }

@@ -73,7 +73,7 @@ struct SessionIsolationTests {
         }
     }
 
-    @Test("two tenants' connections synced by one worker each use their own session token")
+    @Test("two connections synced one after the other by one worker each use their own session token")
     func tokensStayWithTheirConnection() async throws {
         let server = Self.makeServer()
         let url = try await TestDatabase.makeMigratedDatabase()
@@ -85,8 +85,9 @@ struct SessionIsolationTests {
                     .register(name: "notes", manifest: Self.manifest, sidecar: "schedule: PT1H\naccount_concurrency: 1\n")
                 var connections: [String: UUID] = [:]
                 var harness: SyncHarness?
+                // One tenant: account slots are per tenant, and the two syncs must share one.
+                let tenant = try await TenantStore(client: client, logger: logger).create(name: "notes")
                 for user in ["alice", "bob"] {
-                    let tenant = try await TenantStore(client: client, logger: logger).create(name: user)
                     let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
                         // One account group of one slot: the syncs run one after the other, so the
                         // second starts with the first one's token at hand.
@@ -112,6 +113,32 @@ struct SessionIsolationTests {
                 // Each read logged in for itself.
                 #expect(server.requests.filter { $0.path == "/login" }.count == 2)
             }
+        }
+    }
+
+    @Test("account slots are per tenant: another tenant naming the same account shares none")
+    func accountSlotsArePerTenant() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let logger = TestDatabase.logger
+            let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let (version, _) = try await ConnectorStore(client: client, logger: logger)
+                .register(name: "notes", manifest: Self.manifest, sidecar: "schedule: PT1H\naccount_concurrency: 1\n")
+            var groups: [String] = []
+            for name in ["victim", "squatter"] {
+                let tenant = try await TenantStore(client: client, logger: logger).create(name: name)
+                let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
+                    tenant: tenant.id, connector: "notes", connectorVersion: version, externalAccount: "acct-1",
+                    config: ["base_url": .string("https://notes.example.com"), "username": .string(name)],
+                    credentials: Secret(Array(#"{"password":"pw"}"#.utf8)))
+                _ = try await SyncService(client: client, logger: logger).start(connection: connection)
+                let rows = try await client.query("SELECT group_key FROM jobs WHERE args->>'connection' = \(connection.uuidString.lowercased())",
+                                                  logger: logger)
+                for try await key in rows.decode(String?.self) { groups.append(key ?? "") }
+            }
+            #expect(groups.count == 2)
+            #expect(Set(groups).count == 2, "both tenants' syncs share the slot group \(groups)")
+            #expect(groups.allSatisfy { $0.hasPrefix("account:") && $0.hasSuffix(":notes:acct-1") })
         }
     }
 }

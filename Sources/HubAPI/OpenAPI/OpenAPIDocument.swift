@@ -142,13 +142,13 @@ enum OpenAPIDocument {
                 body: anyObject,
                 responses: webhookResponses, secured: false
             )]),
-            "/v1/webhooks/connectors/{name}": .object(["post": operation(
-                "A provider's event on its one per-app URL, routed to the connection whose account matches the event's",
+            "/v1/webhooks/tenants/{tenant_id}/connectors/{name}": .object(["post": operation(
+                "A provider's event on its one per-app URL, routed to the tenant's connection whose account matches the event's",
                 tag: "webhooks",
-                parameters: [parameter("name", in: "path", schema: string("A connector name"), description: "The connector")],
+                parameters: [parameter("tenant_id", in: "path", schema: string("A tenant id"), description: "The tenant"),
+                             parameter("name", in: "path", schema: string("A connector name"), description: "The connector")],
                 body: anyObject,
-                responses: webhookResponses.merging(["409": problem("More than one connection has the event's account")]) { $1 },
-                secured: false
+                responses: webhookResponses, secured: false
             )]),
             "/v1/connections/{id}/syncs": .object([
                 "post": operation(
@@ -238,8 +238,8 @@ enum OpenAPIDocument {
                             "event_id": .object(["type": .string("string")])]),
                     "Stored and queued, or a replay of an event already received"),
         "400": problem("The body is not a JSON object, or lacks the event id or type"),
-        "401": problem("The signature is missing, wrong or outside the timestamp tolerance; nothing was stored"),
-        "404": problem("No such connection, or its connector takes no webhooks"),
+        "401": problem("Not accepted, nothing stored: no such connection, tenant or account, no webhooks for the connector, or a "
+                       + "signature missing, wrong or outside its tolerance (one answer for all, so callers learn nothing)"),
         "413": problem("The body exceeds the connector's limit"),
     ]
 
