@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HubCore
 import HubCrypto
@@ -26,6 +27,8 @@ public struct WebhookInbox: Sendable {
         let verifiedBy: String
         let payload: [UInt8]
         let keyVersion: Int
+        /// HMAC of the signed bytes under the tenant's index key: the replay check.
+        let signedDigest: [UInt8]
     }
 
     public struct Event: Sendable {
@@ -36,6 +39,8 @@ public struct WebhookInbox: Sendable {
         public let eventType: String
         public let status: String
         public let payload: Secret<[UInt8]>
+        /// When the hub received it: what orders events whose records carry no cursor field.
+        public let receivedAt: Date
     }
 
     static func context(_ tenant: TenantID, connection: UUID, eventID: String) -> EncryptionContext {
@@ -43,23 +48,28 @@ public struct WebhookInbox: Sendable {
                           row: "\(connection.uuidString.lowercased())/\(eventID)")
     }
 
+    /// Seals `body`; `signed` is what the signature covered (`WebhookVerifier.verify`'s answer).
     public func seal(tenant: TenantID, connection: UUID, eventID: String, eventType: String, verifiedBy: String,
-                     body: [UInt8]) async throws -> Sealed {
+                     body: [UInt8], signed: [UInt8]) async throws -> Sealed {
         let key = try await keyring.encryptionKey(for: tenant)
         let sealed = try Envelope.seal(body, with: key, context: Self.context(tenant, connection: connection, eventID: eventID))
+        let indexKey = try await keyring.indexKey(for: tenant)
+        let digest = HMAC<SHA256>.authenticationCode(for: signed, using: indexKey.subkey(.contentHash, field: "webhook_events.signed"))
         return Sealed(tenant: tenant, connection: connection, eventID: eventID, eventType: eventType, verifiedBy: verifiedBy,
-                      payload: sealed, keyVersion: key.version)
+                      payload: sealed, keyVersion: key.version, signedDigest: Array(digest))
     }
 
-    /// Stores the event; nil when this connection already has an event with that id (a replay).
+    /// Stores the event; nil when this connection already has an event with that id, or with
+    /// the same signed bytes under another id (a replay either way).
     public func insert(_ event: Sealed, on database: PostgresConnection) async throws -> Int64? {
         try await withDatabaseErrors("storing webhook event \(event.eventID)") {
             let rows = try await database.query(
                 """
-                INSERT INTO webhook_events (tenant_id, connection_id, provider_event_id, event_type, payload, key_version, verified_by)
+                INSERT INTO webhook_events (tenant_id, connection_id, provider_event_id, event_type, payload, key_version, verified_by,
+                                            signed_digest)
                 VALUES (\(event.tenant.rawValue), \(event.connection), \(event.eventID), \(event.eventType),
-                        \(ByteBuffer(bytes: event.payload)), \(event.keyVersion), \(event.verifiedBy))
-                ON CONFLICT (connection_id, provider_event_id) DO NOTHING
+                        \(ByteBuffer(bytes: event.payload)), \(event.keyVersion), \(event.verifiedBy), \(ByteBuffer(bytes: event.signedDigest)))
+                ON CONFLICT DO NOTHING
                 RETURNING id
                 """,
                 logger: logger
@@ -71,25 +81,26 @@ public struct WebhookInbox: Sendable {
 
     /// The event with its payload opened, for the job processing it.
     public func event(_ id: Int64) async throws -> Event {
-        let row = try await withDatabaseErrors("reading webhook event \(id)") { () -> (UUID, UUID, String, String, String, ByteBuffer, Int)? in
+        let row = try await withDatabaseErrors("reading webhook event \(id)") { () -> (UUID, UUID, String, String, String, ByteBuffer, Int, Date)? in
             let rows = try await client.query(
                 """
-                SELECT tenant_id, connection_id, provider_event_id, event_type, status, payload, key_version
+                SELECT tenant_id, connection_id, provider_event_id, event_type, status, payload, key_version, received_at
                 FROM webhook_events WHERE id = \(id)
                 """,
                 logger: logger
             )
-            for try await row in rows.decode((UUID, UUID, String, String, String, ByteBuffer, Int).self) { return row }
+            for try await row in rows.decode((UUID, UUID, String, String, String, ByteBuffer, Int, Date).self) { return row }
             return nil
         }
-        guard let (tenantID, connection, eventID, type, status, sealed, version) = row else {
+        guard let (tenantID, connection, eventID, type, status, sealed, version, receivedAt) = row else {
             throw HubError(.notFound, "webhook event \(id) not found")
         }
         let tenant = TenantID(tenantID)
         let key = try await keyring.decryptionKey(for: tenant, version: version)
         let payload = try Envelope.open(Array(sealed.readableBytesView), with: key,
                                         context: Self.context(tenant, connection: connection, eventID: eventID))
-        return Event(id: id, tenant: tenant, connection: connection, eventID: eventID, eventType: type, status: status, payload: payload)
+        return Event(id: id, tenant: tenant, connection: connection, eventID: eventID, eventType: type, status: status, payload: payload,
+                     receivedAt: receivedAt)
     }
 
     /// Records how processing ended, in the caller's (fenced) transaction.

@@ -88,11 +88,11 @@ public struct WebhookIntake: Sendable {
     public func receive(_ target: Target, body: [UInt8], header: (String) -> String?, now: Date = Date()) async throws -> Outcome {
         let info = target.connection
         let secret = try await signingSecret(info, field: target.policy.signature.secretField)
-        try WebhookVerifier(target.policy.signature).verify(body: body, header: header, secret: secret, now: now)
+        let signed = try WebhookVerifier(target.policy.signature).verify(body: body, header: header, secret: secret, now: now)
         let event = try WebhookEvent(body: body, header: header, policy: target.policy)
         let inbox = WebhookInbox(client: client, keyring: keyring, logger: logger)
         let sealed = try await inbox.seal(tenant: info.tenant, connection: info.id, eventID: event.id, eventType: event.type,
-                                          verifiedBy: target.policy.signature.scheme.rawValue, body: body)
+                                          verifiedBy: target.policy.signature.scheme.rawValue, body: body, signed: signed)
         let queue = JobQueue(client: client, logger: logger)
         let stored = try await withDatabaseErrors("storing a webhook event") {
             try await client.withTransaction(logger: logger) { database -> Int64? in

@@ -41,7 +41,11 @@ struct WebhookProcessor: Sendable {
         do {
             let payload = try JSONDecoder().decode(JSONValue.self, from: Data(event.payload.revealed))
             let record = try WebhookEvent(id: event.eventID, type: event.eventType, account: nil, payload: payload).record(route)
-            input = try identity.input(record, describing: "the record of webhook event \(event.eventID)")
+            let parsed = try identity.input(record, describing: "the record of webhook event \(event.eventID)")
+            // Without a cursor field nothing in the record orders it: the time the hub received
+            // the event does, so an older event processed late never overwrites a newer one.
+            input = parsed.sourceUpdatedAt != nil ? parsed
+                : RecordWriter.Input(externalID: parsed.externalID, fields: parsed.fields, sourceUpdatedAt: event.receivedAt)
         } catch {
             // A malformed event won't improve by retrying: it is marked failed, with why.
             let message = (error as? HubError)?.message ?? "the payload is not JSON"

@@ -51,13 +51,13 @@ struct WebhookTests {
         let secret: [UInt8]
     }
 
-    func withWorld(_ body: @Sendable (World) async throws -> Void) async throws {
+    func withWorld(sidecar: String = WebhookTests.sidecar, _ body: @Sendable (World) async throws -> Void) async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
             let logger = TestDatabase.logger
             let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
             let (version, _) = try await ConnectorStore(client: client, logger: logger)
-                .register(name: "crm", manifest: APIv1Tests.manifest, sidecar: Self.sidecar)
+                .register(name: "crm", manifest: APIv1Tests.manifest, sidecar: sidecar)
             let tenants = TenantStore(client: client, logger: logger)
             let tenant = try await tenants.create(name: "webhooks")
             let other = try await tenants.create(name: "other")
@@ -142,6 +142,38 @@ struct WebhookTests {
         let page = try await get("\(world.baseURL)/v1/records?connection_id=\(world.connection)&stream=contacts&include_deleted=true",
                                  key: world.readKey)
         return page.json["data"]?.arrayValue?.first { $0["id"] == .string(id) }
+    }
+
+    /// GitHub signs the body only; its delivery id is an unsigned header.
+    static let githubSidecar = """
+        credentials: [api_key, webhook_secret]
+        webhooks:
+          signature: {scheme: github, secret: webhook_secret}
+          event_id: {header: X-GitHub-Delivery}
+          event_type: type
+          events:
+            contact.updated: {stream: contacts, record: data.object}
+        """
+
+    @Test("a captured body replayed with a fresh unsigned delivery id is recognised by what the signature covers")
+    func replayWithNewEventID() async throws {
+        try await withWorld(sidecar: Self.githubSidecar) { world in
+            let url = "\(world.baseURL)/v1/webhooks/\(world.connection)"
+            let body = Self.event("evt_gh")
+            let signature = WebhookVerifier.sign(body: body, secret: world.secret, scheme: .github, timestamp: 0)
+            let first = try await post(url, body: body, headers: ["X-Hub-Signature-256": signature, "X-GitHub-Delivery": "d-1"])
+            #expect(first.json["status"] == .string("accepted"), "\(first.json)")
+            let replayed = try await post(url, body: body, headers: ["X-Hub-Signature-256": signature, "X-GitHub-Delivery": "d-2-forged"])
+            #expect(replayed.status == 200)
+            #expect(replayed.json["status"] == .string("duplicate"), "\(replayed.json)")
+            // A new event (another body) is still accepted.
+            let next = Self.event("evt_gh2", email: "other@example.com")
+            let nextSignature = WebhookVerifier.sign(body: next, secret: world.secret, scheme: .github, timestamp: 0)
+            #expect(try await post(url, body: next, headers: ["X-Hub-Signature-256": nextSignature, "X-GitHub-Delivery": "d-3"])
+                .json["status"] == .string("accepted"))
+            try await drained(world)
+            #expect(try await count(world.client, "SELECT count(*)::int FROM webhook_events") == 2)
+        }
     }
 
     @Test("a verified event is stored, acknowledged and processed; a replay is acknowledged once")

@@ -69,6 +69,10 @@ struct WebhookVerifierTests {
         #expect(rejection(["Stripe-Signature": good], at: now.addingTimeInterval(-301))?.contains("in the future") == true)
         #expect(rejection(["Stripe-Signature": good], at: now.addingTimeInterval(299)) == nil)
         #expect(rejection(["Stripe-Signature": "v1=" + String(repeating: "00", count: 32)])?.contains("no t= timestamp") == true)
+        // A sender's timestamp at the ends of Int's range once overflowed `now - t` and trapped.
+        for extreme in ["-9223372036854775808", "9223372036854775807"] {
+            #expect(rejection(["Stripe-Signature": "t=\(extreme),v1=" + String(repeating: "00", count: 32)]) != nil)
+        }
         let otherSecret = WebhookVerifier.sign(body: body, secret: Array("whsec_other".utf8), scheme: .stripe, timestamp: timestamp)
         #expect(rejection(["Stripe-Signature": otherSecret]) != nil)
         // The reason never carries the secret or the expected MAC.

@@ -36,7 +36,7 @@ struct EncryptionStoreTests {
                 #expect(try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: batch, policy: policy) == 20)
                 if version == 1 {
                     let sealed = try await inbox.seal(tenant: store.tenant, connection: store.connection, eventID: "evt_1", eventType: "contact.updated",
-                                                      verifiedBy: "github", body: Array(#"{"id":"evt_1"}"#.utf8))
+                                                      verifiedBy: "github", body: Array(#"{"id":"evt_1"}"#.utf8), signed: Array(#"{"id":"evt_1"}"#.utf8))
                     eventID = try await client.withConnection { try await inbox.insert(sealed, on: $0) }
                 }
             }

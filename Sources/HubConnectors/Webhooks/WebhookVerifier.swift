@@ -18,7 +18,11 @@ public struct WebhookVerifier: Sendable {
         self.signature = signature
     }
 
-    public func verify(body: [UInt8], header: (String) -> String?, secret: Secret<[UInt8]>, now: Date) throws {
+    /// Checks the signature; returns exactly the bytes it covers (the body, with the signed
+    /// timestamp for Stripe's scheme). Anything outside them, such as an event id in a header,
+    /// is the sender's to change, so replays are recognised by these bytes.
+    @discardableResult
+    public func verify(body: [UInt8], header: (String) -> String?, secret: Secret<[UInt8]>, now: Date) throws -> [UInt8] {
         guard !secret.revealed.isEmpty else {
             throw WebhookRejection(reason: "the connection has no signing secret (\(signature.secretField)); the webhook cannot be verified")
         }
@@ -27,7 +31,7 @@ public struct WebhookVerifier: Sendable {
         }
         switch signature.scheme {
         case .stripe:
-            try verifyStripe(value, body: body, secret: secret, now: now)
+            return try verifyStripe(value, body: body, secret: secret, now: now)
         case .github, .hmac:
             guard value.hasPrefix(signature.prefix) else {
                 throw WebhookRejection(reason: "the \(signature.header) header does not start with \(signature.prefix)")
@@ -39,12 +43,13 @@ public struct WebhookVerifier: Sendable {
             guard isValid(mac: mac, message: body, secret: secret) else {
                 throw WebhookRejection(reason: "the signature in \(signature.header) does not match the body")
             }
+            return body
         }
     }
 
     /// `t=TIMESTAMP,v1=MAC[,v1=MAC…]` over `TIMESTAMP.BODY`; any v1 may match (during a
     /// secret roll the provider sends one per secret).
-    private func verifyStripe(_ value: String, body: [UInt8], secret: Secret<[UInt8]>, now: Date) throws {
+    private func verifyStripe(_ value: String, body: [UInt8], secret: Secret<[UInt8]>, now: Date) throws -> [UInt8] {
         var timestamp: Int?
         var candidates: [[UInt8]] = []
         for part in value.split(separator: ",") {
@@ -55,8 +60,10 @@ public struct WebhookVerifier: Sendable {
         }
         guard let timestamp else { throw WebhookRejection(reason: "the \(signature.header) header has no t= timestamp") }
         guard !candidates.isEmpty else { throw WebhookRejection(reason: "the \(signature.header) header has no v1= signature") }
-        let age = Int(now.timeIntervalSince1970) - timestamp
-        guard abs(age) <= signature.toleranceSeconds else {
+        // The timestamp is the sender's: `t=-9223372036854775808` must not overflow the subtraction.
+        let (age, overflow) = Int(now.timeIntervalSince1970).subtractingReportingOverflow(timestamp)
+        guard !overflow, age.magnitude <= UInt(max(signature.toleranceSeconds, 0)) else {
+            if overflow { throw WebhookRejection(reason: "the signed timestamp is out of range") }
             throw WebhookRejection(reason: "the signed timestamp is \(abs(age)) s \(age >= 0 ? "old" : "in the future"); the tolerance is \(signature.toleranceSeconds) s")
         }
         let message = Array("\(timestamp).".utf8) + body
@@ -64,6 +71,7 @@ public struct WebhookVerifier: Sendable {
         var matched = false
         for mac in candidates where isValid(mac: mac, message: message, secret: secret) { matched = true }
         guard matched else { throw WebhookRejection(reason: "no v1 signature in \(signature.header) matches the body") }
+        return message
     }
 
     private func isValid(mac: [UInt8], message: [UInt8], secret: Secret<[UInt8]>) -> Bool {
