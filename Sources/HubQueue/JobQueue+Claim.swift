@@ -137,30 +137,63 @@ extension JobQueue {
         }
     }
 
+    /// The most attempts (fencing tokens) a job may reach however often it is snoozed or handed
+    /// back: a snooze or release grows the budget by one, so without a ceiling an API answering
+    /// 429 forever would keep its job alive forever.
+    public static let attemptCeiling = 10_000
+    /// The oldest a job may grow while being snoozed or handed back; older, it is discarded.
+    public static let maximumAge: Duration = .seconds(7 * 24 * 3600)
+
+    /// The SQL condition under which a snooze or release discards the job instead.
+    private var exhausted: String {
+        "(jobs.attempt >= \(Self.attemptCeiling) OR jobs.created_at < now() - interval '\(Self.maximumAge.components.seconds) seconds')"
+    }
+
+    /// The error recorded when a snooze or release finds the job exhausted.
+    private var exhaustedError: String {
+        "'\(Self.attemptCeiling) attempts or \(Self.maximumAge.components.seconds / 86_400) days reached while snoozed or handed back; "
+            + "discarded (retry it by hand)'"
+    }
+
     /// "Not now" (rate limited, say): runs again after `delay` without using up an attempt.
-    /// The attempt counter still grows, since it is the fencing token; the budget grows with it.
+    /// The attempt counter still grows, since it is the fencing token; the budget grows with it,
+    /// up to `attemptCeiling` and `maximumAge`, past which the job is discarded. Returns false
+    /// when the attempt no longer held the lease.
     @discardableResult
     public func snooze(_ job: ClaimedJob, for delay: Duration) async throws -> Bool {
         let seconds = delay.inSeconds
         return try await fencedUpdate(
             job,
             """
-            UPDATE jobs SET state = 'scheduled', run_at = now() + make_interval(secs => \(seconds)),
-                max_attempts = max_attempts + 1, lease_owner = NULL, lease_expires_at = NULL
+            UPDATE jobs SET
+                state = CASE WHEN \(unescaped: exhausted) THEN 'discarded' ELSE 'scheduled' END,
+                run_at = CASE WHEN \(unescaped: exhausted) THEN run_at ELSE now() + make_interval(secs => \(seconds)) END,
+                max_attempts = CASE WHEN \(unescaped: exhausted) THEN max_attempts ELSE max_attempts + 1 END,
+                finalized_at = CASE WHEN \(unescaped: exhausted) THEN now() END,
+                errors = CASE WHEN \(unescaped: exhausted) THEN errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(),
+                    'error', \(unescaped: exhaustedError))) ELSE errors END,
+                lease_owner = NULL, lease_expires_at = NULL
             WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running' AND lease_owner = \(job.owner)
             RETURNING id
             """
         )
     }
 
-    /// Hands unfinished jobs back (graceful shutdown) without using up their attempts.
+    /// Hands unfinished jobs back (graceful shutdown) without using up their attempts, within
+    /// the same ceiling as `snooze`.
     public func release(_ jobs: [ClaimedJob]) async throws {
         guard let owner = jobs.first?.owner else { return }
         try await withDatabaseErrors("releasing \(jobs.count) jobs") {
             try await client.query(
                 """
                 WITH released AS (
-                    UPDATE jobs SET state = 'available', run_at = now(), max_attempts = max_attempts + 1,
+                    UPDATE jobs SET
+                        state = CASE WHEN \(unescaped: exhausted) THEN 'discarded' ELSE 'available' END,
+                        run_at = now(),
+                        max_attempts = CASE WHEN \(unescaped: exhausted) THEN max_attempts ELSE max_attempts + 1 END,
+                        finalized_at = CASE WHEN \(unescaped: exhausted) THEN now() END,
+                        errors = CASE WHEN \(unescaped: exhausted) THEN errors || jsonb_build_array(jsonb_build_object('attempt', jobs.attempt, 'at', now(),
+                            'error', \(unescaped: exhaustedError))) ELSE errors END,
                         lease_owner = NULL, lease_expires_at = NULL
                     FROM unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.attempt))::int4[]) AS u(id, attempt)
                     WHERE jobs.id = u.id AND jobs.attempt = u.attempt AND jobs.state = 'running' AND jobs.lease_owner = \(owner)

@@ -126,6 +126,30 @@ struct JobQueueTests {
         }
     }
 
+    /// An API that answers 429 forever must not keep its job alive forever: each snooze grows
+    /// the attempt budget, so age and a ceiling end it, with the reason recorded.
+    @Test func snoozingAndReleasingStopAtTheCeiling() async throws {
+        try await withQueue { queue, client in
+            let old = try await queue.enqueue(JobRequest(kind: "k", maxAttempts: 3))
+            let claimed = try #require(try await claim(queue).first)
+            try await client.query("UPDATE jobs SET created_at = now() - interval '8 days' WHERE id = \(old)", logger: logger)
+            #expect(try await queue.snooze(claimed, for: .seconds(1)))
+            let discarded = try await queue.job(old)
+            #expect(discarded.state == .discarded)
+            #expect(discarded.maxAttempts == 3, "no new budget for an exhausted job")
+
+            let busy = try await queue.enqueue(JobRequest(kind: "k", maxAttempts: 3))
+            try await client.query("UPDATE jobs SET attempt = \(JobQueue.attemptCeiling - 1), max_attempts = \(JobQueue.attemptCeiling + 2) WHERE id = \(busy)",
+                                   logger: logger)
+            let last = try #require(try await claim(queue).first)
+            #expect(last.attempt == JobQueue.attemptCeiling)
+            try await queue.release([last])
+            #expect(try await queue.job(busy).state == .discarded)
+            let errors = try await epochSeconds("SELECT jsonb_array_length(errors)::float8 FROM jobs WHERE id = \(busy)", client)
+            #expect(errors == 1)
+        }
+    }
+
     @Test func aStaleAttemptCanWriteNothing() async throws {
         try await withQueue { queue, client in
             let id = try await queue.enqueue(JobRequest(kind: "k"))
