@@ -153,6 +153,9 @@ public struct JobQueue: Sendable {
                 WITH gone AS (
                     DELETE FROM jobs WHERE finalized_at < \(cutoff) AND state IN ('completed', 'cancelled', 'discarded')
                     RETURNING 1
+                ), periods AS (
+                    -- A period's row only guards against enqueueing it twice, which an old one can't be.
+                    DELETE FROM periodic_runs WHERE period_start < \(cutoff)
                 )
                 SELECT count(*)::int8 FROM gone
                 """,

@@ -92,4 +92,18 @@ public struct AuditLog: Sendable {
             return entries
         }
     }
+
+    /// Deletes entries written before `cutoff` (the audit retention); returns how many.
+    @discardableResult
+    public func prune(before cutoff: Date) async throws -> Int {
+        try await Pruning.inBatches("pruning the audit log", client: client, logger: logger) {
+            """
+            WITH gone AS (
+                DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < \(cutoff) LIMIT \(Pruning.batchSize))
+                RETURNING 1
+            )
+            SELECT count(*)::int8 FROM gone
+            """
+        }
+    }
 }

@@ -214,6 +214,8 @@ public struct KeyAdministration: Sendable {
                 )
                 try await connection.query("DELETE FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger)
                 try await connection.query("DELETE FROM api_keys WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+                // Who read which of its records in clear names its records: it goes with them.
+                try await connection.query("DELETE FROM audit_log WHERE tenant_id = \(tenant.rawValue)", logger: logger)
             }
         }
         keyring.forget(tenant)

@@ -144,4 +144,34 @@ public struct WebhookInbox: Sendable {
             return events
         }
     }
+
+    /// Retention: payloads of settled events received before `payloadCutoff` are erased (the
+    /// row, its event id and signed digest stay, so a replay is still recognised); rows received
+    /// before `rowCutoff` go entirely. Returns (payloads erased, rows deleted).
+    @discardableResult
+    public func prune(payloadsBefore payloadCutoff: Date, rowsBefore rowCutoff: Date) async throws -> (erased: Int, deleted: Int) {
+        let erased = try await Pruning.inBatches("erasing old webhook payloads", client: client, logger: logger) {
+            """
+            WITH erased AS (
+                UPDATE webhook_events SET payload = ''::bytea
+                WHERE id IN (SELECT id FROM webhook_events
+                             WHERE received_at < \(payloadCutoff) AND status <> 'received' AND payload <> ''::bytea
+                             LIMIT \(Pruning.batchSize))
+                RETURNING 1
+            )
+            SELECT count(*)::int8 FROM erased
+            """
+        }
+        let deleted = try await Pruning.inBatches("pruning old webhook events", client: client, logger: logger) {
+            """
+            WITH gone AS (
+                DELETE FROM webhook_events
+                WHERE id IN (SELECT id FROM webhook_events WHERE received_at < \(rowCutoff) AND status <> 'received' LIMIT \(Pruning.batchSize))
+                RETURNING 1
+            )
+            SELECT count(*)::int8 FROM gone
+            """
+        }
+        return (erased, deleted)
+    }
 }

@@ -185,6 +185,10 @@ struct EncryptionStoreTests {
             for fixture in [store, survivor] {
                 try await fixture.writer.upsert(tenant: fixture.tenant, connection: fixture.connection, stream: "contacts", records: (1...10).map { TestKeys.contact($0) }, policy: TestKeys.contactPolicy)
             }
+            // Reads in clear leave audit entries, which name the tenant's records.
+            for fixture in [store, survivor] {
+                _ = try await fixture.reader.record(tenant: fixture.tenant, key: fixture.key("3"), revealTo: .commandLine(user: "t"))
+            }
             _ = try await store.keyring.rotate(store.tenant)
             // What a backup of the tenant's rows holds.
             let backup = try await ciphertexts(client, tenant: store.tenant)
@@ -205,6 +209,8 @@ struct EncryptionStoreTests {
             )
             #expect(remainingKeyMaterial.isEmpty)
             #expect(try await rawText(client, "SELECT count(*)::text FROM records WHERE tenant_id = '\(store.tenant)'") == "0")
+            #expect(try await rawText(client, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(store.tenant)'") == "0")
+            #expect(try await rawText(client, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(survivor.tenant)'") == "1")
             await #expect(throws: HubError.self) { try await fresh.encryptionKey(for: store.tenant) }
             await #expect(throws: HubError.self) { try await fresh.rotate(store.tenant) }
             // Other tenants are untouched.

@@ -30,6 +30,8 @@ public struct HubConfiguration: Sendable {
     /// Address ranges the engine may reach although they are private or loopback (the egress
     /// policy refuses those by default); the demo and tests allow loopback this way.
     public var egressAllow: [IPRange] = []
+    /// How long runs, webhook payloads, audit entries and deleted records are kept.
+    public var retention = RetentionPolicy()
 
     /// The transport every sync and read uses, behind this configuration's egress policy.
     public var transport: AsyncHTTPTransport { AsyncHTTPTransport(egress: EgressPolicy(allowed: egressAllow)) }
@@ -82,7 +84,9 @@ public struct HubConfiguration: Sendable {
               meaning: "How long finished jobs are kept for inspection before they are pruned"),
         .init(name: "TRIBUTARY_EGRESS_ALLOW", defaultValue: "(unset: none)",
               meaning: "Comma-separated CIDR ranges connectors may reach although private, loopback or link-local, e.g. 10.20.0.0/16"),
-    ]
+    ] + RetentionPolicy.variables.map { entry in
+        .init(name: entry.name, defaultValue: "\(RetentionPolicy()[keyPath: entry.keyPath].components.seconds / 86_400)", meaning: entry.meaning)
+    }
 
     /// Reads the environment; every bad variable is named in one error, none is echoed if secret.
     public static func fromEnvironment(_ environment: [String: String]) throws -> HubConfiguration {
@@ -161,6 +165,14 @@ public struct HubConfiguration: Sendable {
                 configuration.jobLease = .seconds(seconds)
             } else {
                 problems.append("TRIBUTARY_JOB_LEASE_SECONDS: '\(raw)' is not a number of seconds from 3 to 3600")
+            }
+        }
+        for entry in RetentionPolicy.variables {
+            guard let raw = value(entry.name) else { continue }
+            if let days = Int(raw), (1...36_500).contains(days) {
+                configuration.retention[keyPath: entry.keyPath] = .seconds(days * 86_400)
+            } else {
+                problems.append("\(entry.name): '\(raw)' is not a number of days from 1 to 36500")
             }
         }
         if let raw = value(EgressPolicy.variable) {

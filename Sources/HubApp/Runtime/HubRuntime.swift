@@ -85,7 +85,8 @@ public enum HubRuntime {
                 services.append(.init(service: api, serviceName: "api"))
             }
             if roles.contains(.worker) {
-                var handlers = MaintenanceJobs.handlers(client: postgres, retention: configuration.jobRetention, logger: logger)
+                var handlers = MaintenanceJobs.handlers(client: postgres, keyring: keyring, retention: configuration.jobRetention,
+                                                       policy: configuration.retention, logger: logger)
                 handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport)) { first, _ in first }
                 let worker = WorkerPool(
                     client: postgres,

@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubCrypto
 import HubQueue
 import Logging
 import PostgresNIO
@@ -9,13 +10,19 @@ enum MaintenanceJobs {
     static let queue = "maintenance"
     static let pruneKind = "hub.prune_jobs"
 
-    static func handlers(client: PostgresClient, retention: Duration, logger: Logger) -> [String: JobHandler] {
+    static func handlers(client: PostgresClient, keyring: Keyring, retention: Duration, policy: RetentionPolicy,
+                         logger: Logger) -> [String: JobHandler] {
         [
             pruneKind: { context in
                 let pruned = try await JobQueue(client: client, logger: context.logger).prune(
                     finalizedBefore: Date().addingTimeInterval(-retention.inSeconds)
                 )
-                context.logger.info("pruned finished jobs", metadata: ["hub.jobs.pruned": "\(pruned)"])
+                let report = try await policy.apply(client: client, keyring: keyring, logger: context.logger)
+                context.logger.info("pruned finished jobs and expired history", metadata: [
+                    "hub.jobs.pruned": "\(pruned)", "hub.runs.pruned": "\(report.runs)",
+                    "hub.webhooks.payloads_erased": "\(report.webhookPayloads)", "hub.webhooks.pruned": "\(report.webhookRows)",
+                    "hub.audit.pruned": "\(report.auditEntries)", "hub.records.purged": "\(report.deletedRecords)",
+                ])
                 return .completed
             }
         ]

@@ -1,0 +1,64 @@
+import Foundation
+import HubCore
+import HubCrypto
+import HubStore
+import Logging
+import PostgresNIO
+
+/// How long what accumulates is kept; the hourly `hub.prune_jobs` maintenance job applies it.
+/// Every table that grows with use has its line here or in its owner's docs
+/// (docs/operations.md lists them all).
+public struct RetentionPolicy: Sendable, Equatable {
+    /// Finished sync runs (each stream's latest is always kept).
+    public var runs: Duration = .seconds(90 * 86_400)
+    /// Webhook payloads (personal data) are erased this long after receipt; the event's row
+    /// stays for replay protection until `webhookRows`.
+    public var webhookPayloads: Duration = .seconds(30 * 86_400)
+    public var webhookRows: Duration = .seconds(365 * 86_400)
+    /// Who read what in clear.
+    public var auditLog: Duration = .seconds(365 * 86_400)
+    /// Soft-deleted records are removed for good after this (the change feed shows deletions
+    /// until then).
+    public var deletedRecords: Duration = .seconds(30 * 86_400)
+
+    public init() {}
+
+    /// What one pass removed, for the log.
+    public struct Report: Sendable, Equatable {
+        public var runs = 0
+        public var webhookPayloads = 0
+        public var webhookRows = 0
+        public var auditEntries = 0
+        public var deletedRecords = 0
+
+        public init(runs: Int = 0, webhookPayloads: Int = 0, webhookRows: Int = 0, auditEntries: Int = 0, deletedRecords: Int = 0) {
+            (self.runs, self.webhookPayloads, self.webhookRows) = (runs, webhookPayloads, webhookRows)
+            (self.auditEntries, self.deletedRecords) = (auditEntries, deletedRecords)
+        }
+    }
+
+    /// Applies the policy as of `now`.
+    public func apply(client: PostgresClient, keyring: Keyring, logger: Logger, now: Date = Date()) async throws -> Report {
+        func before(_ age: Duration) -> Date { now.addingTimeInterval(-age.inSeconds) }
+        var report = Report()
+        report.runs = try await SyncStore(client: client, logger: logger).pruneRuns(finishedBefore: before(runs))
+        let webhooks = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
+            .prune(payloadsBefore: before(webhookPayloads), rowsBefore: before(max(webhookRows, webhookPayloads)))
+        report.webhookPayloads = webhooks.erased
+        report.webhookRows = webhooks.deleted
+        report.auditEntries = try await AuditLog(client: client, logger: logger).prune(before: before(auditLog))
+        report.deletedRecords = try await RecordWriter(client: client, keyring: keyring, logger: logger)
+            .purgeDeleted(before: before(deletedRecords))
+        return report
+    }
+
+    /// The environment variables that set it, in days.
+    /// (Computed: key paths are not `Sendable`, so a stored table of them can't be global.)
+    static var variables: [(name: String, keyPath: WritableKeyPath<RetentionPolicy, Duration>, meaning: String)] { [
+        ("TRIBUTARY_RUN_RETENTION_DAYS", \.runs, "Days finished sync runs are kept (each stream's latest run always is)"),
+        ("TRIBUTARY_WEBHOOK_RETENTION_DAYS", \.webhookPayloads,
+         "Days webhook payloads are kept before they are erased (the event row stays a year, for replay protection)"),
+        ("TRIBUTARY_AUDIT_RETENTION_DAYS", \.auditLog, "Days audit entries (reads of sensitive fields in clear) are kept"),
+        ("TRIBUTARY_DELETED_RECORD_RETENTION_DAYS", \.deletedRecords, "Days soft-deleted records are kept before they are removed for good"),
+    ] }
+}
