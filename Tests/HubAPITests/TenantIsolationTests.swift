@@ -59,6 +59,25 @@ struct TenantIsolationTests {
             #expect(shown.json["config"]?["region"] == nil)
             let records = try await api.get("\(world.baseURL)/v1/records?connection_id=\(connectionA)&stream=contacts", key: world.readA)
             #expect(records.json["data"]?.arrayValue?.count == 5)
+
+            // Cursors are positions, not capabilities: every page re-applies the key's tenant and
+            // connection, so a forged one (any sequence, any list's key) moves the start within
+            // the caller's own data and nowhere else.
+            func forged(_ plain: String) -> String {
+                Data(plain.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            }
+            let connectionB = world.connectionB.uuidString.lowercased()
+            for cursor in [forged("v1:0"), forged("v1:-1"), forged("connections:0,\(connectionA)"), forged("v1:9223372036854775807")] {
+                let stolen = try await api.get("\(world.baseURL)/v1/records?connection_id=\(connectionA)&stream=contacts&cursor=\(cursor)", key: keyB)
+                #expect([400, 404].contains(stolen.status), "a forged cursor reached tenant A's records: \(stolen.status)")
+                let own = try await api.get("\(world.baseURL)/v1/records?connection_id=\(connectionB)&stream=contacts&cursor=\(cursor)", key: keyB)
+                let ids = own.json["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+                #expect(own.status == 200 || own.status == 400, "\(own.json)")
+                #expect(!String(decoding: try JSONEncoder().encode(own.json), as: UTF8.self).contains(connectionA), "\(ids)")
+            }
+            let connectionsPage = try await api.get("\(world.baseURL)/v1/connections?cursor=\(forged("connections:9999999999999999,ffffffff-ffff-ffff-ffff-ffffffffffff"))", key: keyB)
+            #expect(!String(decoding: try JSONEncoder().encode(connectionsPage.json), as: UTF8.self).contains(connectionA))
         }
     }
 
