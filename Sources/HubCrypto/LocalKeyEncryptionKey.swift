@@ -27,20 +27,39 @@ public struct LocalKeyEncryptionKey: KeyEncryptionKeyProvider {
         self.keyID = Array(tag).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Reads a key file, refusing one that other users may read.
+    /// Reads a key file, refusing one that other users may read. The file is opened once and
+    /// the checks are made on that descriptor (`fstat`), so it cannot be swapped for another
+    /// between the check and the read.
     public init(contentsOfFile path: String) throws {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let data = FileManager.default.contents(atPath: path)
-        else {
-            throw HubError(.keyUnavailable, "cannot read the master key file \(path)")
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HubError(.keyUnavailable, "cannot read the master key file \(path)") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            throw HubError(.keyUnavailable, "the master key file \(path) is not a regular file")
         }
-        if let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
+        let mode = Int(status.st_mode & 0o7777)
+        if mode & 0o077 != 0 {
             throw HubError(
                 .keyUnavailable,
                 "the master key file \(path) is readable by other users (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
             )
         }
-        try self.init(base64: Secret(String(decoding: data, as: UTF8.self)), source: "the master key file \(path)")
+        // 32 bytes of base64 and a newline; anything far larger is not a key file.
+        let limit = 4096
+        guard status.st_size <= limit else {
+            throw HubError(.keyUnavailable, "the master key file \(path) is \(status.st_size) bytes; a key file holds 44 characters of base64")
+        }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let count = bytes.withUnsafeMutableBytes { raw in read(descriptor, raw.baseAddress.map { $0 + filled }, limit - filled) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw HubError(.keyUnavailable, "cannot read the master key file \(path)") }
+            if count == 0 { break }
+            filled += count
+        }
+        try self.init(base64: Secret(String(decoding: bytes.prefix(filled), as: UTF8.self)), source: "the master key file \(path)")
     }
 
     /// A new random key, base64-encoded, for `tributary keys init`.

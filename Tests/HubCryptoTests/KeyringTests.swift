@@ -59,6 +59,14 @@ struct KeyringTests {
         #expect(error?.message.contains("chmod 600") == true)
         chmod(path, 0o600)
         #expect(throws: Never.self) { try LocalKeyEncryptionKey(contentsOfFile: path) }
+        // Not a key file: a folder, a device, a huge file. Each refused, none read into memory.
+        let folder = #expect(throws: HubError.self) { try LocalKeyEncryptionKey(contentsOfFile: FileManager.default.temporaryDirectory.path) }
+        #expect(folder?.message.contains("not a regular file") == true)
+        #expect(throws: HubError.self) { try LocalKeyEncryptionKey(contentsOfFile: "/dev/zero") }
+        try Data(repeating: 0x41, count: 1 << 20).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o600)
+        let huge = #expect(throws: HubError.self) { try LocalKeyEncryptionKey(contentsOfFile: path) }
+        #expect(huge?.message.contains("1048576 bytes") == true)
     }
 
     @Test func theWrongKeyEncryptionKeyFailsClearly() async throws {
