@@ -19,6 +19,9 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
     public var sslMode: SSLMode
     /// A Unix socket directory (`?host=/var/run/postgresql`), used instead of host:port.
     public var socketDirectory: String?
+    /// PEM file of the certificate authorities to trust with `verify-full` (`?sslrootcert=`),
+    /// such as a managed database's CA bundle; the system's roots otherwise.
+    public var rootCertificates: String?
 
     public init(
         host: String, port: Int, username: String, password: Secret<String>?, database: String,
@@ -60,7 +63,9 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             }
             mode = parsed
         } else {
-            mode = .prefer
+            // Unverified TLS only where there is no network to attack: loopback and sockets.
+            // Anywhere else a man in the middle would get the password, so verify by default.
+            mode = socketDirectory != nil || Self.isLocal(host) ? .prefer : .verifyFull
         }
         self.init(
             host: host,
@@ -71,6 +76,13 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             sslMode: mode,
             socketDirectory: socketDirectory
         )
+        rootCertificates = items["sslrootcert"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Loopback names and addresses.
+    static func isLocal(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
     /// The URL with its password in clear, for handing to a child process's environment.
@@ -84,6 +96,7 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         components.path = "/" + database
         var items = [URLQueryItem(name: "sslmode", value: sslMode.rawValue)]
         if let socketDirectory { items.append(URLQueryItem(name: "host", value: socketDirectory)) }
+        if let rootCertificates { items.append(URLQueryItem(name: "sslrootcert", value: rootCertificates)) }
         components.queryItems = items
         return components.string ?? ""
     }
@@ -134,7 +147,9 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             unverified.certificateVerification = .none
             return unverified
         case .verifyFull:
-            return .makeClientConfiguration()
+            var verified = TLSConfiguration.makeClientConfiguration()
+            if let rootCertificates { verified.trustRoots = .file(rootCertificates) }
+            return verified
         }
     }
 }

@@ -21,6 +21,20 @@ struct DatabaseURLTests {
         #expect(url.password == nil)
     }
 
+    /// Without sslmode, a database across a network is verified: `prefer` would send the
+    /// password to whoever answers TLS first, certificate or not.
+    @Test func remoteHostsVerifyByDefault() throws {
+        for local in ["postgres://u@127.0.0.1/db", "postgres://u@[::1]/db", "postgres://u@localhost/db", "postgres://u@/db?host=/var/run/postgresql"] {
+            #expect(try DatabaseURL(parsing: local).sslMode == .prefer, "\(local)")
+        }
+        let remote = try DatabaseURL(parsing: "postgres://u:p@hub.cluster-abc.eu-west-1.rds.amazonaws.com/db?sslrootcert=/etc/ssl/rds.pem")
+        #expect(remote.sslMode == .verifyFull)
+        #expect(remote.rootCertificates == "/etc/ssl/rds.pem")
+        #expect(remote.revealedString.contains("sslrootcert=/etc/ssl/rds.pem"))
+        #expect(try DatabaseURL(parsing: "postgres://u@10.0.0.7/db").sslMode == .verifyFull)
+        #expect(try DatabaseURL(parsing: "postgres://u@db.internal/db?sslmode=require").sslMode == .require)
+    }
+
     @Test func descriptionNeverShowsThePassword() throws {
         let url = try DatabaseURL(parsing: "postgres://u:hunter2-MARKER@h:1/d?sslmode=disable")
         #expect(url.description == "postgres://u:<redacted>@h:1/d?sslmode=disable")
