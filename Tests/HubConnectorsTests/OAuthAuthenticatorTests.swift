@@ -26,7 +26,7 @@ struct OAuthAuthenticatorTests {
             self.rejected = rejected
         }
 
-        var now: @Sendable () -> PyDateTime { { PyDateTime(epochSeconds: Double(self.clock.withLock { $0 })) } }
+        var now: @Sendable () -> PyDateTime { { PyDateTime(wallMicros: Int64(self.clock.withLock { $0 }) * 1_000_000, offset: 0) } }
 
         func send(_ request: HTTPRequestData, timeout: Duration) async throws -> HTTPResponseData {
             let count = log.withLock { $0.append(request); return $0.count }

@@ -110,7 +110,7 @@ struct DatetimeCursor: Sendable {
            let saved = parse(stored, formats: [datetimeFormat] + cursorFormats) {
             lower = max(lower, saved)
             if let lookback, let text = try lookback.text(context), let window = try? ISO8601.parseDuration(text) {
-                lower = lower.adding(window.negated)
+                lower = try lower.adding(window.negated())
             }
         }
         // The CDK's ConcurrentCursor: nothing when the range is empty; steps of `step`, each
@@ -125,13 +125,13 @@ struct DatetimeCursor: Sendable {
         let granularity = try self.granularity.map(duration) ?? PyDuration(micros: 0)
         guard let step = try self.step.map(duration) else { return [(lower, upper)] }
         guard step.months > 0 || step.micros > 0 else { throw ManifestError(path.appending("step"), "the step must be positive") }
-        if lower.adding(step) >= upper { return [(lower, upper)] }
+        if try lower.adding(step) >= upper { return [(lower, upper)] }
         var result: [(PyDateTime, PyDateTime)] = []
         var current = lower
         while result.count < 100_000 {
-            let boundary = min(current.adding(step), upper)
+            let boundary = min(try current.adding(step), upper)
             let reached = boundary >= upper
-            result.append((current, reached ? boundary : boundary.adding(granularity.negated)))
+            result.append((current, reached ? boundary : try boundary.adding(granularity.negated())))
             current = boundary
             if reached { break }
         }

@@ -166,7 +166,7 @@ final class OAuthAuthenticator: Sendable {
     private func expiry(of response: PyValue, context: ExpressionContext, now: PyDateTime) throws -> PyDateTime {
         let name = try names.expiresIn.text(context) ?? "expires_in"
         guard let value = Self.find(name, in: response), value != .none else {
-            return now.adding(PyDuration(seconds: 3600))
+            return try now.adding(PyDuration(seconds: 3600))
         }
         if expiryIsTime {
             do { return try ISO8601.parseDateTime(PyRepr.str(value)) } catch {
@@ -176,7 +176,11 @@ final class OAuthAuthenticator: Sendable {
         guard let seconds = Double(PyRepr.str(value)) else {
             throw RequestFailure(status: nil, message: "the OAuth token response's \(name) is not a number of seconds", path: path, attempts: 1)
         }
-        return now.adding(PyDuration(seconds: seconds.rounded(.towardZero)))
+        // A hostile or broken token endpoint may say 1e300; that is an error, not a trap.
+        guard let expiry = try? now.adding(PyDuration(seconds: seconds.rounded(.towardZero))) else {
+            throw RequestFailure(status: nil, message: "the OAuth token response's \(name) is out of range", path: path, attempts: 1)
+        }
+        return expiry
     }
 
     /// The CDK looks for the key at any depth up to 5, depth first, in dicts and lists.

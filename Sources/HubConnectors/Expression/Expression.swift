@@ -21,6 +21,36 @@ indirect enum Expression: Sendable {
     case concat([Expression])
     case conditional(Expression, then: Expression, else: Expression?)
 
+    /// The expressions this one is made of.
+    var children: [Expression] {
+        switch self {
+        case .literal, .name: return []
+        case .list(let items), .tuple(let items), .concat(let items): return items
+        case .dict(let pairs): return pairs.flatMap { [$0.0, $0.1] }
+        case .attribute(let base, _), .negate(let base), .positive(let base), .not(let base): return [base]
+        case .subscript(let base, let index): return [base, index]
+        case .slice(let base, let a, let b, let c): return [base] + [a, b, c].compactMap { $0 }
+        case .call(let callee, let args, let kwargs), .filter(let callee, _, let args, let kwargs):
+            return [callee] + args + kwargs.map(\.1)
+        case .test(let base, _, let args, _): return [base] + args
+        case .and(let a, let b), .or(let a, let b), .binary(_, let a, let b): return [a, b]
+        case .compare(let first, let rest): return [first] + rest.map(\.1)
+        case .conditional(let test, let then, let otherwise): return [test, then] + (otherwise.map { [$0] } ?? [])
+        }
+    }
+
+    /// How deep the tree is, measured without recursion (a tree too deep to evaluate must not
+    /// overflow the stack while it is being measured).
+    var depth: Int {
+        var deepest = 0
+        var pending: [(Expression, Int)] = [(self, 1)]
+        while let (node, level) = pending.popLast() {
+            deepest = Swift.max(deepest, level)
+            pending.append(contentsOf: node.children.map { ($0, level + 1) })
+        }
+        return deepest
+    }
+
     /// The variables the expression reads, as `jinja2.meta.find_undeclared_variables` reports
     /// them: the CDK refuses a template naming one that is not in its context.
     func collectNames(into names: inout Set<String>) {
@@ -58,12 +88,25 @@ indirect enum Expression: Sendable {
 struct ExpressionParser {
     private var tokens: [ExpressionToken]
     private var position = 0
+    /// How many nested constructs the parser is inside (see `ExpressionLimits.maximumNesting`).
+    private var nesting = 0
 
     static func parse(_ source: String) throws -> Expression {
         var parser = ExpressionParser(tokens: try ExpressionLexer.tokenize(source))
         let expression = try parser.parseTuple(allowEmpty: false)
         guard parser.current == .end else { throw ExpressionError("unexpected \(parser.describe(parser.current)) in expression") }
+        guard expression.depth <= ExpressionLimits.maximumDepth else {
+            throw ExpressionError("the expression nests more than \(ExpressionLimits.maximumDepth) operations deep")
+        }
         return expression
+    }
+
+    /// Enters one more nested construct, refusing past the limit before the stack runs out.
+    private mutating func enter() throws {
+        nesting += 1
+        guard nesting <= ExpressionLimits.maximumNesting else {
+            throw ExpressionError("the expression nests brackets or operators more than \(ExpressionLimits.maximumNesting) deep")
+        }
     }
 
     private init(tokens: [ExpressionToken]) { self.tokens = tokens }
@@ -109,6 +152,8 @@ struct ExpressionParser {
     }
 
     mutating func parseExpression() throws -> Expression {
+        try enter()
+        defer { nesting -= 1 }
         let expression = try parseOr()
         if skipName("if") {
             let test = try parseOr()
@@ -133,6 +178,8 @@ struct ExpressionParser {
     private mutating func parseNot() throws -> Expression {
         if current == .name("not") {
             advance()
+            try enter()
+            defer { nesting -= 1 }
             return .not(try parseNot())
         }
         return try parseCompare()
@@ -189,6 +236,8 @@ struct ExpressionParser {
 
     private mutating func parseUnary(withFilter: Bool) throws -> Expression {
         var node: Expression
+        try enter()
+        defer { nesting -= 1 }
         if skip("-") {
             node = .negate(try parseUnary(withFilter: false))
         } else if skip("+") {

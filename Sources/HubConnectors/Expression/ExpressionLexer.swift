@@ -23,6 +23,9 @@ struct ExpressionLexer {
         while position < characters.count {
             let character = characters[position]
             if character.properties.isWhitespace { position += 1; continue }
+            guard tokens.count < ExpressionLimits.maximumTokens else {
+                throw ExpressionError("the expression has more than \(ExpressionLimits.maximumTokens) tokens")
+            }
             if character == "_" || character.properties.isAlphabetic {
                 var end = position
                 while end < characters.count, characters[end] == "_" || characters[end].properties.isAlphabetic

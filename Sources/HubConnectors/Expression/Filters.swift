@@ -31,7 +31,7 @@ enum Filters {
         func argument(_ index: Int, _ keyword: String) -> PyValue? { index < args.count ? args[index] : kwargs[keyword] }
         func text(_ value: PyValue) throws -> String {
             if case .undefined(let why) = value { throw ExpressionError(why, isUndefined: true) }
-            return PyRepr.str(value)
+            return try ExpressionLimits.str(value, "the \(name) filter's input")
         }
         switch name {
         case "int":
@@ -39,11 +39,11 @@ enum Filters {
             switch value {
             case .int: return value
             case .bool(let flag): return .int(flag ? 1 : 0)
-            case .float(let number): return number.isFinite ? .int(Int(number.rounded(.towardZero))) : fallback
+            case .float(let number): return ExpressionLimits.truncated(number).map(PyValue.int) ?? fallback
             case .string(let string):
                 let trimmed = String(string.trimmingSpaces).replacingOccurrences(of: "_", with: "")
                 if let number = Int(trimmed) { return .int(number) }
-                if let number = Double(trimmed), number.isFinite { return .int(Int(number.rounded(.towardZero))) }
+                if let number = Double(trimmed).flatMap(ExpressionLimits.truncated) { return .int(number) }
                 return fallback
             default: return fallback
             }
@@ -77,7 +77,9 @@ enum Filters {
             return .int(try items(of: value).count)
         case "join":
             let separator = try argument(0, "d").map(text) ?? ""
-            return .string(try items(of: value).map(text).joined(separator: separator))
+            let parts = try items(of: value).map(text)
+            try ExpressionLimits.checkSize(parts.reduce(separator.utf8.count * parts.count) { $0 + $1.utf8.count }, "join")
+            return .string(parts.joined(separator: separator))
         case "first", "last":
             let all = try items(of: value)
             return (name == "first" ? all.first : all.last) ?? .undefined("\(name) of an empty sequence")
@@ -86,9 +88,10 @@ enum Filters {
             return .list(try items(of: value).reversed())
         case "list": return .list(try items(of: value))
         case "unique":
-            var seen: [PyValue] = []
-            for item in try items(of: value) where !seen.contains(where: { Operators.equal($0, item) }) { seen.append(item) }
-            return .list(seen)
+            // Hashed, so a long list costs linear time, not quadratic; `hashKey` makes 1, 1.0
+            // and True one key, as Python's equality does.
+            var seen = Set<PyValue>()
+            return .list(try items(of: value).filter { seen.insert($0.hashKey).inserted })
         case "sort":
             return .list(try items(of: value).sorted { try Operators.ordering($0, $1, "<") < 0 })
         case "sum":
@@ -99,11 +102,12 @@ enum Filters {
             guard let old = argument(0, "old"), let new = argument(1, "new") else {
                 throw ExpressionError("replace filter takes two arguments")
             }
-            let source = try text(value), target = try text(old)
-            return .string(target.isEmpty ? source : source.replacingOccurrences(of: target, with: try text(new)))
+            return .string(try StringFunctions.replace(try text(value), try text(old), with: try text(new)))
         case "abs":
             switch value {
-            case .int(let number): return .int(Swift.abs(number))
+            case .int(let number):
+                guard number != .min else { throw ExpressionError("integer overflow: abs(\(number)) does not fit in 64 bits") }
+                return .int(Swift.abs(number))
             case .float(let number): return .float(Swift.abs(number))
             default: throw Interpreter.undefinedOr(value, "bad operand type for abs(): '\(value.typeName)'")
             }
@@ -146,6 +150,7 @@ enum Filters {
             guard let pattern = argument(0, "regex") else { throw ExpressionError("regex_search needs a pattern") }
             let regex = try compile(try text(pattern))
             let subject = try text(value)
+            try ExpressionLimits.checkSize(subject.utf8.count, "regex_search over a long text")
             guard let match = subject.firstMatch(of: regex) else { return .none }
             // The CDK returns the first group when the pattern has one, else the whole match.
             if match.output.count > 1, let group = match.output[1].substring { return .string(String(group)) }
@@ -154,13 +159,18 @@ enum Filters {
             guard let pattern = argument(0, "regex"), let replacement = argument(1, "replacement") else {
                 throw ExpressionError("regex_replace needs a pattern and a replacement")
             }
-            return .string(try text(value).replacing(try compile(try text(pattern)), with: try text(replacement)))
+            let regex = try compile(try text(pattern)), subject = try text(value), inserted = try text(replacement)
+            try ExpressionLimits.checkSize(subject.utf8.count, "regex_replace over a long text")
+            // Each match may insert the replacement: bound the result before building it.
+            try ExpressionLimits.checkRepeat(inserted.utf8.count, times: subject.matches(of: regex).count, "regex_replace")
+            return .string(subject.replacing(regex, with: inserted))
         default:
             throw ExpressionError("no filter named '\(name)'")
         }
     }
 
     private static func compile(_ pattern: String) throws -> Regex<AnyRegexOutput> {
+        try ExpressionLimits.checkRegex(pattern)
         do { return try Regex(pattern) } catch { throw ExpressionError("invalid regular expression \(PyRepr.string(pattern))") }
     }
 

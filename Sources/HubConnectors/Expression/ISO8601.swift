@@ -98,11 +98,13 @@ enum ISO8601 {
                 digits.append(character == "," ? "." : character)
                 continue
             }
-            guard let value = Double(digits) else { throw ExpressionError("\(PyRepr.string(text)) is not an ISO 8601 duration") }
+            // A component over 10^12 (years, days or seconds alike) is no real duration, and
+            // would overflow once turned into months or microseconds.
+            guard let value = Double(digits), value <= 1e12 else { throw ExpressionError("\(PyRepr.string(text)) is not an ISO 8601 duration") }
             digits = ""
             switch (character, inTime) {
-            case ("Y", false): months += Int(value) * 12
-            case ("M", false): months += Int(value)
+            case ("Y", false): months += Int(value.rounded(.towardZero)) * 12
+            case ("M", false): months += Int(value.rounded(.towardZero))
             case ("W", false): seconds += value * 7 * 86_400
             case ("D", false): seconds += value * 86_400
             case ("H", true): seconds += value * 3600
@@ -112,6 +114,7 @@ enum ISO8601 {
             }
         }
         guard digits.isEmpty else { throw ExpressionError("\(PyRepr.string(text)) is not an ISO 8601 duration") }
-        return PyDuration(months: months * Int(sign), micros: sign * Int64((seconds * 1_000_000).rounded()))
+        let duration = try PyDuration.checked(months: (months * Int(sign), false), micros: (0, false))
+        return PyDuration(months: duration.months, micros: try PyDuration(seconds: Double(sign) * seconds).micros)
     }
 }

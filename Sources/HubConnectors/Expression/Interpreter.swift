@@ -40,10 +40,10 @@ struct Interpreter {
             return .bool(result != negated)
         case .negate(let inner):
             switch try evaluate(inner) {
-            case .int(let value): return .int(-value)
+            case .int(let value): return .int(try ExpressionLimits.integer(0.subtractingReportingOverflow(value), "-(\(value))"))
             case .float(let value): return .float(-value)
             case .bool(let value): return .int(value ? -1 : 0)
-            case .timedelta(let duration): return .timedelta(duration.negated)
+            case .timedelta(let duration): return .timedelta(try duration.negated())
             case let other: throw Self.undefinedOr(other, "bad operand type for unary -: '\(other.typeName)'")
             }
         case .positive(let inner):
@@ -71,7 +71,9 @@ struct Interpreter {
             }
             return .bool(true)
         case .concat(let items):
-            return .string(try items.map { PyRepr.str(try evaluate($0)) }.joined())
+            let parts = try items.map { try ExpressionLimits.str(try evaluate($0), "joining with ~") }
+            try ExpressionLimits.checkSize(parts.reduce(0) { $0 + $1.utf8.count }, "joining with ~")
+            return .string(parts.joined())
         case .conditional(let test, let then, let otherwise):
             if try evaluate(test).isTruthy { return try evaluate(then) }
             if let otherwise { return try evaluate(otherwise) }

@@ -31,7 +31,9 @@ enum Macros {
             let value = try required(0, "dt")
             switch value {
             case .int(let number): return .int(number)
-            case .float(let number): return .int(Int(number.rounded(.towardZero)))
+            case .float(let number):
+                guard let whole = ExpressionLimits.truncated(number) else { throw ExpressionError("timestamp(): \(PyRepr.float(number)) is out of range") }
+                return .int(whole)
             case .bool(let flag): return .int(flag ? 1 : 0)
             default: return .float(try toDatetime(try text(value, "dt")).timestamp)
             }
@@ -49,7 +51,7 @@ enum Macros {
             let days = try required(0, "num_days")
             guard let count = Operators.number(days) else { throw ExpressionError("day_delta() expects a number of days") }
             let format = try argument(1, "format").map { try text($0, "format") } ?? "%Y-%m-%dT%H:%M:%S.%f%z"
-            return .string(now.converted(toOffset: 0).adding(PyDuration(seconds: count * 86_400)).strftime(format))
+            return .string(try now.converted(toOffset: 0).adding(PyDuration(seconds: count * 86_400)).strftime(format))
         case "duration": return .timedelta(try ISO8601.parseDuration(try text(try required(0, "datestring"), "datestring")))
         case "format_datetime":
             let value = try required(0, "dt")

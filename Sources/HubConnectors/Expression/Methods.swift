@@ -83,7 +83,7 @@ enum Methods {
                 guard let old = try stringArgument(0, "old"), let new = try stringArgument(1, "new") else {
                     throw ExpressionError("replace() takes 2 string arguments")
                 }
-                return .string(old.isEmpty ? string : string.replacingOccurrences(of: old, with: new))
+                return .string(try StringFunctions.replace(string, old, with: new))
             case "lower": return .string(string.lowercased())
             case "upper": return .string(string.uppercased())
             case "strip", "lstrip", "rstrip":
@@ -91,12 +91,14 @@ enum Methods {
                 return .string(StringFunctions.strip(string, characters: characters, leading: name != "rstrip", trailing: name != "lstrip"))
             case "join":
                 guard let iterable = argument(0, "iterable") else { throw ExpressionError("join() takes exactly one argument") }
-                return .string(try Filters.items(of: iterable).map { item in
+                let parts = try Filters.items(of: iterable).map { item in
                     guard case .string(let text) = item else {
                         throw ExpressionError("sequence item: expected str instance, \(item.typeName) found")
                     }
                     return text
-                }.joined(separator: string))
+                }
+                try ExpressionLimits.checkSize(parts.reduce(string.utf8.count * parts.count) { $0 + $1.utf8.count }, "join")
+                return .string(parts.joined(separator: string))
             case "isdigit", "isnumeric": return .bool(!string.isEmpty && string.allSatisfy(\.isNumber))
             case "title", "capitalize": return .string(StringFunctions.titled(string, everyWord: name == "title"))
             case "find":
@@ -108,6 +110,7 @@ enum Methods {
                 return .int(string.components(separatedBy: needle).count - 1)
             case "zfill":
                 let width = argument(0, "width").flatMap(Operators.integer) ?? 0
+                try ExpressionLimits.checkSize(width, "zfill(\(width))")
                 let sign = string.first == "-" || string.first == "+" ? String(string.first!) : ""
                 let body = sign.isEmpty ? string : String(string.dropFirst())
                 return .string(sign + String(repeating: "0", count: Swift.max(0, width - string.count)) + body)

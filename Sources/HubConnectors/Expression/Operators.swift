@@ -24,23 +24,21 @@ enum Operators {
         let failure = ExpressionError("unsupported operand type(s) for \(op): '\(left.typeName)' and '\(right.typeName)'")
         if let a = integer(left), let b = integer(right) {
             switch op {
-            case "+": return .int(a &+ b)
-            case "-": return .int(a &- b)
-            case "*": return .int(a &* b)
+            case "+": return .int(try ExpressionLimits.integer(a.addingReportingOverflow(b), "\(a) + \(b)"))
+            case "-": return .int(try ExpressionLimits.integer(a.subtractingReportingOverflow(b), "\(a) - \(b)"))
+            case "*": return .int(try ExpressionLimits.integer(a.multipliedReportingOverflow(by: b), "\(a) * \(b)"))
             case "/":
                 guard b != 0 else { throw ExpressionError("division by zero") }
                 return .float(Double(a) / Double(b))
-            case "//":
+            case "//", "%":
                 guard b != 0 else { throw ExpressionError("integer division or modulo by zero") }
-                return .int(a.floorDivided(by: b).quotient)
-            case "%":
-                guard b != 0 else { throw ExpressionError("integer division or modulo by zero") }
-                return .int(a.floorDivided(by: b).remainder)
+                // The one quotient that does not fit: Int.min // -1.
+                if a == .min, b == -1 { return op == "%" ? .int(0) : .int(try ExpressionLimits.integer((a, true), "\(a) // \(b)")) }
+                let (quotient, remainder) = a.floorDivided(by: b)
+                return .int(op == "//" ? quotient : remainder)
             case "**":
                 if b < 0 { return .float(pow(Double(a), Double(b))) }
-                var result = 1
-                for _ in 0..<b { result = result &* a }
-                return .int(result)
+                return .int(try power(a, b))
             default: throw failure
             }
         }
@@ -64,25 +62,50 @@ enum Operators {
             }
         }
         switch (op, left, right) {
-        case ("+", .string(let a), .string(let b)): return .string(a + b)
-        case ("+", .list(let a), .list(let b)): return .list(a + b)
-        case ("+", .tuple(let a), .tuple(let b)): return .tuple(a + b)
+        case ("+", .string(let a), .string(let b)):
+            try ExpressionLimits.checkSize(a.utf8.count + b.utf8.count, "adding two strings")
+            return .string(a + b)
+        case ("+", .list(let a), .list(let b)), ("+", .tuple(let a), .tuple(let b)):
+            try ExpressionLimits.checkSize(a.count + b.count, "adding two lists")
+            if case .tuple = left { return .tuple(a + b) }
+            return .list(a + b)
         case ("*", .string(let a), .int(let b)), ("*", .int(let b), .string(let a)):
+            try ExpressionLimits.checkRepeat(a.utf8.count, times: b, "repeating a string \(b) times")
             return .string(String(repeating: a, count: Swift.max(0, b)))
         case ("*", .list(let a), .int(let b)), ("*", .int(let b), .list(let a)):
+            // Measured deep: a list of one huge string repeated is cheap to build, huge to print.
+            try ExpressionLimits.checkRepeat(ExpressionLimits.renderedSize(of: .list(a)), times: b, "repeating a list \(b) times")
             return .list(Array(repeating: a, count: Swift.max(0, b)).flatMap { $0 })
-        case ("+", .datetime(let a), .timedelta(let d)), ("+", .timedelta(let d), .datetime(let a)): return .datetime(a.adding(d))
-        case ("-", .datetime(let a), .timedelta(let d)): return .datetime(a.adding(d.negated))
-        case ("+", .date(let a), .timedelta(let d)), ("+", .timedelta(let d), .date(let a)): return .date(a.adding(d))
-        case ("-", .date(let a), .timedelta(let d)): return .date(a.adding(d.negated))
+        case ("+", .datetime(let a), .timedelta(let d)), ("+", .timedelta(let d), .datetime(let a)): return .datetime(try a.adding(d))
+        case ("-", .datetime(let a), .timedelta(let d)): return .datetime(try a.adding(try d.negated()))
+        case ("+", .date(let a), .timedelta(let d)), ("+", .timedelta(let d), .date(let a)): return .date(try a.adding(d))
+        case ("-", .date(let a), .timedelta(let d)): return .date(try a.adding(try d.negated()))
         case ("-", .datetime(let a), .datetime(let b)), ("-", .date(let a), .date(let b)):
-            return .timedelta(PyDuration(micros: a.epochMicros - b.epochMicros))
-        case ("+", .timedelta(let a), .timedelta(let b)): return .timedelta(PyDuration(months: a.months + b.months, micros: a.micros + b.micros))
-        case ("-", .timedelta(let a), .timedelta(let b)): return .timedelta(PyDuration(months: a.months - b.months, micros: a.micros - b.micros))
+            return .timedelta(try PyDuration.checked(months: (0, false), micros: a.epochMicros.subtractingReportingOverflow(b.epochMicros)))
+        case ("+", .timedelta(let a), .timedelta(let b)):
+            return .timedelta(try PyDuration.checked(months: a.months.addingReportingOverflow(b.months), micros: a.micros.addingReportingOverflow(b.micros)))
+        case ("-", .timedelta(let a), .timedelta(let b)):
+            return .timedelta(try PyDuration.checked(months: a.months.subtractingReportingOverflow(b.months),
+                                                     micros: a.micros.subtractingReportingOverflow(b.micros)))
         case ("*", .timedelta(let a), .int(let b)), ("*", .int(let b), .timedelta(let a)):
-            return .timedelta(PyDuration(months: a.months * b, micros: a.micros * Int64(b)))
+            return .timedelta(try PyDuration.checked(months: a.months.multipliedReportingOverflow(by: b),
+                                                     micros: a.micros.multipliedReportingOverflow(by: Int64(b))))
         default: throw failure
         }
+    }
+
+    /// `base ** exponent` for a non-negative exponent, by squaring: a handful of
+    /// multiplications however large the exponent, each checked.
+    static func power(_ base: Int, _ exponent: Int) throws -> Int {
+        var result = 1, factor = base, remaining = exponent
+        let operation = "\(base) ** \(exponent)"
+        while remaining > 0 {
+            if remaining & 1 == 1 { result = try ExpressionLimits.integer(result.multipliedReportingOverflow(by: factor), operation) }
+            remaining >>= 1
+            // The last squaring is never used; skipping it keeps 3_037_000_500 ** 1 from overflowing.
+            if remaining > 0 { factor = try ExpressionLimits.integer(factor.multipliedReportingOverflow(by: factor), operation) }
+        }
+        return result
     }
 
     static func compare(_ op: String, _ left: PyValue, _ right: PyValue) throws -> Bool {

@@ -88,16 +88,17 @@ public enum AirbyteDatetime {
         switch format {
         case "%s":
             guard let seconds = Int(text.trimmingSpaces) else { throw parseError(text, format) }
-            return PyDateTime(wallMicros: Int64(seconds) * 1_000_000, offset: 0)
+            // Timestamps come from third-party data: out of range is an error, never a trap.
+            return try PyDateTime(checkedWallMicros: Int64(seconds).multipliedReportingOverflow(by: 1_000_000), offset: 0)
         case "%s_as_float":
             guard let seconds = Double(text.trimmingSpaces) else { throw parseError(text, format) }
-            return PyDateTime(epochSeconds: seconds)
+            return try PyDateTime(epochSeconds: seconds)
         case "%epoch_microseconds":
             guard let micros = Int64(text.trimmingSpaces) else { throw parseError(text, format) }
-            return PyDateTime(wallMicros: micros, offset: 0)
+            return try PyDateTime(checkedWallMicros: (micros, false), offset: 0)
         case "%ms":
             guard let millis = Int64(text.trimmingSpaces) else { throw parseError(text, format) }
-            return PyDateTime(wallMicros: millis * 1000, offset: 0)
+            return try PyDateTime(checkedWallMicros: millis.multipliedReportingOverflow(by: 1000), offset: 0)
         default:
             var parsed = try PyStrptime.parse(text, format: format.replacingOccurrences(of: "%_ms", with: "%f"))
             if parsed.offset == nil { parsed.offset = 0 }

@@ -11,10 +11,24 @@ public struct PyDateTime: Sendable, Hashable, Comparable {
         self.offset = offset
     }
 
-    public init(epochSeconds: Double, offset: Int? = 0) {
-        let micros = Int64((epochSeconds * 1_000_000).rounded())
-        self.init(wallMicros: micros + Int64(offset ?? 0) * 1_000_000, offset: offset)
+    /// Python's range: 0001-01-01 through 9999-12-31, as wall-clock microseconds.
+    static let validWallMicros: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
+
+    /// `datetime.fromtimestamp`; Python's `OverflowError` for a time outside years 1–9999.
+    public init(epochSeconds: Double, offset: Int? = 0) throws {
+        let micros = (epochSeconds * 1_000_000).rounded()
+        guard micros.isFinite, Swift.abs(micros) < 9.0e18 else { throw Self.outOfRange }
+        try self.init(checkedWallMicros: Int64(micros).addingReportingOverflow(Int64(offset ?? 0) * 1_000_000), offset: offset)
     }
+
+    /// A datetime from arithmetic that may have overflowed or left years 1–9999: from a
+    /// third-party value such as a timestamp in the year 300 million, an error, not a trap.
+    init(checkedWallMicros result: (partialValue: Int64, overflow: Bool), offset: Int?) throws {
+        guard !result.overflow, Self.validWallMicros.contains(result.partialValue) else { throw Self.outOfRange }
+        self.init(wallMicros: result.partialValue, offset: offset)
+    }
+
+    static let outOfRange = ExpressionError("date value out of range (years 1 to 9999)")
 
     public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0,
                 microsecond: Int = 0, offset: Int? = nil) {
@@ -55,19 +69,22 @@ public struct PyDateTime: Sendable, Hashable, Comparable {
         PyDateTime(wallMicros: epochMicros + Int64(newOffset) * 1_000_000, offset: newOffset)
     }
 
-    public func adding(_ duration: PyDuration) -> PyDateTime {
+    /// `self + duration`; an error outside years 1–9999, as Python's `OverflowError`.
+    public func adding(_ duration: PyDuration) throws -> PyDateTime {
         var result = self
         if duration.months != 0 {
             let c = components
+            // Years 1–9999 are under 120,000 months; a duration of more lands outside them.
+            guard Swift.abs(duration.months) < 1_000_000 else { throw Self.outOfRange }
             let totalMonths = c.year * 12 + (c.month - 1) + duration.months
+            guard (12...(9999 * 12 + 11)).contains(totalMonths) else { throw Self.outOfRange }
             let year = totalMonths.floorDivided(by: 12).quotient
             let month = totalMonths.floorDivided(by: 12).remainder + 1
             let day = min(c.day, PyDateTime.daysInMonth(year: year, month: month))
             result = PyDateTime(year: year, month: month, day: day, hour: c.hour, minute: c.minute,
                                 second: c.second, microsecond: c.microsecond, offset: offset)
         }
-        result.wallMicros += duration.micros
-        return result
+        return try PyDateTime(checkedWallMicros: result.wallMicros.addingReportingOverflow(duration.micros), offset: offset)
     }
 
     /// Python refuses to compare naive with aware datetimes; Tributary compares instants,
@@ -121,11 +138,31 @@ public struct PyDuration: Sendable, Hashable {
         self.micros = micros
     }
 
-    public init(seconds: Double) { self.init(micros: Int64((seconds * 1_000_000).rounded())) }
+    /// A duration of `seconds`; an error when it is not finite or over ±100,000 years, as
+    /// Python's `OverflowError` (no such duration lands on a valid datetime).
+    public init(seconds: Double) throws {
+        let micros = (seconds * 1_000_000).rounded()
+        guard micros.isFinite, Swift.abs(micros) <= Double(Self.maximumMicros) else { throw Self.outOfRange }
+        self.init(micros: Int64(micros))
+    }
+
+    /// The result of arithmetic that may have overflowed.
+    static func checked(months: (partialValue: Int, overflow: Bool), micros: (partialValue: Int64, overflow: Bool)) throws -> PyDuration {
+        guard !months.overflow, !micros.overflow, Swift.abs(micros.partialValue) <= maximumMicros,
+              Swift.abs(months.partialValue) <= 1_200_000 else { throw outOfRange }
+        return PyDuration(months: months.partialValue, micros: micros.partialValue)
+    }
+
+    /// ±100,000 years: beyond any distance between two valid datetimes, well inside Int64.
+    static let maximumMicros: Int64 = 100_000 * 366 * 86_400_000_000
+    static let outOfRange = ExpressionError("timedelta out of range (±100,000 years)")
 
     public var isZero: Bool { months == 0 && micros == 0 }
     public var totalSeconds: Double { Double(micros) / 1_000_000 }
-    public var negated: PyDuration { PyDuration(months: -months, micros: -micros) }
+    /// `-duration`; an error for the one value whose negation does not fit.
+    public func negated() throws -> PyDuration {
+        try Self.checked(months: 0.subtractingReportingOverflow(months), micros: Int64(0).subtractingReportingOverflow(micros))
+    }
 }
 
 extension BinaryInteger {

@@ -46,7 +46,7 @@ enum PyStrptime {
                                 minute: fields.minute, second: fields.second, microsecond: fields.microsecond,
                                 offset: fields.offset)
         if let dayOfYear = fields.dayOfYear {
-            result = PyDateTime(year: fields.year, month: 1, day: 1, hour: fields.hour, minute: fields.minute,
+            result = try PyDateTime(year: fields.year, month: 1, day: 1, hour: fields.hour, minute: fields.minute,
                                 second: fields.second, microsecond: fields.microsecond, offset: fields.offset)
                 .adding(PyDuration(micros: Int64(dayOfYear - 1) * 86_400_000_000))
         }

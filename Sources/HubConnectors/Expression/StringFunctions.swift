@@ -27,6 +27,18 @@ enum StringFunctions {
         return parts
     }
 
+    /// `str.replace`, refused before it builds a result over the size limit (a long text with
+    /// many matches replaced by a long text grows as their product).
+    static func replace(_ string: String, _ old: String, with new: String) throws -> String {
+        guard !old.isEmpty else { return string }
+        if new.utf8.count > old.utf8.count {
+            let matches = string.components(separatedBy: old).count - 1
+            try ExpressionLimits.checkRepeat(new.utf8.count - old.utf8.count, times: matches, "replace")
+            try ExpressionLimits.checkSize(string.utf8.count + (new.utf8.count - old.utf8.count) * matches, "replace")
+        }
+        return string.replacingOccurrences(of: old, with: new)
+    }
+
     static func strip(_ string: String, characters: Set<Character>?, leading: Bool, trailing: Bool) -> String {
         let shouldStrip: (Character) -> Bool = { characters?.contains($0) ?? $0.isWhitespace }
         var slice = Substring(string)
@@ -76,7 +88,8 @@ enum StringFunctions {
                     value = kwargs[name]
                 }
                 guard let value else { throw ExpressionError("format field {\(name)} has no argument") }
-                output += PyRepr.str(value)
+                output += try ExpressionLimits.str(value, "format")
+                try ExpressionLimits.checkSize(output.utf8.count, "format")
             } else if character == "}" {
                 if iterator.next() != "}" { throw ExpressionError("Single '}' encountered in format string") }
                 output.append("}")

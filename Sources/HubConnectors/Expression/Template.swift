@@ -113,7 +113,8 @@ public struct Template: Sendable {
             case .text(let text): output += text
             case .expression(let expression):
                 let value = try Interpreter(context: context).evaluate(expression)
-                output += PyRepr.str(value)
+                output += try ExpressionLimits.str(value)
+                try ExpressionLimits.checkSize(output.utf8.count, "rendering the template")
             }
         }
         return output

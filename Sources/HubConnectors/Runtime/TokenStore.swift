@@ -10,7 +10,7 @@ actor TokenStore {
     /// The authenticator's token, fetched again once `expiration` has passed since the last fetch.
     func token(for authenticator: ObjectIdentifier, now: PyDateTime, expiration: PyDuration?,
                fetch: @escaping @Sendable () async throws -> String) async throws -> String {
-        try await token(for: authenticator, now: now) { (try await fetch(), expiration.map { now.adding($0) }) }
+        try await token(for: authenticator, now: now) { (try await fetch(), try expiration.map { try now.adding($0) }) }
     }
 
     /// The authenticator's token, fetched again once the expiry the fetch reported has passed.

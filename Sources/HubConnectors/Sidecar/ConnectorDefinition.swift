@@ -89,7 +89,7 @@ public struct ConnectorDefinition: Sendable {
     public func updatedAtField(_ stream: String) -> String? {
         if let field = sidecar.streams[stream]?.cursorField { return field }
         guard let cursor = source.streams.first(where: { $0.name == stream })?.cursor else { return nil }
-        return try? cursor.cursorFieldName(ExpressionContext(now: PyDateTime(epochSeconds: 0)))
+        return try? cursor.cursorFieldName(ExpressionContext(now: PyDateTime(wallMicros: 0, offset: 0)))
     }
 
     /// What the store seals and indexes for a stream's records.
