@@ -2,9 +2,16 @@
 /// `"#/…"` strings, the referencing mapping's own keys winning), then the propagation of
 /// `$parameters` and of default component types down the tree.
 enum ManifestResolver {
+    /// Nodes the resolved manifest may have. References copy what they point at, so ten lists
+    /// of ten references, each to the previous list, make 10^10 nodes from a few lines (the
+    /// billion-laughs attack, by `$ref`). The largest Airbyte catalogue manifests resolve to
+    /// well under 100,000.
+    static let maximumNodes = 2_000_000
+
     static func resolve(_ manifest: PyValue) throws -> PyValue {
         var visiting: Set<String> = []
-        var resolved = try resolveReferences(manifest, root: manifest, path: .root, visiting: &visiting)
+        var nodes = 0
+        var resolved = try resolveReferences(manifest, root: manifest, path: .root, visiting: &visiting, nodes: &nodes)
         if case .dict(var dict) = resolved, dict["type"] == nil {
             dict["type"] = .string("DeclarativeSource")
             resolved = .dict(dict)
@@ -13,23 +20,28 @@ enum ManifestResolver {
     }
 
     private static func resolveReferences(_ node: PyValue, root: PyValue, path: ManifestPath,
-                                          visiting: inout Set<String>) throws -> PyValue {
+                                          visiting: inout Set<String>, nodes: inout Int) throws -> PyValue {
+        nodes += 1
+        guard nodes <= maximumNodes else {
+            throw ManifestError(path, "the manifest expands to more than \(maximumNodes) nodes through its references; "
+                + "is a reference repeated inside what it references?")
+        }
         switch node {
         case .dict(let dict):
             var evaluated = PyDict()
             for (key, value) in dict.entries where key != .string("$ref") {
                 let name = PyRepr.str(key)
                 evaluated[key] = name == "config_overrides"
-                    ? value : try resolveReferences(value, root: root, path: path.appending(name), visiting: &visiting)
+                    ? value : try resolveReferences(value, root: root, path: path.appending(name), visiting: &visiting, nodes: &nodes)
             }
             guard let reference = dict["$ref"] else { return .dict(evaluated) }
-            let target = try resolveReferences(reference, root: root, path: path.appending("$ref"), visiting: &visiting)
+            let target = try resolveReferences(reference, root: root, path: path.appending("$ref"), visiting: &visiting, nodes: &nodes)
             guard case .dict(var merged) = target else { return target }
             for (key, value) in evaluated.entries { merged[key] = value }
             return .dict(merged)
         case .list(let items):
             return .list(try items.enumerated().map { index, item in
-                try resolveReferences(item, root: root, path: path.appending(index), visiting: &visiting)
+                try resolveReferences(item, root: root, path: path.appending(index), visiting: &visiting, nodes: &nodes)
             })
         case .string(let text) where text.hasPrefix("#/"):
             guard !visiting.contains(text) else { throw ManifestError(path, "circular reference \(text)") }
@@ -38,7 +50,7 @@ enum ManifestResolver {
             guard let target = lookup(String(text.dropFirst(2)), in: root) else {
                 throw ManifestError(path, "reference \(text) points at nothing in the manifest")
             }
-            return try resolveReferences(target, root: root, path: path, visiting: &visiting)
+            return try resolveReferences(target, root: root, path: path, visiting: &visiting, nodes: &nodes)
         default:
             return node
         }

@@ -11,10 +11,20 @@ enum YAMLDocument {
             throw ManifestError(.root, "\(source) is not valid YAML: \(error)")
         }
         guard let node else { throw ManifestError(.root, "\(source) is empty") }
-        return try value(node)
+        var nodes = 0
+        return try value(node, source: source, nodes: &nodes)
     }
 
-    private static func value(_ node: Node) throws -> PyValue {
+    /// Nodes a document may have once its aliases are expanded. Yams hands an alias over as a
+    /// copy of its anchor's node, so `&a [x, x]`, `&b [*a, *a]`, … doubles with every line
+    /// (the billion-laughs attack); counting while converting stops it.
+    static let maximumNodes = ManifestResolver.maximumNodes
+
+    private static func value(_ node: Node, source: String, nodes: inout Int) throws -> PyValue {
+        nodes += 1
+        guard nodes <= maximumNodes else {
+            throw ManifestError(.root, "\(source) expands to more than \(maximumNodes) nodes; are YAML aliases (*name) repeated inside what they refer to?")
+        }
         switch node {
         case .scalar(let scalar):
             switch node.tag.description {
@@ -27,12 +37,12 @@ enum YAMLDocument {
         case .mapping(let mapping):
             var dict = PyDict()
             for (key, item) in mapping {
-                let keyValue = try value(key)
-                dict[PyValue.string(PyRepr.str(keyValue))] = try value(item)
+                let keyValue = try value(key, source: source, nodes: &nodes)
+                dict[PyValue.string(PyRepr.str(keyValue))] = try value(item, source: source, nodes: &nodes)
             }
             return .dict(dict)
         case .sequence(let sequence):
-            return .list(try sequence.map(value))
+            return .list(try sequence.map { try value($0, source: source, nodes: &nodes) })
         case .alias:
             throw ManifestError(.root, "YAML aliases are not supported in manifests; use $ref")
         }
