@@ -173,6 +173,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -234,3 +235,30 @@ let package = Package(
         ),
     ]
 )
+
+// Coverage-guided fuzz targets (libFuzzer), only with TRIBUTARY_FUZZ=1: `scripts/fuzz` builds
+// them with `-sanitize=fuzzer,address` into .build-fuzz, so the normal build never sees them.
+if Context.environment["TRIBUTARY_FUZZ"] == "1" {
+    package.targets.append(.target(name: "FuzzDriver"))
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzExpression", ["HubConnectors"]),
+        ("FuzzLiteralEval", ["HubConnectors"]),
+        ("FuzzManifest", ["HubConnectors"]),
+        ("FuzzSidecar", ["HubConnectors"]),
+        ("FuzzWebhook", ["HubConnectors", "HubCore", .product(name: "Crypto", package: "swift-crypto")]),
+        ("FuzzRecordsQuery", [
+            "HubAPI",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name, dependencies: target.dependencies + ["FuzzDriver"], swiftSettings: swiftSettings,
+            // Everything is compiled with coverage (scripts/fuzz); only these link libFuzzer, so
+            // the build's own tools (MigrationEmbedder) keep their `main`.
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        ))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}

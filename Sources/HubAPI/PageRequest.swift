@@ -4,12 +4,12 @@ import Hummingbird
 /// `limit` and `cursor` of a list endpoint. Cursors are opaque to clients: a version tag and
 /// the last row's sort key, base64url-encoded; a cursor from another list or a tampered one is
 /// a 400 naming the parameter, never a wrong page.
-struct PageRequest {
-    let limit: Int
+package struct PageRequest {
+    package let limit: Int
     /// The sort key after which the page starts, decoded.
-    let after: String?
+    package let after: String?
 
-    static func parse(_ request: Request, defaultLimit: Int = 50, maxLimit: Int = 500, kind: String,
+    package static func parse(_ request: Request, defaultLimit: Int = 50, maxLimit: Int = 500, kind: String,
                       errors: inout [String: String]) -> PageRequest {
         let query = request.uri.queryParameters
         var limit = defaultLimit

@@ -17,7 +17,6 @@ struct RecordsController: Sendable {
     let logger: Logger
     let definitions: ConnectorCatalog
 
-    static let reserved: Set<String> = ["connection_id", "stream", "limit", "cursor", "updated_after", "include_deleted"]
     static let mask = "***"
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
@@ -29,30 +28,8 @@ struct RecordsController: Sendable {
             throw Problem(status: .forbidden, code: "forbidden", title: "Forbidden", detail: "records belong to a tenant; use a tenant's API key")
         }
         guard identity.allows(.recordsRead) else { throw Problem.forbidden(.recordsRead) }
-        let query = request.uri.queryParameters
-        var errors: [String: String] = [:]
-        let connection = query["connection_id"].flatMap { UUID(uuidString: String($0)) }
-        if connection == nil { errors["connection_id"] = query["connection_id"] == nil ? "is required" : "must be a connection id (UUID)" }
-        let stream = query["stream"].map(String.init)
-        if stream?.isEmpty ?? true { errors["stream"] = "is required" }
-        var limit = 100
-        if let raw = query["limit"] {
-            if let value = Int(raw), (1...1000).contains(value) { limit = value } else { errors["limit"] = "must be a number from 1 to 1000" }
-        }
-        var after: Int64?
-        if let raw = query["cursor"] {
-            if let value = RecordCursor.decode(String(raw)) { after = value } else { errors["cursor"] = "is not a cursor this API returned" }
-        }
-        var updatedAfter: Date?
-        if let raw = query["updated_after"] {
-            if let value = try? Date(String(raw), strategy: .iso8601) { updatedAfter = value } else { errors["updated_after"] = "must be an RFC 3339 time such as 2024-06-01T12:00:00Z" }
-        }
-        var includeDeleted = false
-        if let raw = query["include_deleted"] {
-            switch raw { case "true": includeDeleted = true; case "false": break; default: errors["include_deleted"] = "must be true or false" }
-        }
-        let filters = query.filter { !Self.reserved.contains(String($0.key)) }
-        guard errors.isEmpty, let connection, let stream else { throw Problem.invalid(errors) }
+        let parameters = try RecordListRequest.parse(request)
+        let (connection, stream) = (parameters.connection, parameters.stream)
 
         // 404 for another tenant's connection, as for one that does not exist.
         let info = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
@@ -62,8 +39,8 @@ struct RecordsController: Sendable {
         }
         let policy = definition.sidecar.streams[stream]
         var digest: [UInt8]?
-        if filters.count > 1 { throw Problem.invalid(["filters": "filter on one blind-indexed field at a time"]) }
-        if let (name, value) = filters.first.map({ (String($0.key), String($0.value)) }) {
+        if parameters.filters.count > 1 { throw Problem.invalid(["filters": "filter on one blind-indexed field at a time"]) }
+        if let (name, value) = parameters.filters.first {
             guard let field = policy?.blindIndexes.first(where: { $0.name == name }) else {
                 let indexed = policy?.blindIndexes.map(\.name) ?? []
                 throw Problem.invalid([name: indexed.isEmpty ? "is not a parameter, and stream \(stream) has no blind-indexed fields"
@@ -73,8 +50,8 @@ struct RecordsController: Sendable {
         }
         let reader = RecordReader(client: client, keyring: keyring, logger: logger)
         let (rows, more) = try await reader.page(RecordQuery(
-            tenant: tenant, connection: connection, stream: stream, limit: limit, after: after,
-            updatedAfter: updatedAfter, includeDeleted: includeDeleted, blindIndexDigest: digest
+            tenant: tenant, connection: connection, stream: stream, limit: parameters.limit, after: parameters.after,
+            updatedAfter: parameters.updatedAfter, includeDeleted: parameters.includeDeleted, blindIndexDigest: digest
         ))
         var revealed: [RecordKey: [String: JSONValue]] = [:]
         if identity.allows(.recordsReadSensitive) {

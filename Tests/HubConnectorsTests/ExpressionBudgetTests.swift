@@ -57,6 +57,9 @@ struct ExpressionBudgetTests {
         refuses("{{ ('a' * 600000) + ('b' * 600000) }}", "over the limit")
         refuses("{{ (['a' * 2000, 'b'] * 1000) | join(',') }}", "over the limit")
         refuses("{{ ('a' * 1000) | regex_replace('a', 'b' * 2000) }}", "over the limit")
+        // Found by scripts/fuzz: an empty string passed the size check, then looped 10^15 times.
+        #expect(try evaluate("{{ '' * 1000000000000000 }}") == .none)
+        #expect(try evaluate("{{ [] * 1000000000000000 }}") == .list([]))
         // Within the limit, the same operations work.
         #expect(try evaluate("{{ ('ab' * 3).replace('b', 'c') }}") == .string("acacac"))
         #expect(try evaluate("{{ [1, 1.0, True, 2] | unique }}") == .list([.int(1), .int(2)]))

@@ -70,9 +70,13 @@ enum Operators {
             if case .tuple = left { return .tuple(a + b) }
             return .list(a + b)
         case ("*", .string(let a), .int(let b)), ("*", .int(let b), .string(let a)):
+            // Repeating nothing is nothing, however many times: without this, '' * 10**15
+            // passes the size check and then loops 10^15 times (found by scripts/fuzz).
+            if a.isEmpty || b <= 0 { return .string("") }
             try ExpressionLimits.checkRepeat(a.utf8.count, times: b, "repeating a string \(b) times")
             return .string(String(repeating: a, count: Swift.max(0, b)))
         case ("*", .list(let a), .int(let b)), ("*", .int(let b), .list(let a)):
+            if a.isEmpty || b <= 0 { return .list([]) }
             // Measured deep: a list of one huge string repeated is cheap to build, huge to print.
             try ExpressionLimits.checkRepeat(ExpressionLimits.renderedSize(of: .list(a)), times: b, "repeating a list \(b) times")
             return .list(Array(repeating: a, count: Swift.max(0, b)).flatMap { $0 })
