@@ -16,6 +16,10 @@ public enum APIServer {
         public var rateBurst: Double
         /// Where request metrics go and `/metrics` reads; the process-wide one when bootstrapped.
         public var metrics: PrometheusRegistry
+        /// How long a connection may sit with no request before it is closed, so clients that
+        /// connect and go quiet cannot hold sockets forever. Longer than the 60 s idle timeout
+        /// of common load balancers (AWS ALB, GCP), which must close first to avoid 502s.
+        public var idleTimeout: Duration = .seconds(75)
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusRegistry = PrometheusRegistry()) {
@@ -56,6 +60,7 @@ public enum APIServer {
         webhooks.addTenantRoutes(to: v1)
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger

@@ -52,20 +52,16 @@ extension SyncStore {
 
     /// A partition's job failed for the last time: the error goes on the run and the connection,
     /// and the partition is settled as failed (outside the job's transaction, which rolled back).
-    public func failPartition(run: Int64, partition: String, connection: UUID, error: JSONValue,
+    public func failPartition(on database: PostgresConnection, run: Int64, partition: String, connection: UUID, error: JSONValue,
                               recordOnConnection: Bool = true) async throws {
-        try await withDatabaseErrors("recording a sync failure") {
-            try await client.withTransaction(logger: logger) { database in
-                try await database.query("UPDATE sync_runs SET error = \(error.canonicalJSON)::jsonb WHERE id = \(run)", logger: logger)
-                if recordOnConnection {
-                    try await database.query(
-                        "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
-                        logger: logger
-                    )
-                }
-                try await settlePartition(on: database, run: run, partition: partition, connection: connection, succeeded: false)
-            }
+        try await database.query("UPDATE sync_runs SET error = \(error.canonicalJSON)::jsonb WHERE id = \(run)", logger: logger)
+        if recordOnConnection {
+            try await database.query(
+                "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
+                logger: logger
+            )
         }
+        try await settlePartition(on: database, run: run, partition: partition, connection: connection, succeeded: false)
     }
 
     /// The stream's newest open run that still has partitions queued: the run, the job that

@@ -110,16 +110,16 @@ public struct SyncStore: Sendable {
 
     /// Marks the run running. Counts carry over from earlier attempts: a retry resumes from the
     /// last committed state, so the run's totals are what all its attempts fetched and wrote.
-    public func startRun(_ run: Int64) async throws {
-        try await withDatabaseErrors("starting a sync run") {
-            try await client.query(
-                """
-                UPDATE sync_runs SET status = 'running', started_at = COALESCE(started_at, now()), finished_at = NULL, error = NULL
-                WHERE id = \(run)
-                """,
-                logger: logger
-            )
-        }
+    /// On the caller's connection: the job's fenced transaction, so an attempt that lost its
+    /// lease cannot reopen a run another attempt has finished.
+    public func startRun(on database: PostgresConnection, _ run: Int64) async throws {
+        try await database.query(
+            """
+            UPDATE sync_runs SET status = 'running', started_at = COALESCE(started_at, now()), finished_at = NULL, error = NULL
+            WHERE id = \(run)
+            """,
+            logger: logger
+        )
     }
 
     /// Adds a committed batch's counts, on the batch's connection.
@@ -162,38 +162,35 @@ public struct SyncStore: Sendable {
         )
     }
 
-    /// Leaves the failure on the run and the connection, outside any job transaction (which
-    /// is rolling back).
-    public func failRun(_ run: Int64, connection: UUID, error: JSONValue, final: Bool) async throws {
-        try await withDatabaseErrors("recording a sync failure") {
-            try await client.query(
-                """
-                UPDATE sync_runs SET status = \(final ? "failed" : "running"), error = \(error.canonicalJSON)::jsonb,
-                    finished_at = CASE WHEN \(final) THEN now() ELSE NULL END
-                WHERE id = \(run)
-                """,
-                logger: logger
-            )
-            try await client.query(
-                "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
-                logger: logger
-            )
-        }
+    /// Leaves the failure on the run and the connection, in a fenced transaction of its own
+    /// (the job's work transaction is rolling back): a stale attempt's failure is not recorded
+    /// over a later attempt's outcome.
+    public func failRun(on database: PostgresConnection, _ run: Int64, connection: UUID, error: JSONValue, final: Bool) async throws {
+        try await database.query(
+            """
+            UPDATE sync_runs SET status = \(final ? "failed" : "running"), error = \(error.canonicalJSON)::jsonb,
+                finished_at = CASE WHEN \(final) THEN now() ELSE NULL END
+            WHERE id = \(run)
+            """,
+            logger: logger
+        )
+        try await database.query(
+            "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
+            logger: logger
+        )
     }
 
     /// A run whose job was cancelled on request: it ends `cancelled`, and the connection keeps
-    /// no error for it.
-    public func cancelRun(_ run: Int64) async throws {
-        try await withDatabaseErrors("recording a cancelled sync") {
-            try await client.query(
-                """
-                UPDATE sync_runs SET status = 'cancelled', finished_at = now(),
-                    error = '{"message": "cancelled on request"}'::jsonb
-                WHERE id = \(run) AND status IN ('queued', 'running')
-                """,
-                logger: logger
-            )
-        }
+    /// no error for it. In the job's fenced transaction.
+    public func cancelRun(on database: PostgresConnection, _ run: Int64) async throws {
+        try await database.query(
+            """
+            UPDATE sync_runs SET status = 'cancelled', finished_at = now(),
+                error = '{"message": "cancelled on request"}'::jsonb
+            WHERE id = \(run) AND status IN ('queued', 'running')
+            """,
+            logger: logger
+        )
     }
 
     public struct Run: Sendable {

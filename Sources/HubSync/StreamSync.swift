@@ -40,7 +40,7 @@ struct StreamSync: Sendable {
         environment.followRedirects = definition.sidecar.followRedirects
         let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
         if arguments.partition == nil {
-            try await syncs.startRun(arguments.run)
+            try await context.withTransaction { try await syncs.startRun(on: $0, arguments.run) }
             // An incremental stream with partitions runs as one job per partition, each resuming
             // from its own state. A full pass stays one job: marking what it did not see as
             // deleted needs every partition read in one place.
@@ -145,15 +145,20 @@ struct StreamSync: Sendable {
         try await Task { try await self.record(error, arguments: arguments, context: context) }.value
     }
 
+    /// Every write here is fenced by the job's attempt: an attempt that lost its lease
+    /// without noticing yet (paused, partitioned) must not record its failure over the run
+    /// that the attempt holding the job is writing; the conflict error it gets is dropped.
     private func record(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
         let syncs = SyncStore(client: client, logger: context.logger)
         if context.isCancellationRequested {
             let cancelled: JSONValue = ["message": "cancelled on request", "stream": .string(arguments.stream)]
-            if arguments.partition != nil {
-                try await syncs.failPartition(run: arguments.run, partition: arguments.partitionKey, connection: arguments.connection,
-                                              error: cancelled, recordOnConnection: false)
-            } else {
-                try await syncs.cancelRun(arguments.run)
+            try await context.withTransaction { database in
+                if arguments.partition != nil {
+                    try await syncs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                                                  connection: arguments.connection, error: cancelled, recordOnConnection: false)
+                } else {
+                    try await syncs.cancelRun(on: database, arguments.run)
+                }
             }
             return
         }
@@ -161,11 +166,13 @@ struct StreamSync: Sendable {
         if context.isCancelled { return }
         let described = Self.describe(error, stream: arguments.stream, attempt: context.job.attempt)
         let final = context.job.attempt >= context.job.maxAttempts
-        if arguments.partition != nil, final {
-            try await syncs.failPartition(run: arguments.run, partition: arguments.partitionKey, connection: arguments.connection,
-                                          error: described)
-        } else {
-            try await syncs.failRun(arguments.run, connection: arguments.connection, error: described, final: final)
+        try await context.withTransaction { database in
+            if arguments.partition != nil, final {
+                try await syncs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                                              connection: arguments.connection, error: described)
+            } else {
+                try await syncs.failRun(on: database, arguments.run, connection: arguments.connection, error: described, final: final)
+            }
         }
     }
 

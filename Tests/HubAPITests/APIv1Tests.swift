@@ -54,7 +54,7 @@ struct APIv1Tests {
     }
 
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
-    func withWorld(rateLimit: Double = 1000, rateBurst: Double? = nil, _ body: @Sendable (World) async throws -> Void) async throws {
+    func withWorld(rateLimit: Double = 1000, rateBurst: Double? = nil, idleTimeout: Duration = .seconds(75), _ body: @Sendable (World) async throws -> Void) async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
             let logger = TestDatabase.logger
@@ -91,7 +91,9 @@ struct APIv1Tests {
             try await keys.revoke(revoked.id)
 
             let ports = PortBox()
-            let app = APIServer.build(configuration: .init(host: "127.0.0.1", port: 0, rateLimit: rateLimit, rateBurst: rateBurst ?? rateLimit * 2), postgres: client, keyring: keyring, logger: logger,
+            var configuration = APIServer.Configuration(host: "127.0.0.1", port: 0, rateLimit: rateLimit, rateBurst: rateBurst ?? rateLimit * 2)
+            configuration.idleTimeout = idleTimeout
+            let app = APIServer.build(configuration: configuration, postgres: client, keyring: keyring, logger: logger,
                                       onServerRunning: { port in await ports.store(port) })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }

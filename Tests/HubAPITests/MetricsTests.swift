@@ -36,6 +36,24 @@ struct MetricsTests {
         }
     }
 
+    @Test("a flood of scrapes reads the database once per five seconds, not once per request")
+    func scrapesAreCached() async throws {
+        let api = APIv1Tests()
+        try await api.withWorld { world in
+            let samples = DatabaseSamples(client: world.client, logger: TestDatabase.logger)
+            // Concurrent scrapes: the first reads, the rest get what it read (or, while it
+            // reads, nothing yet), and none queues another query.
+            let families = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<200 { group.addTask { await samples.current().count } }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(await samples.reads == 1)
+            #expect(families.contains(3), "\(families)")
+            for _ in 0..<100 { _ = await samples.current() }
+            #expect(await samples.reads == 1)
+        }
+    }
+
     @Test("label values are escaped and names sanitized as the exposition format wants")
     func labelEscaping() {
         let text = PrometheusRegistry.labelText([("route", "/v1/a\\b"), ("code", "say \"hi\"\nbye"), ("bad-name", "é")])

@@ -7,19 +7,67 @@ import PostgresNIO
 
 /// `GET /metrics`: Prometheus's text format. Request counts and latencies come from the
 /// registry; queue depth, sync outcomes by connector and webhook events are read from the
-/// database at scrape time, so every api process reports the same cluster-wide numbers.
+/// database, so every api process reports the same cluster-wide numbers. The route needs no
+/// key (scrapers rarely carry one), so those reads are cached: however often it is hit, a
+/// process queries the database at most once per `DatabaseSamples.lifetime`.
 /// No tenant, connection or key appears in any label.
 struct MetricsController: Sendable {
     let registry: PrometheusRegistry
-    let client: PostgresClient
-    let logger: Logger
+    let samples: DatabaseSamples
 
-    func addRoutes(to router: Router<APIRequestContext>) {
-        router.get("/metrics") { _, _ in try await scrape() }
+    init(registry: PrometheusRegistry, client: PostgresClient, logger: Logger) {
+        self.registry = registry
+        self.samples = DatabaseSamples(client: client, logger: logger)
     }
 
-    func scrape() async throws -> Response {
-        var extra: [(name: String, help: String, samples: [([(String, String)], Double)])] = []
+    func addRoutes(to router: Router<APIRequestContext>) {
+        router.get("/metrics") { _, _ in await scrape() }
+    }
+
+    func scrape() async -> Response {
+        let extra = await samples.current()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: registry.render(extra: extra))))
+    }
+}
+
+/// The database-derived families of `/metrics`, read at most once per `lifetime`. While one
+/// scrape refreshes them, others get the previous figures rather than queueing up queries:
+/// a flood of unauthenticated scrapes costs the database one query set every few seconds.
+actor DatabaseSamples {
+    typealias Family = (name: String, help: String, samples: [([(String, String)], Double)])
+
+    static let lifetime: Duration = .seconds(5)
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private var families: [Family] = []
+    private var readAt: ContinuousClock.Instant?
+    private var refreshing = false
+    /// How many times the database was read, for tests.
+    private(set) var reads = 0
+
+    init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func current() async -> [Family] {
+        let now = ContinuousClock.now
+        if let readAt, now - readAt < Self.lifetime { return families }
+        if refreshing { return families }
+        refreshing = true
+        defer { refreshing = false }
+        let fresh = await read()
+        families = fresh
+        readAt = ContinuousClock.now
+        return fresh
+    }
+
+    private func read() async -> [Family] {
+        reads += 1
+        var extra: [Family] = []
         // A database that is down must not take the request metrics with it.
         if let depth = try? await JobQueue(client: client, logger: logger).depth() {
             extra.append(("tributary_jobs", "Jobs in the queue by queue and state",
@@ -31,8 +79,6 @@ struct MetricsController: Sendable {
             extra.append(("tributary_webhook_events", "Webhook events received, by connector and status",
                           counts.webhooks.map { ([("connector", $0.connector), ("status", $0.status)], Double($0.count)) }))
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: registry.render(extra: extra))))
+        return extra
     }
 }
