@@ -108,3 +108,23 @@ struct ExpressionBudgetTests {
         #expect(try evaluate("{{ (now_utc() + duration('P1M')).strftime('%Y-%m-%d') }}") == .string("2024-07-01"))
     }
 }
+
+/// Errors end up in runs, connections' last errors and logs: they never quote config values.
+@Suite("Expression errors")
+struct ExpressionErrorTests {
+    @Test("a missing key or a failed lookup names types, not the credentials beside it")
+    func noValuesInErrors() throws {
+        var config = PyDict()
+        config["api_key"] = .string("sk_live_SECRET_MARKER")
+        let context = ExpressionContext(variables: ["config": .dict(config)], now: ExpressionBudgetTests.now)
+        for source in ["{{ config['missing'] + 1 }}", "{{ [config.api_key].index('x') }}", "{{ ['x'].index(config.api_key) }}"] {
+            do {
+                // The default repeats the template, so an undefined value's error surfaces.
+                _ = try Interpolation(source, default: source).evaluate(context)
+                Issue.record("\(source) evaluated")
+            } catch let error as ExpressionError {
+                #expect(!error.message.contains("SECRET_MARKER"), "\(error.message)")
+            }
+        }
+    }
+}

@@ -116,7 +116,9 @@ struct Interpreter {
         default: break
         }
         if case .string(let name) = index, Methods.has(base, name) { return .boundMethod(PyBox(base), name) }
-        return .undefined("\(PyRepr.repr(base).prefix(60)) has no item \(PyRepr.repr(index))")
+        // Never the base's contents: `config` holds the connection's credentials, and this
+        // message ends up in the run's error and the logs.
+        return .undefined("'\(base.typeName) object' has no item \(PyRepr.repr(index).prefix(64))")
     }
 
     func slice(_ base: PyValue, _ start: PyValue?, _ stop: PyValue?, _ step: PyValue?) throws -> PyValue {

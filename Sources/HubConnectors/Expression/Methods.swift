@@ -131,7 +131,8 @@ enum Methods {
             guard let needle = argument(0, "value") else { throw ExpressionError("\(name)() takes exactly one argument") }
             if name == "count" { return .int(items.filter { Operators.equal($0, needle) }.count) }
             guard let index = items.firstIndex(where: { Operators.equal($0, needle) }) else {
-                throw ExpressionError("\(PyRepr.repr(needle)) is not in list")
+                // The value may be a credential from config: named by type only.
+                throw ExpressionError("the \(needle.typeName) is not in the list")
             }
             return .int(index)
         case .datetime(let datetime), .date(let datetime):
