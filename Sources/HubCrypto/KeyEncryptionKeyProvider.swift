@@ -11,4 +11,14 @@ public protocol KeyEncryptionKeyProvider: Sendable {
     /// wrapped key moved to another tenant, purpose or version fails to unwrap.
     func wrap(_ dataKey: SymmetricKey, tenant: TenantID, label: String) async throws -> [UInt8]
     func unwrap(_ wrapped: [UInt8], tenant: TenantID, label: String) async throws -> SymmetricKey
+    /// The key-encryption key with `keyID` among those this provider holds (itself, or for a
+    /// ring, one of the previous keys still configured during a rotation); nil when none.
+    func provider(for keyID: String) -> (any KeyEncryptionKeyProvider)?
+    /// The ids of every key-encryption key this provider can unwrap with, current first.
+    var knownKeyIDs: [String] { get }
+}
+
+extension KeyEncryptionKeyProvider {
+    public func provider(for keyID: String) -> (any KeyEncryptionKeyProvider)? { keyID == self.keyID ? self : nil }
+    public var knownKeyIDs: [String] { [keyID] }
 }

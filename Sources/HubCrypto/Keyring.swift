@@ -154,13 +154,14 @@ public final class Keyring: Sendable {
         }) {
             return key
         }
-        if stored.kekID != kek.keyID {
+        guard let unwrapper = kek.provider(for: stored.kekID) else {
             throw HubError(
                 .keyUnavailable,
-                "the \(Self.label(stored.purpose, stored.version)) key of tenant \(stored.tenant) is wrapped by key-encryption key \(stored.kekID), but the configured one is \(kek.keyID)"
+                "the \(Self.label(stored.purpose, stored.version)) key of tenant \(stored.tenant) is wrapped by key-encryption key \(stored.kekID), "
+                    + "but the configured ones are \(kek.knownKeyIDs.joined(separator: ", ")) (add the old key to TRIBUTARY_PREVIOUS_MASTER_KEY_FILES until `tributary keys rewrap` has run)"
             )
         }
-        let material = try await kek.unwrap(wrapped, tenant: stored.tenant, label: Self.label(stored.purpose, stored.version))
+        let material = try await unwrapper.unwrap(wrapped, tenant: stored.tenant, label: Self.label(stored.purpose, stored.version))
         let key = DataKey(tenant: stored.tenant, version: stored.version, material: material)
         cache.withLock { cache in
             if cache.keys[cacheKey] == nil { cache.insertionOrder.append(cacheKey) }

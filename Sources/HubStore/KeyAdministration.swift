@@ -221,11 +221,14 @@ public struct KeyAdministration: Sendable {
         keyring.forget(tenant)
     }
 
-    /// Key-encryption-key rotation: rewraps every live key under `newKEK`, in one transaction.
-    /// Data keys and ciphertexts are untouched. Afterwards configure the new key.
+    /// Key-encryption-key rotation: rewraps every live key not yet under `newKEK` (by default
+    /// the configured current one), in one transaction; a key already under it is left alone,
+    /// so a rerun does nothing. Each key is opened by whichever configured KEK wrapped it.
+    /// Data keys and ciphertexts are untouched.
     @discardableResult
-    public func rewrap(to newKEK: any KeyEncryptionKeyProvider) async throws -> Int {
-        let current = keyring.kek
+    public func rewrap(to target: (any KeyEncryptionKeyProvider)? = nil) async throws -> Int {
+        let configured = keyring.kek
+        let newKEK = target ?? configured
         return try await withDatabaseErrors("rewrapping data keys") {
             try await client.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
@@ -234,16 +237,18 @@ public struct KeyAdministration: Sendable {
                 )
                 var keys: [(UUID, String, Int, ByteBuffer, String)] = []
                 for try await row in rows.decode((UUID, String, Int, ByteBuffer, String).self) { keys.append(row) }
-                for (id, purpose, version, wrapped, kekID) in keys {
+                var moved = 0
+                for (id, purpose, version, wrapped, kekID) in keys where kekID != newKEK.keyID {
                     let tenant = TenantID(id)
                     let label = "\(purpose) v\(version)"
-                    guard kekID == current.keyID else {
+                    guard let opener = configured.provider(for: kekID) else {
                         throw HubError(
                             .keyUnavailable,
-                            "the \(label) key of tenant \(tenant) is wrapped by key-encryption key \(kekID), not by the configured \(current.keyID); nothing was changed"
+                            "the \(label) key of tenant \(tenant) is wrapped by key-encryption key \(kekID), which is not configured "
+                                + "(configured: \(configured.knownKeyIDs.joined(separator: ", "))); nothing was changed"
                         )
                     }
-                    let material = try await current.unwrap(Array(wrapped.readableBytesView), tenant: tenant, label: label)
+                    let material = try await opener.unwrap(Array(wrapped.readableBytesView), tenant: tenant, label: label)
                     let rewrapped = try await newKEK.wrap(material, tenant: tenant, label: label)
                     try await connection.query(
                         """
@@ -252,8 +257,9 @@ public struct KeyAdministration: Sendable {
                         """,
                         logger: logger
                     )
+                    moved += 1
                 }
-                return keys.count
+                return moved
             }
         }
     }

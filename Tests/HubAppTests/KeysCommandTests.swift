@@ -29,6 +29,35 @@ struct KeysCommandTests {
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains(key), "the existing key must survive")
     }
 
+    /// The documented zero-downtime KEK rotation, as an operator runs it.
+    @Test func kekRotationWithThePreviousKeyConfigured() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let oldFile = root + "/master.key", newFile = root + "/master-2.key"
+        let oldKEK = try MasterKeyFile.write(oldFile)
+        let (tenant, connection) = try await TestDatabase.withClient(url) { client in
+            let store = try await StoreFixture.make(client: client, kek: oldKEK)
+            try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: [TestKeys.contact(1)], policy: TestKeys.contactPolicy)
+            return (store.tenant, store.connection)
+        }
+        let newKEK = try MasterKeyFile.write(newFile)
+        let base = ["TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_MASTER_KEY_FILE": newFile]
+        var rotating = base
+        rotating["TRIBUTARY_PREVIOUS_MASTER_KEY_FILES"] = oldFile
+        let rewrap = try await TributaryProcess.run(["keys", "rewrap"], environment: rotating)
+        #expect(rewrap.status == 0, "\(rewrap.stderr)")
+        #expect(rewrap.stdout.contains("rewrapped 2 keys under key-encryption key \(newKEK.keyID)"), "\(rewrap.stdout)")
+        let again = try await TributaryProcess.run(["keys", "rewrap"], environment: rotating)
+        #expect(again.stdout.contains("rewrapped 0 keys"), "\(again.stdout)")
+        // Rewrapped: the new key alone opens everything.
+        try await TestDatabase.withClient(url) { client in
+            let reader = RecordReader(client: client, keyring: Keyring(kek: newKEK, repository: PostgresDataKeyRepository(client: client, logger: logger)), logger: logger)
+            let record = try await reader.record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: "1"), revealTo: .commandLine(user: "t"))
+            #expect(record.sensitive?.revealed["email"] == .string("contact1@example.com"))
+        }
+    }
+
     @Test func reencryptionKilledMidwayResumesWithoutLoss() async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         let root = try makeScratchDirectory()

@@ -241,6 +241,37 @@ struct EncryptionStoreTests {
         }
     }
 
+    /// Rotation without downtime: processes configured with the new KEK as current and the old
+    /// one as previous open every key throughout, write new keys under the new KEK, and a
+    /// rewrap (resumable: a rerun moves nothing) leaves nothing needing the old one.
+    @Test func aKEKRingOpensOldAndNewKeysWhileTheRewrapRuns() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let oldKEK = try TestKeys.kek()
+            let store = try await StoreFixture.make(client: client, kek: oldKEK)
+            try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: [TestKeys.contact(1)], policy: TestKeys.contactPolicy)
+            let newKEK = try TestKeys.kek()
+            let ring = try KeyEncryptionKeyRing(current: newKEK, previous: [oldKEK])
+            #expect(throws: HubError.self) { try KeyEncryptionKeyRing(current: newKEK, previous: [oldKEK, newKEK]) }
+            let rotating = Keyring(kek: ring, repository: PostgresDataKeyRepository(client: client, logger: logger))
+            // Before the rewrap: the old keys open through the previous KEK, and a new key
+            // version is wrapped by the new one.
+            let reader = RecordReader(client: client, keyring: rotating, logger: logger)
+            #expect(try await reader.record(tenant: store.tenant, key: store.key("1"), revealTo: .commandLine(user: "t")).sensitive?.revealed["email"] == "contact1@example.com")
+            _ = try await rotating.rotate(store.tenant)
+            #expect(try await rawText(client, "SELECT string_agg(DISTINCT kek_id, ',') FROM data_keys WHERE tenant_id = '\(store.tenant)' AND version = 2") == newKEK.keyID)
+            // The new KEK alone cannot open what the old one still wraps, and says what to configure.
+            let newOnly = Keyring(kek: newKEK, repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let refused = await #expect(throws: HubError.self) { try await newOnly.decryptionKey(for: store.tenant, version: 1) }
+            #expect(refused?.message.contains("TRIBUTARY_PREVIOUS_MASTER_KEY_FILES") == true)
+            let keys = KeyAdministration(client: client, keyring: rotating, logger: logger)
+            #expect(try await keys.rewrap() == 2)
+            #expect(try await keys.rewrap() == 0)
+            let after = RecordReader(client: client, keyring: Keyring(kek: newKEK, repository: PostgresDataKeyRepository(client: client, logger: logger)), logger: logger)
+            #expect(try await after.record(tenant: store.tenant, key: store.key("1"), revealTo: .commandLine(user: "t")).sensitive?.revealed["email"] == "contact1@example.com")
+        }
+    }
+
     func rawText(_ client: PostgresClient, _ sql: String) async throws -> String {
         var text = ""
         for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String.self) {

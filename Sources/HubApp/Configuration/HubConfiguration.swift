@@ -19,6 +19,9 @@ public struct HubConfiguration: Sendable {
     /// the process environment that crash reporters and `/proc` expose.
     public var masterKey: Secret<String>?
     public var masterKeyFile: String?
+    /// Files of key-encryption keys being rotated away from: they still open the tenant keys
+    /// they wrapped until `tributary keys rewrap` has moved those to the current key.
+    public var previousMasterKeyFiles: [String] = []
     /// Queues the worker role serves, each with its number of concurrent jobs.
     public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("sync", 4), ("maintenance", 1)]
     /// Finished jobs are kept this long for inspection, then pruned.
@@ -74,6 +77,8 @@ public struct HubConfiguration: Sendable {
               meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
         .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
+        .init(name: "TRIBUTARY_PREVIOUS_MASTER_KEY_FILES", defaultValue: "(unset)",
+              meaning: "During a KEK rotation, comma-separated files of the previous keys, which still open what they wrapped"),
         .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,sync:4,maintenance:1",
               meaning: "Queues the worker role serves, NAME:CONCURRENT_JOBS, comma-separated"),
         .init(name: "TRIBUTARY_API_RATE_LIMIT", defaultValue: "50",
@@ -134,6 +139,9 @@ public struct HubConfiguration: Sendable {
         }
         if let raw = value("TRIBUTARY_MASTER_KEY") { configuration.masterKey = Secret(raw) }
         if let raw = value("TRIBUTARY_MASTER_KEY_FILE") { configuration.masterKeyFile = raw }
+        if let raw = value("TRIBUTARY_PREVIOUS_MASTER_KEY_FILES") {
+            configuration.previousMasterKeyFiles = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         if let raw = value("TRIBUTARY_WORKER_QUEUES") {
             let parsed = raw.split(separator: ",").map { entry -> (String, Int)? in
                 let parts = entry.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -13,9 +13,18 @@ public enum MasterKey {
         configuration.dataDirectory + "/master.key"
     }
 
+    /// The current key (`current(_:)`), with the previous ones of a rotation in progress
+    /// (TRIBUTARY_PREVIOUS_MASTER_KEY_FILES) when any are configured.
+    public static func load(_ configuration: HubConfiguration, createIfMissing: Bool = false) throws -> any KeyEncryptionKeyProvider {
+        let current = try current(configuration, createIfMissing: createIfMissing)
+        guard !configuration.previousMasterKeyFiles.isEmpty else { return current }
+        return try KeyEncryptionKeyRing(current: current,
+                                        previous: configuration.previousMasterKeyFiles.map(LocalKeyEncryptionKey.init(contentsOfFile:)))
+    }
+
     /// TRIBUTARY_MASTER_KEY, else TRIBUTARY_MASTER_KEY_FILE, else — with the embedded database
     /// only — the data folder's `master.key`, created first when `createIfMissing`.
-    public static func load(_ configuration: HubConfiguration, createIfMissing: Bool = false) throws -> LocalKeyEncryptionKey {
+    public static func current(_ configuration: HubConfiguration, createIfMissing: Bool = false) throws -> LocalKeyEncryptionKey {
         if let key = configuration.masterKey {
             return try LocalKeyEncryptionKey(base64: key, source: "TRIBUTARY_MASTER_KEY")
         }

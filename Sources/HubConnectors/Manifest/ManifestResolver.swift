@@ -12,7 +12,8 @@ enum ManifestResolver {
     static func resolve(_ manifest: PyValue) throws -> PyValue {
         var visiting: Set<String> = []
         var nodes = 0
-        var resolved = try resolveReferences(manifest, root: manifest, path: .root, visiting: &visiting, nodes: &nodes)
+        var memo: [String: (value: PyValue, nodes: Int)] = [:]
+        var resolved = try resolveReferences(manifest, root: manifest, path: .root, visiting: &visiting, nodes: &nodes, memo: &memo)
         if case .dict(var dict) = resolved, dict["type"] == nil {
             dict["type"] = .string("DeclarativeSource")
             resolved = .dict(dict)
@@ -21,40 +22,53 @@ enum ManifestResolver {
     }
 
     private static func resolveReferences(_ node: PyValue, root: PyValue, path: ManifestPath,
-                                          visiting: inout Set<String>, nodes: inout Int) throws -> PyValue {
+                                          visiting: inout Set<String>, nodes: inout Int,
+                                          memo: inout [String: (value: PyValue, nodes: Int)]) throws -> PyValue {
         nodes += 1
-        guard nodes <= maximumNodes else {
-            throw ManifestError(path, "the manifest expands to more than \(maximumNodes) nodes through its references; "
-                + "is a reference repeated inside what it references?")
-        }
+        guard nodes <= maximumNodes else { throw tooLarge(path) }
         switch node {
         case .dict(let dict):
             var evaluated = PyDict()
             for (key, value) in dict.entries where key != .string("$ref") {
                 let name = PyRepr.str(key)
                 evaluated[key] = name == "config_overrides"
-                    ? value : try resolveReferences(value, root: root, path: path.appending(name), visiting: &visiting, nodes: &nodes)
+                    ? value : try resolveReferences(value, root: root, path: path.appending(name), visiting: &visiting, nodes: &nodes, memo: &memo)
             }
             guard let reference = dict["$ref"] else { return .dict(evaluated) }
-            let target = try resolveReferences(reference, root: root, path: path.appending("$ref"), visiting: &visiting, nodes: &nodes)
+            let target = try resolveReferences(reference, root: root, path: path.appending("$ref"), visiting: &visiting, nodes: &nodes, memo: &memo)
             guard case .dict(var merged) = target else { return target }
             for (key, value) in evaluated.entries { merged[key] = value }
             return .dict(merged)
         case .list(let items):
             return .list(try items.enumerated().map { index, item in
-                try resolveReferences(item, root: root, path: path.appending(index), visiting: &visiting, nodes: &nodes)
+                try resolveReferences(item, root: root, path: path.appending(index), visiting: &visiting, nodes: &nodes, memo: &memo)
             })
         case .string(let text) where text.hasPrefix("#/"):
+            // A reference resolves the same wherever it appears: resolved once, then reused,
+            // still counting the nodes it stands for (they are copied into the manifest).
+            if let known = memo[text] {
+                nodes += known.nodes
+                guard nodes <= maximumNodes else { throw tooLarge(path) }
+                return known.value
+            }
             guard !visiting.contains(text) else { throw ManifestError(path, "circular reference \(text)") }
             visiting.insert(text)
             defer { visiting.remove(text) }
             guard let target = lookup(String(text.dropFirst(2)), in: root) else {
                 throw ManifestError(path, "reference \(text) points at nothing in the manifest")
             }
-            return try resolveReferences(target, root: root, path: path, visiting: &visiting, nodes: &nodes)
+            let before = nodes
+            let value = try resolveReferences(target, root: root, path: path, visiting: &visiting, nodes: &nodes, memo: &memo)
+            memo[text] = (value, nodes - before)
+            return value
         default:
             return node
         }
+    }
+
+    private static func tooLarge(_ path: ManifestPath) -> ManifestError {
+        ManifestError(path, "the manifest expands to more than \(maximumNodes) nodes through its references; "
+            + "is a reference repeated inside what it references?")
     }
 
     /// The CDK's ambiguous lookup: the whole remaining path as a key first, then one segment

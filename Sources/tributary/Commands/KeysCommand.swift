@@ -206,24 +206,31 @@ struct KeysRewrapCommand: AsyncParsableCommand {
         commandName: "rewrap",
         abstract: "Rotate the key-encryption key: rewrap every tenant key under a new one (data untouched).",
         discussion: """
-            Create the new key first, then rewrap, then configure it:
+            Without downtime: create the new key, make it current everywhere with the old one
+            still configured as previous, rewrap, then drop the old one:
               tributary keys init --file /etc/tributary/master-2.key
-              tributary keys rewrap --new-key-file /etc/tributary/master-2.key
-              export TRIBUTARY_MASTER_KEY_FILE=/etc/tributary/master-2.key
+              TRIBUTARY_MASTER_KEY_FILE=/etc/tributary/master-2.key
+              TRIBUTARY_PREVIOUS_MASTER_KEY_FILES=/etc/tributary/master.key   (restart every process)
+              tributary keys rewrap
+              unset TRIBUTARY_PREVIOUS_MASTER_KEY_FILES                        (restart again)
+            Or in one step, while nothing else runs: tributary keys rewrap --new-key-file FILE,
+            then configure FILE. A rerun moves only what is not yet under the target key.
             """
     )
 
-    @Option(help: "File holding the new key-encryption key.") var newKeyFile: String
+    @Option(help: "File holding the key to rewrap under (default: the configured current key).") var newKeyFile: String?
 
     func run() async throws {
-        let newKEK = try LocalKeyEncryptionKey(contentsOfFile: newKeyFile)
+        let newKEK = try newKeyFile.map(LocalKeyEncryptionKey.init(contentsOfFile:))
         try await CommandEnvironment.withStore { store in
-            guard newKEK.keyID != store.keyring.kek.keyID else {
-                throw HubError(.invalidInput, "\(newKeyFile) holds the key already in use (key id \(newKEK.keyID))")
-            }
             let count = try await store.keys.rewrap(to: newKEK)
-            print("rewrapped \(count) keys under key-encryption key \(newKEK.keyID)")
-            print("now configure it: TRIBUTARY_MASTER_KEY_FILE=\(newKeyFile); the old key no longer opens anything")
+            let target = newKEK?.keyID ?? store.keyring.kek.keyID
+            print("rewrapped \(count) keys under key-encryption key \(target)")
+            if let newKeyFile {
+                print("now configure it: TRIBUTARY_MASTER_KEY_FILE=\(newKeyFile); the old key no longer opens anything")
+            } else {
+                print("every key is under the current key-encryption key; TRIBUTARY_PREVIOUS_MASTER_KEY_FILES can be unset")
+            }
         }
     }
 }
