@@ -20,6 +20,8 @@ public enum APIServer {
         /// connect and go quiet cannot hold sockets forever. Longer than the 60 s idle timeout
         /// of common load balancers (AWS ALB, GCP), which must close first to avoid 502s.
         public var idleTimeout: Duration = .seconds(75)
+        /// When set, `/metrics` requires it as a bearer token.
+        public var metricsToken: Secret<String>?
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusRegistry = PrometheusRegistry()) {
@@ -41,7 +43,8 @@ public enum APIServer {
         router.add(middleware: MetricsMiddleware(registry: configuration.metrics))
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
-        MetricsController(registry: configuration.metrics, client: postgres, logger: logger).addRoutes(to: router)
+        MetricsController(registry: configuration.metrics, client: postgres, token: configuration.metricsToken, logger: logger)
+            .addRoutes(to: router)
         DocsController().addRoutes(to: router)
         // Registered versions never change: each is parsed once per process.
         let catalog = ConnectorCatalog(store: ConnectorStore(client: postgres, logger: logger))

@@ -1,9 +1,11 @@
 import Foundation
 import Hummingbird
 
-/// `limit` and `cursor` of a list endpoint. Cursors are opaque to clients: a version tag and
-/// the last row's sort key, base64url-encoded; a cursor from another list or a tampered one is
-/// a 400 naming the parameter, never a wrong page.
+/// `limit` and `cursor` of a list endpoint. Cursors are opaque to clients: the list's kind
+/// and the last row's sort key, base64url-encoded; a cursor from another list, or one that does
+/// not decode, is a 400 naming the parameter. Cursors are not signed, on purpose: an edited one
+/// that still decodes is only another position in the caller's own list, because every page
+/// is queried with the key's tenant filter (`TenantIsolationTests` forges them).
 package struct PageRequest {
     package let limit: Int
     /// The sort key after which the page starts, decoded.

@@ -36,6 +36,21 @@ struct MetricsTests {
         }
     }
 
+    @Test("with TRIBUTARY_METRICS_TOKEN set, /metrics answers only requests bearing it")
+    func protectedByToken() async throws {
+        let api = APIv1Tests()
+        let token = "scrape-token-0123456789"
+        try await api.withWorld(metricsToken: token) { world in
+            for key: String? in [nil, "scrape-token-0123456788", "scrape-token-012345678", world.admin] {
+                let refused = try await api.get("\(world.baseURL)/metrics", key: key)
+                #expect(refused.status == 401, "\(String(describing: key))")
+                #expect(refused.json["code"] == .string("unauthorized"))
+            }
+            let allowed = try await api.get("\(world.baseURL)/metrics", key: token)
+            #expect(allowed.status == 200)
+        }
+    }
+
     @Test("a flood of scrapes reads the database once per five seconds, not once per request")
     func scrapesAreCached() async throws {
         let api = APIv1Tests()

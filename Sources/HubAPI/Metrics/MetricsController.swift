@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import HubQueue
 import HubStore
 import Hummingbird
@@ -14,14 +15,32 @@ import PostgresNIO
 struct MetricsController: Sendable {
     let registry: PrometheusRegistry
     let samples: DatabaseSamples
+    /// `TRIBUTARY_METRICS_TOKEN`, as bytes; nil leaves the route open.
+    let token: Secret<[UInt8]>?
 
-    init(registry: PrometheusRegistry, client: PostgresClient, logger: Logger) {
+    init(registry: PrometheusRegistry, client: PostgresClient, token: Secret<String>? = nil, logger: Logger) {
         self.registry = registry
         self.samples = DatabaseSamples(client: client, logger: logger)
+        self.token = token.map { Secret(Array($0.revealed.utf8)) }
     }
 
     func addRoutes(to router: Router<APIRequestContext>) {
-        router.get("/metrics") { _, _ in await scrape() }
+        router.get("/metrics") { request, _ in
+            if let token, !Self.bears(request.headers[.authorization], token.revealed) {
+                throw Problem.unauthorized("/metrics needs the token configured as TRIBUTARY_METRICS_TOKEN, as `Authorization: Bearer …`")
+            }
+            return await scrape()
+        }
+    }
+
+    /// Whether `header` is `Bearer <token>`, compared in time independent of where they differ.
+    static func bears(_ header: String?, _ token: [UInt8]) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let presented = Array(header.utf8.dropFirst(7))
+        guard presented.count == token.count else { return false }
+        var difference: UInt8 = 0
+        for index in token.indices { difference |= presented[index] ^ token[index] }
+        return difference == 0
     }
 
     func scrape() async -> Response {

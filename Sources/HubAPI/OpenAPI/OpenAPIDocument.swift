@@ -69,7 +69,8 @@ enum OpenAPIDocument {
                 "Prometheus metrics: requests by route and status, latency, queue depth, sync runs and webhook events by connector",
                 tag: "health",
                 responses: ["200": .object(["description": .string("Prometheus text format 0.0.4"),
-                                            "content": .object(["text/plain": .object(["schema": .object(["type": .string("string")])])])])],
+                                            "content": .object(["text/plain": .object(["schema": .object(["type": .string("string")])])])]),
+                            "401": problem("TRIBUTARY_METRICS_TOKEN is set and the request does not bear it")],
                 secured: false)]),
             "/v1/records": .object(["get": operation(
                 "A stream's records in change order", tag: "records",

@@ -30,6 +30,8 @@ public struct HubConfiguration: Sendable {
     public var jobLease: Duration = .seconds(30)
     /// API requests a second per key (bursts of twice that).
     public var apiRateLimit: Double = 50
+    /// When set, `/metrics` answers only requests bearing it (`Authorization: Bearer …`).
+    public var metricsToken: Secret<String>?
     /// Address ranges the engine may reach although they are private or loopback (the egress
     /// policy refuses those by default); the demo and tests allow loopback this way.
     public var egressAllow: [IPRange] = []
@@ -77,6 +79,8 @@ public struct HubConfiguration: Sendable {
               meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
         .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
+        .init(name: "TRIBUTARY_METRICS_TOKEN", defaultValue: "(unset: /metrics is open)",
+              meaning: "A token of 16+ characters that /metrics then requires as `Authorization: Bearer TOKEN`"),
         .init(name: "TRIBUTARY_PREVIOUS_MASTER_KEY_FILES", defaultValue: "(unset)",
               meaning: "During a KEK rotation, comma-separated files of the previous keys, which still open what they wrapped"),
         .init(name: "TRIBUTARY_WORKER_QUEUES", defaultValue: "default:10,sync:4,maintenance:1",
@@ -138,6 +142,14 @@ public struct HubConfiguration: Sendable {
             }
         }
         if let raw = value("TRIBUTARY_MASTER_KEY") { configuration.masterKey = Secret(raw) }
+        if let raw = value("TRIBUTARY_METRICS_TOKEN") {
+            // Never echoed: the problem names the variable and the rule only.
+            if raw.count >= 16, raw.allSatisfy({ $0.isASCII && !$0.isWhitespace }) {
+                configuration.metricsToken = Secret(raw)
+            } else {
+                problems.append("TRIBUTARY_METRICS_TOKEN: must be at least 16 printable ASCII characters without spaces")
+            }
+        }
         if let raw = value("TRIBUTARY_MASTER_KEY_FILE") { configuration.masterKeyFile = raw }
         if let raw = value("TRIBUTARY_PREVIOUS_MASTER_KEY_FILES") {
             configuration.previousMasterKeyFiles = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

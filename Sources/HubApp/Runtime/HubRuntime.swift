@@ -76,10 +76,12 @@ public enum HubRuntime {
             // the list, so it stops last (a sync in flight never loses the API it reads).
             var services = extra.dependencies
             if roles.contains(.api) {
+                var apiConfiguration = APIServer.Configuration(host: configuration.httpHost, port: configuration.httpPort,
+                                                               rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2,
+                                                               metrics: metrics)
+                apiConfiguration.metricsToken = configuration.metricsToken
                 let api = APIServer.build(
-                    configuration: .init(host: configuration.httpHost, port: configuration.httpPort,
-                                         rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2,
-                                         metrics: metrics),
+                    configuration: apiConfiguration,
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
                 )
                 services.append(.init(service: api, serviceName: "api"))
