@@ -94,6 +94,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
@@ -240,6 +241,7 @@ let package = Package(
 // them with `-sanitize=fuzzer,address` into .build-fuzz, so the normal build never sees them.
 if Context.environment["TRIBUTARY_FUZZ"] == "1" {
     package.targets.append(.target(name: "FuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["FuzzDriver"], swiftSettings: swiftSettings))
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("FuzzExpression", ["HubConnectors"]),
         ("FuzzLiteralEval", ["HubConnectors"]),
@@ -254,7 +256,7 @@ if Context.environment["TRIBUTARY_FUZZ"] == "1" {
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(
-            name: target.name, dependencies: target.dependencies + ["FuzzDriver"], swiftSettings: swiftSettings,
+            name: target.name, dependencies: target.dependencies + ["FuzzSupport"], swiftSettings: swiftSettings,
             // Everything is compiled with coverage (scripts/fuzz); only these link libFuzzer, so
             // the build's own tools (MigrationEmbedder) keep their `main`.
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]

@@ -1,4 +1,5 @@
 import Foundation
+import HubConnectors
 import HubCore
 import HubStore
 import Hummingbird
@@ -47,16 +48,30 @@ struct ProblemMiddleware: RouterMiddleware {
     }
 }
 
-/// Bearer API keys: fills the context's identity or answers 401.
+/// Bearer API keys: fills the context's identity or answers 401. Each 401 spends a token of
+/// the caller's address; an address out of tokens gets 429 before any key is looked up, so
+/// requests with made-up keys cannot turn into unbounded database lookups.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let keys: ApiKeyStore
+    let failures: RateLimiter<String>
+    let trustedProxies: [IPRange]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let address = ClientAddress.resolve(peer: context.peerAddress, forwardedFor: request.headers[.init("X-Forwarded-For")!],
+                                            trusted: trustedProxies) ?? "unknown"
+        if let wait = failures.peek(address) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw Problem(status: .tooManyRequests, code: "rate_limited", title: "Too many requests",
+                          detail: "too many requests with a missing or unknown API key came from this address; retry after \(seconds) s",
+                          headers: [("Retry-After", "\(seconds)")])
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            _ = failures.take(address)
             throw Problem.unauthorized("send an API key as `Authorization: Bearer trb_…`")
         }
         guard let identity = try await keys.authenticate(String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)) else {
+            _ = failures.take(address)
             throw Problem.unauthorized("the API key is unknown, revoked or expired")
         }
         var context = context

@@ -1,3 +1,4 @@
+import HubConnectors
 import HubCore
 import HubCrypto
 import HubStore
@@ -22,6 +23,12 @@ public enum APIServer {
         public var idleTimeout: Duration = .seconds(75)
         /// When set, `/metrics` requires it as a bearer token.
         public var metricsToken: Secret<String>?
+        /// Requests with a missing or unknown key allowed per client address: this many a
+        /// second on average, bursts of `authFailureBurst`; past it, 429 before any lookup.
+        public var authFailureRate: Double = 10
+        public var authFailureBurst: Double = 100
+        /// Proxies whose `X-Forwarded-For` names the client (`TRIBUTARY_TRUSTED_PROXIES`).
+        public var trustedProxies: [IPRange] = []
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusRegistry = PrometheusRegistry()) {
@@ -53,7 +60,9 @@ public enum APIServer {
                                           client: postgres, keyring: keyring, logger: logger)
         webhooks.addRoutes(to: router.group("/v1"))
         let v1 = router.group("/v1")
-            .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger)))
+            .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger),
+                                                      failures: RateLimiter(rate: configuration.authFailureRate, burst: configuration.authFailureBurst),
+                                                      trustedProxies: configuration.trustedProxies))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
         RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
         ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)

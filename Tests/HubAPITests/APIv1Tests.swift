@@ -55,7 +55,7 @@ struct APIv1Tests {
 
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
     func withWorld(rateLimit: Double = 1000, rateBurst: Double? = nil, idleTimeout: Duration = .seconds(75),
-                   metricsToken: String? = nil, _ body: @Sendable (World) async throws -> Void) async throws {
+                   metricsToken: String? = nil, authFailureBurst: Double = 100, trustedProxies: [IPRange] = [], _ body: @Sendable (World) async throws -> Void) async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
             let logger = TestDatabase.logger
@@ -95,6 +95,9 @@ struct APIv1Tests {
             var configuration = APIServer.Configuration(host: "127.0.0.1", port: 0, rateLimit: rateLimit, rateBurst: rateBurst ?? rateLimit * 2)
             configuration.idleTimeout = idleTimeout
             configuration.metricsToken = metricsToken.map { Secret($0) }
+            configuration.authFailureBurst = authFailureBurst
+            configuration.authFailureRate = 0.01
+            configuration.trustedProxies = trustedProxies
             let app = APIServer.build(configuration: configuration, postgres: client, keyring: keyring, logger: logger,
                                       onServerRunning: { port in await ports.store(port) })
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -30,6 +30,11 @@ public struct HubConfiguration: Sendable {
     public var jobLease: Duration = .seconds(30)
     /// API requests a second per key (bursts of twice that).
     public var apiRateLimit: Double = 50
+    /// Requests a second with a missing or unknown API key allowed per client address (bursts
+    /// of ten times that); past it, 429 before any key is looked up.
+    public var apiAuthFailureLimit: Double = 10
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the real client.
+    public var trustedProxies: [IPRange] = []
     /// When set, `/metrics` answers only requests bearing it (`Authorization: Bearer …`).
     public var metricsToken: Secret<String>?
     /// Address ranges the engine may reach although they are private or loopback (the egress
@@ -79,6 +84,10 @@ public struct HubConfiguration: Sendable {
               meaning: "File holding the key-encryption key (base64 of 32 bytes, mode 0600)"),
         .init(name: "TRIBUTARY_MASTER_KEY", defaultValue: "(unset)",
               meaning: "The key-encryption key itself, base64 of 32 bytes, when a file is not an option"),
+        .init(name: "TRIBUTARY_API_AUTH_FAILURE_LIMIT", defaultValue: "10",
+              meaning: "Requests a second with a missing or unknown API key allowed per client address, bursts of ten times that; over it, 429"),
+        .init(name: "TRIBUTARY_TRUSTED_PROXIES", defaultValue: "(unset: none)",
+              meaning: "Comma-separated CIDR ranges of load balancers whose X-Forwarded-For names the client"),
         .init(name: "TRIBUTARY_METRICS_TOKEN", defaultValue: "(unset: /metrics is open)",
               meaning: "A token of 16+ characters that /metrics then requires as `Authorization: Bearer TOKEN`"),
         .init(name: "TRIBUTARY_PREVIOUS_MASTER_KEY_FILES", defaultValue: "(unset)",
@@ -142,6 +151,22 @@ public struct HubConfiguration: Sendable {
             }
         }
         if let raw = value("TRIBUTARY_MASTER_KEY") { configuration.masterKey = Secret(raw) }
+        if let raw = value("TRIBUTARY_API_AUTH_FAILURE_LIMIT") {
+            if let rate = Double(raw), rate >= 0.1, rate <= 100_000 {
+                configuration.apiAuthFailureLimit = rate
+            } else {
+                problems.append("TRIBUTARY_API_AUTH_FAILURE_LIMIT: '\(raw)' is not a number of requests a second from 0.1 to 100000")
+            }
+        }
+        if let raw = value("TRIBUTARY_TRUSTED_PROXIES") {
+            let entries = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let ranges = entries.compactMap(IPRange.init)
+            if ranges.count == entries.count {
+                configuration.trustedProxies = ranges
+            } else {
+                problems.append("TRIBUTARY_TRUSTED_PROXIES: '\(raw)' is not a comma-separated list of IP addresses or CIDR ranges")
+            }
+        }
         if let raw = value("TRIBUTARY_METRICS_TOKEN") {
             // Never echoed: the problem names the variable and the rule only.
             if raw.count >= 16, raw.allSatisfy({ $0.isASCII && !$0.isWhitespace }) {

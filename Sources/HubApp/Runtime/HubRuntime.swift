@@ -80,6 +80,9 @@ public enum HubRuntime {
                                                                rateLimit: configuration.apiRateLimit, rateBurst: configuration.apiRateLimit * 2,
                                                                metrics: metrics)
                 apiConfiguration.metricsToken = configuration.metricsToken
+                apiConfiguration.authFailureRate = configuration.apiAuthFailureLimit
+                apiConfiguration.authFailureBurst = configuration.apiAuthFailureLimit * 10
+                apiConfiguration.trustedProxies = configuration.trustedProxies
                 let api = APIServer.build(
                     configuration: apiConfiguration,
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
