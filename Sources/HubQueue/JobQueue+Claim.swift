@@ -53,23 +53,40 @@ extension JobQueue {
 
     /// Ranks candidates within their group and keeps, per group, only as many as its limit
     /// leaves room for next to what already runs.
+    ///
+    /// Candidates are taken in turns between tenants (a job's `args.tenant`; jobs without one
+    /// share a turn), not oldest first: within a priority, each tenant's next job counts its
+    /// tenant's running jobs plus its place in that tenant's line, lowest first. So a tenant
+    /// that queues a thousand syncs delays another's by at most one turn, instead of by all
+    /// thousand. The window reads every runnable job of the queue, which the grouped (sync)
+    /// queue's long jobs and short lines afford; the plain queues keep the indexed claim.
     private func groupedClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
         """
-        WITH candidates AS (
-            SELECT id, priority, run_at, group_key, group_limit FROM jobs
+        WITH running AS (
+            SELECT args->>'tenant' AS tenant, count(*) AS jobs FROM jobs
+            WHERE queue = \(queue) AND state = 'running'
+            GROUP BY 1
+        ), lined AS (
+            SELECT id, priority, run_at, args->>'tenant' AS tenant,
+                   row_number() OVER (PARTITION BY args->>'tenant' ORDER BY priority, run_at, id) AS place
+            FROM jobs
             WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
               AND kind = ANY(\(kinds)) AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE q.name = \(queue) AND q.paused)
-            ORDER BY priority, run_at, id
-            LIMIT \(limit * 4)
-            FOR UPDATE SKIP LOCKED
+        ), seated AS (
+            SELECT l.id, row_number() OVER (ORDER BY l.priority, l.place + coalesce(r.jobs, 0), l.run_at, l.id) AS seat
+            FROM lined l LEFT JOIN running r ON r.tenant IS NOT DISTINCT FROM l.tenant
+        ), candidates AS (
+            SELECT j.id, j.group_key, j.group_limit, s.seat FROM jobs j JOIN seated s ON s.id = j.id
+            WHERE s.seat <= \(limit * 4)
+            FOR UPDATE OF j SKIP LOCKED
         ), ranked AS (
-            SELECT c.*, row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority, c.run_at, c.id) AS rank
+            SELECT c.*, row_number() OVER (PARTITION BY c.group_key ORDER BY c.seat) AS rank
             FROM candidates c
         ), allowed AS (
             SELECT r.id FROM ranked r
             WHERE r.group_key IS NULL
                OR r.rank <= r.group_limit - (SELECT count(*) FROM jobs x WHERE x.group_key = r.group_key AND x.state = 'running')
-            ORDER BY r.priority, r.run_at, r.id
+            ORDER BY r.seat
             LIMIT \(limit)
         )
         UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),

@@ -20,6 +20,28 @@ struct JobQueueTests {
         try await queue.claim(queue: "default", kinds: ["k"], limit: limit, owner: owner ?? self.owner, lease: lease, grouped: false)
     }
 
+    /// One tenant's backlog must not hold another's syncs behind it: claims take turns.
+    @Test func theSyncQueueTakesTurnsBetweenTenants() async throws {
+        try await withQueue { queue, _ in
+            func request(_ tenant: String) -> JobRequest { JobRequest(kind: "k", queue: "sync", args: ["tenant": .string(tenant)]) }
+            // Tenant a queued 30 syncs first; b queues 2 afterwards.
+            var a: [Int64] = [], b: [Int64] = []
+            for _ in 0..<30 { a.append(try await queue.enqueue(request("a"))) }
+            for _ in 0..<2 { b.append(try await queue.enqueue(request("b"))) }
+            func claimSync(_ limit: Int) async throws -> [ClaimedJob] {
+                try await queue.claim(queue: "sync", kinds: ["k"], limit: limit, owner: owner, lease: .seconds(30), grouped: true)
+            }
+            // Oldest first would hand out a's jobs only; in turns, b's first job comes second.
+            let first = try await claimSync(2)
+            #expect(first.map(\.id) == [a[0], b[0]])
+            // a now runs one job and b one: the next turns are a's second and b's second.
+            let second = try await claimSync(2)
+            #expect(Set(second.map(\.id)) == [a[1], b[1]])
+            // With b's line empty, a's backlog carries on in order.
+            #expect(try await claimSync(3).map(\.id) == Array(a[2..<5]))
+        }
+    }
+
     @Test func uniqueKeysDeduplicateActiveJobsOnly() async throws {
         try await withQueue { queue, _ in
             let first = try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts"))
