@@ -1,5 +1,4 @@
-import Foundation
-import FuzzDriver
+import FuzzSupport
 import HubAPI
 import Hummingbird
 import NIOCore
@@ -13,16 +12,11 @@ private let kinds = ["connections", "syncs", "tenants", "jobs", "connectors", "w
 
 @main
 enum Main {
-    static func main() {
-        exit(tributary_fuzz_run(CommandLine.argc, CommandLine.unsafeArgv) { start, count in fuzz(start, count) })
-    }
+    static func main() { Fuzzer.run(fuzz) }
 }
 
-/// One input; libFuzzer calls this millions of times (the symbol is the one libFuzzer links against).
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    guard let start else { return 0 }
-    let query = String(decoding: UnsafeBufferPointer(start: start, count: count), as: UTF8.self)
+func fuzz(_ input: [UInt8]) {
+    let query = String(decoding: input, as: UTF8.self)
     let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/v1/records?" + query),
                           body: RequestBody(buffer: ByteBuffer()))
     _ = try? RecordListRequest.parse(request)
@@ -36,5 +30,4 @@ func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     if ListCursor.decode(ListCursor.encode(key, kind: "jobs"), kind: "jobs") != key {
         fatalError("a list cursor did not round-trip: \(key.debugDescription)")
     }
-    return 0
 }

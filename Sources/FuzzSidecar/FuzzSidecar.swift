@@ -1,5 +1,4 @@
-import Foundation
-import FuzzDriver
+import FuzzSupport
 import HubConnectors
 
 // libFuzzer target: a connector's `hub.yaml` (schedule, streams' sensitive and blind-indexed
@@ -7,16 +6,10 @@ import HubConnectors
 
 @main
 enum Main {
-    static func main() {
-        exit(tributary_fuzz_run(CommandLine.argc, CommandLine.unsafeArgv) { start, count in fuzz(start, count) })
-    }
+    static func main() { Fuzzer.run(fuzz) }
 }
 
-/// One input; libFuzzer calls this millions of times (the symbol is the one libFuzzer links against).
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    guard let start else { return 0 }
-    let text = String(decoding: UnsafeBufferPointer(start: start, count: count), as: UTF8.self)
+func fuzz(_ input: [UInt8]) {
+    let text = String(decoding: input, as: UTF8.self)
     _ = try? ConnectorSidecar(yaml: text)
-    return 0
 }

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import FuzzDriver
+import FuzzSupport
 import HubConnectors
 import HubCore
 
@@ -55,17 +55,11 @@ private func sign(_ body: [UInt8], _ signature: WebhookPolicy.Signature, timesta
 
 @main
 enum Main {
-    static func main() {
-        exit(tributary_fuzz_run(CommandLine.argc, CommandLine.unsafeArgv) { start, count in fuzz(start, count) })
-    }
+    static func main() { Fuzzer.run(fuzz) }
 }
 
-/// One input; libFuzzer calls this millions of times (the symbol is the one libFuzzer links against).
-@_cdecl("LLVMFuzzerTestOneInput")
-func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    guard let start else { return 0 }
-    guard count >= 2, policies.count == 4 else { return 0 }
-    let input = Array(UnsafeBufferPointer(start: start, count: count))
+func fuzz(_ input: [UInt8]) {
+    guard input.count >= 2, policies.count == 4 else { return }
     let policy = policies[Int(input[0]) % policies.count]
     var rest = input[2...]
     func line() -> String {
@@ -83,7 +77,6 @@ func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let header: (String) -> String? = { headers[$0.lowercased()] }
     _ = try? WebhookVerifier(policy.signature).verify(body: body, header: header, secret: Secret(secret), now: now)
     // The endpoint reads only verified bodies; the reader is fuzzed on every body all the same.
-    guard let event = try? WebhookEvent(body: body, header: header, policy: policy) else { return 0 }
+    guard let event = try? WebhookEvent(body: body, header: header, policy: policy) else { return }
     for route in policy.events.values { _ = try? event.record(route) }
-    return 0
 }
