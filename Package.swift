@@ -240,8 +240,10 @@ let package = Package(
 // Coverage-guided fuzz targets (libFuzzer), only with TRIBUTARY_FUZZ=1: `scripts/fuzz` builds
 // them with `-sanitize=fuzzer,address` into .build-fuzz, so the normal build never sees them.
 if Context.environment["TRIBUTARY_FUZZ"] == "1" {
-    package.targets.append(.target(name: "FuzzDriver"))
-    package.targets.append(.target(name: "FuzzSupport", dependencies: ["FuzzDriver"], swiftSettings: swiftSettings))
+    // Under Fuzz/, not Sources/: harnesses, never part of the product (a broken invariant is a
+    // deliberate crash there, which is how libFuzzer records a finding).
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["FuzzDriver"], path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings))
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("FuzzExpression", ["HubConnectors"]),
         ("FuzzLiteralEval", ["HubConnectors"]),
@@ -256,7 +258,7 @@ if Context.environment["TRIBUTARY_FUZZ"] == "1" {
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(
-            name: target.name, dependencies: target.dependencies + ["FuzzSupport"], swiftSettings: swiftSettings,
+            name: target.name, dependencies: target.dependencies + ["FuzzSupport"], path: "Fuzz/\(target.name)", swiftSettings: swiftSettings,
             // Everything is compiled with coverage (scripts/fuzz); only these link libFuzzer, so
             // the build's own tools (MigrationEmbedder) keep their `main`.
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]

@@ -36,11 +36,7 @@ struct MetricsController: Sendable {
     /// Whether `header` is `Bearer <token>`, compared in time independent of where they differ.
     static func bears(_ header: String?, _ token: [UInt8]) -> Bool {
         guard let header, header.hasPrefix("Bearer ") else { return false }
-        let presented = Array(header.utf8.dropFirst(7))
-        guard presented.count == token.count else { return false }
-        var difference: UInt8 = 0
-        for index in token.indices { difference |= presented[index] ^ token[index] }
-        return difference == 0
+        return ApiKeyStore.constantTimeEqual(Array(header.utf8.dropFirst(7)), token)
     }
 
     func scrape() async -> Response {
