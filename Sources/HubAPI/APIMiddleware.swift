@@ -12,8 +12,7 @@ struct ProblemMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let offered = request.headers[.init("X-Request-Id")!] ?? ""
-        context.requestID = offered.count <= 128 && !offered.isEmpty && offered.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
-            ? offered : UUID().uuidString.lowercased()
+        context.requestID = RequestIdentifier.accepted(offered) ?? UUID().uuidString.lowercased()
         context.logger[metadataKey: "hub.request_id"] = .string(context.requestID)
         var response: Response
         do {

@@ -29,6 +29,9 @@ public enum APIServer {
         public var authFailureBurst: Double = 100
         /// Proxies whose `X-Forwarded-For` names the client (`TRIBUTARY_TRUSTED_PROXIES`).
         public var trustedProxies: [IPRange] = []
+        /// The database to watch on a connection of its own: while it does not answer,
+        /// `/v1/…` requests get 503 with `Retry-After` instead of waiting. nil watches nothing.
+        public var watchedDatabase: DatabaseURL?
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusRegistry = PrometheusRegistry()) {
@@ -70,10 +73,12 @@ public enum APIServer {
         TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
         JobsController(client: postgres, logger: logger).addRoutes(to: v1)
         webhooks.addTenantRoutes(to: v1)
+        let watch = configuration.watchedDatabase.map { DatabaseWatch(url: $0, logger: logger) }
         return Application(
-            router: router,
+            responder: DatabaseGuardResponder(inner: router.buildResponder(), watch: watch, pollInterval: .milliseconds(250)),
             server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tributary"),
+            services: watch.map { [$0] } ?? [],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -281,6 +281,11 @@ struct ConnectionsController: Sendable {
             "records_written": .number(Double(run.recordsWritten)), "records_deleted": .number(Double(run.recordsDeleted)),
             "pages": .number(Double(run.pages)),
             "partitions": .number(Double(run.partitions)), "partitions_settled": .number(Double(run.partitionsSettled)),
+            "attempts": .number(Double(run.attempts.count)),
+            "last_attempt": .object([
+                "records_read": .number(Double(run.attempts.lastRead)), "records_written": .number(Double(run.attempts.lastWritten)),
+                "pages": .number(Double(run.attempts.lastPages)),
+            ]),
             "error": run.error.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null,
             "created_at": .string(RFC3339.string(run.createdAt)),
             "started_at": run.startedAt.map { .string(RFC3339.string($0)) } ?? .null,

@@ -43,7 +43,8 @@ public struct Problem: Error, Sendable {
         case .invalidInput: self.init(status: .badRequest, code: error.code.rawValue, title: "Invalid request", detail: error.message)
         case .conflict: self.init(status: .conflict, code: error.code.rawValue, title: "Conflict", detail: error.message)
         case .databaseUnavailable:
-            self.init(status: .serviceUnavailable, code: error.code.rawValue, title: "Unavailable", detail: "the database is unavailable")
+            self.init(status: .serviceUnavailable, code: error.code.rawValue, title: "Unavailable",
+                      detail: "the database is unavailable; retry after 5 s", headers: [("Retry-After", "5")])
         default:
             self.init(status: .internalServerError, code: "internal_error", title: "Internal error",
                       detail: "something went wrong; quote the request id when reporting it")

@@ -56,10 +56,13 @@ public final class JobContext: Sendable {
         state.withLock { if $0.cancelReason == nil { $0.cancelReason = reason } }
     }
 
-    /// Runs `body` in a transaction that first checks (and share-locks) this attempt's hold on
-    /// the job — a takeover's UPDATE waits for the commit, and one job's own transactions may run
-    /// side by side: if another worker took the job over, nothing `body` wrote is committed and
-    /// `HubError.Code.conflict` is thrown. With `completing`, the job is marked completed in the
+    /// Runs `body` in a transaction that first checks (and key-share-locks) this attempt's hold
+    /// on the job: a takeover (the rescue's `FOR UPDATE`) cannot take the job while the
+    /// transaction is open, and one job's own transactions may run side by side: if another
+    /// worker took the job over, nothing `body` wrote is committed and
+    /// `HubError.Code.conflict` is thrown. `FOR KEY SHARE`, not `FOR SHARE`: heartbeats update
+    /// the row too, and must not wait for any of the worker's transactions to commit, or one
+    /// slow batch lets every other job's lease lapse. With `completing`, the job is marked completed in the
     /// same transaction, so the work and its completion commit together: exactly once.
     @discardableResult
     public func withTransaction<T: Sendable>(
@@ -74,7 +77,7 @@ public final class JobContext: Sendable {
                 """
                 SELECT 1 FROM jobs WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running'
                   AND lease_owner = \(job.owner)
-                FOR SHARE
+                FOR KEY SHARE
                 """,
                 logger: logger
             )

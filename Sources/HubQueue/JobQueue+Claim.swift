@@ -259,12 +259,20 @@ extension JobQueue {
 
     /// Makes jobs whose lease expired (their worker died or stalled) runnable again, or
     /// discards them when that was their last attempt. Any worker may run it; returns the ids.
+    ///
+    /// A job row still locked by its stalled worker's open transaction is skipped, not waited
+    /// for: PostgreSQL ends that transaction (`idle_in_transaction_session_timeout` on worker
+    /// sessions) and a later rescue takes the job, while waiting would hold this worker's
+    /// connection, and every other job's rescue, for as long as the stalled worker sleeps.
     @discardableResult
     public func rescueExpired() async throws -> [Int64] {
         try await withDatabaseErrors("rescuing jobs with expired leases") {
             let rows = try await client.query(
                 """
-                WITH rescued AS (
+                WITH expired AS (
+                    SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now()
+                    FOR UPDATE SKIP LOCKED
+                ), rescued AS (
                     UPDATE jobs SET
                         state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
                         run_at = now(),
@@ -272,8 +280,9 @@ extension JobQueue {
                         errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(),
                             'error', 'lease expired: worker ' || coalesce(lease_owner, '?') || ' stopped renewing it')),
                         lease_owner = NULL, lease_expires_at = NULL
-                    WHERE state = 'running' AND lease_expires_at < now()
-                    RETURNING id, queue
+                    FROM expired
+                    WHERE jobs.id = expired.id
+                    RETURNING jobs.id, jobs.queue
                 )
                 SELECT id, pg_notify(\(Self.wakeChannel), queue) IS NULL FROM rescued
                 """,

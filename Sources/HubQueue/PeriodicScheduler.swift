@@ -48,6 +48,12 @@ public struct PeriodicSchedule: Sendable {
 /// the others retry every `takeoverInterval`. Periods are cut from the database's clock and
 /// each enqueue writes a `periodic_runs` row in the same transaction, so no period is enqueued
 /// twice, whoever leads and however leadership changes.
+///
+/// The leader holds one connection for its lock. When the database restarts or fails over
+/// that connection dies with the lock: the leader notices before its next tick (a closed
+/// connection is never used: postgres-nio would wait on it forever), or within `queryTimeout`
+/// when the server stops answering without closing it, and goes back to the election, which
+/// it wins again once the database is back.
 public final class PeriodicScheduler: Service {
     /// "tribsched" in ASCII.
     static let leaderLockKey: Int64 = 0x7472_6962_7363_6864
@@ -56,16 +62,18 @@ public final class PeriodicScheduler: Service {
     let schedules: [PeriodicSchedule]
     let tickInterval: Duration
     let takeoverInterval: Duration
+    let queryTimeout: Duration
     let logger: Logger
 
     public init(
         client: PostgresClient, schedules: [PeriodicSchedule], tickInterval: Duration = .seconds(1),
-        takeoverInterval: Duration = .seconds(2), logger: Logger
+        takeoverInterval: Duration = .seconds(2), queryTimeout: Duration = .seconds(10), logger: Logger
     ) {
         self.client = client
         self.schedules = schedules
         self.tickInterval = tickInterval
         self.takeoverInterval = takeoverInterval
+        self.queryTimeout = queryTimeout
         self.logger = logger
     }
 
@@ -85,18 +93,26 @@ public final class PeriodicScheduler: Service {
 
     /// Tries to become leader; as leader, ticks until cancelled or the connection fails.
     private func leadWhilePossible() async throws {
+        let logger = self.logger
         try await client.withConnection { connection in
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
-            var leader = false
-            for try await value in rows.decode(Bool.self) { leader = value }
+            let leader = try await connection.withDeadline(queryTimeout) { connection in
+                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
+                var leader = false
+                for try await value in rows.decode(Bool.self) { leader = value }
+                return leader
+            }
             guard leader else { return }
             logger.info("leading the periodic schedules", metadata: ["hub.schedules": "\(schedules.map(\.name))"])
             defer { logger.info("no longer leading the periodic schedules") }
             while !Task.isCancelled {
-                for schedule in schedules { try await enqueueCurrentPeriod(schedule, on: connection) }
+                try await connection.withDeadline(queryTimeout) { connection in
+                    for schedule in self.schedules { try await self.enqueueCurrentPeriod(schedule, on: connection) }
+                }
                 try? await Task.sleep(for: tickInterval)
             }
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+            if !connection.isClosed {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+            }
         }
     }
 

@@ -39,33 +39,32 @@ extension WorkerPool {
         }
     }
 
-    /// Renews this worker's leases (and learns of cancellations and takeovers), and rescues
-    /// jobs whose workers stopped renewing theirs.
-    func maintain() async {
-        var nextHeartbeat = ContinuousClock.now + configuration.heartbeat
-        var nextRescue = ContinuousClock.now + configuration.rescueInterval
+    /// Renews this worker's leases every heartbeat, and learns of cancellations and takeovers.
+    /// Nothing else runs in this loop: whatever else waits (a rescue behind a stuck lock, say)
+    /// must never let this worker's own leases lapse.
+    func renewLeasesPeriodically() async {
         while !Task.isCancelled {
-            let wake = min(nextHeartbeat, nextRescue)
-            try? await Task.sleep(until: wake, clock: .continuous)
+            try? await Task.sleep(for: configuration.heartbeat)
             if Task.isCancelled { return }
-            let now = ContinuousClock.now
-            if now >= nextHeartbeat {
-                nextHeartbeat = now + configuration.heartbeat
-                await renewLeases()
-            }
-            if now >= nextRescue {
-                nextRescue = now + configuration.rescueInterval
-                do {
-                    let rescued = try await queue.rescueExpired()
-                    if !rescued.isEmpty { logger.warning("rescued jobs whose lease expired", metadata: ["hub.jobs": "\(rescued)"]) }
-                } catch {
-                    logger.error("rescuing expired jobs failed", metadata: ["hub.error": "\(error)"])
-                }
+            await renewLeases()
+        }
+    }
+
+    /// Rescues jobs whose workers stopped renewing their leases, every `rescueInterval`.
+    func rescuePeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.rescueInterval)
+            if Task.isCancelled { return }
+            do {
+                let rescued = try await queue.rescueExpired()
+                if !rescued.isEmpty { logger.warning("rescued jobs whose lease expired", metadata: ["hub.jobs": "\(rescued)"]) }
+            } catch {
+                logger.error("rescuing expired jobs failed", metadata: ["hub.error": "\(error)"])
             }
         }
     }
 
-    private func renewLeases() async {
+    func renewLeases() async {
         let jobs = running.withLock { $0.values.map(\.context.job) }
         guard !jobs.isEmpty else { return }
         do {

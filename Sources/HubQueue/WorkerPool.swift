@@ -49,7 +49,8 @@ public final class WorkerPool: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.listen() }
-                group.addTask { await self.maintain() }
+                group.addTask { await self.renewLeasesPeriodically() }
+                group.addTask { await self.rescuePeriodically() }
                 group.addTask { await self.completions.run(batch: self.configuration.completionBatch, delay: self.configuration.completionDelay) }
                 await withTaskGroup(of: Void.self) { dispatchers in
                     for settings in configuration.queues {

@@ -10,6 +10,20 @@ import PostgresNIO
 /// prompt error that says which.
 public enum DatabaseProbe {
     public static func check(_ url: DatabaseURL, logger: Logger) async throws {
+        let configuration = try connectionConfiguration(url)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.code != .server {
+            let cause = error.underlying.map { "\($0)" } ?? error.code.description
+            throw HubError(.databaseUnavailable, "cannot reach the database at \(url.host):\(url.port): \(cause)")
+        } catch {
+            throw HubError.database(error, while: "connecting to \(url.host):\(url.port)")
+        }
+    }
+
+    /// A single connection's settings for `url`, outside any pool.
+    package static func connectionConfiguration(_ url: DatabaseURL) throws -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         if let socketDirectory = url.socketDirectory {
             configuration = .init(
@@ -23,15 +37,7 @@ public enum DatabaseProbe {
             )
         }
         configuration.options.connectTimeout = .seconds(5)
-        do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            try await connection.close()
-        } catch let error as PSQLError where error.code != .server {
-            let cause = error.underlying.map { "\($0)" } ?? error.code.description
-            throw HubError(.databaseUnavailable, "cannot reach the database at \(url.host):\(url.port): \(cause)")
-        } catch {
-            throw HubError.database(error, while: "connecting to \(url.host):\(url.port)")
-        }
+        return configuration
     }
 
     private static func tls(for url: DatabaseURL) throws -> PostgresConnection.Configuration.TLS {

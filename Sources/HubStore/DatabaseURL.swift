@@ -113,7 +113,8 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         return copy
     }
 
-    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+    /// A connection pool's settings for this URL; `session` limits apply to every connection.
+    public func clientConfiguration(maximumConnections: Int = 20, session: DatabaseSessionLimits = .none) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let socketDirectory {
             configuration = .init(
@@ -128,6 +129,7 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = session.startupParameters
         return configuration
     }
 

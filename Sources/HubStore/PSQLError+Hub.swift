@@ -4,7 +4,7 @@ import PostgresNIO
 extension HubError {
     /// Translates a driver error into a HubError. The server's message is kept (it describes
     /// our SQL, not user data); the query text and bind values never are.
-    static func database(_ error: any Error, while doing: String) -> HubError {
+    package static func database(_ error: any Error, while doing: String) -> HubError {
         if let error = error as? HubError { return error }
         guard let psql = error as? PSQLError else {
             return HubError(.databaseError, "database error while \(doing)", detail: String(describing: type(of: error)))

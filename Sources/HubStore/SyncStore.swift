@@ -122,10 +122,20 @@ public struct SyncStore: Sendable {
         )
     }
 
-    /// Adds a committed batch's counts, on the batch's connection.
-    public func addProgress(on database: PostgresConnection, run: Int64, read: Int, written: Int, pages: Int) async throws {
+    /// Adds a committed batch's counts to the run and to the attempt that read it (`job` and
+    /// `attempt`), on the batch's connection, in one statement.
+    public func addProgress(on database: PostgresConnection, run: Int64, job: Int64, attempt: Int,
+                            read: Int, written: Int, pages: Int) async throws {
         try await database.query(
             """
+            WITH attempt AS (
+                INSERT INTO sync_run_attempts (run_id, job_id, attempt, records_read, records_written, pages)
+                VALUES (\(run), \(job), \(attempt), \(read), \(written), \(pages))
+                ON CONFLICT (run_id, job_id, attempt) DO UPDATE SET
+                    records_read = sync_run_attempts.records_read + EXCLUDED.records_read,
+                    records_written = sync_run_attempts.records_written + EXCLUDED.records_written,
+                    pages = sync_run_attempts.pages + EXCLUDED.pages, updated_at = now()
+            )
             UPDATE sync_runs SET records_read = records_read + \(read), records_written = records_written + \(written),
                 pages = pages + \(pages)
             WHERE id = \(run)
@@ -206,6 +216,8 @@ public struct SyncStore: Sendable {
         /// For a run with one job per partition: how many partitions, and how many are settled.
         public let partitions: Int
         public let partitionsSettled: Int
+        /// What the attempts that wrote anything did; the totals above add them all together.
+        public let attempts: AttemptFigures
     }
 
     public func runs(ids: [Int64]) async throws -> [Run] {
@@ -213,17 +225,21 @@ public struct SyncStore: Sendable {
             let rows = try await client.query(
                 """
                 SELECT r.id, r.stream, r.status, r.records_read, r.records_written, r.records_deleted, r.pages, r.error::text,
-                       r.job_id, count(p.partition)::int8, count(p.partition) FILTER (WHERE p.status <> 'queued')::int8
+                       r.job_id, count(p.partition)::int8, count(p.partition) FILTER (WHERE p.status <> 'queued')::int8,
+                       \(unescaped: AttemptFigures.columns)
                 FROM sync_runs r LEFT JOIN sync_run_partitions p ON p.run_id = r.id
-                WHERE r.id = ANY(\(ids)) GROUP BY r.id ORDER BY r.id
+                \(unescaped: AttemptFigures.join("r"))
+                WHERE r.id = ANY(\(ids)) GROUP BY r.id, \(unescaped: AttemptFigures.columns) ORDER BY r.id
                 """,
                 logger: logger
             )
             var result: [Run] = []
-            for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?, Int, Int).self) {
+            for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?, Int, Int,
+                                              Int, Int64, Int64, Int64).self) {
                 result.append(Run(id: row.0, stream: row.1, status: row.2, recordsRead: row.3, recordsWritten: row.4,
                                   recordsDeleted: row.5, pages: row.6, error: row.7, jobID: row.8,
-                                  partitions: row.9, partitionsSettled: row.10))
+                                  partitions: row.9, partitionsSettled: row.10,
+                                  attempts: AttemptFigures(count: row.11, lastRead: row.12, lastWritten: row.13, lastPages: row.14)))
             }
             return result
         }
@@ -299,11 +315,13 @@ extension SyncStore {
                 SELECT id, stream, status, full_refresh, records_read, records_written, records_deleted, pages, error::text,
                        job_id, created_at, started_at, finished_at,
                        (SELECT count(*) FROM sync_run_partitions p WHERE p.run_id = runs.id)::int8,
-                       (SELECT count(*) FROM sync_run_partitions p WHERE p.run_id = runs.id AND p.status <> 'queued')::int8
+                       (SELECT count(*) FROM sync_run_partitions p WHERE p.run_id = runs.id AND p.status <> 'queued')::int8,
+                       \(unescaped: AttemptFigures.columns)
                 FROM (
                     SELECT *, row_number() OVER (PARTITION BY stream ORDER BY id DESC) AS rank FROM sync_runs
                     WHERE connection_id = \(connection) AND tenant_id = \(tenant.rawValue)
                 ) runs
+                \(unescaped: AttemptFigures.join("runs"))
                 WHERE (NOT \(latestPerStream) OR rank = 1) AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
                 """,
@@ -311,11 +329,12 @@ extension SyncStore {
             )
             var result: [RunSummary] = []
             for try await row in rows.decode((Int64, String, String, Bool, Int64, Int64, Int64, Int64, String?, Int64?, Date, Date?, Date?,
-                                              Int, Int).self) {
+                                              Int, Int, Int, Int64, Int64, Int64).self) {
                 result.append(RunSummary(id: row.0, stream: row.1, status: row.2, fullRefresh: row.3, recordsRead: row.4,
                                          recordsWritten: row.5, recordsDeleted: row.6, pages: row.7, error: row.8, jobID: row.9,
                                          createdAt: row.10, startedAt: row.11, finishedAt: row.12,
-                                         partitions: row.13, partitionsSettled: row.14))
+                                         partitions: row.13, partitionsSettled: row.14,
+                                         attempts: AttemptFigures(count: row.15, lastRead: row.16, lastWritten: row.17, lastPages: row.18)))
             }
             return result
         }
@@ -338,6 +357,42 @@ extension SyncStore {
         /// For a run with one job per partition: how many partitions, and how many are settled.
         public let partitions: Int
         public let partitionsSettled: Int
+        /// What the attempts that wrote anything did; the totals above add them all together.
+        public let attempts: AttemptFigures
+    }
+}
+
+/// A run's attempts: how many wrote anything, and the figures of the last one (of each
+/// partition's job, summed, for a run split by partition). A run retried after a failure
+/// reads part of its stream twice, so its totals exceed what the final attempt read.
+public struct AttemptFigures: Sendable, Equatable {
+    public let count: Int
+    public let lastRead: Int64
+    public let lastWritten: Int64
+    public let lastPages: Int64
+
+    public init(count: Int, lastRead: Int64, lastWritten: Int64, lastPages: Int64) {
+        self.count = count
+        self.lastRead = lastRead
+        self.lastWritten = lastWritten
+        self.lastPages = lastPages
+    }
+
+    /// The select-list columns `join` provides, in `init`'s order.
+    static let columns = "att.attempts, att.last_read, att.last_written, att.last_pages"
+
+    /// A lateral join computing `columns` for the run aliased `run`.
+    static func join(_ run: String) -> String {
+        """
+        LEFT JOIN LATERAL (
+            SELECT count(*)::int8 AS attempts,
+                   coalesce(sum(records_read) FILTER (WHERE latest), 0)::int8 AS last_read,
+                   coalesce(sum(records_written) FILTER (WHERE latest), 0)::int8 AS last_written,
+                   coalesce(sum(pages) FILTER (WHERE latest), 0)::int8 AS last_pages
+            FROM (SELECT a.*, a.attempt = max(a.attempt) OVER (PARTITION BY a.job_id) AS latest
+                  FROM sync_run_attempts a WHERE a.run_id = \(run).id) per_attempt
+        ) att ON true
+        """
     }
 }
 

@@ -85,7 +85,7 @@ actor SyncBatch {
         pending = []
         pendingPages = 0
         pendingRead = 0
-        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, context = self.context
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, context = self.context, job = self.context.job
         let commit: @Sendable () async throws -> Void = {
             // Sealed before the transaction: preparing may read keys through the pool, which must
             // not happen while this batch holds a connection (a full pool would deadlock).
@@ -97,7 +97,8 @@ actor SyncBatch {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                               stream: arguments.stream, partition: arguments.partitionKey, state: state)
                 }
-                try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
+                try await syncs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
+                                            read: read, written: written, pages: pages)
             }
         }
         if state == nil {
@@ -129,7 +130,7 @@ actor SyncBatch {
     func finish() async throws {
         try await drain()
         let records = pending, pages = pendingPages, read = pendingRead
-        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, job = self.context.job
         if trackSeen, let cutShort {
             context.logger.warning("full refresh read only part of the stream; no record is marked deleted",
                                    metadata: ["hub.sync.stream": "\(arguments.stream)", "hub.sync.reason": "\(cutShort)"])
@@ -139,7 +140,8 @@ actor SyncBatch {
                                                 stream: arguments.stream, records: records, policy: policy)
         try await context.withTransaction(completing: true) { database in
             let written = try await writer.run(prepared, on: database)
-            try await syncs.addProgress(on: database, run: arguments.run, read: read, written: written, pages: pages)
+            try await syncs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
+                                            read: read, written: written, pages: pages)
             if let seen {
                 _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                                       stream: arguments.stream, seen: seen, run: arguments.run)

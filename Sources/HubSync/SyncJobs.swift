@@ -34,10 +34,13 @@ public enum SyncJobs {
         ]
     }
 
-    /// Every minute the scheduler looks for connections due a sync.
-    public static let schedules: [PeriodicSchedule] = [
-        PeriodicSchedule(name: scheduleKind, every: .seconds(60)) { _ in
-            JobRequest(kind: scheduleKind, queue: queue, maxAttempts: 3, uniqueKey: scheduleKind)
-        }
-    ]
+    /// Every `interval` (a minute by default) the scheduler looks for connections due a sync:
+    /// a connection's schedule is kept to within that much.
+    public static func schedules(every interval: Duration = .seconds(60)) -> [PeriodicSchedule] {
+        [
+            PeriodicSchedule(name: scheduleKind, every: interval) { _ in
+                JobRequest(kind: scheduleKind, queue: queue, maxAttempts: 3, uniqueKey: scheduleKind)
+            }
+        ]
+    }
 }

@@ -10,7 +10,8 @@ import UnixSignals
 // A queue worker or scheduler process with test job kinds, run by the queue's process tests:
 //   QueueFixtureWorker worker|scheduler     (TRIBUTARY_DATABASE_URL, FIXTURE_* settings)
 // Job kinds: fixture.count and fixture.sleep record each run in fixture_runs inside the job's
-// fenced transaction that also completes it; fixture.noop does nothing.
+// fenced transaction that also completes it; fixture.hold does too, then keeps that
+// transaction open for `ms` before committing; fixture.noop does nothing.
 
 let environment = ProcessInfo.processInfo.environment
 func setting(_ name: String, _ fallback: Int) -> Int { environment[name].flatMap(Int.init) ?? fallback }
@@ -40,6 +41,19 @@ let handlers: [String: JobHandler] = [
         try await recordRun(context)
         return .completed
     },
+    "fixture.hold": { context in
+        let milliseconds = Int(context.job.args["ms"]?.scalarText ?? "") ?? 1000
+        let worker = "\(getpid())"
+        _ = try await context.withTransaction(completing: true) { connection in
+            try await connection.query(
+                "INSERT INTO fixture_runs (job_id, attempt, worker) VALUES (\(context.job.id), \(context.job.attempt), \(worker))",
+                logger: context.logger
+            )
+            // Idle inside the open transaction, holding the job row's lock, as a stalled worker would.
+            try await Task.sleep(for: .milliseconds(milliseconds))
+        }
+        return .completed
+    },
     "fixture.sleep": { context in
         let milliseconds = Int(context.job.args["ms"]?.scalarText ?? "") ?? 1000
         try await Task.sleep(for: .milliseconds(milliseconds))
@@ -48,7 +62,11 @@ let handlers: [String: JobHandler] = [
     },
 ]
 
-let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: setting("FIXTURE_CONNECTIONS", 6)), backgroundLogger: logger)
+let idleTransactionLimit = setting("FIXTURE_IDLE_TX_MS", 0)
+let session = DatabaseSessionLimits(idleInTransactionTimeout: idleTransactionLimit > 0 ? .milliseconds(idleTransactionLimit) : nil)
+let client = PostgresClient(
+    configuration: url.clientConfiguration(maximumConnections: setting("FIXTURE_CONNECTIONS", 6), session: session), backgroundLogger: logger
+)
 let service: any Service
 switch role {
 case "worker":

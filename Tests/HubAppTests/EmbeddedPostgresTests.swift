@@ -45,7 +45,37 @@ struct EmbeddedPostgresTests {
         #expect(try await query(again, "SELECT value FROM marker") == ["kept"])
         let reused = try FileManager.default.attributesOfItem(atPath: versionFile)[.modificationDate] as? Date
         #expect(created == reused, "a second start must reuse the cluster, not initialize a new one")
+        #expect(again.port == url.port, "a restart must keep the port, or nothing configured with the URL reconnects")
         await second.stop()
+    }
+
+    @Test func aRestartWhoseOldPortIsTakenMovesAndSaysSo() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let first = server(root)
+        let url = try await first.start()
+        await first.stop()
+        // Another program now listens on the remembered port.
+        let squatter = try ListeningSocket(port: url.port)
+        defer { squatter.close() }
+        let second = server(root)
+        let moved = try await second.start()
+        #expect(moved.port != url.port)
+        #expect(try await query(moved, "SELECT current_database()::text") == ["tributary"])
+        await second.stop()
+        squatter.close()
+        let third = server(root)
+        #expect(try await third.start().port == moved.port, "the new port is the one remembered from now on")
+        await third.stop()
+    }
+
+    @Test func anExplicitPortIsUsed() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let port = try freeLoopbackPort()
+        let explicit = EmbeddedPostgres(configuration: .init(rootDirectory: root, port: port, durable: false), logger: logger)
+        #expect(try await explicit.start().port == port)
+        await explicit.stop()
     }
 
     @Test(arguments: [StalePID.dead, .reusedByAnotherProgram])
@@ -113,4 +143,33 @@ struct EmbeddedPostgresTests {
         #expect(error?.message.contains("neither empty nor a PostgreSQL cluster") == true)
         #expect(FileManager.default.fileExists(atPath: root + "/pg/notes.txt"), "the user's file must survive")
     }
+}
+
+/// A TCP socket listening on a loopback port: another program holding the port.
+final class ListeningSocket {
+    private var descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard descriptor >= 0, bound, listen(descriptor, 1) == 0 else {
+            throw HubError(.embeddedPostgres, "cannot listen on 127.0.0.1:\(port) (errno \(errno))")
+        }
+    }
+
+    func close() {
+        guard descriptor >= 0 else { return }
+        _ = Glibc.close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { close() }
 }

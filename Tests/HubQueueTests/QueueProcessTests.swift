@@ -37,6 +37,13 @@ struct QueueProcessTests {
         }
     }
 
+    func text(_ url: DatabaseURL, _ sql: String) async throws -> String {
+        try await TestDatabase.withClient(url) { client in
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String.self) { return value }
+            return ""
+        }
+    }
+
     func waitFor(_ url: DatabaseURL, _ sql: String, toBe expected: Int, timeout: Duration) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         var value = try await scalar(url, sql)
@@ -100,6 +107,52 @@ struct QueueProcessTests {
         #expect(done == 1)
         #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs") == 1, "the stalled attempt's write must be rejected")
         #expect(try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'completed' AND attempt = 2") == 1)
+    }
+
+    /// A worker frozen while its transaction is open holds the job row's lock. The rescue must
+    /// not wait for it (nor hold up the rescuing worker's own heartbeats): the server ends the
+    /// frozen session (`idle_in_transaction_session_timeout`), a later rescue takes the job,
+    /// and the frozen attempt's write is gone when it wakes.
+    @Test func aWorkerFrozenInsideItsTransactionIsRescuedWithoutStallingOthers() async throws {
+        let url = try await prepare()
+        let held = try await TestDatabase.withClient(url) { client in
+            try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.hold", args: ["ms": 2000]))
+        }
+        let fast = ["FIXTURE_LEASE_MS": "1500", "FIXTURE_HEARTBEAT_MS": "300", "FIXTURE_RESCUE_MS": "300", "FIXTURE_POLL_MS": "200",
+                    "FIXTURE_IDLE_TX_MS": "4000"]
+        let frozen = try fixture("worker", url, fast)
+        // Frozen inside the open transaction, after its insert: the job row is share-locked.
+        let idle = "SELECT count(*)::int8 FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'INSERT INTO fixture_runs%'"
+        #expect(try await waitFor(url, idle, toBe: 1, timeout: .seconds(30)) == 1, "\(frozen.standardError)")
+        frozen.signal(SIGSTOP)
+        let frozenAt = ContinuousClock.now
+
+        // The rescuing worker has a long job of its own, whose lease it must keep renewing
+        // every 300 ms throughout, however long the rescue of the frozen job takes.
+        let own = try await TestDatabase.withClient(url) { client in
+            try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.sleep", args: ["ms": 9000]))
+        }
+        let rescuer = try fixture("worker", url, fast)
+        let rescued = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(held) AND state = 'completed'", toBe: 1,
+                                        timeout: .seconds(30))
+        let rescueTook = ContinuousClock.now - frozenAt
+        let ownDone = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(own) AND state = 'completed'", toBe: 1,
+                                        timeout: .seconds(30))
+        frozen.signal(SIGCONT)  // it wakes into a session the server has ended
+        try await Task.sleep(for: .seconds(3))
+        for worker in [frozen, rescuer] { worker.signal(SIGTERM) }
+        for worker in [frozen, rescuer] { _ = await worker.waitForExit(timeout: .seconds(10)) }
+
+        #expect(rescued == 1, "the frozen worker's job was never rescued: \(rescuer.standardError)")
+        // Lease 1.5 s, then the server's 4 s idle limit, then a rescue and a 2 s rerun: well under 15 s.
+        #expect(rescueTook < .seconds(15), "rescue took \(rescueTook)")
+        let ownRow = try await text(url, "SELECT state || ' ' || attempt || ' ' || errors::text FROM jobs WHERE id = \(own)")
+        #expect(ownDone == 1, "\(ownRow)\n\(rescuer.standardError)")
+        #expect(try await scalar(url, "SELECT attempt FROM jobs WHERE id = \(own)") == 1, "the rescuer's own lease lapsed")
+        #expect(try await scalar(url, "SELECT jsonb_array_length(errors)::int8 FROM jobs WHERE id = \(own)") == 0)
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs WHERE job_id = \(held)") == 1, "exactly one attempt's write")
+        #expect(try await scalar(url, "SELECT attempt FROM fixture_runs WHERE job_id = \(held)") == 2)
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs WHERE job_id = \(own)") == 1)
     }
 
     @Test func twoSchedulersEnqueueEachPeriodOnceAndTakeOverFromEachOther() async throws {

@@ -41,6 +41,7 @@ struct SyncCrashTests {
                 _ = await first.waitForExit(timeout: .seconds(10))
                 let committedAtKill = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
                 #expect(committedAtKill < 50_000)
+                let readAtKill = try #require(try await harness.syncs.runs(ids: [run.run]).first).recordsRead
 
                 let second = try TributaryProcess(["serve", "--role", "worker"], environment: environment)
                 defer { second.signal(SIGTERM) }
@@ -63,6 +64,12 @@ struct SyncCrashTests {
                 // The killed attempt is in the job's history; the second attempt completed it.
                 let attempt = try await harness.count("SELECT attempt FROM jobs WHERE id = \(run.job) AND state = 'completed'")
                 #expect(attempt == 2)
+                // The run's totals add both attempts; the final attempt's own figures stand beside them.
+                let figures = try #require(finished?.attempts)
+                #expect(figures.count == 2)
+                #expect(figures.lastRead + readAtKill == finished?.recordsRead, "\(figures), killed at \(readAtKill)")
+                #expect(figures.lastRead >= Int64(50_000 - committedAtKill))
+                #expect(figures.lastRead < 50_000)
             }
         }
     }

@@ -287,6 +287,8 @@ enum OpenAPIDocument {
             "status": .object(["type": .string("string"), "enum": .array(["queued", "running", "succeeded", "failed", "cancelled"].map(JSONValue.string))]),
             "full_refresh": boolean, "records_read": integer, "records_written": integer, "records_deleted": integer, "pages": integer,
             "partitions": integer, "partitions_settled": integer,
+            "attempts": integer,
+            "last_attempt": object(["records_read": integer, "records_written": integer, "pages": integer]),
             "error": .object(["type": .array([.string("object"), .string("null")])]), "created_at": timestamp,
             "started_at": nullableTimestamp, "finished_at": nullableTimestamp,
         ]),

@@ -28,6 +28,12 @@ public struct HubConfiguration: Sendable {
     public var jobRetention: Duration = .seconds(7 * 24 * 3600)
     /// How long a worker holds a job without a heartbeat before another may take it over.
     public var jobLease: Duration = .seconds(30)
+    /// How often the scheduler looks for connections due a sync.
+    public var syncScheduleInterval: Duration = .seconds(60)
+    /// Limits PostgreSQL enforces on the roles' sessions: a statement's longest run, and the
+    /// longest a session may idle inside a transaction before the server ends it (which is
+    /// what frees the row locks of a worker frozen mid-transaction).
+    public var databaseSessionLimits = DatabaseSessionLimits(statementTimeout: .seconds(300), idleInTransactionTimeout: .seconds(30))
     /// API requests a second per key (bursts of twice that).
     public var apiRateLimit: Double = 50
     /// Requests a second with a missing or unknown API key allowed per client address (bursts
@@ -203,6 +209,27 @@ public struct HubConfiguration: Sendable {
                 configuration.apiRateLimit = rate
             } else {
                 problems.append("TRIBUTARY_API_RATE_LIMIT: '\(raw)' is not a number of requests a second from 0.1 to 100000")
+            }
+        }
+        if let raw = value("TRIBUTARY_SYNC_SCHEDULE_INTERVAL_SECONDS") {
+            if let seconds = Int(raw), (1...3600).contains(seconds) {
+                configuration.syncScheduleInterval = .seconds(seconds)
+            } else {
+                problems.append("TRIBUTARY_SYNC_SCHEDULE_INTERVAL_SECONDS: '\(raw)' is not a number of seconds from 1 to 3600")
+            }
+        }
+        if let raw = value("TRIBUTARY_DATABASE_STATEMENT_TIMEOUT_SECONDS") {
+            if let seconds = Int(raw), (0...86_400).contains(seconds) {
+                configuration.databaseSessionLimits.statementTimeout = seconds == 0 ? nil : .seconds(seconds)
+            } else {
+                problems.append("TRIBUTARY_DATABASE_STATEMENT_TIMEOUT_SECONDS: '\(raw)' is not a number of seconds from 0 (no limit) to 86400")
+            }
+        }
+        if let raw = value("TRIBUTARY_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS") {
+            if let seconds = Int(raw), (0...3600).contains(seconds) {
+                configuration.databaseSessionLimits.idleInTransactionTimeout = seconds == 0 ? nil : .seconds(seconds)
+            } else {
+                problems.append("TRIBUTARY_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS: '\(raw)' is not a number of seconds from 0 (no limit) to 3600")
             }
         }
         if let raw = value("TRIBUTARY_JOB_LEASE_SECONDS") {

@@ -83,23 +83,49 @@ public actor EmbeddedPostgres {
             unlink(PostmasterPIDFile.path(in: cluster))
         }
 
+        // An explicit port, else the one the previous start used: whatever was configured with
+        // the server's URL (a role, a psql session, a benchmark) reconnects after a restart.
+        let remembered = configuration.port == nil ? rememberedPort() : nil
         var lastError: (any Error)?
-        for _ in 0..<3 {
-            let port = try configuration.port ?? freeLoopbackPort()
+        for attempt in 0..<3 {
+            let port = try configuration.port ?? (attempt == 0 ? remembered : nil) ?? freeLoopbackPort()
             do {
                 let server = try await launch(binaries: binaries, account: account, port: port)
                 let url = databaseURL(port: port, password: password)
                 let watchdog = try startWatchdog(serverPID: server.pid)
                 state = .owned(server: server, watchdog: watchdog, url: url)
                 try await ensureDatabase(url)
+                rememberPort(port)
                 logger.info("embedded PostgreSQL started", metadata: ["hub.pg.port": "\(port)", "hub.pg.pid": "\(server.pid)"])
                 return url
             } catch let error as PortInUse {
                 lastError = error
                 if configuration.port != nil { break }
+                if attempt == 0, let remembered {
+                    logger.warning(
+                        "the port the embedded PostgreSQL used before is taken; moving to another, so URLs saved before this start no longer reach it",
+                        metadata: ["hub.pg.port": "\(remembered)"]
+                    )
+                }
             }
         }
         throw HubError(.embeddedPostgres, "cannot start PostgreSQL: \(lastError.map { "\($0)" } ?? "unknown error")")
+    }
+
+    /// The port written by the last successful start, if it is a valid one.
+    private func rememberedPort() -> Int? {
+        guard let text = try? String(contentsOfFile: configuration.portFile, encoding: .utf8),
+            let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), (1024...65535).contains(port)
+        else { return nil }
+        return port
+    }
+
+    private func rememberPort(_ port: Int) {
+        do {
+            try "\(port)\n".write(toFile: configuration.portFile, atomically: true, encoding: .utf8)
+        } catch {
+            logger.warning("cannot remember the embedded PostgreSQL's port; the next start may pick another", metadata: ["hub.error": "\(error)"])
+        }
     }
 
     /// Stops the server if this process started it; a shared one keeps running for its owner.

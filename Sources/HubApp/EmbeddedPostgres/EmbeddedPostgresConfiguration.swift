@@ -4,7 +4,9 @@ public struct EmbeddedPostgresConfiguration: Sendable {
     /// Tributary's local folder; the cluster lives in `pg/` inside it, beside its password
     /// file and server log.
     public var rootDirectory: String
-    /// nil picks a free loopback port at each start.
+    /// The loopback port to listen on. nil reuses the port of the previous start (kept in
+    /// `pg-port`), so that URLs handed out before a restart still reach the server, or picks a
+    /// free one the first time.
     public var port: Int?
     /// The database created in the cluster for Tributary.
     public var database: String
@@ -34,4 +36,5 @@ public struct EmbeddedPostgresConfiguration: Sendable {
     var passwordFile: String { rootDirectory + "/pg-password" }
     var logFile: String { rootDirectory + "/pg.log" }
     var lockFile: String { rootDirectory + "/pg.lock" }
+    var portFile: String { rootDirectory + "/pg-port" }
 }

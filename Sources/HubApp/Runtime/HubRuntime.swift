@@ -54,7 +54,8 @@ public enum HubRuntime {
     ) async throws {
         try await DatabaseProbe.check(databaseURL, logger: logger)
         let postgres = PostgresClient(
-            configuration: databaseURL.clientConfiguration(maximumConnections: configuration.databaseMaxConnections),
+            configuration: databaseURL.clientConfiguration(maximumConnections: configuration.databaseMaxConnections,
+                                                           session: configuration.databaseSessionLimits),
             backgroundLogger: logger
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -83,6 +84,7 @@ public enum HubRuntime {
                 apiConfiguration.authFailureRate = configuration.apiAuthFailureLimit
                 apiConfiguration.authFailureBurst = configuration.apiAuthFailureLimit * 10
                 apiConfiguration.trustedProxies = configuration.trustedProxies
+                apiConfiguration.watchedDatabase = databaseURL
                 let api = APIServer.build(
                     configuration: apiConfiguration,
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
@@ -107,7 +109,7 @@ public enum HubRuntime {
                 services.append(.init(service: worker, serviceName: "worker"))
             }
             if roles.contains(.scheduler) {
-                let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules + SyncJobs.schedules, logger: logger)
+                let scheduler = PeriodicScheduler(client: postgres, schedules: MaintenanceJobs.schedules + SyncJobs.schedules(every: configuration.syncScheduleInterval), logger: logger)
                 services.append(.init(service: scheduler, serviceName: "scheduler"))
             }
             services += extra.dependents

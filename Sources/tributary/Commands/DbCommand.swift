@@ -16,14 +16,26 @@ struct DbCommand: AsyncParsableCommand {
             Examples:
               tributary db --url-file /tmp/tributary.url
               psql "$(cat /tmp/tributary.url)"
+
+            The server keeps its port across restarts (it is remembered in the data folder), so a
+            URL written once keeps working; --port chooses it.
             """
     )
 
     @Option(help: "Local data folder (default: TRIBUTARY_DATA_DIR or .tributary).")
     var dataDir: String?
 
+    @Option(help: "Loopback port to listen on (default: the port of the previous start, else a free one).")
+    var port: Int?
+
     @Option(help: "Write the database URL (with its password) to this file, mode 0600.")
     var urlFile: String?
+
+    func validate() throws {
+        if let port, !(1...65535).contains(port) {
+            throw ValidationError("--port \(port) is not a TCP port: use 1 to 65535")
+        }
+    }
 
     func run() async throws {
         var configuration = try CommandEnvironment.configuration()
@@ -31,7 +43,8 @@ struct DbCommand: AsyncParsableCommand {
         configuration.databaseURL = nil
         let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        try await HubRuntime.withDatabase(configuration, logger: logger) { url in
+        let embedded = EmbeddedPostgresConfiguration(rootDirectory: configuration.dataDirectory, port: port)
+        try await HubRuntime.withDatabase(configuration, embedded: embedded, logger: logger) { url in
             if let urlFile {
                 try writePrivateFile(urlFile, contents: url.revealedString + "\n")
             }

@@ -55,6 +55,8 @@ struct SyncCommand: AsyncParsableCommand {
                 return "\(run.stream): \(run.status), \(run.recordsRead) records, \(run.pages) pages, \(rate) records/s"
                     + (run.recordsDeleted > 0 ? ", \(run.recordsDeleted) deleted" : "")
                     + (run.partitions > 0 ? ", \(run.partitionsSettled)/\(run.partitions) partitions" : "")
+                    // Retried runs read part of the stream again: the totals count it twice.
+                    + (run.attempts.count > 1 ? ", \(run.attempts.count) attempts (the last read \(run.attempts.lastRead))" : "")
             }
             reporter.report(lines.joined(separator: "\n"), final: done)
             if done {
