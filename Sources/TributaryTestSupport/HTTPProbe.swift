@@ -1,4 +1,5 @@
 import Foundation
+import HubApp
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -7,14 +8,26 @@ import FoundationNetworking
 /// Plain HTTP GETs against a server under test.
 public enum HTTPProbe {
     public static func get(_ url: String, headers: [String: String] = [:]) async -> (status: Int, body: String)? {
+        guard let response = await fetch(url, headers: headers) else { return nil }
+        return (response.status, response.body)
+    }
+
+    /// A GET with the response's headers too; gives up after `timeout`.
+    public static func fetch(_ url: String, headers: [String: String] = [:], timeout: Double = 5) async
+        -> (status: Int, body: String, headers: [String: String])?
+    {
         guard let url = URL(string: url) else { return nil }
         var request = URLRequest(url: url)
-        request.timeoutInterval = 5
+        request.timeoutInterval = timeout
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         guard let (data, response) = try? await URLSession.shared.data(for: request),
             let http = response as? HTTPURLResponse
         else { return nil }
-        return (http.statusCode, String(decoding: data, as: UTF8.self))
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields {
+            if let name = name as? String, let value = value as? String { fields[name.lowercased()] = value }
+        }
+        return (http.statusCode, String(decoding: data, as: UTF8.self), fields)
     }
 
     /// Polls until `url` answers `status`, or `timeout` passes; true if it did.
@@ -36,3 +49,6 @@ public func makeScratchDirectory(_ prefix: String = "tributary") throws -> Strin
     chmod(path, 0o755)
     return path
 }
+
+/// A loopback TCP port free right now, for a server a test starts as a process.
+public func freeTestPort() throws -> Int { try freeLoopbackPort() }
