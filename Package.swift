@@ -114,7 +114,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedDemoConnectors"]
         ),
         .executableTarget(
             name: "tributary",
@@ -154,6 +155,7 @@ let package = Package(
         // Turns migrations/*.sql into Swift source, so a deployed binary migrates without the source tree.
         .executableTarget(name: "MigrationEmbedder", swiftSettings: swiftSettings),
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
+        .plugin(name: "EmbedDemoConnectors", capability: .buildTool(), dependencies: ["MigrationEmbedder"]),
         // Shared by every test target: the embedded test database, subprocess helpers.
         .target(
             name: "TributaryTestSupport",

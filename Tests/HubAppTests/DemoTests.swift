@@ -52,6 +52,36 @@ struct DemoTests {
         number(json["connections"]?[connection]?["fetched"]?[stream]) ?? 0
     }
 
+    /// The first run as a new user makes it: from a folder that is no checkout (so the sample
+    /// connectors come from the binary), and, as root, with the data folder inside a folder
+    /// closed to other users (a 0700 home folder), which the PostgreSQL account cannot reach.
+    @Test("tributary demo reaches its summary from an empty folder, inside a folder closed to others")
+    func demoRunsFromAnywhere() async throws {
+        let home = try makeScratchDirectory("home")
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        chmod(home, 0o700)
+        let elsewhere = home + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false)
+        let demo = try TributaryProcess(["demo", "--json", "--exit", "--port", "0"], directory: elsewhere)
+        let summary = try await summary(demo)
+        let status = await demo.waitForExit(timeout: .seconds(60))
+        #expect(status == 0, "\(demo.standardError)")
+        #expect(records(summary, "crm", "contacts") == DemoData.contactCount)
+        #expect(records(summary, "billing", "invoices") == DemoData.invoiceCount)
+        #expect(FileManager.default.fileExists(atPath: elsewhere + "/.tributary-demo/connectors/demo-crm/manifest.yaml"),
+                "the built-in connectors are written out beside the demo's data")
+        if geteuid() == 0 {
+            #expect(demo.standardError.contains("its cluster lives in /var/lib/tributary/clusters/"), "\(demo.standardError)")
+            // Its cluster went where the postgres account can reach it; clean it up.
+            for line in demo.standardError.split(separator: "\n") {
+                if let range = line.range(of: "/var/lib/tributary/clusters/") {
+                    let name = line[range.upperBound...].prefix { $0.isHexDigit }
+                    try? FileManager.default.removeItem(atPath: "/var/lib/tributary/clusters/" + name)
+                }
+            }
+        }
+    }
+
     @Test("first run syncs everything and serves it; a second run fetches only changes and duplicates nothing")
     func demoRunsTwice() async throws {
         let root = try makeScratchDirectory("demo")

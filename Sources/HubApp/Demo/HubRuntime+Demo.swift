@@ -9,12 +9,14 @@ import ServiceLifecycle
 public struct DemoConfiguration: Sendable {
     public var dataDirectory: String
     public var port: Int
-    public var connectorsDirectory: String
+    /// Where demo-crm and demo-billing are read from; nil takes `connectors/` when the current
+    /// folder is a checkout, else the copies built into the binary.
+    public var connectorsDirectory: String?
     public var json: Bool
     public var exitAfterSummary: Bool
     public var reset: Bool
 
-    public init(dataDirectory: String, port: Int, connectorsDirectory: String, json: Bool, exitAfterSummary: Bool, reset: Bool) {
+    public init(dataDirectory: String, port: Int, connectorsDirectory: String?, json: Bool, exitAfterSummary: Bool, reset: Bool) {
         self.dataDirectory = dataDirectory
         self.port = port
         self.connectorsDirectory = connectorsDirectory
@@ -38,9 +40,7 @@ extension HubRuntime {
             try fileManager.removeItem(atPath: dataDirectory)
         }
         try fileManager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        guard fileManager.fileExists(atPath: demo.connectorsDirectory + "/demo-crm/manifest.yaml") else {
-            throw HubError(.notFound, "no sample connectors in \(demo.connectorsDirectory)/ (demo-crm, demo-billing); run the demo from the repository root or pass --connectors DIR")
-        }
+        let connectorsDirectory = try demoConnectors(demo.connectorsDirectory, dataDirectory: dataDirectory)
         var configuration = base
         configuration.databaseURL = nil
         configuration.dataDirectory = dataDirectory
@@ -71,7 +71,7 @@ extension HubRuntime {
             try await serve(roles: Role.available, configuration: configuration, databaseURL: url, logger: logger,
                             onAPIListening: { port in await ports.publish("api", port) }) { store in
                 let driver = DemoDriver(
-                    options: .init(dataDirectory: dataDirectory, connectorsDirectory: demo.connectorsDirectory, json: demo.json,
+                    options: .init(dataDirectory: dataDirectory, connectorsDirectory: connectorsDirectory, json: demo.json,
                                    exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databaseURL: url,
                                    keyFileShown: DemoState.keyFile(demo.dataDirectory)),
                     store: store, ports: ports, crm: crm, billing: billing, log: log, run: run, started: started, console: console)
@@ -89,5 +89,27 @@ extension HubRuntime {
             }
         }
         console.line("Stopped; PostgreSQL is shut down. Run again to sync only what changed.")
+    }
+
+    /// The folder the demo registers its connectors from: the one given (which must hold them),
+    /// else `connectors/` of the checkout it runs in, else the built-in copies written out to
+    /// `connectors/` in the data folder, so that `tributary demo` works from any folder.
+    static func demoConnectors(_ given: String?, dataDirectory: String) throws -> String {
+        let fileManager = FileManager.default
+        func holdsDemo(_ folder: String) -> Bool { fileManager.fileExists(atPath: folder + "/demo-crm/manifest.yaml") }
+        if let given {
+            guard holdsDemo(given) else {
+                throw HubError(.notFound, "no sample connectors in \(given)/ (demo-crm/ and demo-billing/, each with manifest.yaml and hub.yaml)")
+            }
+            return given
+        }
+        if holdsDemo("connectors") { return "connectors" }
+        let builtIn = dataDirectory + "/connectors"
+        for (path, text) in EmbeddedDemoConnectorFiles.all {
+            let file = builtIn + "/" + path
+            try fileManager.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        }
+        return builtIn
     }
 }

@@ -8,11 +8,50 @@ import Glibc
 #endif
 
 extension EmbeddedPostgres {
+    /// Where the cluster folder goes when the data folder is one the server's account cannot
+    /// reach: root-owned, closed to listing, one folder per data folder.
+    static let relocatedClustersDirectory = "/var/lib/tributary/clusters"
+
+    /// Running as root, the server runs as another account, which must be able to reach the
+    /// cluster folder. A data folder inside a folder closed to other users (a home folder of
+    /// mode 0700, the usual case on a fresh server or in a container) is not reachable: the
+    /// cluster then lives under `relocatedClustersDirectory` instead, and the data folder keeps
+    /// everything else. Deterministic, so every process using the data folder finds it.
+    func chooseServerDirectory(account: ServerAccount?) async throws {
+        guard let account else { return }
+        let root = configuration.rootDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw HubError(.embeddedPostgres, "cannot create the data folder \(root): \(error.localizedDescription)")
+        }
+        chmod(root, 0o711)
+        if try await account.canReach(root, environment: serverEnvironment) { return }
+        let relocated = Self.relocatedClustersDirectory + "/" + stableDigest(root)
+        do {
+            try FileManager.default.createDirectory(atPath: relocated, withIntermediateDirectories: true)
+        } catch {
+            throw HubError(.embeddedPostgres, "user \(account.name) cannot reach \(root) (a parent folder is closed to other users), and \(relocated) cannot be created: \(error.localizedDescription)")
+        }
+        for folder in ["/var/lib/tributary", Self.relocatedClustersDirectory, relocated] { chmod(folder, 0o711) }
+        guard try await account.canReach(relocated, environment: serverEnvironment) else {
+            throw HubError(.embeddedPostgres, "user \(account.name) can reach neither \(root) nor \(relocated); choose a data folder it can reach (--data-dir)")
+        }
+        if serverDirectory != relocated {
+            // A warning, not a notice: backups of the data folder do not hold the database.
+            logger.warning(
+                "the data folder is closed to the PostgreSQL account; its cluster lives in \(relocated)/pg (everything else stays in the data folder)",
+                metadata: ["hub.pg.data_dir": "\(relocated)/pg", "hub.pg.user": "\(account.name)"]
+            )
+        }
+        serverDirectory = relocated
+    }
+
     /// The root folder is ours (it holds the password file); the cluster folder belongs to the
     /// account that runs the server.
     func prepareDirectories(account: ServerAccount?) throws {
         let root = configuration.rootDirectory
-        let cluster = configuration.clusterDirectory
+        let cluster = clusterDirectory
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
             // Root running the server as another user: that user may pass through, not list.
@@ -31,7 +70,7 @@ extension EmbeddedPostgres {
     }
 
     func initializeCluster(binaries: PostgresBinaries, account: ServerAccount?) async throws {
-        let cluster = configuration.clusterDirectory
+        let cluster = clusterDirectory
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: cluster)) ?? []
         guard contents.isEmpty else {
             throw HubError(
@@ -39,21 +78,17 @@ extension EmbeddedPostgres {
                 "\(cluster) is neither empty nor a PostgreSQL cluster (no PG_VERSION): move it away or choose another data folder"
             )
         }
-        if let account {
-            let probe = try account.command("/usr/bin/test", ["-w", cluster, "-a", "-x", cluster])
-            let (status, _) = try await ChildProcess.run(probe.0, probe.1, environment: serverEnvironment)
-            guard status == 0 else {
-                throw HubError(
-                    .embeddedPostgres,
-                    "user \(account.name) cannot reach \(cluster): a parent folder is closed to other users; set TRIBUTARY_DATA_DIR to a folder it can reach (for example under /var/tmp)"
-                )
-            }
+        if let account, !(try await account.canWrite(cluster, environment: serverEnvironment)) {
+            throw HubError(
+                .embeddedPostgres,
+                "user \(account.name) cannot write to \(cluster); give it that folder, or choose another data folder (--data-dir)"
+            )
         }
         logger.info("initializing a new PostgreSQL cluster", metadata: ["hub.pg.data_dir": "\(cluster)"])
         let password = randomPassword()
         try writePrivateFile(configuration.passwordFile, contents: password, owner: nil)
         // initdb reads the superuser password from a file; it never appears in arguments.
-        let passwordInput = configuration.rootDirectory + "/.initdb-password"
+        let passwordInput = serverDirectory + "/.initdb-password"
         try writePrivateFile(passwordInput, contents: password, owner: account)
         defer { unlink(passwordInput) }
         var arguments = [
@@ -76,7 +111,7 @@ extension EmbeddedPostgres {
         guard let text = try? String(contentsOfFile: configuration.passwordFile, encoding: .utf8), !text.isEmpty else {
             throw HubError(
                 .embeddedPostgres,
-                "\(configuration.passwordFile) is missing, so the cluster in \(configuration.clusterDirectory) cannot be opened; restore it, or remove \(configuration.rootDirectory) to start over"
+                "\(configuration.passwordFile) is missing, so the cluster in \(clusterDirectory) cannot be opened; restore it, or remove \(configuration.rootDirectory) to start over"
             )
         }
         return Secret(text.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -85,7 +120,7 @@ extension EmbeddedPostgres {
     /// Starts the postmaster in its own session and waits until it accepts connections.
     func launch(binaries: PostgresBinaries, account: ServerAccount?, port: Int) async throws -> ChildProcess {
         var arguments = [
-            "-D", configuration.clusterDirectory, "-p", "\(port)",
+            "-D", clusterDirectory, "-p", "\(port)",
             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
         ]
         var settings = configuration.settings
@@ -107,7 +142,7 @@ extension EmbeddedPostgres {
                 if log.contains("could not bind") || log.contains("Address already in use") { throw PortInUse(port: port) }
                 throw HubError(.embeddedPostgres, "PostgreSQL exited while starting: \(lastLines(log, count: 5)) (full log: \(configuration.logFile))")
             }
-            if let pidFile = PostmasterPIDFile.read(dataDirectory: configuration.clusterDirectory),
+            if let pidFile = PostmasterPIDFile.read(dataDirectory: clusterDirectory),
                 pidFile.pid == server.pid, pidFile.status == "ready"
             {
                 return server
@@ -205,4 +240,15 @@ public func freeLoopbackPort() throws -> Int {
     }
     guard bound else { throw HubError(.embeddedPostgres, "cannot bind a loopback socket to find a free port") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A short, stable name for a path (FNV-1a, 64 bits, hex): no security rests on it, only on
+/// the root-owned folder it names.
+func stableDigest(_ text: String) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x100_0000_01b3
+    }
+    return String(hash, radix: 16)
 }

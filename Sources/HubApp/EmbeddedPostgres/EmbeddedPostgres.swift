@@ -24,11 +24,17 @@ public actor EmbeddedPostgres {
     public nonisolated let configuration: EmbeddedPostgresConfiguration
     let logger: Logger
     var state: State = .stopped
+    /// The folder holding the cluster (`pg/`): the data folder, unless the server's account
+    /// cannot reach it (see `chooseServerDirectory`).
+    var serverDirectory: String
+
+    var clusterDirectory: String { serverDirectory + "/pg" }
 
     public init(configuration: EmbeddedPostgresConfiguration, logger: Logger) {
         var configuration = configuration
         configuration.rootDirectory = absolutePath(configuration.rootDirectory)
         self.configuration = configuration
+        self.serverDirectory = configuration.rootDirectory
         self.logger = logger
     }
 
@@ -45,6 +51,7 @@ public actor EmbeddedPostgres {
         case .stopped: break
         }
         let account = try ServerAccount.forServer(preferredName: configuration.serverUser)
+        try await chooseServerDirectory(account: account)
         try prepareDirectories(account: account)
         // Two processes starting on one folder at once: the second waits, then joins the first's server.
         return try await withFileLock(path: configuration.lockFile) {
@@ -53,7 +60,7 @@ public actor EmbeddedPostgres {
     }
 
     private func startLocked(account: ServerAccount?) async throws -> DatabaseURL {
-        let cluster = configuration.clusterDirectory
+        let cluster = clusterDirectory
         let existingMajor = (try? String(contentsOfFile: cluster + "/PG_VERSION", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let binaries = try PostgresBinaries.locate(

@@ -32,7 +32,6 @@ public struct EmbeddedPostgresConfiguration: Sendable {
         self.searchPath = searchPath
     }
 
-    var clusterDirectory: String { rootDirectory + "/pg" }
     var passwordFile: String { rootDirectory + "/pg-password" }
     var logFile: String { rootDirectory + "/pg.log" }
     var lockFile: String { rootDirectory + "/pg.lock" }

@@ -34,6 +34,18 @@ struct ServerAccount: Sendable, Equatable {
         return (setpriv, ["--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--", executable] + arguments)
     }
 
+    /// Whether this account can pass through every folder down to `path` (and list it).
+    func canReach(_ path: String, environment: [String: String]) async throws -> Bool {
+        let probe = try command("/usr/bin/test", ["-x", path])
+        return try await ChildProcess.run(probe.0, probe.1, environment: environment).status == 0
+    }
+
+    /// Whether this account can create files in the folder `path`.
+    func canWrite(_ path: String, environment: [String: String]) async throws -> Bool {
+        let probe = try command("/usr/bin/test", ["-w", path, "-a", "-x", path])
+        return try await ChildProcess.run(probe.0, probe.1, environment: environment).status == 0
+    }
+
     func chown(_ path: String) throws {
         guard Glibc.chown(path, uid, gid) == 0 else {
             throw HubError(.embeddedPostgres, "cannot hand \(path) to user \(name): \(String(cString: strerror(errno)))")

@@ -31,8 +31,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Port for the API on 127.0.0.1 (0 picks a free one).")
     var port: Int = 8080
 
-    @Option(help: "Folder holding the demo-crm and demo-billing connectors.")
-    var connectors: String = "connectors"
+    @Option(help: "Folder holding the demo-crm and demo-billing connectors (default: ./connectors in a checkout, else the built-in ones).")
+    var connectors: String?
 
     @Flag(help: "When ready, print the summary as one JSON line on stdout (progress goes to stderr).")
     var json = false
