@@ -24,14 +24,18 @@ final class Doorbell: Sendable {
 
     /// Returns when rung, or after `timeout` (the polling fallback), or on cancellation.
     func wait(timeout: Duration) async {
-        // Rings only when the full timeout passes: cancelled early (the usual case, once this
-        // wait returns), it must not ring, or the next wait would return at once and an idle
-        // dispatcher would claim in a loop.
-        let timer = Task {
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            self.ring()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForRing() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
-        defer { timer.cancel() }
+        state.withLock { $0.rung = false }
+    }
+
+    /// Returns when rung, or when cancelled (which wakes it by ringing: a timeout or shutdown
+    /// ends the wait, and the flag is cleared by `wait` before the next one).
+    private func waitForRing() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
@@ -47,6 +51,5 @@ final class Doorbell: Sendable {
         } onCancel: {
             self.ring()
         }
-        state.withLock { $0.rung = false }
     }
 }

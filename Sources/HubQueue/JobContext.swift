@@ -15,6 +15,9 @@ public final class JobContext: Sendable {
     private struct State {
         var cancelReason: CancelReason?
         var completedInTransaction = false
+        /// The worker's wait for a cancellation, resumed by `cancel(_:)`.
+        var cancelWaiter: CheckedContinuation<Void, Never>?
+        var waitAbandoned = false
     }
 
     enum CancelReason: Sendable {
@@ -53,7 +56,34 @@ public final class JobContext: Sendable {
     var completedInTransaction: Bool { state.withLock { $0.completedInTransaction } }
 
     func cancel(_ reason: CancelReason) {
-        state.withLock { if $0.cancelReason == nil { $0.cancelReason = reason } }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.cancelReason == nil { state.cancelReason = reason }
+            defer { state.cancelWaiter = nil }
+            return state.cancelWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once the job is cancelled for any reason, or when the calling task is cancelled
+    /// (the job finished first). One caller at a time: the worker running the job.
+    func waitUntilCancelled() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.cancelReason != nil || state.waitAbandoned { return true }
+                    state.cancelWaiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.waitAbandoned = true
+                defer { state.cancelWaiter = nil }
+                return state.cancelWaiter
+            }
+            waiter?.resume()
+        }
     }
 
     /// Runs `body` in a transaction that first checks (and key-share-locks) this attempt's hold

@@ -65,7 +65,7 @@ extension WorkerPool {
     }
 
     func renewLeases() async {
-        let jobs = running.withLock { $0.values.map(\.context.job) }
+        let jobs = running.withLock { $0.values.map(\.job) }
         guard !jobs.isEmpty else { return }
         do {
             let held = try await queue.heartbeat(jobs, lease: configuration.lease)
@@ -82,7 +82,7 @@ extension WorkerPool {
     }
 
     func cancelRunning(_ id: Int64, reason: JobContext.CancelReason) {
-        guard let entry = running.withLock({ $0[id] }) else {
+        guard let context = running.withLock({ $0[id] }) else {
             // Most such requests are for other workers' jobs; the last few are kept in case
             // the job is one this worker has claimed but not registered yet.
             if reason == .requested {
@@ -93,7 +93,6 @@ extension WorkerPool {
             }
             return
         }
-        entry.context.cancel(reason)
-        entry.task.cancel()
+        context.cancel(reason)
     }
 }

@@ -142,7 +142,7 @@ struct StreamSync: Sendable {
     private func recordFailure(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
         // A cancelled job's task is cancelled too, and its queries would fail at once: the
         // record is written from a task of its own.
-        try await Task { try await self.record(error, arguments: arguments, context: context) }.value
+        try await uncancellable { try await self.record(error, arguments: arguments, context: context) }
     }
 
     /// Every write here is fenced by the job's attempt: an attempt that lost its lease

@@ -9,7 +9,7 @@ import UnixSignals
 
 // A queue worker or scheduler process with test job kinds, run by the queue's process tests:
 //   QueueFixtureWorker worker|scheduler     (TRIBUTARY_DATABASE_URL, FIXTURE_* settings)
-// Job kinds: fixture.count and fixture.sleep record each run in fixture_runs inside the job's
+// Job kinds: fixture.stubborn waits `ms` ignoring cancellation; fixture.count and fixture.sleep record each run in fixture_runs inside the job's
 // fenced transaction that also completes it; fixture.hold does too, then keeps that
 // transaction open for `ms` before committing; fixture.noop does nothing.
 
@@ -52,6 +52,12 @@ let handlers: [String: JobHandler] = [
             // Idle inside the open transaction, holding the job row's lock, as a stalled worker would.
             try await Task.sleep(for: .milliseconds(milliseconds))
         }
+        return .completed
+    },
+    "fixture.stubborn": { context in
+        // Ignores cancellation: a handler in the middle of something it must finish.
+        let milliseconds = Int(context.job.args["ms"]?.scalarText ?? "") ?? 1000
+        await uncancellable { try? await Task.sleep(for: .milliseconds(milliseconds)) }
         return .completed
     },
     "fixture.sleep": { context in
@@ -102,7 +108,9 @@ nonisolated func serve(_ service: any Service, client: PostgresClient, logger: L
     try await withThrowingTaskGroup(of: Void.self) { group in
         await client.startRunning(in: &group)
         var configuration = ServiceGroupConfiguration(services: [service], logger: logger)
+        // SIGTERM drains gracefully; SIGUSR1 then cancels, as a group past its grace does.
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        configuration.cancellationSignals = [.sigusr1]
         try await ServiceGroup(configuration: configuration).run()
         group.cancelAll()
     }

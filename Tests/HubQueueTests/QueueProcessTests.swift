@@ -155,6 +155,49 @@ struct QueueProcessTests {
         #expect(try await scalar(url, "SELECT count(*)::int8 FROM fixture_runs WHERE job_id = \(own)") == 1)
     }
 
+    /// A worker draining for shutdown whose own task is then cancelled (a service group past
+    /// its grace) must wait for a stubborn job without spinning: the wait used to poll with
+    /// `Task.sleep`, which returns at once in a cancelled task, for the whole grace period.
+    @Test func aCancelledDrainWaitsForItsJobWithoutSpinning() async throws {
+        let url = try await prepare()
+        let id = try await TestDatabase.withClient(url) { client in
+            try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.stubborn", args: ["ms": 4000]))
+        }
+        let worker = try fixture("worker", url, ["FIXTURE_GRACE_MS": "20000", "FIXTURE_POLL_MS": "200"])
+        #expect(try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'running'", toBe: 1, timeout: .seconds(30)) == 1)
+        worker.signal(SIGTERM)  // graceful: stop claiming, give the job its grace
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try #require(Self.cpuSeconds(worker.pid))
+        let cancelled = ContinuousClock.now
+        worker.signal(SIGUSR1)  // now cancel the pool while the job still runs
+        // Sampled while it runs: once reaped, the process has no /proc entry to read.
+        var status: Int32?
+        var spent = before
+        while status == nil, ContinuousClock.now - cancelled < .seconds(30) {
+            spent = Self.cpuSeconds(worker.pid) ?? spent
+            status = await worker.waitForExit(timeout: .milliseconds(100))
+        }
+        let took = ContinuousClock.now - cancelled
+        let cpu = spent - before
+        #expect(status != nil, "the worker did not stop: \(worker.standardError)")
+        // The stubborn job takes up to 4 s more; the old drain spun on a core until the 20 s grace.
+        #expect(took < .seconds(10), "stopping took \(took)")
+        #expect(cpu < 0.5, "the worker burned \(cpu) s of CPU while waiting for its job")
+        #expect(try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state IN ('available', 'retryable')") == 1,
+                "the unfinished job is handed back")
+    }
+
+    /// User plus system CPU time of a live process, from /proc.
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // After the command's closing parenthesis: utime and stime are the 12th and 13th fields.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     @Test func twoSchedulersEnqueueEachPeriodOnceAndTakeOverFromEachOther() async throws {
         let url = try await prepare()
         let settings = ["FIXTURE_PERIOD_MS": "500"]
