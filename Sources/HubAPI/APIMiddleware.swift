@@ -29,12 +29,12 @@ struct ProblemMiddleware: RouterMiddleware {
             // the methods the path does have.
             if error.status == .notFound, let allowed = RouteTable.methods(for: request.uri.path),
                !allowed.contains(request.method.rawValue) {
-                response = Problem(status: .methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+                response = Problem(status: .methodNotAllowed, code: .methodNotAllowed, title: "Method not allowed",
                                    detail: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
                                    headers: [("Allow", allowed.joined(separator: ", "))])
                     .response(requestID: context.requestID)
             } else {
-                response = Problem(status: error.status, code: error.status == .notFound ? "not_found" : "http_error",
+                response = Problem(status: error.status, code: error.status == .notFound ? .notFound : .httpError,
                                    title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
                     .response(requestID: context.requestID)
             }
@@ -61,7 +61,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                                             trusted: trustedProxies) ?? "unknown"
         if let wait = failures.peek(address) {
             let seconds = max(1, Int(wait.rounded(.up)))
-            throw Problem(status: .tooManyRequests, code: "rate_limited", title: "Too many requests",
+            throw Problem(status: .tooManyRequests, code: .rateLimited, title: "Too many requests",
                           detail: "too many requests with a missing or unknown API key came from this address; retry after \(seconds) s",
                           headers: [("Retry-After", "\(seconds)")])
         }

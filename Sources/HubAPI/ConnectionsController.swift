@@ -29,7 +29,7 @@ struct ConnectionsController: Sendable {
     /// The tenant a key acts for, when it may read (`records:read` or `connections:write`).
     static func tenant(_ context: APIRequestContext, writing: Bool = false) throws -> (TenantID, ApiIdentity) {
         guard let identity = context.identity, let tenant = identity.tenant else {
-            throw Problem(status: .forbidden, code: "forbidden", title: "Forbidden", detail: "connections belong to a tenant; use a tenant's API key")
+            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden", detail: "connections belong to a tenant; use a tenant's API key")
         }
         if writing {
             guard identity.allows(.connectionsWrite) else { throw Problem.forbidden(.connectionsWrite) }
@@ -76,7 +76,7 @@ struct ConnectionsController: Sendable {
         do {
             try definition.validate(config: PyValue(json: .object(config)))
         } catch let error as HubError {
-            throw Problem(status: .unprocessableContent, code: "invalid_config", title: "Invalid configuration", detail: error.message)
+            throw Problem(status: .unprocessableContent, code: .invalidConfig, title: "Invalid configuration", detail: error.message)
         }
         let secretNames = definition.credentialFields
         var plain: [String: JSONValue] = [:], secrets: [String: JSONValue] = [:]
@@ -172,7 +172,10 @@ struct ConnectionsController: Sendable {
             // Credentials left out of the new config keep their stored values.
             if definition.credentialFields.contains(where: { merged[$0] == nil }) {
                 let existing = try await connections.credentials(tenant: tenant, connection: id)
-                if case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) {
+                if !existing.revealed.isEmpty {
+                    guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
+                        throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")
+                    }
                     for (key, value) in old where merged[key] == nil { merged[key] = value }
                 }
             }

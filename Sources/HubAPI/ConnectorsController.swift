@@ -56,7 +56,7 @@ struct ConnectorsController: Sendable {
         // Every tenant's connections can run a published version: a tenant must never be able
         // to change what another tenant's credentials are sent to, or drop `sensitive:`.
         guard let identity = context.identity, identity.isOperator(with: .connectorsWrite) else {
-            throw Problem(status: .forbidden, code: "forbidden", title: "Forbidden",
+            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden",
                           detail: "publishing a connector needs an operator key (no tenant) with the connectors:write scope")
         }
         var buffer = try await request.body.collect(upTo: 4 << 20)
@@ -77,7 +77,7 @@ struct ConnectorsController: Sendable {
         do {
             definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: sidecar)
         } catch let error as HubError {
-            throw Problem(status: .unprocessableContent, code: "invalid_connector", title: "Invalid connector", detail: error.message)
+            throw Problem(status: .unprocessableContent, code: .invalidConnector, title: "Invalid connector", detail: error.message)
         }
         let (version, created) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)
         return try JSONResponse.make(.object([

@@ -42,7 +42,7 @@ struct DatabaseGuardResponder<Inner: HTTPResponder>: HTTPResponder where Inner.C
         let offered = request.headers[.init("X-Request-Id")!] ?? ""
         let requestID = RequestIdentifier.accepted(offered) ?? UUID().uuidString.lowercased()
         var response = Problem(
-            status: .serviceUnavailable, code: HubError.Code.databaseUnavailable.rawValue, title: "Unavailable",
+            status: .serviceUnavailable, code: .databaseUnavailable, title: "Unavailable",
             detail: "the database is unavailable; retry after \(retryAfterSeconds) s",
             headers: [("Retry-After", "\(retryAfterSeconds)")]
         ).response(requestID: requestID)

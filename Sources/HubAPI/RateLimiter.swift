@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import HubStore
 import Hummingbird
 import Synchronization
@@ -71,7 +72,7 @@ struct RateLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let key = context.identity?.keyID, let wait = limiter.take(key) {
             let seconds = max(1, Int(wait.rounded(.up)))
-            throw Problem(status: .tooManyRequests, code: "rate_limited", title: "Too many requests",
+            throw Problem(status: .tooManyRequests, code: .rateLimited, title: "Too many requests",
                           detail: "this API key is over its limit of \(Int(limiter.rate)) requests a second; retry after \(seconds) s",
                           headers: [("Retry-After", "\(seconds)")])
         }

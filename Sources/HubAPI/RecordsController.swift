@@ -25,7 +25,7 @@ struct RecordsController: Sendable {
 
     func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         guard let identity = context.identity, let tenant = identity.tenant else {
-            throw Problem(status: .forbidden, code: "forbidden", title: "Forbidden", detail: "records belong to a tenant; use a tenant's API key")
+            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden", detail: "records belong to a tenant; use a tenant's API key")
         }
         guard identity.allows(.recordsRead) else { throw Problem.forbidden(.recordsRead) }
         let parameters = try RecordListRequest.parse(request)

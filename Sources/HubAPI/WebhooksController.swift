@@ -55,7 +55,7 @@ struct WebhooksController: Sendable {
     /// Every refusal before the signature is verified answers alike: the caller has proved
     /// nothing, so it must not learn which connections, tenants or accounts exist, or why its
     /// event was refused. The reason goes to the log for the operator.
-    static let rejected = Problem(status: .unauthorized, code: "webhook_rejected", title: "Webhook rejected",
+    static let rejected = Problem(status: .unauthorized, code: .webhookRejected, title: "Webhook rejected",
                                   detail: "no connection takes this webhook, or its signature does not verify")
 
     private func resolve(_ context: APIRequestContext, _ find: () async throws -> WebhookIntake.Target) async throws -> WebhookIntake.Target {
@@ -96,7 +96,7 @@ struct WebhooksController: Sendable {
     }
 
     static func tooLarge(_ limit: Int) -> Problem {
-        Problem(status: .contentTooLarge, code: "payload_too_large", title: "Payload too large",
+        Problem(status: .contentTooLarge, code: .payloadTooLarge, title: "Payload too large",
                 detail: "the webhook body exceeds this connector's limit of \(limit) bytes")
     }
 

@@ -21,28 +21,43 @@ public struct HubError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension HubError {
-    /// A stable, documented error code; API responses and CLI exit paths switch on it.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+    /// A stable, documented error code; API responses and CLI exit paths switch on it. An enum,
+    /// so that every switch over it (the API's status for each) names every code: a new one
+    /// cannot silently become a 500.
+    public enum Code: String, Sendable, CaseIterable, CustomStringConvertible {
+        case invalidConfiguration = "invalid_configuration"
+        case invalidInput = "invalid_input"
+        case notFound = "not_found"
+        case conflict = "conflict"
+        case databaseUnavailable = "database_unavailable"
+        case databaseError = "database_error"
+        /// A stored value (a connection's config, a record, a state) is not what was written:
+        /// never replaced by a default, since that would lose or overwrite data silently.
+        case storedDataInvalid = "stored_data_invalid"
+        case schemaOutOfDate = "schema_out_of_date"
+        case schemaTooNew = "schema_too_new"
+        case migrationChecksumMismatch = "migration_checksum_mismatch"
+        case migrationFailed = "migration_failed"
+        case embeddedPostgres = "embedded_postgres"
+        case postgresNotInstalled = "postgres_not_installed"
+        case keyUnavailable = "key_unavailable"
+        case decryptionFailed = "decryption_failed"
+        case keyShredded = "key_shredded"
+        case keyRetirementBlocked = "key_retirement_blocked"
+        case internalError = "internal_error"
 
-        public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
-        public static let invalidInput = Code(rawValue: "invalid_input")
-        public static let notFound = Code(rawValue: "not_found")
-        public static let conflict = Code(rawValue: "conflict")
-        public static let databaseUnavailable = Code(rawValue: "database_unavailable")
-        public static let databaseError = Code(rawValue: "database_error")
-        public static let schemaOutOfDate = Code(rawValue: "schema_out_of_date")
-        public static let schemaTooNew = Code(rawValue: "schema_too_new")
-        public static let migrationChecksumMismatch = Code(rawValue: "migration_checksum_mismatch")
-        public static let migrationFailed = Code(rawValue: "migration_failed")
-        public static let embeddedPostgres = Code(rawValue: "embedded_postgres")
-        public static let postgresNotInstalled = Code(rawValue: "postgres_not_installed")
-        public static let keyUnavailable = Code(rawValue: "key_unavailable")
-        public static let decryptionFailed = Code(rawValue: "decryption_failed")
-        public static let keyShredded = Code(rawValue: "key_shredded")
-        public static let keyRetirementBlocked = Code(rawValue: "key_retirement_blocked")
-        public static let internalError = Code(rawValue: "internal_error")
+        // The API's own codes: what a request got wrong before any domain code ran.
+        case unauthorized = "unauthorized"
+        case forbidden = "forbidden"
+        case invalidRequest = "invalid_request"
+        case invalidConfig = "invalid_config"
+        case invalidConnector = "invalid_connector"
+        case methodNotAllowed = "method_not_allowed"
+        case payloadTooLarge = "payload_too_large"
+        case rateLimited = "rate_limited"
+        case webhookRejected = "webhook_rejected"
+        case httpError = "http_error"
+
+        public var description: String { rawValue }
     }
 }

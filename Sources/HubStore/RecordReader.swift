@@ -44,7 +44,9 @@ public struct RecordReader: Sendable {
         guard let (dataText, sealed, keyVersion, sequence) = row else {
             throw HubError(.notFound, "record \(key.externalID) of stream \(key.stream) not found")
         }
-        let data = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8))) ?? [:]
+        guard let data = try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8)) else {
+            throw HubError(.storedDataInvalid, "record \(key.externalID) of stream \(key.stream) holds data that is not a JSON object")
+        }
         var sensitive: Secret<[String: JSONValue]>?
         if let actor, let sealed, let keyVersion {
             let dataKey = try await keyring.decryptionKey(for: tenant, version: keyVersion)

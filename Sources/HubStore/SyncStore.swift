@@ -36,7 +36,9 @@ public struct SyncStore: Sendable {
                 logger: logger
             )
             for try await row in rows.decode((UUID, String, Int, String, String, Int?, String).self) {
-                let config = (try? JSONDecoder().decode(JSONValue.self, from: Data(row.3.utf8))) ?? .object([:])
+                guard let config = try? JSONDecoder().decode(JSONValue.self, from: Data(row.3.utf8)), case .object = config else {
+                    throw HubError(.storedDataInvalid, "connection \(id)'s stored config is not a JSON object")
+                }
                 return ConnectionInfo(id: id, tenant: TenantID(row.0), connector: row.1, connectorVersion: row.2, config: config,
                                       status: row.4, scheduleSeconds: row.5, externalAccount: row.6)
             }
@@ -54,7 +56,11 @@ public struct SyncStore: Sendable {
                 logger: logger
             )
             for try await text in rows.decode(String.self) {
-                return try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                // Read as no state, a bad value would restart the stream from its beginning unnoticed.
+                guard let state = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                    throw HubError(.storedDataInvalid, "the saved state of stream \(stream) of connection \(connection) does not decode")
+                }
+                return state
             }
             return nil
         }

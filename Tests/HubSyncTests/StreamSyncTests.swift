@@ -119,3 +119,34 @@ struct StreamSyncTests {
         }
     }
 }
+
+/// Stored values that do not decode are errors naming the row, never a default: a config read
+/// as `{}` would sync with no settings, and a record read as `{}` would serve an empty record.
+@Suite("Stored data that does not decode")
+struct StoredDataTests {
+    @Test func aCorruptConfigStateOrRecordIsAnErrorThatNamesIt() async throws {
+        let crm = FakeCRM(count: 3)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
+                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                let logger = harness.logger
+                try await client.query("UPDATE connections SET config = '[1, 2]' WHERE id = \(harness.connection)", logger: logger)
+                try await client.query("UPDATE records SET data = '\"text\"'::jsonb WHERE connection_id = \(harness.connection) AND external_id = 'c1'",
+                                       logger: logger)
+
+                let config = await #expect(throws: HubError.self) { _ = try await harness.syncs.connection(harness.connection) }
+                #expect(config?.code == .storedDataInvalid)
+                #expect(config?.message.contains(harness.connection.uuidString) == true, "\(String(describing: config))")
+
+                let reader = RecordReader(client: client, keyring: harness.keyring, logger: logger)
+                let record = await #expect(throws: HubError.self) {
+                    _ = try await reader.record(tenant: harness.tenant, key: RecordKey(connection: harness.connection, stream: "contacts", externalID: "c1"))
+                }
+                #expect(record?.code == .storedDataInvalid)
+                #expect(record?.message.contains("c1") == true)
+            }
+        }
+    }
+}
