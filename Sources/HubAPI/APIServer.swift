@@ -27,6 +27,8 @@ public enum APIServer {
         /// second on average, bursts of `authFailureBurst`; past it, 429 before any lookup.
         public var authFailureRate: Double = 10
         public var authFailureBurst: Double = 100
+        /// The largest request body any route reads (webhooks have their connector's own).
+        public var maxRequestBodyBytes = RequestBody.defaultLimit
         /// Proxies whose `X-Forwarded-For` names the client (`TRIBUTARY_TRUSTED_PROXIES`).
         public var trustedProxies: [IPRange] = []
         /// The database to watch on a connection of its own: while it does not answer,
@@ -67,10 +69,11 @@ public enum APIServer {
                                                       failures: RateLimiter(rate: configuration.authFailureRate, burst: configuration.authFailureBurst),
                                                       trustedProxies: configuration.trustedProxies))
             .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
+        let body = RequestBody(limit: configuration.maxRequestBodyBytes)
         RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
-        ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
-        ConnectorsController(client: postgres, logger: logger).addRoutes(to: v1)
-        TenantsController(client: postgres, logger: logger).addRoutes(to: v1)
+        ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog, body: body).addRoutes(to: v1)
+        ConnectorsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)
+        TenantsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)
         JobsController(client: postgres, logger: logger).addRoutes(to: v1)
         webhooks.addTenantRoutes(to: v1)
         let watch = configuration.watchedDatabase.map { DatabaseWatch(url: $0, logger: logger) }

@@ -15,6 +15,7 @@ struct ConnectionsController: Sendable {
     let keyring: Keyring
     let logger: Logger
     let definitions: ConnectorCatalog
+    let body: RequestBody
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/connections") { request, context in try await list(request, context) }
@@ -61,13 +62,9 @@ struct ConnectionsController: Sendable {
         return try JSONResponse.make(.object(["data": .array(shown.map(Self.json)), "next_cursor": next]))
     }
 
-    static func body(_ request: Request) async throws -> [String: JSONValue] {
-        var buffer = try await request.body.collect(upTo: 1 << 20)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
-            throw Problem.invalid(["body": "must be a JSON object"])
-        }
-        return body
+    /// The request's JSON object body.
+    func requestObject(_ request: Request) async throws -> [String: JSONValue] {
+        try await body.object(request, expected: "must be a JSON object") ?? [:]
     }
 
     /// Splits a full configuration into plain fields and sealed-to-be credentials, after the
@@ -88,7 +85,7 @@ struct ConnectionsController: Sendable {
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let (tenant, _) = try Self.tenant(context, writing: true)
-        let body = try await Self.body(request)
+        let body = try await requestObject(request)
         var errors: [String: String] = [:]
         let connector = body["connector"]?.stringValue
         if connector == nil { errors["connector"] = "is required" }
@@ -130,7 +127,7 @@ struct ConnectionsController: Sendable {
     func update(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let (tenant, _) = try Self.tenant(context, writing: true)
         let id = try connectionID(context)
-        let body = try await Self.body(request)
+        let body = try await requestObject(request)
         var errors: [String: String] = [:]
         var status: String?
         if let raw = body["status"] {
@@ -223,14 +220,10 @@ struct ConnectionsController: Sendable {
     func startSync(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let (tenant, _) = try Self.tenant(context, writing: true)
         let id = try connectionID(context)
-        var buffer = try await request.body.collect(upTo: 64 << 10)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         var streams: [String]?
         var fullRefresh = false
-        if !bytes.isEmpty {
-            guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
-                throw Problem.invalid(["body": "must be a JSON object such as {\"stream\": \"contacts\", \"full_refresh\": false}"])
-            }
+        if let body = try await body.object(request, expected: #"must be a JSON object such as {"stream": "contacts", "full_refresh": false}"#,
+                                            optional: true) {
             var errors: [String: String] = [:]
             switch body["stream"] {
             case nil: break

@@ -12,6 +12,7 @@ import PostgresNIO
 struct ConnectorsController: Sendable {
     let client: PostgresClient
     let logger: Logger
+    let body: RequestBody
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/connectors") { request, context in try await list(request, context) }
@@ -59,11 +60,7 @@ struct ConnectorsController: Sendable {
             throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden",
                           detail: "publishing a connector needs an operator key (no tenant) with the connectors:write scope")
         }
-        var buffer = try await request.body.collect(upTo: 4 << 20)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
-            throw Problem.invalid(["body": "must be a JSON object with name, manifest (YAML text) and sidecar (YAML text)"])
-        }
+        let body = try await self.body.object(request, expected: "must be a JSON object with name, manifest (YAML text) and sidecar (YAML text)") ?? [:]
         var errors: [String: String] = [:]
         let name = body["name"]?.stringValue
         let manifest = body["manifest"]?.stringValue

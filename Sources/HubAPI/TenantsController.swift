@@ -9,6 +9,7 @@ import PostgresNIO
 struct TenantsController: Sendable {
     let client: PostgresClient
     let logger: Logger
+    let body: RequestBody
 
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/tenants") { request, context in try await list(request, context) }
@@ -35,10 +36,8 @@ struct TenantsController: Sendable {
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         try Self.requireAdmin(context)
-        var buffer = try await request.body.collect(upTo: 64 << 10)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard case .object(let body)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-              case .string(let name)? = body["name"] else {
+        let body = try await self.body.object(request, expected: #"must be a JSON object: {"name": "Acme"}"#) ?? [:]
+        guard case .string(let name)? = body["name"] else {
             throw Problem.invalid(["name": "is required: {\"name\": \"Acme\"}"])
         }
         let tenant = try await TenantStore(client: client, logger: logger).create(name: name)

@@ -85,12 +85,12 @@ struct WebhooksController: Sendable {
         }
     }
 
+    /// The body, within the connector's own limit (a webhook sender is no API client: its
+    /// limit is the sidecar's, not the API's).
     private func collect(_ request: Request, limit: Int) async throws -> [UInt8] {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw Self.tooLarge(limit) }
         do {
-            var buffer = try await request.body.collect(upTo: limit)
-            return buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return try await RequestBody(limit: limit).bytes(request)
+        } catch let problem as Problem where problem.code == .payloadTooLarge {
             throw Self.tooLarge(limit)
         }
     }

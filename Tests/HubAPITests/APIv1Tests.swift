@@ -332,6 +332,14 @@ struct APIv1Tests {
             #expect(list.json["data"]?.arrayCount == 3)
             // An operator key reads no tenant's records.
             #expect(try await get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: world.admin).status == 403)
+            // Past the API's body limit (4 MiB): 413, whatever the route, before anything is parsed.
+            let huge = #"{"name": ""# + String(repeating: "x", count: 5 << 20) + #""}"#
+            let tooLarge = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: huge)
+            #expect(tooLarge.status == 413)
+            #expect(tooLarge.json["code"] == .string("payload_too_large"))
+            let notObject = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: "[1]")
+            #expect(notObject.status == 400)
+            #expect(notObject.json["errors"]?.arrayValue?.first?["field"] == .string("body"))
         }
     }
 
