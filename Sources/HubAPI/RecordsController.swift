@@ -17,8 +17,6 @@ struct RecordsController: Sendable {
     let logger: Logger
     let definitions: ConnectorCatalog
 
-    static let mask = "***"
-
     func addRoutes(to group: RouterGroup<APIRequestContext>) {
         group.get("/records") { request, context in try await list(request, context) }
     }
@@ -57,58 +55,8 @@ struct RecordsController: Sendable {
         if identity.allows(.recordsReadSensitive) {
             revealed = try await reader.reveal(rows, tenant: tenant, to: .apiKey(identity.keyID, requestID: context.requestID))
         }
-        let sensitiveNames = (policy?.sensitive ?? []).sorted()
-        // The page is written straight into bytes: each record's stored JSON text is spliced in
-        // as it came from PostgreSQL, with masked or revealed fields added, instead of being
-        // parsed and re-encoded (the hot path of the records API).
-        var body: [UInt8] = []
-        body.reserveCapacity(rows.reduce(64) { $0 + $1.dataJSON.utf8.count + 256 })
-        let connectionText = connection.uuidString.lowercased()
-        body.append(contentsOf: Array(#"{"data":["#.utf8))
-        for (index, row) in rows.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            body.append(contentsOf: Array(#"{"connection_id":""#.utf8))
-            body.append(contentsOf: Array(connectionText.utf8))
-            body.append(contentsOf: Array(#"","data":{"#.utf8))
-            var added = 0
-            if let fields = revealed[row.key] {
-                for name in fields.keys.sorted() {
-                    if added > 0 { body.append(UInt8(ascii: ",")) }
-                    JSONValue.appendQuoted(name, to: &body)
-                    body.append(UInt8(ascii: ":"))
-                    fields[name]!.appendCanonical(to: &body)
-                    added += 1
-                }
-            } else if row.sealed != nil {
-                for name in sensitiveNames {
-                    if added > 0 { body.append(UInt8(ascii: ",")) }
-                    JSONValue.appendQuoted(name, to: &body)
-                    body.append(contentsOf: Array(#":"***""#.utf8))
-                    added += 1
-                }
-            }
-            // The stored object without its braces (sensitive fields are never in it, so no key repeats).
-            let stored = row.dataJSON.utf8
-            if let open = stored.firstIndex(of: UInt8(ascii: "{")), let close = stored.lastIndex(of: UInt8(ascii: "}")), open < close {
-                let inner = stored[stored.index(after: open)..<close]
-                if inner.contains(where: { $0 != UInt8(ascii: " ") }) {
-                    if added > 0 { body.append(UInt8(ascii: ",")) }
-                    body.append(contentsOf: inner)
-                }
-            }
-            body.append(contentsOf: Array(#"},"deleted_at":"#.utf8))
-            if let deleted = row.deletedAt { JSONValue.appendQuoted(RFC3339.string(deleted), to: &body) } else { body.append(contentsOf: Array("null".utf8)) }
-            body.append(contentsOf: Array(#","id":"#.utf8))
-            JSONValue.appendQuoted(row.key.externalID, to: &body)
-            body.append(contentsOf: Array(#","stream":"#.utf8))
-            JSONValue.appendQuoted(stream, to: &body)
-            body.append(contentsOf: Array(#","synced_at":"#.utf8))
-            JSONValue.appendQuoted(RFC3339.string(row.syncedAt), to: &body)
-            body.append(UInt8(ascii: "}"))
-        }
-        body.append(contentsOf: Array(#"],"next_cursor":"#.utf8))
-        if more { JSONValue.appendQuoted(RecordCursor.encode(rows.last!.changeSequence), to: &body) } else { body.append(contentsOf: Array("null".utf8)) }
-        body.append(UInt8(ascii: "}"))
+        let body = RecordPage(connection: connection, stream: stream, sensitiveNames: (policy?.sensitive ?? []).sorted())
+            .encode(rows, revealed: revealed, more: more)
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -40,6 +40,17 @@ public struct RecordRow: Sendable {
     public let changeSequence: Int64
     public let syncedAt: Date
     public let deletedAt: Date?
+
+    public init(key: RecordKey, dataJSON: String, sealed: [UInt8]?, keyVersion: Int?, changeSequence: Int64, syncedAt: Date,
+                deletedAt: Date?) {
+        self.key = key
+        self.dataJSON = dataJSON
+        self.sealed = sealed
+        self.keyVersion = keyVersion
+        self.changeSequence = changeSequence
+        self.syncedAt = syncedAt
+        self.deletedAt = deletedAt
+    }
 }
 
 extension RecordReader {
