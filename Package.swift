@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // The swift-configuration trait is off: Tributary reads its environment in one place itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
@@ -47,8 +48,20 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL plumbing shared by the store and the queue: connection URLs and pools,
+        // session limits, driver errors as HubErrors. Knows no table.
+        .target(
+            name: "HubDatabase",
+            dependencies: [
+                "HubCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -56,7 +69,7 @@ let package = Package(
         .target(
             name: "HubStore",
             dependencies: [
-                "HubCore", "HubCrypto",
+                "HubCore", "HubCrypto", "HubDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,7 +81,7 @@ let package = Package(
         .target(
             name: "HubQueue",
             dependencies: [
-                "HubCore", "HubStore",
+                "HubDatabase", "HubCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -81,7 +94,7 @@ let package = Package(
         .target(
             name: "HubSync",
             dependencies: [
-                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue",
+                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,7 +103,7 @@ let package = Package(
         .target(
             name: "HubAPI",
             dependencies: [
-                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync",
+                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -100,19 +113,42 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Composition root: configuration, embedded PostgreSQL, service lifecycle.
+        // The PostgreSQL that `dev`, `demo`, `db` and the tests start themselves, in a folder.
+        .target(
+            name: "HubEmbeddedPostgres",
+            dependencies: [
+                "HubCore", "HubDatabase",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Composition root: configuration, roles, service lifecycle.
         .target(
             name: "HubApp",
             dependencies: [
-                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
+                "HubDatabase", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `tributary demo`: two sample APIs, their connectors (built in) and the driver that
+        // shows the product working. Apart from HubApp so that nothing else rebuilds with it.
+        .target(
+            name: "HubDemo",
+            dependencies: [
+                "HubApp", "HubConnectors", "HubCore", "HubCrypto", "HubDatabase", "HubQueue", "HubStore", "HubSync",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedDemoConnectors"]
@@ -120,10 +156,11 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "HubApp", "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubConnectors", "HubSync",
+                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubDatabase", "HubStore", "HubQueue", "HubConnectors", "HubSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -131,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "TributaryBench",
             dependencies: [
-                "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubConnectors", "HubSync",
+                "HubCore", "HubCrypto", "HubDatabase", "HubStore", "HubQueue", "HubConnectors", "HubSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -144,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "QueueFixtureWorker",
             dependencies: [
-                "HubQueue", "HubStore", "HubCore",
+                "HubQueue", "HubDatabase", "HubCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,7 +197,7 @@ let package = Package(
         .target(
             name: "TributaryTestSupport",
             dependencies: [
-                "HubApp", "HubStore", "HubCore", "HubCrypto", "HubConnectors",
+                "HubEmbeddedPostgres", "HubDatabase", "HubStore", "HubCore", "HubCrypto", "HubConnectors",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 // Fake third-party APIs are small Hummingbird servers.
@@ -187,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "HubSyncTests",
             dependencies: [
-                "HubSync", "HubConnectors", "HubStore", "HubQueue", "HubCore", "HubCrypto", "TributaryTestSupport",
+                "HubSync", "HubConnectors", "HubDatabase", "HubStore", "HubQueue", "HubCore", "HubCrypto", "TributaryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -196,8 +233,7 @@ let package = Package(
         .testTarget(
             name: "HubConnectorsTests",
             dependencies: [
-                "HubConnectors", "HubCore", "TributaryTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "HubConnectors", "HubCore", "HubDatabase", "TributaryTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Conformance")],
@@ -205,13 +241,13 @@ let package = Package(
         ),
         .testTarget(
             name: "HubCryptoTests",
-            dependencies: ["HubCrypto", "HubCore", "TributaryTestSupport"],
+            dependencies: ["HubCrypto", "HubCore", "TributaryTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HubStoreTests",
             dependencies: [
-                "HubStore", "HubCore", "HubCrypto", "TributaryTestSupport",
+                "HubStore", "HubCore", "HubCrypto", "HubDatabase", "TributaryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
@@ -219,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "HubQueueTests",
             dependencies: [
-                "HubQueue", "HubStore", "HubCore", "TributaryTestSupport",
+                "HubQueue", "HubDatabase", "HubStore", "HubCore", "TributaryTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -231,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "HubAppTests",
             dependencies: [
-                "HubApp", "HubStore", "HubCore", "HubQueue", "TributaryTestSupport",
+                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCrypto", "HubDatabase", "HubStore", "HubCore", "HubQueue", "TributaryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -3,6 +3,7 @@ import Foundation
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubQueue
 import HubStore
 import HubSync

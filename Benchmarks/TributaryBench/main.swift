@@ -1,4 +1,5 @@
 import Foundation
+import HubDatabase
 import HubStore
 
 // Entry point of `scripts/bench NAME [--json]`; each benchmark prints its figure beside the

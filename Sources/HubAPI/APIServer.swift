@@ -1,6 +1,7 @@
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubStore
 import HubSync
 import Hummingbird

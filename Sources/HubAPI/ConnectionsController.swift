@@ -17,7 +17,8 @@ struct ConnectionsController: Sendable {
     let definitions: ConnectorCatalog
     let body: RequestBody
 
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+    func addRoutes(to routes: RouterGroup<APIRequestContext>) {
+        let group = routes.group(context: TenantRequestContext.self)
         group.get("/connections") { request, context in try await list(request, context) }
         group.post("/connections") { request, context in try await create(request, context) }
         group.patch("/connections/:id") { request, context in try await update(request, context) }
@@ -27,28 +28,16 @@ struct ConnectionsController: Sendable {
         group.get("/connections/:id/syncs") { request, context in try await listSyncs(request, context) }
     }
 
-    /// The tenant a key acts for, when it may read (`records:read` or `connections:write`).
-    static func tenant(_ context: APIRequestContext, writing: Bool = false) throws -> (TenantID, ApiIdentity) {
-        guard let identity = context.identity, let tenant = identity.tenant else {
-            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden", detail: "connections belong to a tenant; use a tenant's API key")
-        }
-        if writing {
-            guard identity.allows(.connectionsWrite) else { throw Problem.forbidden(.connectionsWrite) }
-        } else {
-            guard identity.allows(.recordsRead) || identity.allows(.connectionsWrite) else { throw Problem.forbidden(.recordsRead) }
-        }
-        return (tenant, identity)
-    }
-
-    func connectionID(_ context: APIRequestContext) throws -> UUID {
+    func connectionID(_ context: TenantRequestContext) throws -> UUID {
         guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw) else {
             throw Problem.invalid(["id": "must be a connection id (UUID)"])
         }
         return id
     }
 
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context)
+    func list(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead, .connectionsWrite)
+        let tenant = context.tenant
         var errors: [String: String] = [:]
         let page = PageRequest.parse(request, kind: "connections", errors: &errors)
         guard errors.isEmpty, let before = ListCursor.timeKey(page.after) else {
@@ -83,8 +72,9 @@ struct ConnectionsController: Sendable {
         return (plain, secrets)
     }
 
-    func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context, writing: true)
+    func create(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.connectionsWrite)
+        let tenant = context.tenant
         let body = try await requestObject(request)
         var errors: [String: String] = [:]
         let connector = body["connector"]?.stringValue
@@ -124,8 +114,9 @@ struct ConnectionsController: Sendable {
         return try JSONResponse.make(Self.json(summary), status: .created)
     }
 
-    func update(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context, writing: true)
+    func update(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.connectionsWrite)
+        let tenant = context.tenant
         let id = try connectionID(context)
         let body = try await requestObject(request)
         var errors: [String: String] = [:]
@@ -190,8 +181,9 @@ struct ConnectionsController: Sendable {
         return try JSONResponse.make(Self.json(summary))
     }
 
-    func delete(_ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context, writing: true)
+    func delete(_ context: TenantRequestContext) async throws -> Response {
+        try context.require(.connectionsWrite)
+        let tenant = context.tenant
         let id = try connectionID(context)
         guard try await ConnectionStore(client: client, keyring: keyring, logger: logger).delete(tenant: tenant, connection: id) else {
             throw HubError(.notFound, "connection \(id) not found")
@@ -199,8 +191,9 @@ struct ConnectionsController: Sendable {
         return Response(status: .noContent)
     }
 
-    func show(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context)
+    func show(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead, .connectionsWrite)
+        let tenant = context.tenant
         let id = try connectionID(context)
         let syncs = SyncStore(client: client, logger: logger)
         guard let summary = try await ConnectionStore(client: client, keyring: keyring, logger: logger).summary(tenant: tenant, id: id) else {
@@ -217,8 +210,9 @@ struct ConnectionsController: Sendable {
         return try JSONResponse.make(object)
     }
 
-    func startSync(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context, writing: true)
+    func startSync(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.connectionsWrite)
+        let tenant = context.tenant
         let id = try connectionID(context)
         var streams: [String]?
         var fullRefresh = false
@@ -244,8 +238,9 @@ struct ConnectionsController: Sendable {
         })]), status: .accepted)
     }
 
-    func listSyncs(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try Self.tenant(context)
+    func listSyncs(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead, .connectionsWrite)
+        let tenant = context.tenant
         let id = try connectionID(context)
         var errors: [String: String] = [:]
         let page = PageRequest.parse(request, kind: "syncs", errors: &errors)

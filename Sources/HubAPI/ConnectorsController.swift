@@ -14,14 +14,14 @@ struct ConnectorsController: Sendable {
     let logger: Logger
     let body: RequestBody
 
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.get("/connectors") { request, context in try await list(request, context) }
-        group.get("/connectors/:name") { _, context in try await show(context) }
-        group.post("/connectors") { request, context in try await register(request, context) }
+    func addRoutes(to routes: RouterGroup<APIRequestContext>) {
+        let anyKey = routes.group(context: KeyRequestContext.self)
+        anyKey.get("/connectors") { request, context in try await list(request, context) }
+        anyKey.get("/connectors/:name") { _, context in try await show(context) }
+        routes.group(context: OperatorRequestContext.self).post("/connectors") { request, context in try await register(request, context) }
     }
 
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        guard context.identity != nil else { throw Problem.unauthorized("send an API key") }
+    func list(_ request: Request, _ context: KeyRequestContext) async throws -> Response {
         var errors: [String: String] = [:]
         let page = PageRequest.parse(request, kind: "connectors", errors: &errors)
         if !errors.isEmpty { throw Problem.invalid(errors) }
@@ -34,8 +34,7 @@ struct ConnectorsController: Sendable {
         }), "next_cursor": next]))
     }
 
-    func show(_ context: APIRequestContext) async throws -> Response {
-        guard context.identity != nil else { throw Problem.unauthorized("send an API key") }
+    func show(_ context: KeyRequestContext) async throws -> Response {
         guard let name = context.parameters.get("name") else { throw Problem.invalid(["name": "is required"]) }
         let stored = try await ConnectorStore(client: client, logger: logger).definition(name: name)
         let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
@@ -53,13 +52,10 @@ struct ConnectorsController: Sendable {
         ]))
     }
 
-    func register(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+    func register(_ request: Request, _ context: OperatorRequestContext) async throws -> Response {
         // Every tenant's connections can run a published version: a tenant must never be able
         // to change what another tenant's credentials are sent to, or drop `sensitive:`.
-        guard let identity = context.identity, identity.isOperator(with: .connectorsWrite) else {
-            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden",
-                          detail: "publishing a connector needs an operator key (no tenant) with the connectors:write scope")
-        }
+        try context.require(.connectorsWrite)
         let body = try await self.body.object(request, expected: "must be a JSON object with name, manifest (YAML text) and sidecar (YAML text)") ?? [:]
         var errors: [String: String] = [:]
         let name = body["name"]?.stringValue

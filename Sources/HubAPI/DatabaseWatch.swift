@@ -1,4 +1,5 @@
 import HubCore
+import HubDatabase
 import HubStore
 import Logging
 import NIOCore

@@ -12,7 +12,8 @@ struct JobsController: Sendable {
     let client: PostgresClient
     let logger: Logger
 
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+    func addRoutes(to routes: RouterGroup<APIRequestContext>) {
+        let group = routes.group(context: OperatorRequestContext.self)
         group.get("/jobs") { request, context in try await list(request, context) }
         group.get("/jobs/:id") { _, context in try await show(context) }
         group.post("/jobs/:id/retry") { _, context in try await retry(context) }
@@ -21,13 +22,13 @@ struct JobsController: Sendable {
 
     var queue: JobQueue { JobQueue(client: client, logger: logger) }
 
-    func jobID(_ context: APIRequestContext) throws -> Int64 {
+    func jobID(_ context: OperatorRequestContext) throws -> Int64 {
         guard let raw = context.parameters.get("id"), let id = Int64(raw), id > 0 else { throw Problem.invalid(["id": "must be a job id (a positive integer)"]) }
         return id
     }
 
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        try TenantsController.requireAdmin(context)
+    func list(_ request: Request, _ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         let query = request.uri.queryParameters
         var errors: [String: String] = [:]
         var state: JobState?
@@ -46,20 +47,20 @@ struct JobsController: Sendable {
         return try JSONResponse.make(.object(["data": .array(jobs.map(Self.json)), "next_cursor": next]))
     }
 
-    func show(_ context: APIRequestContext) async throws -> Response {
-        try TenantsController.requireAdmin(context)
+    func show(_ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         return try JSONResponse.make(Self.json(try await queue.job(try jobID(context))))
     }
 
-    func retry(_ context: APIRequestContext) async throws -> Response {
-        try TenantsController.requireAdmin(context)
+    func retry(_ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         let id = try jobID(context)
         try await queue.retry(id)
         return try JSONResponse.make(Self.json(try await queue.job(id)))
     }
 
-    func cancel(_ context: APIRequestContext) async throws -> Response {
-        try TenantsController.requireAdmin(context)
+    func cancel(_ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         let id = try jobID(context)
         _ = try await queue.cancel(id)
         return try JSONResponse.make(Self.json(try await queue.job(id)))

@@ -17,15 +17,13 @@ struct RecordsController: Sendable {
     let logger: Logger
     let definitions: ConnectorCatalog
 
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.get("/records") { request, context in try await list(request, context) }
+    func addRoutes(to routes: RouterGroup<APIRequestContext>) {
+        routes.group(context: TenantRequestContext.self).get("/records") { request, context in try await list(request, context) }
     }
 
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        guard let identity = context.identity, let tenant = identity.tenant else {
-            throw Problem(status: .forbidden, code: .forbidden, title: "Forbidden", detail: "records belong to a tenant; use a tenant's API key")
-        }
-        guard identity.allows(.recordsRead) else { throw Problem.forbidden(.recordsRead) }
+    func list(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead)
+        let (identity, tenant) = (context.identity, context.tenant)
         let parameters = try RecordListRequest.parse(request)
         let (connection, stream) = (parameters.connection, parameters.stream)
 

@@ -11,17 +11,14 @@ struct TenantsController: Sendable {
     let logger: Logger
     let body: RequestBody
 
-    func addRoutes(to group: RouterGroup<APIRequestContext>) {
+    func addRoutes(to routes: RouterGroup<APIRequestContext>) {
+        let group = routes.group(context: OperatorRequestContext.self)
         group.get("/tenants") { request, context in try await list(request, context) }
         group.post("/tenants") { request, context in try await create(request, context) }
     }
 
-    static func requireAdmin(_ context: APIRequestContext) throws {
-        guard let identity = context.identity, identity.allows(.admin), identity.tenant == nil else { throw Problem.forbidden(.admin) }
-    }
-
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        try Self.requireAdmin(context)
+    func list(_ request: Request, _ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         var errors: [String: String] = [:]
         let page = PageRequest.parse(request, kind: "tenants", errors: &errors)
         guard errors.isEmpty, let after = ListCursor.timeKey(page.after) else {
@@ -34,8 +31,8 @@ struct TenantsController: Sendable {
         return try JSONResponse.make(.object(["data": .array(shown.map { Self.json($0.tenant) }), "next_cursor": next]))
     }
 
-    func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        try Self.requireAdmin(context)
+    func create(_ request: Request, _ context: OperatorRequestContext) async throws -> Response {
+        try context.require(.admin)
         let body = try await self.body.object(request, expected: #"must be a JSON object: {"name": "Acme"}"#) ?? [:]
         guard case .string(let name)? = body["name"] else {
             throw Problem.invalid(["name": "is required: {\"name\": \"Acme\"}"])

@@ -25,7 +25,8 @@ struct WebhooksController: Sendable {
         group.post("/webhooks/tenants/:tenant_id/connectors/:name") { request, context in try await receiveForConnector(request, context) }
     }
 
-    func addTenantRoutes(to group: RouterGroup<APIRequestContext>) {
+    func addTenantRoutes(to routes: RouterGroup<APIRequestContext>) {
+        let group = routes.group(context: TenantRequestContext.self)
         group.get("/connections/:id/webhook-events") { request, context in try await list(request, context) }
     }
 
@@ -109,8 +110,9 @@ struct WebhooksController: Sendable {
     }
 
     /// `GET /v1/connections/{id}/webhook-events`: what arrived and how it was processed (no payloads).
-    func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let (tenant, _) = try ConnectionsController.tenant(context)
+    func list(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead, .connectionsWrite)
+        let tenant = context.tenant
         guard let text = context.parameters.get("id"), let connection = UUID(uuidString: text) else {
             throw Problem(HubError(.notFound, "connection \(context.parameters.get("id") ?? "") not found"))
         }

@@ -1,5 +1,5 @@
 import HubCore
-import HubStore
+import HubDatabase
 import Logging
 import PostgresNIO
 import Synchronization

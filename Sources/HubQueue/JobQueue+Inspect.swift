@@ -1,6 +1,6 @@
 import Foundation
 import HubCore
-import HubStore
+import HubDatabase
 import PostgresNIO
 
 /// Reading jobs back, for operators (`tributary jobs list|show`) and tests.

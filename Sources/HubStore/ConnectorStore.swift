@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HubCore
+import HubDatabase
 import Logging
 import PostgresNIO
 

@@ -1,6 +1,7 @@
 import Foundation
 import HubCore
 import HubCrypto
+import HubDatabase
 import Logging
 import PostgresNIO
 

@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubDatabase
 import Logging
 import PostgresNIO
 
@@ -144,25 +145,5 @@ public struct MigrationRunner: Sendable {
             unknown: rows.filter { known[$0.name] == nil }.map(\.name),
             changed: rows.filter { row in known[row.name].map { $0.checksum != row.checksum } ?? false }.map(\.name)
         )
-    }
-}
-
-/// Runs `body`, turning driver errors into HubErrors that say what was being done. An error
-/// thrown inside a transaction comes out as itself (a HubError, or a job handler's own
-/// error), not wrapped in the driver's transaction error.
-@discardableResult
-public func withDatabaseErrors<T>(
-    _ doing: String, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
-) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as PostgresTransactionError {
-        if let closureError = error.closureError {
-            if closureError is PSQLError { throw HubError.database(closureError, while: doing) }
-            throw closureError
-        }
-        throw HubError.database(error.beginError ?? error.commitError ?? error.rollbackError ?? error, while: doing)
-    } catch {
-        throw HubError.database(error, while: doing)
     }
 }

@@ -1,4 +1,5 @@
 import HubCore
+import HubDatabase
 import Logging
 import PostgresNIO
 

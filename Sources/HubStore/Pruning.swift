@@ -1,3 +1,4 @@
+import HubDatabase
 import Logging
 import PostgresNIO
 

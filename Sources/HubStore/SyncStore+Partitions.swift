@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubDatabase
 import PostgresNIO
 
 /// A stream sync with one job per partition: the jobs each settle their partition, and the one

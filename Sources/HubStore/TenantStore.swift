@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubDatabase
 import Logging
 import PostgresNIO
 

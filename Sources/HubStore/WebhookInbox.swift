@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HubCore
 import HubCrypto
+import HubDatabase
 import Logging
 import PostgresNIO
 

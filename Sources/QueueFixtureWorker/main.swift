@@ -1,7 +1,7 @@
 import Foundation
 import HubCore
+import HubDatabase
 import HubQueue
-import HubStore
 import Logging
 import PostgresNIO
 import ServiceLifecycle

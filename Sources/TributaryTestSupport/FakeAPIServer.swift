@@ -1,4 +1,5 @@
 import Foundation
+import HubDatabase
 import Hummingbird
 import Logging
 import Synchronization

@@ -1,5 +1,5 @@
 import Foundation
-import HubApp
+import HubEmbeddedPostgres
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking

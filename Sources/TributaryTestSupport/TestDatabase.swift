@@ -1,5 +1,6 @@
 import Foundation
-import HubApp
+import HubDatabase
+import HubEmbeddedPostgres
 import HubStore
 import Logging
 import PostgresNIO

@@ -1,5 +1,7 @@
 import Foundation
 import HubApp
+import HubDatabase
+import HubEmbeddedPostgres
 import HubStore
 import PostgresNIO
 import Testing

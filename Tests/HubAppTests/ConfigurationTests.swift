@@ -1,6 +1,7 @@
 import Foundation
 import HubApp
 import HubCore
+import HubDatabase
 import HubStore
 import Logging
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import HubApp
 import HubCore
+import HubDemo
 import Testing
 import TributaryTestSupport
 

@@ -1,6 +1,7 @@
 import Foundation
-@testable import HubApp
 import HubCore
+import HubDatabase
+@testable import HubEmbeddedPostgres
 import HubStore
 import PostgresNIO
 import Testing

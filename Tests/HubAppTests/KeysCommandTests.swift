@@ -1,6 +1,7 @@
 import Foundation
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubStore
 import PostgresNIO
 import Testing

@@ -1,6 +1,8 @@
 import Foundation
 import HubApp
 import HubCore
+import HubDatabase
+import HubEmbeddedPostgres
 import HubQueue
 import HubStore
 import PostgresNIO

@@ -1,5 +1,6 @@
 import Foundation
 import HubConnectors
+import HubDatabase
 import Synchronization
 import Testing
 import TributaryTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import HubConnectors
 import HubCore
+import HubDatabase
 import Synchronization
 import Testing
 import TributaryTestSupport

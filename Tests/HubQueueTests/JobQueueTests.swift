@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubDatabase
 @testable import HubQueue
 import HubStore
 import PostgresNIO

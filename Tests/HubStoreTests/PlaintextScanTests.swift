@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import HubDatabase
 import HubCrypto
 import HubStore
 import PostgresNIO

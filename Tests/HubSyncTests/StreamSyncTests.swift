@@ -2,6 +2,7 @@ import Foundation
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubStore
 import HubSync
 import PostgresNIO

@@ -1,6 +1,8 @@
 import HubAPI
 import HubCore
 import HubCrypto
+import HubDatabase
+import HubEmbeddedPostgres
 import HubQueue
 import HubStore
 import HubSync

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HubApp
 import HubCore
+import HubDatabase
+import HubEmbeddedPostgres
 import HubStore
 import UnixSignals
 

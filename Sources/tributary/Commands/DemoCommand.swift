@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HubApp
+import HubDemo
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

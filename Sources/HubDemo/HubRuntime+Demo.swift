@@ -1,4 +1,5 @@
 import Foundation
+import HubApp
 import HubConnectors
 import HubCore
 import HubStore

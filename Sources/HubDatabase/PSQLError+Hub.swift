@@ -28,3 +28,23 @@ extension PSQLError {
     /// The SQLSTATE of a server error, if this is one.
     var sqlState: String? { code == .server ? serverInfo?[.sqlState] : nil }
 }
+
+/// Runs `body`, turning driver errors into HubErrors that say what was being done. An error
+/// thrown inside a transaction comes out as itself (a HubError, or a job handler's own
+/// error), not wrapped in the driver's transaction error.
+@discardableResult
+public func withDatabaseErrors<T>(
+    _ doing: String, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as PostgresTransactionError {
+        if let closureError = error.closureError {
+            if closureError is PSQLError { throw HubError.database(closureError, while: doing) }
+            throw closureError
+        }
+        throw HubError.database(error.beginError ?? error.commitError ?? error.rollbackError ?? error, while: doing)
+    } catch {
+        throw HubError.database(error, while: doing)
+    }
+}

@@ -1,6 +1,5 @@
 import Foundation
 import HubCore
-import HubStore
 import Logging
 
 #if canImport(Glibc)

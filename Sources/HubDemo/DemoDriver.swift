@@ -1,7 +1,9 @@
 import Foundation
+import HubApp
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubQueue
 import HubStore
 import HubSync
