@@ -168,14 +168,14 @@ enum IngestBenchmark {
             configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)], pollInterval: .milliseconds(50)),
             handlers: handlers, logger: logger
         )
-        let syncs = SyncStore(client: client, logger: logger)
+        let runStore = RunStore(client: client, logger: logger)
         return try await withThrowingTaskGroup(of: (Int, Double)?.self) { group in
             group.addTask { try await worker.run(); return nil }
             group.addTask {
                 let start = ContinuousClock.now
                 let runs = try await SyncService(client: client, logger: logger).start(connection: connection).map(\.run)
                 while true {
-                    let current = try await syncs.runs(ids: runs)
+                    let current = try await runStore.runs(ids: runs)
                     if let run = current.first, ["succeeded", "failed"].contains(run.status) {
                         guard run.status == "succeeded" else { throw HubError(.internalError, "the sync failed: \(run.error ?? "")") }
                         let seconds = (ContinuousClock.now - start).inSeconds

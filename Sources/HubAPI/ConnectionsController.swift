@@ -200,7 +200,7 @@ struct ConnectionsController: Sendable {
             throw HubError(.notFound, "connection \(id) not found")
         }
         let info = try await syncs.connection(id, tenant: tenant)
-        let latest = try await syncs.runs(connection: id, tenant: tenant, latestPerStream: true)
+        let latest = try await RunStore(client: client, logger: logger).runs(connection: id, tenant: tenant, latestPerStream: true)
         var object = Self.json(summary)
         if case .object(var fields) = object {
             fields["config"] = info.config
@@ -249,7 +249,7 @@ struct ConnectionsController: Sendable {
         if !errors.isEmpty { throw Problem.invalid(errors) }
         let syncs = SyncStore(client: client, logger: logger)
         _ = try await syncs.connection(id, tenant: tenant)
-        let runs = try await syncs.runs(connection: id, tenant: tenant, latestPerStream: false, limit: page.limit + 1, before: before ?? nil)
+        let runs = try await RunStore(client: client, logger: logger).runs(connection: id, tenant: tenant, latestPerStream: false, limit: page.limit + 1, before: before ?? nil)
         let shown = Array(runs.prefix(page.limit))
         let next: JSONValue = runs.count > page.limit ? .string(ListCursor.encode(String(shown.last!.id), kind: "syncs")) : .null
         return try JSONResponse.make(.object(["data": .array(shown.map(Self.json)), "next_cursor": next]))
@@ -265,7 +265,7 @@ struct ConnectionsController: Sendable {
         ])
     }
 
-    static func json(_ run: SyncStore.RunSummary) -> JSONValue {
+    static func json(_ run: RunStore.RunSummary) -> JSONValue {
         .object([
             "id": .number(Double(run.id)), "stream": .string(run.stream), "status": .string(run.status),
             "full_refresh": .bool(run.fullRefresh), "records_read": .number(Double(run.recordsRead)),

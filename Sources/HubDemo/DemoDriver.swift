@@ -148,7 +148,7 @@ struct DemoDriver: Service {
         var printed: [Int64: String] = [:]
         var lastPrint = ContinuousClock.now - .seconds(10)
         while true {
-            let current = try await store.syncs.runs(ids: runs.map(\.run))
+            let current = try await store.runs.runs(ids: runs.map(\.run))
             let byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
             let finished = current.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.status) }
             let seconds = max((ContinuousClock.now - begin).inSeconds, 0.001)

@@ -160,3 +160,22 @@ extension ConnectionStore {
         }
     }
 }
+
+extension ConnectionStore {
+    /// A sync of the connection succeeded: its error is cleared, and a connection in `error`
+    /// is active again. On the caller's connection (the job's fenced transaction).
+    static func recordSuccess(on database: PostgresConnection, connection: UUID, logger: Logger) async throws {
+        try await database.query(
+            "UPDATE connections SET last_error = NULL, status = CASE WHEN status = 'error' THEN 'active' ELSE status END WHERE id = \(connection)",
+            logger: logger
+        )
+    }
+
+    /// A sync of the connection failed: the error is left on it. On the caller's connection.
+    static func recordFailure(on database: PostgresConnection, connection: UUID, error: JSONValue, logger: Logger) async throws {
+        try await database.query(
+            "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
+            logger: logger
+        )
+    }
+}

@@ -22,10 +22,11 @@ struct StreamSync: Sendable {
     func run(_ context: JobContext) async throws -> JobOutcome {
         let arguments = try SyncJobArguments(context.job.args)
         let syncs = SyncStore(client: client, logger: context.logger)
+        let runs = RunStore(client: client, logger: context.logger)
         let info = try await syncs.connection(arguments.connection, tenant: arguments.tenant)
         guard info.status != "paused" else {
             try await context.withTransaction(completing: true) { database in
-                try await arguments.finish(on: database, syncs: syncs)
+                try await arguments.finish(on: database, runs: runs)
             }
             return .completed
         }
@@ -40,7 +41,7 @@ struct StreamSync: Sendable {
         environment.followRedirects = definition.sidecar.followRedirects
         let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
         if arguments.partition == nil {
-            try await context.withTransaction { try await syncs.startRun(on: $0, arguments.run) }
+            try await context.withTransaction { try await runs.startRun(on: $0, arguments.run) }
             // An incremental stream with partitions runs as one job per partition, each resuming
             // from its own state. A full pass stays one job: marking what it did not see as
             // deleted needs every partition read in one place.
@@ -72,7 +73,7 @@ struct StreamSync: Sendable {
 
         let batch = SyncBatch(
             arguments: arguments, definition: definition, policy: definition.recordPolicy(arguments.stream),
-            writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs,
+            writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs, runs: runs,
             context: context, batchSize: batchSize, trackSeen: !incremental
         )
         do {
@@ -120,7 +121,7 @@ struct StreamSync: Sendable {
         }
         try context.checkCancellation()
         let queue = JobQueue(client: client, logger: context.logger)
-        let syncs = SyncStore(client: client, logger: context.logger)
+        let runs = RunStore(client: client, logger: context.logger)
         try await context.withTransaction(completing: true) { database in
             var jobs: [(key: String, job: Int64)] = []
             for partition in partitions {
@@ -128,8 +129,8 @@ struct StreamSync: Sendable {
                                                   on: database)
                 jobs.append((key: partition.partitionKey, job: job))
             }
-            try await syncs.addPartitions(on: database, run: arguments.run, partitions: jobs)
-            if jobs.isEmpty { try await syncs.finishRun(on: database, run: arguments.run, connection: arguments.connection) }
+            try await runs.addPartitions(on: database, run: arguments.run, partitions: jobs)
+            if jobs.isEmpty { try await runs.finishRun(on: database, run: arguments.run, connection: arguments.connection) }
         }
         context.logger.info("sync split by partition", metadata: [
             "hub.sync.stream": "\(arguments.stream)", "hub.sync.partitions": "\(partitions.count)",
@@ -149,15 +150,15 @@ struct StreamSync: Sendable {
     /// without noticing yet (paused, partitioned) must not record its failure over the run
     /// that the attempt holding the job is writing; the conflict error it gets is dropped.
     private func record(_ error: any Error, arguments: SyncJobArguments, context: JobContext) async throws {
-        let syncs = SyncStore(client: client, logger: context.logger)
+        let runs = RunStore(client: client, logger: context.logger)
         if context.isCancellationRequested {
             let cancelled: JSONValue = ["message": "cancelled on request", "stream": .string(arguments.stream)]
             try await context.withTransaction { database in
                 if arguments.partition != nil {
-                    try await syncs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                    try await runs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
                                                   connection: arguments.connection, error: cancelled, recordOnConnection: false)
                 } else {
-                    try await syncs.cancelRun(on: database, arguments.run)
+                    try await runs.cancelRun(on: database, arguments.run)
                 }
             }
             return
@@ -168,10 +169,10 @@ struct StreamSync: Sendable {
         let final = context.job.attempt >= context.job.maxAttempts
         try await context.withTransaction { database in
             if arguments.partition != nil, final {
-                try await syncs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
+                try await runs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,
                                               connection: arguments.connection, error: described)
             } else {
-                try await syncs.failRun(on: database, arguments.run, connection: arguments.connection, error: described, final: final)
+                try await runs.failRun(on: database, arguments.run, connection: arguments.connection, error: described, final: final)
             }
         }
     }

@@ -15,6 +15,7 @@ actor SyncBatch {
     let policy: RecordPolicy
     let writer: RecordWriter
     let syncs: SyncStore
+    let runs: RunStore
     let context: JobContext
     let batchSize: Int
     /// A full pass remembers every id it saw, to mark the rest deleted at the end.
@@ -32,12 +33,13 @@ actor SyncBatch {
     static let maxInFlight = 2
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
-         syncs: SyncStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
+         syncs: SyncStore, runs: RunStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
         self.arguments = arguments
         self.identity = RecordIdentity(definition: definition, stream: arguments.stream)
         self.policy = policy
         self.writer = writer
         self.syncs = syncs
+        self.runs = runs
         self.context = context
         self.batchSize = batchSize
         self.trackSeen = trackSeen
@@ -85,7 +87,7 @@ actor SyncBatch {
         pending = []
         pendingPages = 0
         pendingRead = 0
-        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, context = self.context, job = self.context.job
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, runs = self.runs, context = self.context, job = self.context.job
         let commit: @Sendable () async throws -> Void = {
             // Sealed before the transaction: preparing may read keys through the pool, which must
             // not happen while this batch holds a connection (a full pool would deadlock).
@@ -97,7 +99,7 @@ actor SyncBatch {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                               stream: arguments.stream, partition: arguments.partitionKey, state: state)
                 }
-                try await syncs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
+                try await runs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
                                             read: read, written: written, pages: pages)
             }
         }
@@ -130,7 +132,7 @@ actor SyncBatch {
     func finish() async throws {
         try await drain()
         let records = pending, pages = pendingPages, read = pendingRead
-        let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, job = self.context.job
+        let arguments = self.arguments, policy = self.policy, writer = self.writer, runs = self.runs, job = self.context.job
         if trackSeen, let cutShort {
             context.logger.warning("full refresh read only part of the stream; no record is marked deleted",
                                    metadata: ["hub.sync.stream": "\(arguments.stream)", "hub.sync.reason": "\(cutShort)"])
@@ -140,13 +142,14 @@ actor SyncBatch {
                                                 stream: arguments.stream, records: records, policy: policy)
         try await context.withTransaction(completing: true) { database in
             let written = try await writer.run(prepared, on: database)
-            try await syncs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
+            try await runs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
                                             read: read, written: written, pages: pages)
             if let seen {
-                _ = try await syncs.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
-                                                      stream: arguments.stream, seen: seen, run: arguments.run)
+                let deleted = try await writer.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                                 stream: arguments.stream, seen: seen)
+                try await runs.recordDeleted(on: database, run: arguments.run, count: deleted)
             }
-            try await arguments.finish(on: database, syncs: syncs)
+            try await arguments.finish(on: database, runs: runs)
         }
         pending = []
     }

@@ -66,11 +66,11 @@ struct SyncJobArguments: Sendable {
 extension SyncJobArguments {
     /// Ends this job's share of its run, in the job's completing transaction: a partition job
     /// settles its partition (the last one closes the run); a stream job closes the run.
-    func finish(on database: PostgresConnection, syncs: SyncStore) async throws {
+    func finish(on database: PostgresConnection, runs: RunStore) async throws {
         if partition != nil {
-            try await syncs.settlePartition(on: database, run: run, partition: partitionKey, connection: connection, succeeded: true)
+            try await runs.settlePartition(on: database, run: run, partition: partitionKey, connection: connection, succeeded: true)
         } else {
-            try await syncs.finishRun(on: database, run: run, connection: connection)
+            try await runs.finishRun(on: database, run: run, connection: connection)
         }
     }
 }

@@ -38,6 +38,7 @@ public struct SyncService: Sendable {
     func start(connection: UUID, tenant: TenantID?, streams requested: [String]?, fullRefresh: Bool,
                reschedule: Bool) async throws -> [Started] {
         let syncs = SyncStore(client: client, logger: logger)
+        let runs = RunStore(client: client, logger: logger)
         let info = try await syncs.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
         let streams = requested ?? definition.source.streamNames
@@ -49,12 +50,12 @@ public struct SyncService: Sendable {
         for stream in streams {
             // A sync whose partition jobs are still at work is still this stream's sync: its
             // own job has finished, so the unique key below would not see it.
-            if let open = try await syncs.openPartitionedRun(connection: connection, stream: stream),
+            if let open = try await runs.openPartitionedRun(connection: connection, stream: stream),
                try await queue.activeCount(open.partitionJobs) > 0 {
                 started.append(Started(stream: stream, run: open.run, job: open.job))
                 continue
             }
-            let run = try await syncs.createRun(tenant: info.tenant, connection: connection, stream: stream,
+            let run = try await runs.createRun(tenant: info.tenant, connection: connection, stream: stream,
                                                 fullRefresh: fullRefresh, jobID: nil)
             let arguments = SyncJobArguments(tenant: info.tenant, connection: connection, stream: stream,
                                              fullRefresh: fullRefresh, run: run)
@@ -66,10 +67,10 @@ public struct SyncService: Sendable {
             // race): that job runs its own run, so the one made here is dropped, not left queued.
             let owner = try await queue.job(job).args["run"].flatMap { if case .number(let n) = $0 { Int64(n) } else { nil } }
             if let owner, owner != run {
-                try await syncs.discardRun(run)
+                try await runs.discardRun(run)
                 started.append(Started(stream: stream, run: owner, job: job))
             } else {
-                try await syncs.attachJob(run: run, job: job)
+                try await runs.attachJob(run: run, job: job)
                 started.append(Started(stream: stream, run: run, job: job))
             }
         }

@@ -90,18 +90,18 @@ struct PartitionSyncTests {
         try await TestDatabase.withClient(url) { client in
             let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: FakeCRM(count: 1),
                                                      manifest: FakeCRM.partitionedManifest)
-            let syncs = harness.syncs
+            let runStore = harness.runs
             for failing in [nil, 7] as [Int?] {
-                let run = try await syncs.createRun(tenant: harness.tenant, connection: harness.connection, stream: "contacts",
+                let run = try await runStore.createRun(tenant: harness.tenant, connection: harness.connection, stream: "contacts",
                                                     fullRefresh: false, jobID: 1)
                 try await client.withConnection { database in
-                    try await syncs.addPartitions(on: database, run: run, partitions: (0..<12).map { (key: "p\($0)", job: Int64($0)) })
+                    try await runStore.addPartitions(on: database, run: run, partitions: (0..<12).map { (key: "p\($0)", job: Int64($0)) })
                 }
                 let closings = try await withThrowingTaskGroup(of: Bool.self) { group in
                     for index in 0..<12 {
                         group.addTask {
                             try await client.withTransaction(logger: harness.logger) { database in
-                                try await syncs.settlePartition(on: database, run: run, partition: "p\(index)",
+                                try await runStore.settlePartition(on: database, run: run, partition: "p\(index)",
                                                                 connection: harness.connection, succeeded: index != failing)
                             }
                         }
@@ -109,7 +109,7 @@ struct PartitionSyncTests {
                     return try await group.reduce(into: [Bool]()) { $0.append($1) }
                 }
                 #expect(closings.filter { $0 }.count == 1)
-                let status = try await syncs.runs(ids: [run]).first?.status
+                let status = try await runStore.runs(ids: [run]).first?.status
                 #expect(status == (failing == nil ? "succeeded" : "failed"))
             }
         }

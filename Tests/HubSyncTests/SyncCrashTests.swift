@@ -33,7 +33,7 @@ struct SyncCrashTests {
                 // Mid-sync: some batches committed, most of the stream still to come.
                 var progressed = false
                 for _ in 0..<600 {
-                    let read = try await harness.syncs.runs(ids: [run.run]).first?.recordsRead ?? 0
+                    let read = try await harness.runs.runs(ids: [run.run]).first?.recordsRead ?? 0
                     if read >= 5_000 { progressed = true; break }
                     try await Task.sleep(for: .milliseconds(50))
                 }
@@ -42,13 +42,13 @@ struct SyncCrashTests {
                 _ = await first.waitForExit(timeout: .seconds(10))
                 let committedAtKill = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
                 #expect(committedAtKill < 50_000)
-                let readAtKill = try #require(try await harness.syncs.runs(ids: [run.run]).first).recordsRead
+                let readAtKill = try #require(try await harness.runs.runs(ids: [run.run]).first).recordsRead
 
                 let second = try TributaryProcess(["serve", "--role", "worker"], environment: environment)
                 defer { second.signal(SIGTERM) }
-                var finished: SyncStore.Run?
+                var finished: RunStore.Run?
                 for _ in 0..<1200 {
-                    if let current = try await harness.syncs.runs(ids: [run.run]).first, ["succeeded", "failed"].contains(current.status) {
+                    if let current = try await harness.runs.runs(ids: [run.run]).first, ["succeeded", "failed"].contains(current.status) {
                         finished = current
                         break
                     }

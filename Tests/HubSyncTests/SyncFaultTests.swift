@@ -70,7 +70,7 @@ struct SyncFaultTests {
             defer { worker.cancel() }
             // Cancel once the first page is in: the job is running, mid-read.
             for _ in 0..<300 {
-                if try await harness.syncs.runs(ids: started.map(\.run)).first?.pages ?? 0 > 0 { break }
+                if try await harness.runs.runs(ids: started.map(\.run)).first?.pages ?? 0 > 0 { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             _ = try await JobQueue(client: harness.client, logger: harness.logger).cancel(started[0].job)

@@ -38,15 +38,16 @@ struct SyncHarness: Sendable {
     }
 
     var syncs: SyncStore { SyncStore(client: client, logger: logger) }
+    var runs: RunStore { RunStore(client: client, logger: logger) }
 
     /// Starts a sync of the connection and runs an in-process worker until every run ends.
     func sync(fullRefresh: Bool = false, timeout: Duration = .seconds(60),
-              requestTimeout: Duration = .seconds(30)) async throws -> [SyncStore.Run] {
+              requestTimeout: Duration = .seconds(30)) async throws -> [RunStore.Run] {
         let started = try await SyncService(client: client, logger: logger).start(connection: connection, fullRefresh: fullRefresh)
         return try await runWorker(until: started.map(\.run), timeout: timeout, requestTimeout: requestTimeout)
     }
 
-    func runWorker(until runs: [Int64], timeout: Duration, requestTimeout: Duration = .seconds(30)) async throws -> [SyncStore.Run] {
+    func runWorker(until runs: [Int64], timeout: Duration, requestTimeout: Duration = .seconds(30)) async throws -> [RunStore.Run] {
         let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: LoopbackEgress.transport,
                                          environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250)
         let worker = WorkerPool(
@@ -55,17 +56,17 @@ struct SyncHarness: Sendable {
                                                pollInterval: .milliseconds(100)),
             handlers: handlers, logger: logger
         )
-        let syncs = self.syncs
-        return try await withThrowingTaskGroup(of: [SyncStore.Run]?.self) { group in
+        let runStore = self.runs
+        return try await withThrowingTaskGroup(of: [RunStore.Run]?.self) { group in
             group.addTask { try await worker.run(); return nil }
             group.addTask {
                 let deadline = ContinuousClock.now + timeout
                 while ContinuousClock.now < deadline {
-                    let current = try await syncs.runs(ids: runs)
+                    let current = try await runStore.runs(ids: runs)
                     if current.allSatisfy({ ["succeeded", "failed", "cancelled"].contains($0.status) }) { return current }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                return try await syncs.runs(ids: runs)
+                return try await runStore.runs(ids: runs)
             }
             defer { group.cancelAll() }
             while let result = try await group.next() {

@@ -88,7 +88,7 @@ actor DatabaseSamples {
             extra.append(("tributary_jobs", "Jobs in the queue by queue and state",
                           depth.map { ([("queue", $0.queue), ("state", $0.state.rawValue)], Double($0.count)) }))
         }
-        if let counts = try? await SyncStore(client: client, logger: logger).outcomeCounts() {
+        if let counts = try? await RunStore(client: client, logger: logger).outcomeCounts() {
             extra.append(("tributary_sync_runs", "Stream sync runs by connector and status",
                           counts.runs.map { ([("connector", $0.connector), ("status", $0.status)], Double($0.count)) }))
             extra.append(("tributary_webhook_events", "Webhook events received, by connector and status",

@@ -41,7 +41,7 @@ public struct RetentionPolicy: Sendable, Equatable {
     public func apply(client: PostgresClient, keyring: Keyring, logger: Logger, now: Date = Date()) async throws -> Report {
         func before(_ age: Duration) -> Date { now.addingTimeInterval(-age.inSeconds) }
         var report = Report()
-        report.runs = try await SyncStore(client: client, logger: logger).pruneRuns(finishedBefore: before(runs))
+        report.runs = try await RunStore(client: client, logger: logger).pruneRuns(finishedBefore: before(runs))
         let webhooks = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
             .prune(payloadsBefore: before(webhookPayloads), rowsBefore: before(max(webhookRows, webhookPayloads)))
         report.webhookPayloads = webhooks.erased

@@ -23,6 +23,7 @@ public struct StoreContext: Sendable {
     public var jobs: JobQueue { JobQueue(client: client, logger: logger) }
     public var connectors: ConnectorStore { ConnectorStore(client: client, logger: logger) }
     public var syncs: SyncStore { SyncStore(client: client, logger: logger) }
+    public var runs: RunStore { RunStore(client: client, logger: logger) }
     public var syncService: SyncService { SyncService(client: client, logger: logger) }
 
     /// Runs a worker for the sync queue in this process until `body` returns: `tributary sync

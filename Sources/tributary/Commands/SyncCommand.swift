@@ -35,19 +35,19 @@ struct SyncCommand: AsyncParsableCommand {
             for entry in started { print("\(entry.stream): queued (job \(entry.job))") }
             if noWait { return false }
             let runs = started.map(\.run)
-            let wait: @Sendable () async throws -> Bool = { try await Self.follow(runs: runs, syncs: store.syncs) }
+            let wait: @Sendable () async throws -> Bool = { try await Self.follow(runs: runs, store: store.runs) }
             return local ? try await store.withLocalSyncWorker(wait) : try await wait()
         }
         if failed { throw ExitCode(1) }
     }
 
     /// Prints progress until every run finished; true when one failed.
-    static func follow(runs: [Int64], syncs: SyncStore) async throws -> Bool {
+    static func follow(runs: [Int64], store: RunStore) async throws -> Bool {
         let reporter = ProgressReporter()
         let start = ContinuousClock.now
         var waitedForWorker = false
         while true {
-            let current = try await syncs.runs(ids: runs)
+            let current = try await store.runs(ids: runs)
             let done = current.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.status) }
             let elapsed = max((ContinuousClock.now - start).inSeconds, 0.001)
             let lines = current.map { run -> String in

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// A stream sync with one job per partition: the jobs each settle their partition, and the one
 /// that settles the last closes the run, so the run stays open while any partition is unread.
-extension SyncStore {
+extension RunStore {
     /// Records the run's partition jobs, in the transaction that enqueued them.
     public func addPartitions(on database: PostgresConnection, run: Int64, partitions: [(key: String, job: Int64)]) async throws {
         guard !partitions.isEmpty else { return }
@@ -57,10 +57,7 @@ extension SyncStore {
                               recordOnConnection: Bool = true) async throws {
         try await database.query("UPDATE sync_runs SET error = \(error.canonicalJSON)::jsonb WHERE id = \(run)", logger: logger)
         if recordOnConnection {
-            try await database.query(
-                "UPDATE connections SET last_error = \(error.canonicalJSON)::jsonb, updated_at = now() WHERE id = \(connection)",
-                logger: logger
-            )
+            try await ConnectionStore.recordFailure(on: database, connection: connection, error: error, logger: logger)
         }
         try await settlePartition(on: database, run: run, partition: partition, connection: connection, succeeded: false)
     }

@@ -3,7 +3,7 @@ import HubCore
 import PostgresNIO
 
 /// How long sync history is kept: `RetentionPolicy` runs this hourly.
-extension SyncStore {
+extension RunStore {
     /// Retention: finished runs (with their partitions) that ended before `cutoff`, except each
     /// stream's latest run, which the API and CLI show as the stream's status.
     @discardableResult
