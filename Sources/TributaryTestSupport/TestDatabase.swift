@@ -130,3 +130,13 @@ actor SharedTestServer {
         return base.withDatabase(name)
     }
 }
+
+extension TestDatabase {
+    /// The first column of the first row of `sql`, as an integer (-1 when there is no row).
+    public static func scalar(_ url: DatabaseURL, _ sql: String) async throws -> Int {
+        try await withClient(url) { client in
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return value }
+            return -1
+        }
+    }
+}

@@ -131,11 +131,10 @@ struct WebhookTests {
 
     /// Waits until the inbox has no unprocessed event.
     func drained(_ world: World) async throws {
-        for _ in 0..<200 {
-            if try await count(world.client, "SELECT count(*)::int FROM webhook_events WHERE status = 'received'") == 0 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("webhook events were not processed within 10 s")
+        let waiting = try await eventually(timeout: .seconds(10), every: .milliseconds(50), {
+            try await count(world.client, "SELECT count(*)::int FROM webhook_events WHERE status = 'received'")
+        }, until: { $0 == 0 })
+        #expect(waiting == 0, "webhook events were not processed within 10 s")
     }
 
     func record(_ world: World, _ id: String) async throws -> JSONValue? {

@@ -34,12 +34,8 @@ struct QueueRoleTests {
             "TRIBUTARY_JOB_RETENTION_HOURS": "24",
         ]
         let server = try TributaryProcess(["serve", "--role", "all"], environment: environment)
-        let deadline = ContinuousClock.now + .seconds(30)
-        var remaining = try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE kind = 'old'")
-        while remaining > 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            remaining = try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE kind = 'old'")
-        }
+        let remaining = try await eventually(timeout: .seconds(30), every: .milliseconds(200),
+                                             { try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE kind = 'old'") }, until: { $0 == 0 })
         server.signal(SIGTERM)
         #expect(await server.waitForExit(timeout: .seconds(15)) == 0, "\(server.standardError)")
         #expect(remaining == 0, "finished jobs older than the retention were not pruned")

@@ -32,10 +32,7 @@ struct QueueProcessTests {
     }
 
     func scalar(_ url: DatabaseURL, _ sql: String) async throws -> Int {
-        try await TestDatabase.withClient(url) { client in
-            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return value }
-            return -1
-        }
+        try await TestDatabase.scalar(url, sql)
     }
 
     func text(_ url: DatabaseURL, _ sql: String) async throws -> String {
@@ -46,13 +43,7 @@ struct QueueProcessTests {
     }
 
     func waitFor(_ url: DatabaseURL, _ sql: String, toBe expected: Int, timeout: Duration) async throws -> Int {
-        let deadline = ContinuousClock.now + timeout
-        var value = try await scalar(url, sql)
-        while value != expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            value = try await scalar(url, sql)
-        }
-        return value
+        try await eventually(timeout: timeout, { try await scalar(url, sql) }, until: { $0 == expected })
     }
 
     @Test func fourWorkerProcessesRunTwentyThousandJobsExactlyOnce() async throws {

@@ -53,12 +53,7 @@ struct WorkerPoolTests {
 
     // Generous: the full suite runs alongside syncs of 50,000 records; waiting ends as soon as the condition holds.
     func waitUntil(timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return try await condition()
+        try await eventually(timeout: timeout, every: .milliseconds(25), condition, until: { $0 })
     }
 
     func count(_ queue: JobQueue, _ state: JobState) async throws -> Int {

@@ -62,11 +62,7 @@ struct DatabaseRestartTests {
 
             // The scheduler enqueues the new connection's first sync; stop the database mid-read.
             let records = "SELECT count(*)::int8 FROM records WHERE connection_id = '\(connection)'"
-            var inFlight = 0
-            for _ in 0..<600 where inFlight == 0 {
-                inFlight = try await scalar(url, records)
-                if inFlight == 0 { try await Task.sleep(for: .milliseconds(100)) }
-            }
+            let inFlight = try await eventually(timeout: .seconds(60), { try await scalar(url, records) }, until: { $0 > 0 })
             #expect(inFlight > 0 && inFlight < 3000, "the sync should be under way: \(inFlight) records")
             await database.stop()
 
@@ -132,10 +128,7 @@ struct DatabaseRestartTests {
     }
 
     func scalar(_ url: DatabaseURL, _ sql: String) async throws -> Int {
-        try await TestDatabase.withClient(url) { client in
-            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return value }
-            return -1
-        }
+        try await TestDatabase.scalar(url, sql)
     }
 
     func scalarDate(_ url: DatabaseURL, _ sql: String) async throws -> Date {
@@ -146,13 +139,7 @@ struct DatabaseRestartTests {
     }
 
     func waitFor(_ url: DatabaseURL, _ sql: String, atLeast expected: Int, timeout: Duration) async throws -> Int {
-        let deadline = ContinuousClock.now + timeout
-        var value = (try? await scalar(url, sql)) ?? 0
-        while value < expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(250))
-            value = (try? await scalar(url, sql)) ?? 0
-        }
-        return value
+        try await eventually(timeout: timeout, every: .milliseconds(250), { try await scalar(url, sql) }, until: { $0 >= expected })
     }
 
     func RFC3339Text(_ date: Date) -> String {

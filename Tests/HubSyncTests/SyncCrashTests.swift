@@ -31,13 +31,9 @@ struct SyncCrashTests {
                     .start(connection: harness.connection).first)
 
                 // Mid-sync: some batches committed, most of the stream still to come.
-                var progressed = false
-                for _ in 0..<600 {
-                    let read = try await harness.runs.runs(ids: [run.run]).first?.recordsRead ?? 0
-                    if read >= 5_000 { progressed = true; break }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                #expect(progressed, "the first worker never got going: \(first.standardError)")
+                let read = try await eventually(timeout: .seconds(30), every: .milliseconds(50),
+                                                { try await harness.runs.runs(ids: [run.run]).first?.recordsRead ?? 0 }, until: { $0 >= 5_000 })
+                #expect(read >= 5_000, "the first worker never got going: \(first.standardError)")
                 first.signal(SIGKILL)
                 _ = await first.waitForExit(timeout: .seconds(10))
                 let committedAtKill = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
@@ -46,14 +42,8 @@ struct SyncCrashTests {
 
                 let second = try TributaryProcess(["serve", "--role", "worker"], environment: environment)
                 defer { second.signal(SIGTERM) }
-                var finished: RunStore.Run?
-                for _ in 0..<1200 {
-                    if let current = try await harness.runs.runs(ids: [run.run]).first, ["succeeded", "failed"].contains(current.status) {
-                        finished = current
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
+                let finished = try await eventually(timeout: .seconds(120), { try await harness.runs.runs(ids: [run.run]).first },
+                                                    until: { ["succeeded", "failed"].contains($0?.status ?? "") })
                 #expect(finished?.status == "succeeded", "\(finished?.error ?? "still running"); \(second.standardError)")
                 let total = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
                 let distinct = try await harness.count("SELECT count(DISTINCT external_id)::int FROM records WHERE connection_id = \(harness.connection)")
