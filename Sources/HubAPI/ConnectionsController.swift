@@ -56,22 +56,6 @@ struct ConnectionsController: Sendable {
         try await body.object(request, expected: "must be a JSON object") ?? [:]
     }
 
-    /// Splits a full configuration into plain fields and sealed-to-be credentials, after the
-    /// connector's spec accepted it.
-    static func split(_ config: [String: JSONValue], definition: ConnectorDefinition) throws -> (plain: [String: JSONValue], secrets: [String: JSONValue]) {
-        do {
-            try definition.validate(config: PyValue(json: .object(config)))
-        } catch let error as HubError {
-            throw Problem(status: .unprocessableContent, code: .invalidConfig, title: "Invalid configuration", detail: error.message)
-        }
-        let secretNames = definition.credentialFields
-        var plain: [String: JSONValue] = [:], secrets: [String: JSONValue] = [:]
-        for (key, value) in config {
-            if secretNames.contains(key) { secrets[key] = value } else { plain[key] = value }
-        }
-        return (plain, secrets)
-    }
-
     func create(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
         try context.require(.connectionsWrite)
         let tenant = context.tenant
@@ -85,7 +69,7 @@ struct ConnectionsController: Sendable {
         }
         var account = ""
         if let raw = body["account"] {
-            if case .string(let text) = raw, text.count <= 200 { account = text } else { errors["account"] = "must be a string of at most 200 characters" }
+            if case .string(let text) = raw, text.count <= ConnectionService.maxAccountLength { account = text } else { errors["account"] = "must be a string of at most 200 characters" }
         }
         var config: [String: JSONValue] = [:]
         switch body["config"] {
@@ -95,19 +79,20 @@ struct ConnectionsController: Sendable {
         }
         var schedule: Int?
         if let raw = body["schedule_seconds"] {
-            if case .number(let number) = raw, number.rounded() == number, number >= 60, number <= 31_536_000 { schedule = Int(number) } else { errors["schedule_seconds"] = "must be a number of seconds from 60 to 31536000" }
+            if case .number(let number) = raw, number.rounded() == number, ConnectionService.scheduleRange.contains(Int(exactly: number) ?? 0) {
+                schedule = Int(number)
+            } else {
+                errors["schedule_seconds"] = "must be a number of seconds from 60 to 31536000"
+            }
         }
         for key in body.keys where !["connector", "version", "account", "config", "schedule_seconds"].contains(key) {
             errors[key] = "is not a field of this request"
         }
         guard errors.isEmpty, let connector else { throw Problem.invalid(errors) }
-        let stored = try await ConnectorStore(client: client, logger: logger).definition(name: connector, version: version)
-        let definition = try await definitions.definition(name: stored.name, version: stored.version)
-        let (plain, secrets) = try Self.split(config, definition: definition)
+        let (id, _) = try await ConnectionService(client: client, keyring: keyring, catalog: definitions, logger: logger).create(
+            .init(tenant: tenant, connector: connector, version: version, account: account, config: config, scheduleSeconds: schedule)
+        )
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
-        let id = try await connections.create(tenant: tenant, connector: stored.name, connectorVersion: stored.version, externalAccount: account,
-                                              config: plain, credentials: Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets)))))
-        if let schedule { _ = try await connections.update(tenant: tenant, connection: id, config: nil, credentials: nil, status: nil, scheduleSeconds: .some(schedule)) }
         guard let summary = try await connections.summary(tenant: tenant, id: id) else {
             throw HubError(.internalError, "the new connection disappeared")
         }
@@ -167,7 +152,7 @@ struct ConnectionsController: Sendable {
                     for (key, value) in old where merged[key] == nil { merged[key] = value }
                 }
             }
-            let (newPlain, secrets) = try Self.split(merged, definition: definition)
+            let (newPlain, secrets) = try ConnectionService.split(merged, definition: definition)
             plain = newPlain
             sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
         }

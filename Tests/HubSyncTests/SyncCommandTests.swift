@@ -42,6 +42,14 @@ struct SyncCommandTests {
             #expect(incomplete.status == 1)
             #expect(incomplete.stderr.contains("config.api_key: is required"), "\(incomplete.stderr)")
 
+            // The CLI and the API create connections through one service, with the same bounds.
+            let tooOften = try await TributaryProcess.run(
+                ["connections", "create", "--tenant", tenantID, "--connector", "crm", "--schedule-seconds", "5"], environment: environment,
+                standardInput: #"{"base_url": "\#(baseURL)", "start_date": "2023-01-01T00:00:00Z", "api_key": "x"}"#
+            )
+            #expect(tooOften.status == 1)
+            #expect(tooOften.stderr.contains("schedule_seconds must be from 60 to 31536000"), "\(tooOften.stderr)")
+
             let created = try await TributaryProcess.run(
                 ["connections", "create", "--tenant", tenantID, "--connector", "crm", "--account", "acct-9"], environment: environment,
                 standardInput: #"{"base_url": "\#(baseURL)", "start_date": "2023-01-01T00:00:00Z", "api_key": "\#(crm.token)"}"#

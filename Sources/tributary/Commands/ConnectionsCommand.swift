@@ -4,6 +4,7 @@ import HubApp
 import HubConnectors
 import HubCore
 import HubStore
+import HubSync
 
 struct ConnectionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,25 +54,11 @@ struct ConnectionsCreateCommand: AsyncParsableCommand {
             throw ValidationError("the configuration must be a JSON object")
         }
         let (id, definitionVersion) = try await CommandEnvironment.withStore { store in
-            let stored = try await store.connectors.definition(name: connector, version: version)
-            let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
-            try definition.validate(config: .dict(config))
-            let secretFields = definition.credentialFields
-            var plain: [String: JSONValue] = [:]
-            var secrets = PyDict()
-            for (key, value) in config.entries {
-                let name = key.text
-                if secretFields.contains(name) { secrets[key] = value } else { plain[name] = value.json }
-            }
-            let id = try await store.connections.create(
-                tenant: tenantID, connector: stored.name, connectorVersion: stored.version, externalAccount: account,
-                config: plain, credentials: Secret(Array(PyValue.dict(secrets).jsonText.utf8))
-            )
-            if let scheduleSeconds {
-                _ = try await store.connections.update(tenant: tenantID, connection: id, config: nil, credentials: nil, status: nil,
-                                                       scheduleSeconds: .some(scheduleSeconds))
-            }
-            return (id, stored.version)
+            let service = ConnectionService(client: store.client, keyring: store.keyring, catalog: ConnectorCatalog(store: store.connectors),
+                                            logger: store.logger)
+            return try await service.create(.init(tenant: tenantID, connector: connector, version: version, account: account,
+                                                  config: config.entries.reduce(into: [:]) { $0[$1.key.text] = $1.value.json },
+                                                  scheduleSeconds: scheduleSeconds))
         }
         if json {
             struct Output: Encodable { let id: String; let connector: String; let version: Int }

@@ -1,0 +1,97 @@
+import Foundation
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import Logging
+import PostgresNIO
+
+/// Creating a connection, the same for the CLI and the API: the request is checked (account,
+/// schedule, the config against the connector version's spec), the credentials are split out
+/// of the config and sealed, the connection is created and scheduled. One path, one set of
+/// bounds: a limit added here holds for every way in.
+public struct ConnectionService: Sendable {
+    /// Shortest and longest schedule a connection may have, in seconds (a minute, a year).
+    public static let scheduleRange = 60...31_536_000
+    /// Longest external account name.
+    public static let maxAccountLength = 200
+
+    let client: PostgresClient
+    let keyring: Keyring
+    let catalog: ConnectorCatalog
+    let logger: Logger
+
+    public init(client: PostgresClient, keyring: Keyring, catalog: ConnectorCatalog, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.catalog = catalog
+        self.logger = logger
+    }
+
+    /// What a new connection is made of.
+    public struct Request: Sendable {
+        public var tenant: TenantID
+        public var connector: String
+        /// nil: the latest published version, which the connection is then pinned to.
+        public var version: Int?
+        public var account: String
+        /// The connector's configuration, credentials included.
+        public var config: [String: JSONValue]
+        /// nil: the connector's default schedule.
+        public var scheduleSeconds: Int?
+
+        public init(tenant: TenantID, connector: String, version: Int? = nil, account: String = "", config: [String: JSONValue],
+                    scheduleSeconds: Int? = nil) {
+            self.tenant = tenant
+            self.connector = connector
+            self.version = version
+            self.account = account
+            self.config = config
+            self.scheduleSeconds = scheduleSeconds
+        }
+    }
+
+    /// Creates the connection; returns its id and the connector version it is pinned to.
+    /// Throws `invalidInput` naming the field for a bad account or schedule, `invalidConfig`
+    /// with the spec's message for a config the connector refuses, `notFound` for an unknown
+    /// connector or version.
+    public func create(_ request: Request) async throws -> (id: UUID, version: Int) {
+        if request.account.count > Self.maxAccountLength {
+            throw HubError(.invalidInput, "account must be at most \(Self.maxAccountLength) characters")
+        }
+        if let seconds = request.scheduleSeconds, !Self.scheduleRange.contains(seconds) {
+            throw HubError(.invalidInput, "schedule_seconds must be from \(Self.scheduleRange.lowerBound) to \(Self.scheduleRange.upperBound), not \(seconds)")
+        }
+        let stored = try await ConnectorStore(client: client, logger: logger).definition(name: request.connector, version: request.version)
+        let definition = try await catalog.definition(name: stored.name, version: stored.version)
+        let (plain, secrets) = try Self.split(request.config, definition: definition)
+        let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
+        let id = try await connections.create(
+            tenant: request.tenant, connector: stored.name, connectorVersion: stored.version, externalAccount: request.account,
+            config: plain, credentials: Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
+        )
+        if let seconds = request.scheduleSeconds {
+            _ = try await connections.update(tenant: request.tenant, connection: id, config: nil, credentials: nil, status: nil,
+                                             scheduleSeconds: .some(seconds))
+        }
+        return (id, stored.version)
+    }
+
+    /// Checks a full configuration against the connector's spec, then splits it into plain
+    /// fields and the credentials to seal.
+    public static func split(_ config: [String: JSONValue], definition: ConnectorDefinition) throws
+        -> (plain: [String: JSONValue], secrets: [String: JSONValue])
+    {
+        do {
+            try definition.validate(config: PyValue(json: .object(config)))
+        } catch let error as HubError {
+            throw HubError(.invalidConfig, error.message)
+        }
+        let secretNames = definition.credentialFields
+        var plain: [String: JSONValue] = [:], secrets: [String: JSONValue] = [:]
+        for (key, value) in config {
+            if secretNames.contains(key) { secrets[key] = value } else { plain[key] = value }
+        }
+        return (plain, secrets)
+    }
+}
