@@ -7,6 +7,7 @@ import HubSync
 import Hummingbird
 import Logging
 import PostgresNIO
+import Prometheus
 
 /// The `api` role: Tributary's HTTP server.
 public enum APIServer {
@@ -17,7 +18,7 @@ public enum APIServer {
         public var rateLimit: Double
         public var rateBurst: Double
         /// Where request metrics go and `/metrics` reads; the process-wide one when bootstrapped.
-        public var metrics: PrometheusRegistry
+        public var metrics: PrometheusCollectorRegistry
         /// How long a connection may sit with no request before it is closed, so clients that
         /// connect and go quiet cannot hold sockets forever. Longer than the 60 s idle timeout
         /// of common load balancers (AWS ALB, GCP), which must close first to avoid 502s.
@@ -37,7 +38,7 @@ public enum APIServer {
         public var watchedDatabase: DatabaseURL?
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
-                    metrics: PrometheusRegistry = PrometheusRegistry()) {
+                    metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
             self.host = host
             self.port = port
             self.rateLimit = rateLimit

@@ -1,6 +1,8 @@
 import Foundation
 @testable import HubAPI
 import HubCore
+import HubQueue
+import NIOHTTP1
 import Testing
 import TributaryTestSupport
 
@@ -16,6 +18,8 @@ struct MetricsTests {
             _ = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
             _ = try await api.get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: nil)
             _ = try await api.get("\(world.baseURL)/no/such/path", key: nil)
+            // Something for the database-backed gauges to report.
+            _ = try await JobQueue(client: world.client, logger: TestDatabase.logger).enqueue(JobRequest(kind: "metrics.probe", queue: "probe"))
             let scrape = try #require(await HTTPProbe.get("\(world.baseURL)/metrics"))
             #expect(scrape.status == 200)
             let text = scrape.body
@@ -26,7 +30,7 @@ struct MetricsTests {
             #expect(text.contains(#"tributary_http_request_duration_seconds_bucket{method="GET",route="/v1/records",le="+Inf"} 1"#))
             #expect(text.contains(#"tributary_http_request_duration_seconds_count{method="GET",route="/v1/connections/{id}"} 2"#))
             #expect(text.contains("# TYPE tributary_jobs gauge"))
-            #expect(text.contains("# TYPE tributary_sync_runs gauge"))
+            #expect(text.contains(#"tributary_jobs{queue="probe",state="available"} 1"#), "\(text)")
             // No connection id (or any uuid) becomes a label value.
             #expect(!text.lowercased().contains(world.connectionA.uuidString.lowercased()))
             // Every sample line is `name{labels} value` or `name value`.
@@ -69,11 +73,21 @@ struct MetricsTests {
         }
     }
 
-    @Test("label values are escaped and names sanitized as the exposition format wants")
-    func labelEscaping() {
-        let text = PrometheusRegistry.labelText([("route", "/v1/a\\b"), ("code", "say \"hi\"\nbye"), ("bad-name", "é")])
-        #expect(text == #"bad_name="é",code="say \"hi\"\nbye",route="/v1/a\\b""#)
-        #expect(PrometheusRegistry.sanitize("tributary_http_requests_total") == "tributary_http_requests_total")
-        #expect(PrometheusRegistry.sanitize("a-b.c") == "a_b_c")
+    /// A client choosing exotic HTTP methods must not multiply series (each a label set kept
+    /// for the life of the process): methods outside the usual set are counted as `other`.
+    @Test("exotic methods are counted as other, not one series each")
+    func inventedMethodsShareOneSeries() async throws {
+        let api = APIv1Tests()
+        try await api.withWorld { world in
+            // Methods the HTTP parser knows (it refuses unknown ones before any middleware).
+            for method in ["PROPFIND", "MKCOL", "PURGE"] {
+                _ = try await api.get("\(world.baseURL)/v1/records", key: nil, method: .RAW(value: method))
+            }
+            let scrape = try #require(await HTTPProbe.get("\(world.baseURL)/metrics"))
+            #expect(scrape.status == 200)
+            let text = scrape.body
+            #expect(!text.contains("PROPFIND") && !text.contains("MKCOL") && !text.contains("PURGE"), "\(text)")
+            #expect(text.contains(#"method="other""#), "\(text)")
+        }
     }
 }

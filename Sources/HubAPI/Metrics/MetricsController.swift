@@ -5,20 +5,22 @@ import HubStore
 import Hummingbird
 import Logging
 import PostgresNIO
+import Prometheus
 
-/// `GET /metrics`: Prometheus's text format. Request counts and latencies come from the
-/// registry; queue depth, sync outcomes by connector and webhook events are read from the
+/// `GET /metrics`: Prometheus's text format, written by swift-prometheus (the ecosystem's
+/// swift-metrics backend; it replaced a registry of our own). Request counts and latencies, and
+/// what the queue records through swift-metrics, come from the process's registry; queue depth, sync outcomes by connector and webhook events are read from the
 /// database, so every api process reports the same cluster-wide numbers. The route needs no
 /// key (scrapers rarely carry one), so those reads are cached: however often it is hit, a
 /// process queries the database at most once per `DatabaseSamples.lifetime`.
 /// No tenant, connection or key appears in any label.
 struct MetricsController: Sendable {
-    let registry: PrometheusRegistry
+    let registry: PrometheusCollectorRegistry
     let samples: DatabaseSamples
     /// `TRIBUTARY_METRICS_TOKEN`, as bytes; nil leaves the route open.
     let token: Secret<[UInt8]>?
 
-    init(registry: PrometheusRegistry, client: PostgresClient, token: Secret<String>? = nil, logger: Logger) {
+    init(registry: PrometheusCollectorRegistry, client: PostgresClient, token: Secret<String>? = nil, logger: Logger) {
         self.registry = registry
         self.samples = DatabaseSamples(client: client, logger: logger)
         self.token = token.map { Secret(Array($0.revealed.utf8)) }
@@ -43,7 +45,18 @@ struct MetricsController: Sendable {
         let extra = await samples.current()
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: registry.render(extra: extra))))
+        var text = registry.emitToBuffer()
+        // The database's figures go in a registry of their own, made afresh from each read:
+        // a queue state that emptied must vanish, not linger at its last value.
+        let sampled = PrometheusCollectorRegistry()
+        for family in extra {
+            for (labels, value) in family.samples {
+                sampled.makeGauge(descriptor: MetricNameDescriptor(metricName: family.name, unitName: "", helpText: family.help), labels: labels)
+                    .set(value)
+            }
+        }
+        sampled.emit(into: &text)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
 }
 

@@ -8,6 +8,7 @@ import HubStore
 import HubSync
 import Logging
 import PostgresNIO
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -15,7 +16,7 @@ import UnixSignals
 public enum HubRuntime {
     /// The process's metrics: the command line bootstraps swift-metrics with it, and the api
     /// role serves it at `/metrics`.
-    public static let metrics = PrometheusRegistry()
+    public static let metrics = PrometheusCollectorRegistry()
 
     /// Runs `body` with the configured database, or with the embedded PostgreSQL in the data
     /// folder when none is configured; the embedded server is stopped afterwards, also on error.

@@ -4,6 +4,7 @@ import Foundation
 import HubApp
 import HubCore
 import Logging
+import Prometheus
 
 /// What every command starts from: the configuration read from the environment, and logging.
 enum CommandEnvironment {
@@ -24,7 +25,7 @@ enum CommandEnvironment {
         let output: JSONLogOutput = server ? .standardOutput : .standardError
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level, output: output) }
         // Once per process, like logging: what the queue records is served at the api's /metrics.
-        MetricsSystem.bootstrap(HubRuntime.metrics)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: HubRuntime.metrics))
         var logger = Logger(label: "tributary")
         logger.logLevel = level
         return logger
