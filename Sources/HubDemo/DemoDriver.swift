@@ -188,14 +188,11 @@ struct DemoDriver: Service {
             throw HubError(.internalError, "Tributary did not accept every webhook (HTTP \(statuses.map(String.init).joined(separator: ", ")))")
         }
         let eventIDs = (1...changed.count).map { "evt_r\(run)_\($0)" }
-        let deadline = ContinuousClock.now + .seconds(30)
+        let inbox = WebhookInbox(client: store.client, keyring: store.keyring, logger: store.logger)
         var processed = 0
+        let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            processed = try await count(
-                """
-                SELECT count(*)::int FROM webhook_events
-                WHERE connection_id = \(state.crmConnection) AND provider_event_id = ANY(\(eventIDs)) AND status = 'processed'
-                """)
+            processed = try await inbox.processedCount(connection: state.crmConnection, tenant: TenantID(state.tenant), providerEventIDs: eventIDs)
             if processed == eventIDs.count { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -206,24 +203,21 @@ struct DemoDriver: Service {
         for contact in changed {
             let id = contact["id"]?.stringValue ?? ""
             let old = before.first { $0["id"]?.stringValue == id }?["title"]?.stringValue ?? ""
-            let stored = try await storedTitle(connection: state.crmConnection, id: id)
+            let stored = try await storedTitle(tenant: TenantID(state.tenant), connection: state.crmConnection, id: id)
             changes.append(.init(id: id, field: "title", before: old, after: stored ?? "(missing)"))
             console.line("    \(id)  title: \(old) -> \(stored ?? "(missing)")")
         }
         return DemoReport.Webhooks(sent: statuses.count, processed: processed, changes: changes)
     }
 
-    private func storedTitle(connection: UUID, id: String) async throws -> String? {
-        let rows = try await store.client.query(
-            "SELECT data->>'title' FROM records WHERE connection_id = \(connection) AND stream = 'contacts' AND external_id = \(id)",
-            logger: store.logger)
-        for try await title in rows.decode(String?.self) { return title }
-        return nil
-    }
-
-    private func count(_ query: PostgresQuery) async throws -> Int {
-        for try await value in try await store.client.query(query, logger: store.logger).decode(Int.self) { return value }
-        return 0
+    private func storedTitle(tenant: TenantID, connection: UUID, id: String) async throws -> String? {
+        do {
+            let record = try await RecordReader(client: store.client, keyring: store.keyring, logger: store.logger)
+                .record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: id))
+            return record.data["title"]?.stringValue
+        } catch let error as HubError where error.code == .notFound {
+            return nil
+        }
     }
 }
 

@@ -50,47 +50,30 @@ struct DemoReport: Sendable {
 
     static func collect(store: StoreContext, state: DemoState, log: SampleAPIRequestLog, run: Int, webhooks: Webhooks,
                         apiURL: String, keyFile: String, databaseURL: DatabaseURL, elapsed: Duration) async throws -> DemoReport {
-        let client = store.client, logger = store.logger
+        let statistics = RecordStatistics(client: store.client, logger: store.logger)
+        let tenant = TenantID(state.tenant)
         func counts(_ connection: UUID) async throws -> [(String, Int)] {
-            var result: [(String, Int)] = []
-            let rows = try await client.query(
-                """
-                SELECT stream, count(*)::int FROM records WHERE connection_id = \(connection) AND deleted_at IS NULL
-                GROUP BY stream ORDER BY stream
-                """, logger: logger)
-            for try await (stream, count) in rows.decode((String, Int).self) { result.append((stream, count)) }
-            return result
+            try await statistics.liveCounts(tenant: tenant, connection: connection).map { ($0.stream, $0.count) }
         }
         // Equal emails have equal blind-index digests: the join compares HMACs, never plaintext.
         // The email digest is the first of each record's indexes (hub.yaml lists email first).
         var match: Match?
-        let rows = try await client.query(
-            """
-            SELECT c.external_id, c.data->>'first_name', c.data->>'last_name', b.external_id, b.data->>'name',
-                   count(*) OVER ()::int
-            FROM records c JOIN records b ON c.blind_index[1] = b.blind_index[1]
-            WHERE c.connection_id = \(state.crmConnection) AND c.stream = 'contacts' AND c.deleted_at IS NULL
-              AND b.connection_id = \(state.billingConnection) AND b.stream = 'customers' AND b.deleted_at IS NULL
-            ORDER BY c.external_id LIMIT 1
-            """, logger: logger)
-        for try await row in rows.decode((String, String?, String?, String, String?, Int).self) {
+        if let shared = try await statistics.firstSharedIndex(tenant: tenant, left: (state.crmConnection, "contacts"),
+                                                               right: (state.billingConnection, "customers")) {
+            let reader = RecordReader(client: store.client, keyring: store.keyring, logger: store.logger)
+            let contact = try await reader.record(tenant: tenant, key: RecordKey(connection: state.crmConnection, stream: "contacts",
+                                                                                externalID: shared.left))
+            let customer = try await reader.record(tenant: tenant, key: RecordKey(connection: state.billingConnection, stream: "customers",
+                                                                                 externalID: shared.right))
             // The email shown is the fixture's (the demo knows its own sample data); nothing is decrypted.
-            let email = DemoData().contacts.first { $0["id"]?.stringValue == row.0 }?["email"]?.stringValue ?? ""
-            match = Match(contactID: row.0, contactName: "\(row.1 ?? "") \(row.2 ?? "")", customerID: row.3,
-                          customerName: row.4 ?? "", email: email, total: row.5)
+            let email = DemoData().contacts.first { $0["id"]?.stringValue == shared.left }?["email"]?.stringValue ?? ""
+            match = Match(contactID: shared.left,
+                          contactName: "\(contact.data["first_name"]?.stringValue ?? "") \(contact.data["last_name"]?.stringValue ?? "")",
+                          customerID: shared.right, customerName: customer.data["name"]?.stringValue ?? "", email: email, total: shared.total)
         }
-        func scalar(_ query: PostgresQuery) async throws -> Int {
-            for try await value in try await client.query(query, logger: logger).decode(Int.self) { return value }
-            return 0
-        }
-        let tenant = state.tenant
-        let sealed = try await scalar("SELECT count(*)::int FROM records WHERE tenant_id = \(tenant) AND sensitive IS NOT NULL")
+        let sealed = try await statistics.sealedCount(tenant: tenant)
         // Anything that looks like an email address anywhere in the records' clear columns.
-        let plaintext = try await scalar(
-            """
-            SELECT count(*)::int FROM records
-            WHERE tenant_id = \(tenant) AND data::text ~* '[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'
-            """)
+        let plaintext = try await statistics.plaintextEmailCount(tenant: tenant)
         return DemoReport(
             run: run, apiURL: apiURL, apiKey: state.apiKey, keyFile: keyFile, databaseURL: databaseURL,
             connections: [("crm", state.crmConnection, try await counts(state.crmConnection)),

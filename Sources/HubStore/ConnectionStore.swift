@@ -179,3 +179,23 @@ extension ConnectionStore {
         )
     }
 }
+
+extension ConnectionStore {
+    /// The tenant's connections of `connector` for the external account, oldest first, at most
+    /// `limit`: how a per-connector webhook finds its connection. Never looks past the tenant.
+    public func ids(tenant: TenantID, connector: String, account: String, limit: Int = 2) async throws -> [UUID] {
+        try await withDatabaseErrors("finding the connection for an account") {
+            let rows = try await client.query(
+                """
+                SELECT id FROM connections
+                WHERE tenant_id = \(tenant.rawValue) AND connector_name = \(connector) AND external_account = \(account)
+                ORDER BY created_at LIMIT \(limit)
+                """,
+                logger: logger
+            )
+            var ids: [UUID] = []
+            for try await id in rows.decode(UUID.self) { ids.append(id) }
+            return ids
+        }
+    }
+}

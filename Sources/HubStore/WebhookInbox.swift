@@ -176,3 +176,19 @@ public struct WebhookInbox: Sendable {
         return (erased, deleted)
     }
 }
+
+extension WebhookInbox {
+    /// How many of the connection's events with these provider ids are processed.
+    public func processedCount(connection: UUID, tenant: TenantID, providerEventIDs: [String]) async throws -> Int {
+        try await withDatabaseErrors("counting processed webhook events") {
+            let rows = try await client.query(
+                """
+                SELECT count(*)::int FROM webhook_events
+                WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection)
+                  AND provider_event_id = ANY(\(providerEventIDs)) AND status = 'processed'
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+}

@@ -64,19 +64,8 @@ public struct WebhookIntake: Sendable {
         guard let account = event.account, !account.isEmpty else {
             throw HubError(.invalidInput, "the webhook has no account at \(policy.accountPath!.joined(separator: "."))")
         }
-        let rows = try await withDatabaseErrors("finding the connection for a webhook") { () -> [UUID] in
-            let rows = try await client.query(
-                """
-                SELECT id FROM connections
-                WHERE tenant_id = \(tenant.rawValue) AND connector_name = \(connector) AND external_account = \(account)
-                ORDER BY created_at LIMIT 2
-                """,
-                logger: logger
-            )
-            var ids: [UUID] = []
-            for try await id in rows.decode(UUID.self) { ids.append(id) }
-            return ids
-        }
+        let rows = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
+            .ids(tenant: tenant, connector: connector, account: account)
         guard let id = rows.first else { throw HubError(.notFound, "no \(connector) connection has account \(account)") }
         guard rows.count == 1 else {
             throw HubError(.conflict, "more than one \(connector) connection has account \(account); use /v1/webhooks/{connection_id}")
