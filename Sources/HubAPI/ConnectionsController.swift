@@ -133,7 +133,7 @@ struct ConnectionsController: Sendable {
         var plain: [String: JSONValue]?
         var sealed: Secret<[UInt8]>?
         if config != nil || upgrade != nil {
-            let info = try await SyncStore(client: client, logger: logger).connection(id, tenant: tenant)
+            let info = try await ConnectionStore(client: client, logger: logger).connection(id, tenant: tenant)
             if let upgrade {
                 // Not found names the version; the catalog below parses and checks it.
                 _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
@@ -180,11 +180,11 @@ struct ConnectionsController: Sendable {
         try context.require(.recordsRead, .connectionsWrite)
         let tenant = context.tenant
         let id = try connectionID(context)
-        let syncs = SyncStore(client: client, logger: logger)
-        guard let summary = try await ConnectionStore(client: client, keyring: keyring, logger: logger).summary(tenant: tenant, id: id) else {
+        let connections = ConnectionStore(client: client, logger: logger)
+        guard let summary = try await connections.summary(tenant: tenant, id: id) else {
             throw HubError(.notFound, "connection \(id) not found")
         }
-        let info = try await syncs.connection(id, tenant: tenant)
+        let info = try await connections.connection(id, tenant: tenant)
         let latest = try await RunStore(client: client, logger: logger).runs(connection: id, tenant: tenant, latestPerStream: true)
         var object = Self.json(summary)
         if case .object(var fields) = object {
@@ -232,8 +232,7 @@ struct ConnectionsController: Sendable {
         let before = page.after.map { Int64($0) }
         if before == .some(nil) { errors["cursor"] = "is not a cursor this list returned" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
-        let syncs = SyncStore(client: client, logger: logger)
-        _ = try await syncs.connection(id, tenant: tenant)
+        _ = try await ConnectionStore(client: client, logger: logger).connection(id, tenant: tenant)
         let runs = try await RunStore(client: client, logger: logger).runs(connection: id, tenant: tenant, latestPerStream: false, limit: page.limit + 1, before: before ?? nil)
         let shown = Array(runs.prefix(page.limit))
         let next: JSONValue = runs.count > page.limit ? .string(ListCursor.encode(String(shown.last!.id), kind: "syncs")) : .null

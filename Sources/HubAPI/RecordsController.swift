@@ -28,7 +28,7 @@ struct RecordsController: Sendable {
         let (connection, stream) = (parameters.connection, parameters.stream)
 
         // 404 for another tenant's connection, as for one that does not exist.
-        let info = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
+        let info = try await ConnectionStore(client: client, logger: logger).connection(connection, tenant: tenant)
         let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion)
         guard definition.source.streamNames.contains(stream) else {
             throw Problem.invalid(["stream": "connector \(info.connector) has no stream \(stream)"])

@@ -122,7 +122,7 @@ struct WebhooksController: Sendable {
         if before == .some(nil) { errors["cursor"] = "is not a cursor this list returned" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
         let limit = page.limit
-        _ = try await SyncStore(client: client, logger: logger).connection(connection, tenant: tenant)
+        _ = try await ConnectionStore(client: client, logger: logger).connection(connection, tenant: tenant)
         let events = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
             .list(connection: connection, tenant: tenant, limit: limit + 1, before: before ?? nil)
         let shown = Array(events.prefix(limit))

@@ -10,13 +10,30 @@ import PostgresNIO
 /// the sync that needs them.
 public struct ConnectionStore: Sendable {
     let client: PostgresClient
-    let keyring: Keyring
+    /// Needed to seal and open credentials only; nil for a store that reads, schedules and
+    /// updates connections without touching them.
+    private let keyring: Keyring?
     let logger: Logger
 
     public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
         self.client = client
         self.keyring = keyring
         self.logger = logger
+    }
+
+    /// A store for everything but credentials: reads, status, scheduling.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.keyring = nil
+        self.logger = logger
+    }
+
+    /// The keyring, for the methods that seal or open credentials.
+    private func credentialKeys() throws -> Keyring {
+        guard let keyring else {
+            throw HubError(.internalError, "this ConnectionStore was made without a keyring, so it cannot seal or open credentials")
+        }
+        return keyring
     }
 
     static func credentialsContext(_ tenant: TenantID, _ connection: UUID) -> EncryptionContext {
@@ -28,7 +45,7 @@ public struct ConnectionStore: Sendable {
         config: [String: JSONValue] = [:], credentials: Secret<[UInt8]>
     ) async throws -> UUID {
         let id = UUID()
-        let key = try await keyring.encryptionKey(for: tenant)
+        let key = try await credentialKeys().encryptionKey(for: tenant)
         let sealed = try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, id))
         try await withDatabaseErrors("creating a connection") {
             try await client.query(
@@ -56,7 +73,7 @@ public struct ConnectionStore: Sendable {
         }
         guard let (sealed, version) = row else { throw HubError(.notFound, "connection \(connection) not found") }
         guard let sealed, let version else { return Secret([]) }
-        let key = try await keyring.decryptionKey(for: tenant, version: version)
+        let key = try await credentialKeys().decryptionKey(for: tenant, version: version)
         return try Envelope.open(Array(sealed.readableBytesView), with: key, context: Self.credentialsContext(tenant, connection))
     }
 }
@@ -120,7 +137,7 @@ extension ConnectionStore {
         var sealed: ByteBuffer?
         var version: Int?
         if let credentials {
-            let key = try await keyring.encryptionKey(for: tenant)
+            let key = try await credentialKeys().encryptionKey(for: tenant)
             sealed = ByteBuffer(bytes: try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)))
             version = key.version
         }

@@ -23,7 +23,7 @@ struct StreamSync: Sendable {
         let arguments = try SyncJobArguments(context.job.args)
         let syncs = SyncStore(client: client, logger: context.logger)
         let runs = RunStore(client: client, logger: context.logger)
-        let info = try await syncs.connection(arguments.connection, tenant: arguments.tenant)
+        let info = try await ConnectionStore(client: client, logger: context.logger).connection(arguments.connection, tenant: arguments.tenant)
         guard info.status != "paused" else {
             try await context.withTransaction(completing: true) { database in
                 try await arguments.finish(on: database, runs: runs)
@@ -109,7 +109,7 @@ struct StreamSync: Sendable {
     /// transaction that also completes this job, enqueues a job for each. Nil when the stream
     /// has no partitions to fan out, so this job reads it itself.
     private func fanOut(_ arguments: SyncJobArguments, reader: StreamReader, definition: ConnectorDefinition,
-                        info: SyncStore.ConnectionInfo, context: JobContext) async throws -> JobOutcome? {
+                        info: ConnectionStore.ConnectionInfo, context: JobContext) async throws -> JobOutcome? {
         guard let listed = try await reader.partitions(of: arguments.stream) else { return nil }
         var seen = Set<String>()
         let partitions = listed.map(\.json).map(arguments.narrowed(to:)).filter { seen.insert($0.partitionKey).inserted }
@@ -178,7 +178,7 @@ struct StreamSync: Sendable {
     }
 
     /// The connection's stored config with its decrypted credentials merged in.
-    private func configuration(_ info: SyncStore.ConnectionInfo, tenant: TenantID) async throws -> PyValue {
+    private func configuration(_ info: ConnectionStore.ConnectionInfo, tenant: TenantID) async throws -> PyValue {
         var config = PyValue(json: info.config)
         let sealed = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
             .credentials(tenant: tenant, connection: info.id)

@@ -37,9 +37,9 @@ public struct SyncService: Sendable {
     /// pass sets it itself, with the worker's default schedule too).
     func start(connection: UUID, tenant: TenantID?, streams requested: [String]?, fullRefresh: Bool,
                reschedule: Bool) async throws -> [Started] {
-        let syncs = SyncStore(client: client, logger: logger)
+        let connections = ConnectionStore(client: client, logger: logger)
         let runs = RunStore(client: client, logger: logger)
-        let info = try await syncs.connection(connection, tenant: tenant)
+        let info = try await connections.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
         let streams = requested ?? definition.source.streamNames
         for stream in streams where !definition.source.streamNames.contains(stream) {
@@ -77,7 +77,7 @@ public struct SyncService: Sendable {
         // A sync of every stream counts as the scheduled one: the scheduler's next pass must not
         // find the connection due and sync it all again right after.
         if reschedule, requested == nil, let seconds = Self.scheduleSeconds(info.scheduleSeconds, definition: definition, fallback: nil) {
-            try await syncs.scheduleNext(connection: connection, afterSeconds: seconds)
+            try await connections.scheduleNext(connection: connection, afterSeconds: seconds)
         }
         return started
     }
@@ -90,7 +90,7 @@ public struct SyncService: Sendable {
 
     /// A stream sync's job, or one partition's: in the connection's account group when the
     /// connector caps how many of an account's syncs run at once.
-    static func jobRequest(_ arguments: SyncJobArguments, definition: ConnectorDefinition, info: SyncStore.ConnectionInfo,
+    static func jobRequest(_ arguments: SyncJobArguments, definition: ConnectorDefinition, info: ConnectionStore.ConnectionInfo,
                            uniqueKey: String?) -> JobRequest {
         let account = info.externalAccount.isEmpty ? info.id.uuidString.lowercased() : info.externalAccount
         return JobRequest(
@@ -105,9 +105,9 @@ public struct SyncService: Sendable {
 
     /// The scheduler's pass: enqueues every due connection and sets its next time.
     func enqueueDue(defaultSchedule: Duration?) async throws -> Int {
-        let syncs = SyncStore(client: client, logger: logger)
+        let connections = ConnectionStore(client: client, logger: logger)
         var count = 0
-        for due in try await syncs.dueConnections(limit: 500) {
+        for due in try await connections.dueConnections(limit: 500) {
             let definition = try? await catalog.definition(name: due.connector, version: due.connectorVersion)
             let seconds = Self.scheduleSeconds(due.scheduleSeconds, definition: definition, fallback: defaultSchedule)
             if definition != nil, seconds != nil {
@@ -120,7 +120,7 @@ public struct SyncService: Sendable {
                     ])
                 }
             }
-            try await syncs.scheduleNext(connection: due.id, afterSeconds: seconds)
+            try await connections.scheduleNext(connection: due.id, afterSeconds: seconds)
         }
         return count
     }

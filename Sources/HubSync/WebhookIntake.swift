@@ -33,16 +33,16 @@ public struct WebhookIntake: Sendable {
 
     /// Where a webhook goes: the connection and its connector's webhook policy.
     public struct Target: Sendable {
-        public let connection: SyncStore.ConnectionInfo
+        public let connection: ConnectionStore.ConnectionInfo
         public let policy: WebhookPolicy
     }
 
     /// The target of `POST /v1/webhooks/{connection}`; not found unless the connection exists
     /// and its connector takes webhooks (the same answer either way, so ids can't be probed).
     public func target(connection id: UUID) async throws -> Target {
-        let info: SyncStore.ConnectionInfo
+        let info: ConnectionStore.ConnectionInfo
         do {
-            info = try await SyncStore(client: client, logger: logger).connection(id)
+            info = try await ConnectionStore(client: client, logger: logger).connection(id)
         } catch let error as HubError where error.code == .notFound {
             throw HubError(.notFound, "no connection \(id) takes webhooks")
         }
@@ -98,7 +98,7 @@ public struct WebhookIntake: Sendable {
         return .accepted(eventID: event.id, inboxID: stored)
     }
 
-    private func signingSecret(_ info: SyncStore.ConnectionInfo, field: String) async throws -> Secret<[UInt8]> {
+    private func signingSecret(_ info: ConnectionStore.ConnectionInfo, field: String) async throws -> Secret<[UInt8]> {
         let credentials = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
             .credentials(tenant: info.tenant, connection: info.id)
         guard !credentials.revealed.isEmpty,

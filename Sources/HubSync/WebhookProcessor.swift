@@ -26,7 +26,7 @@ struct WebhookProcessor: Sendable {
             try await context.withTransaction(completing: true) { _ in }
             return .completed
         }
-        let info = try await SyncStore(client: client, logger: context.logger).connection(event.connection, tenant: event.tenant)
+        let info = try await ConnectionStore(client: client, logger: context.logger).connection(event.connection, tenant: event.tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
         guard let policy = definition.sidecar.webhooks, let route = policy.events[event.eventType] else {
             // A type the connector doesn't map (a provider sends many): kept, marked, not retried.

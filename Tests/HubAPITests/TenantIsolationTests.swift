@@ -15,7 +15,7 @@ struct TenantIsolationTests {
         let api = APIv1Tests()
         try await api.withWorld { world in
             let logger = TestDatabase.logger
-            let tenantB = try await SyncStore(client: world.client, logger: logger).connection(world.connectionB).tenant
+            let tenantB = try await ConnectionStore(client: world.client, logger: logger).connection(world.connectionB).tenant
             let keyB = try await ApiKeyStore(client: world.client, logger: logger)
                 .create(tenant: tenantB, name: "b-all", scopes: ApiScope.tenantScopes).key.revealed
             let document = try await api.get("\(world.baseURL)/openapi.json", key: nil)

@@ -137,7 +137,7 @@ struct StoredDataTests {
                 try await client.query("UPDATE records SET data = '\"text\"'::jsonb WHERE connection_id = \(harness.connection) AND external_id = 'c1'",
                                        logger: logger)
 
-                let config = await #expect(throws: HubError.self) { _ = try await harness.syncs.connection(harness.connection) }
+                let config = await #expect(throws: HubError.self) { _ = try await harness.connections.connection(harness.connection) }
                 #expect(config?.code == .storedDataInvalid)
                 #expect(config?.message.contains(harness.connection.uuidString) == true, "\(String(describing: config))")
 

@@ -39,6 +39,7 @@ struct SyncHarness: Sendable {
 
     var syncs: SyncStore { SyncStore(client: client, logger: logger) }
     var runs: RunStore { RunStore(client: client, logger: logger) }
+    var connections: ConnectionStore { ConnectionStore(client: client, logger: logger) }
 
     /// Starts a sync of the connection and runs an in-process worker until every run ends.
     func sync(fullRefresh: Bool = false, timeout: Duration = .seconds(60),

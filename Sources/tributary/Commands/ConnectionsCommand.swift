@@ -134,6 +134,6 @@ enum ConnectionsStatus {
     static func set(_ connection: String, _ tenant: String, _ status: String) async throws {
         guard let id = UUID(uuidString: connection) else { throw ValidationError("the connection id must be a UUID") }
         guard let tenantID = TenantID(tenant) else { throw ValidationError("--tenant must be a tenant id (a UUID)") }
-        try await CommandEnvironment.withStore { store in try await store.syncs.setStatus(connection: id, tenant: tenantID, status: status) }
+        try await CommandEnvironment.withStore { store in try await store.connections.setStatus(connection: id, tenant: tenantID, status: status) }
     }
 }
