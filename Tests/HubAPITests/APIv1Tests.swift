@@ -16,147 +16,33 @@ import TributaryTestSupport
 /// The `/v1` routes through real HTTP against a real database.
 @Suite("REST API v1")
 struct APIv1Tests {
-    static let sidecar = """
-        credentials: [api_key]
-        streams:
-          contacts:
-            sensitive: [email, phone]
-            blind_index:
-              email: lowercase_trim
-        """
-    static let manifest = """
-        version: 6.0.0
-        type: DeclarativeSource
-        streams:
-          - type: DeclarativeStream
-            name: contacts
-            primary_key: [id]
-            retriever:
-              type: SimpleRetriever
-              requester: {type: HttpRequester, url_base: "https://crm.example.com", path: /contacts}
-              record_selector: {type: RecordSelector, extractor: {type: DpathExtractor, field_path: [data]}}
-        """
-
-    struct World: Sendable {
-        let baseURL: String
-        let client: PostgresClient
-        let tenantA: TenantID
-        let connectionA: UUID
-        let connectionB: UUID
-        let readA: String
-        let sensitiveA: String
-        let readB: String
-        let revokedA: String
-        let writeA: String
-        let admin: String
-        let connectorsWriter: String
-        let keyring: Keyring
-    }
-
-    /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
-    func withWorld(rateLimit: Double = 1000, rateBurst: Double? = nil, idleTimeout: Duration = .seconds(75),
-                   metricsToken: String? = nil, authFailureBurst: Double = 100, trustedProxies: [IPRange] = [], _ body: @Sendable (World) async throws -> Void) async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
-            let logger = TestDatabase.logger
-            let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
-            let tenants = TenantStore(client: client, logger: logger)
-            let (version, _) = try await ConnectorStore(client: client, logger: logger).register(name: "crm", manifest: Self.manifest, sidecar: Self.sidecar)
-            let keys = ApiKeyStore(client: client, logger: logger)
-            let policy = RecordPolicy(sensitiveFields: ["email", "phone"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)])
-            var connections: [UUID] = []
-            var tenantIDs: [TenantID] = []
-            for label in ["a", "b"] {
-                let tenant = try await tenants.create(name: "tenant \(label)")
-                let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
-                    tenant: tenant.id, connector: "crm", connectorVersion: version, credentials: Secret([])
-                )
-                try await RecordWriter(client: client, keyring: keyring, logger: logger).upsert(
-                    tenant: tenant.id, connection: connection, stream: "contacts",
-                    records: (1...5).map { RecordWriter.Input(externalID: "c\($0)", fields: [
-                        "id": .string("c\($0)"), "name": .string("Contact \($0)"),
-                        "email": .string("Person\($0)@Example.com"), "phone": .string("+1 555 000\($0)"),
-                    ]) },
-                    policy: policy
-                )
-                connections.append(connection)
-                tenantIDs.append(tenant.id)
-            }
-            let readA = try await keys.create(tenant: tenantIDs[0], name: "read", scopes: [.recordsRead]).key.revealed
-            let sensitiveA = try await keys.create(tenant: tenantIDs[0], name: "sensitive", scopes: [.recordsRead, .recordsReadSensitive]).key.revealed
-            let readB = try await keys.create(tenant: tenantIDs[1], name: "read", scopes: [.recordsRead]).key.revealed
-            let writeA = try await keys.create(tenant: tenantIDs[0], name: "ops", scopes: [.connectionsWrite]).key.revealed
-            let admin = try await keys.create(tenant: nil, name: "operator", scopes: [.admin]).key.revealed
-            let connectorsWriter = try await keys.create(tenant: nil, name: "author", scopes: [.connectorsWrite]).key.revealed
-            let revoked = try await keys.create(tenant: tenantIDs[0], name: "old", scopes: [.recordsRead])
-            try await keys.revoke(revoked.id)
-
-            let ports = PortBox()
-            var configuration = APIServer.Configuration(host: "127.0.0.1", port: 0, rateLimit: rateLimit, rateBurst: rateBurst ?? rateLimit * 2)
-            configuration.idleTimeout = idleTimeout
-            configuration.metricsToken = metricsToken.map { Secret($0) }
-            configuration.authFailureBurst = authFailureBurst
-            configuration.authFailureRate = 0.01
-            configuration.trustedProxies = trustedProxies
-            let app = APIServer.build(configuration: configuration, postgres: client, keyring: keyring, logger: logger,
-                                      onServerRunning: { port in await ports.store(port) })
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                defer { group.cancelAll() }
-                let port = try await ports.wait()
-                try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
-                                     connectionA: connections[0], connectionB: connections[1], readA: readA,
-                                     sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA, admin: admin, connectorsWriter: connectorsWriter,
-                                     keyring: keyring))
-            }
-        }
-    }
-
-    struct Reply {
-        let status: Int
-        let json: JSONValue
-        let headers: [String: String]
-    }
-
-    func get(_ url: String, key: String?, headers extra: [String: String] = [:], method: HTTPMethod = .GET, body: String? = nil) async throws -> Reply {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))) ?? .null
-        var headers: [String: String] = [:]
-        for header in response.headers { headers[header.name.lowercased()] = header.value }
-        return Reply(status: Int(response.status.code), json: json, headers: headers)
-    }
+    let api = APIWorld()
 
     @Test("keys are required, checked, and scoped to their tenant")
     func authentication() async throws {
-        try await withWorld { world in
+        try await api.withWorld { world in
             let path = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
-            let anonymous = try await get(path, key: nil, headers: ["X-Request-Id": "req-123"])
+            let anonymous = try await api.get(path, key: nil, headers: ["X-Request-Id": "req-123"])
             #expect(anonymous.status == 401)
             #expect(anonymous.headers["content-type"] == "application/problem+json")
             #expect(anonymous.json["code"] == .string("unauthorized"))
             #expect(anonymous.headers["x-request-id"] == "req-123")
             #expect(anonymous.json["request_id"] == .string("req-123"))
-            #expect(try await get(path, key: world.revokedA).status == 401)
-            #expect(try await get(path, key: "trb_000000000000_" + String(repeating: "0", count: 64)).status == 401)
+            #expect(try await api.get(path, key: world.revokedA).status == 401)
+            #expect(try await api.get(path, key: "trb_000000000000_" + String(repeating: "0", count: 64)).status == 401)
             // Tenant B's key sees nothing of tenant A: the connection does not exist for it.
-            let other = try await get(path, key: world.readB)
+            let other = try await api.get(path, key: world.readB)
             #expect(other.status == 404)
             #expect(other.json["code"] == .string("not_found"))
-            #expect(try await get(path, key: world.readA).status == 200)
+            #expect(try await api.get(path, key: world.readA).status == 200)
         }
     }
 
     @Test("sensitive fields are masked without the scope, revealed and audited with it")
     func sensitiveFields() async throws {
-        try await withWorld { world in
+        try await api.withWorld { world in
             let path = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
-            let masked = try await get(path, key: world.readA)
+            let masked = try await api.get(path, key: world.readA)
             guard case .array(let items) = masked.json["data"] else { Issue.record("no data: \(masked.json)"); return }
             #expect(items.count == 5)
             #expect(items.allSatisfy { $0["data"]?["email"] == .string("***") && $0["data"]?["phone"] == .string("***") })
@@ -164,7 +50,7 @@ struct APIv1Tests {
             let auditBefore = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
             #expect(auditBefore == 0)
 
-            let revealed = try await get(path, key: world.sensitiveA)
+            let revealed = try await api.get(path, key: world.sensitiveA)
             guard case .array(let clear) = revealed.json["data"] else { Issue.record("no data"); return }
             #expect(clear.first?["data"]?["email"] == .string("Person1@Example.com"))
             let auditAfter = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
@@ -174,16 +60,16 @@ struct APIv1Tests {
 
     @Test("blind-index filter, keyset pagination, and every bad parameter named")
     func filteringAndPaging() async throws {
-        try await withWorld { world in
+        try await api.withWorld { world in
             let base = "\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts"
-            let found = try await get(base + "&email=%20person3@EXAMPLE.com", key: world.readA)
+            let found = try await api.get(base + "&email=%20person3@EXAMPLE.com", key: world.readA)
             guard case .array(let matches) = found.json["data"] else { Issue.record("no data"); return }
             #expect(matches.map { $0["id"] } == [.string("c3")])
 
             var seen: [JSONValue] = []
             var cursor: String?
             for _ in 0..<10 {
-                let page = try await get(base + "&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: world.readA)
+                let page = try await api.get(base + "&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: world.readA)
                 guard case .array(let items) = page.json["data"] else { break }
                 seen += items.compactMap { $0["id"] }
                 guard case .string(let next)? = page.json["next_cursor"] else { break }
@@ -191,79 +77,79 @@ struct APIv1Tests {
             }
             #expect(seen == (1...5).map { .string("c\($0)") })
 
-            let bad = try await get("\(world.baseURL)/v1/records?stream=&limit=0&cursor=junk", key: world.readA)
+            let bad = try await api.get("\(world.baseURL)/v1/records?stream=&limit=0&cursor=junk", key: world.readA)
             #expect(bad.status == 400)
             guard case .array(let errors) = bad.json["errors"] else { Issue.record("no errors: \(bad.json)"); return }
             #expect(Set(errors.compactMap { $0["field"]?.stringValue }) == ["connection_id", "stream", "limit", "cursor"])
-            let unknown = try await get(base + "&colour=red", key: world.readA)
+            let unknown = try await api.get(base + "&colour=red", key: world.readA)
             #expect(unknown.status == 400)
         }
     }
 
     @Test("connections: listed and shown without credentials, syncs started and listed, other tenants see nothing")
     func connections() async throws {
-        try await withWorld { world in
-            let list = try await get("\(world.baseURL)/v1/connections", key: world.readA)
+        try await api.withWorld { world in
+            let list = try await api.get("\(world.baseURL)/v1/connections", key: world.readA)
             guard case .array(let items) = list.json["data"] else { Issue.record("no data: \(list.json)"); return }
             #expect(items.map { $0["id"] } == [.string(world.connectionA.uuidString.lowercased())])
             #expect(list.json["next_cursor"] == .null)
 
-            let shown = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
+            let shown = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
             #expect(shown.status == 200)
             #expect(shown.json["connector"] == .string("crm"))
             #expect(shown.json["credentials"] == nil)
-            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readA).status == 404)
-            #expect(try await get("\(world.baseURL)/v1/connections/not-a-uuid", key: world.readA).status == 400)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/not-a-uuid", key: world.readA).status == 400)
 
             // Starting a sync needs connections:write.
-            let denied = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA, method: .POST, body: "{}")
+            let denied = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA, method: .POST, body: "{}")
             #expect(denied.status == 403)
-            let started = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+            let started = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
                                         body: #"{"stream": "contacts", "full_refresh": true}"#)
             #expect(started.status == 202, "\(started.json)")
             guard case .array(let jobs) = started.json["data"] else { Issue.record("no data: \(started.json)"); return }
             #expect(jobs.first?["stream"] == .string("contacts"))
-            let bad = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+            let bad = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
                                     body: #"{"stream": 7, "extra": true}"#)
             #expect(bad.status == 400)
-            let unknownStream = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
+            let unknownStream = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST,
                                               body: #"{"stream": "nope"}"#)
             #expect(unknownStream.status == 400)
-            let otherTenant = try await get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.writeA, method: .POST, body: "{}")
+            let otherTenant = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.writeA, method: .POST, body: "{}")
             #expect(otherTenant.status == 404)
 
-            let runs = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA)
+            let runs = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.readA)
             guard case .array(let history) = runs.json["data"] else { Issue.record("no data: \(runs.json)"); return }
             #expect(history.count == 1)
             #expect(history.first?["status"] == .string("queued"))
             #expect(history.first?["full_refresh"] == .bool(true))
-            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(world.connectionB)/syncs", key: world.readA).status == 404)
         }
     }
 
     @Test("connectors: listed, shown, a new version registered only when the engine accepts it")
     func connectors() async throws {
-        try await withWorld { world in
-            let list = try await get("\(world.baseURL)/v1/connectors", key: world.readA)
+        try await api.withWorld { world in
+            let list = try await api.get("\(world.baseURL)/v1/connectors", key: world.readA)
             #expect(list.json["data"]?.arrayCount == 1)
-            let shown = try await get("\(world.baseURL)/v1/connectors/crm", key: world.readA)
+            let shown = try await api.get("\(world.baseURL)/v1/connectors/crm", key: world.readA)
             #expect(shown.json["streams"]?.firstElement?["sensitive"] == .array([.string("email"), .string("phone")]))
-            #expect(try await get("\(world.baseURL)/v1/connectors/nope", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/connectors/nope", key: world.readA).status == 404)
 
             let body = { (manifest: String) in
                 String(decoding: try JSONEncoder().encode(JSONValue.object(["name": .string("crm"), "manifest": .string(manifest),
-                                                                            "sidecar": .string(Self.sidecar)])), as: UTF8.self)
+                                                                            "sidecar": .string(APIWorld.sidecar)])), as: UTF8.self)
             }
-            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.readA, method: .POST, body: try body(Self.manifest)).status == 403)
-            let same = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(Self.manifest))
+            #expect(try await api.get("\(world.baseURL)/v1/connectors", key: world.readA, method: .POST, body: try body(APIWorld.manifest)).status == 403)
+            let same = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(APIWorld.manifest))
             #expect(same.status == 200)
             #expect(same.json["created"] == .bool(false))
-            let broken = Self.manifest.replacingOccurrences(of: "type: DpathExtractor", with: "type: CustomRecordExtractor")
-            let refused = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(broken))
+            let broken = APIWorld.manifest.replacingOccurrences(of: "type: DpathExtractor", with: "type: CustomRecordExtractor")
+            let refused = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(broken))
             #expect(refused.status == 422)
             #expect(refused.json["detail"]?.stringValue?.contains("CustomRecordExtractor") == true, "\(refused.json)")
-            let changed = Self.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts")
-            let created = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
+            let changed = APIWorld.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts")
+            let created = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
             #expect(created.status == 201)
             #expect(created.json["version"] == .number(2))
         }
@@ -271,7 +157,7 @@ struct APIv1Tests {
 
     @Test("only an operator publishes connectors; a new version changes no connection until its tenant upgrades it")
     func publishingIsAnOperatorRight() async throws {
-        try await withWorld { world in
+        try await api.withWorld { world in
             let keys = ApiKeyStore(client: world.client, logger: TestDatabase.logger)
             // A tenant key can't be given the scope, by the store or by SQL around it.
             await #expect(throws: HubError.self) {
@@ -284,7 +170,7 @@ struct APIv1Tests {
                     VALUES (\(UUID()), \(world.tenantA.rawValue), 'aaaaaaaaaaaa', '\\x00'::bytea, ARRAY['connectors:write'])
                     """, logger: TestDatabase.logger)
             }
-            let hostile = Self.manifest.replacingOccurrences(of: "https://crm.example.com", with: "https://attacker.example.net")
+            let hostile = APIWorld.manifest.replacingOccurrences(of: "https://crm.example.com", with: "https://attacker.example.net")
             let body = { (manifest: String, sidecar: String) in
                 String(decoding: try JSONEncoder().encode(JSONValue.object(["name": .string("crm"), "manifest": .string(manifest),
                                                                             "sidecar": .string(sidecar)])), as: UTF8.self)
@@ -292,31 +178,31 @@ struct APIv1Tests {
             // Every tenant key, whatever its scopes, is refused: sending another tenant's
             // credentials elsewhere, or storing its emails in clear, is the attack.
             for key in [world.writeA, world.readA, world.sensitiveA] {
-                let refused = try await get("\(world.baseURL)/v1/connectors", key: key, method: .POST, body: try body(hostile, "credentials: [api_key]"))
+                let refused = try await api.get("\(world.baseURL)/v1/connectors", key: key, method: .POST, body: try body(hostile, "credentials: [api_key]"))
                 #expect(refused.status == 403, "\(refused.json)")
             }
-            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.admin, method: .POST, body: try body(hostile, Self.sidecar)).status == 403)
+            #expect(try await api.get("\(world.baseURL)/v1/connectors", key: world.admin, method: .POST, body: try body(hostile, APIWorld.sidecar)).status == 403)
             #expect(try await ConnectorStore(client: world.client, logger: TestDatabase.logger).definition(name: "crm").version == 1)
 
             // An operator's new version is published, and no existing connection moves to it.
-            let published = try await get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST,
-                                          body: try body(Self.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts"), Self.sidecar))
+            let published = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST,
+                                          body: try body(APIWorld.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts"), APIWorld.sidecar))
             #expect(published.status == 201)
             #expect(published.json["version"] == .number(2))
             for connection in [world.connectionA, world.connectionB] {
                 let key = connection == world.connectionA ? world.readA : world.readB
-                #expect(try await get("\(world.baseURL)/v1/connections/\(connection)", key: key).json["connector_version"] == .number(1))
+                #expect(try await api.get("\(world.baseURL)/v1/connections/\(connection)", key: key).json["connector_version"] == .number(1))
             }
             // The tenant upgrades its own connection on purpose; the other tenant's stays.
-            let missing = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
+            let missing = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
                                         body: #"{"connector_version": 7}"#)
             #expect(missing.status == 404, "\(missing.json)")
-            let upgraded = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
+            let upgraded = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.writeA, method: .PATCH,
                                          body: #"{"connector_version": 2}"#)
             #expect(upgraded.status == 200, "\(upgraded.json)")
             #expect(upgraded.json["connector_version"] == .number(2))
-            #expect(try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readB).json["connector_version"] == .number(1))
-            let foreign = try await get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.writeA, method: .PATCH,
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.readB).json["connector_version"] == .number(1))
+            let foreign = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionB)", key: world.writeA, method: .PATCH,
                                         body: #"{"connector_version": 2}"#)
             #expect(foreign.status == 404)
         }
@@ -324,20 +210,20 @@ struct APIv1Tests {
 
     @Test("tenants are managed by operator keys only")
     func tenants() async throws {
-        try await withWorld { world in
-            #expect(try await get("\(world.baseURL)/v1/tenants", key: world.readA).status == 403)
-            let created = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: #"{"name": "Globex"}"#)
+        try await api.withWorld { world in
+            #expect(try await api.get("\(world.baseURL)/v1/tenants", key: world.readA).status == 403)
+            let created = try await api.get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: #"{"name": "Globex"}"#)
             #expect(created.status == 201)
-            let list = try await get("\(world.baseURL)/v1/tenants", key: world.admin)
+            let list = try await api.get("\(world.baseURL)/v1/tenants", key: world.admin)
             #expect(list.json["data"]?.arrayCount == 3)
             // An operator key reads no tenant's records.
-            #expect(try await get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: world.admin).status == 403)
+            #expect(try await api.get("\(world.baseURL)/v1/records?connection_id=\(world.connectionA)&stream=contacts", key: world.admin).status == 403)
             // Past the API's body limit (4 MiB): 413, whatever the route, before anything is parsed.
             let huge = #"{"name": ""# + String(repeating: "x", count: 5 << 20) + #""}"#
-            let tooLarge = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: huge)
+            let tooLarge = try await api.get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: huge)
             #expect(tooLarge.status == 413)
             #expect(tooLarge.json["code"] == .string("payload_too_large"))
-            let notObject = try await get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: "[1]")
+            let notObject = try await api.get("\(world.baseURL)/v1/tenants", key: world.admin, method: .POST, body: "[1]")
             #expect(notObject.status == 400)
             #expect(notObject.json["errors"]?.arrayValue?.first?["field"] == .string("body"))
         }
@@ -345,28 +231,28 @@ struct APIv1Tests {
 
     @Test("jobs: operator keys inspect, cancel and retry; tenant keys may not")
     func jobs() async throws {
-        try await withWorld { world in
-            let started = try await get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST, body: "{}")
+        try await api.withWorld { world in
+            let started = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)/syncs", key: world.writeA, method: .POST, body: "{}")
             guard case .number(let jobID)? = started.json["data"]?.firstElement?["job_id"] else { Issue.record("no job: \(started.json)"); return }
             let id = Int(jobID)
-            #expect(try await get("\(world.baseURL)/v1/jobs", key: world.readA).status == 403)
-            let list = try await get("\(world.baseURL)/v1/jobs?state=available", key: world.admin)
+            #expect(try await api.get("\(world.baseURL)/v1/jobs", key: world.readA).status == 403)
+            let list = try await api.get("\(world.baseURL)/v1/jobs?state=available", key: world.admin)
             #expect(list.json["data"]?.arrayCount == 1)
-            #expect(try await get("\(world.baseURL)/v1/jobs?state=sideways", key: world.admin).status == 400)
-            let shown = try await get("\(world.baseURL)/v1/jobs/\(id)", key: world.admin)
+            #expect(try await api.get("\(world.baseURL)/v1/jobs?state=sideways", key: world.admin).status == 400)
+            let shown = try await api.get("\(world.baseURL)/v1/jobs/\(id)", key: world.admin)
             #expect(shown.json["kind"] == .string("sync.stream"))
             // Job arguments are ids, never credentials.
             #expect(shown.json["args"]?["connection"] == .string(world.connectionA.uuidString.lowercased()))
-            let cancelled = try await get("\(world.baseURL)/v1/jobs/\(id)/cancel", key: world.admin, method: .POST)
+            let cancelled = try await api.get("\(world.baseURL)/v1/jobs/\(id)/cancel", key: world.admin, method: .POST)
             #expect(cancelled.json["state"] == .string("cancelled"))
-            #expect(try await get("\(world.baseURL)/v1/jobs/999999", key: world.admin).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/jobs/999999", key: world.admin).status == 404)
         }
     }
 
     @Test("the OpenAPI document describes every route, and each answers with a documented status")
     func openAPIMatchesRoutes() async throws {
-        try await withWorld { world in
-            let document = try await get("\(world.baseURL)/openapi.json", key: nil)
+        try await api.withWorld { world in
+            let document = try await api.get("\(world.baseURL)/openapi.json", key: nil)
             #expect(document.status == 200)
             #expect(document.json["openapi"] == .string("3.1.0"))
             guard case .object(let paths)? = document.json["paths"] else { Issue.record("no paths"); return }
@@ -399,32 +285,32 @@ struct APIv1Tests {
                 let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""
                 let body: String? = method != "POST" ? nil : template == "/v1/tenants" ? #"{"name": "Initech"}"#
                     : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
-                        "name": .string("crm"), "manifest": .string(Self.manifest), "sidecar": .string(Self.sidecar)])), as: UTF8.self)
+                        "name": .string("crm"), "manifest": .string(APIWorld.manifest), "sidecar": .string(APIWorld.sidecar)])), as: UTF8.self)
                     : "{}"
                 let httpMethod: HTTPMethod = method == "POST" ? .POST : method == "PATCH" ? .PATCH : method == "DELETE" ? .DELETE : .GET
-                let reply = try await get(world.baseURL + path + query, key: key, method: httpMethod, body: method == "PATCH" ? "{}" : body)
+                let reply = try await api.get(world.baseURL + path + query, key: key, method: httpMethod, body: method == "PATCH" ? "{}" : body)
                 let statuses = paths[template]?[method.lowercased()]?["responses"]?.objectValue?.keys.map { $0 } ?? []
                 #expect(statuses.contains(String(reply.status)), "\(operation) answered \(reply.status), documented: \(statuses.sorted())")
                 if reply.status >= 400 { #expect(reply.headers["content-type"] == "application/problem+json", "\(operation)") }
             }
-            let docs = try await get("\(world.baseURL)/docs", key: nil)
+            let docs = try await api.get("\(world.baseURL)/docs", key: nil)
             #expect(docs.status == 200)
         }
     }
 
     @Test("connections are created, updated and deleted; credentials go in and never come out")
     func connectionLifecycle() async throws {
-        try await withWorld { world in
+        try await api.withWorld { world in
             let secret = "sk_live_write_only_\(UUID().uuidString.prefix(8))"
             let body = #"{"connector": "crm", "account": "acct-7", "config": {"api_key": "\#(secret)", "region": "eu"}, "schedule_seconds": 3600}"#
-            #expect(try await get("\(world.baseURL)/v1/connections", key: world.readA, method: .POST, body: body).status == 403)
-            let created = try await get("\(world.baseURL)/v1/connections", key: world.writeA, method: .POST, body: body)
+            #expect(try await api.get("\(world.baseURL)/v1/connections", key: world.readA, method: .POST, body: body).status == 403)
+            let created = try await api.get("\(world.baseURL)/v1/connections", key: world.writeA, method: .POST, body: body)
             #expect(created.status == 201, "\(created.json)")
             guard case .string(let id)? = created.json["id"] else { Issue.record("no id: \(created.json)"); return }
-            let shown = try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readA)
+            let shown = try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.readA)
             #expect(shown.json["config"]?["region"] == .string("eu"))
             #expect(shown.json["config"]?["api_key"] == nil)
-            for reply in [created, shown, try await get("\(world.baseURL)/v1/connections", key: world.readA)] {
+            for reply in [created, shown, try await api.get("\(world.baseURL)/v1/connections", key: world.readA)] {
                 let text = String(decoding: try JSONEncoder().encode(reply.json), as: UTF8.self)
                 #expect(!text.contains(secret), "a response carried the credential")
             }
@@ -432,30 +318,30 @@ struct APIv1Tests {
             #expect(stored == 0)
 
             // Pause, then change the plain config only: the credential keeps its value.
-            let paused = try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH,
+            let paused = try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH,
                                        body: #"{"status": "paused", "config": {"region": "us"}, "schedule_seconds": null}"#)
             #expect(paused.status == 200, "\(paused.json)")
             #expect(paused.json["status"] == .string("paused"))
             let credentials = try await ConnectionStore(client: world.client, keyring: world.keyring, logger: TestDatabase.logger)
                 .credentials(tenant: world.tenantA, connection: UUID(uuidString: id)!)
             #expect(String(decoding: credentials.revealed, as: UTF8.self).contains(secret))
-            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH, body: #"{"status": "gone"}"#).status == 400)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH, body: #"{"status": "gone"}"#).status == 400)
 
             // Another tenant can't touch it.
-            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readB).status == 404)
-            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .DELETE).status == 204)
-            #expect(try await get("\(world.baseURL)/v1/connections/\(id)", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.readB).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .DELETE).status == 204)
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.readA).status == 404)
         }
     }
 
     @Test("a key over its rate gets 429 with Retry-After")
     func rateLimit() async throws {
         // One token per 100 s and a burst of 2: the third request is over, however slowly the suite runs.
-        try await withWorld(rateLimit: 0.01, rateBurst: 2) { world in
+        try await api.withWorld(rateLimit: 0.01, rateBurst: 2) { world in
             var statuses: [Int] = []
             var retryAfter: String?
             for _ in 0..<4 {
-                let reply = try await get("\(world.baseURL)/v1/connectors", key: world.readA)
+                let reply = try await api.get("\(world.baseURL)/v1/connectors", key: world.readA)
                 statuses.append(reply.status)
                 if reply.status == 429 { retryAfter = reply.headers["retry-after"] }
             }
@@ -463,7 +349,7 @@ struct APIv1Tests {
             #expect(statuses.contains(429))
             #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true, "Retry-After: \(retryAfter ?? "none")")
             // Another key has its own bucket.
-            #expect(try await get("\(world.baseURL)/v1/connectors", key: world.readB).status == 200)
+            #expect(try await api.get("\(world.baseURL)/v1/connectors", key: world.readB).status == 200)
         }
     }
 

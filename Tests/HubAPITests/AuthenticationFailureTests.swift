@@ -9,7 +9,7 @@ import Testing
 struct AuthenticationFailureTests {
     @Test("past its burst of failures an address gets 429 before any key is looked up, valid key or not")
     func failuresAreLimitedPerAddress() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld(authFailureBurst: 3) { world in
             let url = "\(world.baseURL)/v1/connections"
             for key: String? in [nil, "trb_nope_nope", "not even a key"] {
@@ -27,7 +27,7 @@ struct AuthenticationFailureTests {
 
     @Test("behind a trusted proxy each forwarded client has its own budget")
     func trustedProxiesForwardTheClient() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         let loopback = try #require(IPRange("127.0.0.1/32"))
         try await api.withWorld(authFailureBurst: 2, trustedProxies: [loopback]) { world in
             let url = "\(world.baseURL)/v1/connections"

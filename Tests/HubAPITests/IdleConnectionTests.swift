@@ -8,7 +8,7 @@ import Testing
 struct IdleConnectionTests {
     @Test("a connection that sends nothing is closed after the idle timeout")
     func silentConnectionIsClosed() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld(idleTimeout: .seconds(1)) { world in
             let port = try #require(world.baseURL.split(separator: ":").last.flatMap { Int($0) })
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -12,7 +12,7 @@ import TributaryTestSupport
 struct MetricsTests {
     @Test("requests are counted by method, route template and status, without ids; queue and sync gauges are present")
     func prometheusText() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld { world in
             _ = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
             _ = try await api.get("\(world.baseURL)/v1/connections/\(world.connectionA)", key: world.readA)
@@ -42,7 +42,7 @@ struct MetricsTests {
 
     @Test("with TRIBUTARY_METRICS_TOKEN set, /metrics answers only requests bearing it")
     func protectedByToken() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         let token = "scrape-token-0123456789"
         try await api.withWorld(metricsToken: token) { world in
             for key: String? in [nil, "scrape-token-0123456788", "scrape-token-012345678", world.admin] {
@@ -57,7 +57,7 @@ struct MetricsTests {
 
     @Test("a flood of scrapes reads the database once per five seconds, not once per request")
     func scrapesAreCached() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld { world in
             let samples = DatabaseSamples(client: world.client, logger: TestDatabase.logger)
             // Concurrent scrapes: the first reads, the rest get what it read (or, while it
@@ -77,7 +77,7 @@ struct MetricsTests {
     /// for the life of the process): methods outside the usual set are counted as `other`.
     @Test("exotic methods are counted as other, not one series each")
     func inventedMethodsShareOneSeries() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld { world in
             // Methods the HTTP parser knows (it refuses unknown ones before any middleware).
             for method in ["PROPFIND", "MKCOL", "PURGE"] {

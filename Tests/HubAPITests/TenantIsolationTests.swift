@@ -12,7 +12,7 @@ import TributaryTestSupport
 struct TenantIsolationTests {
     @Test("a key of tenant B reads and changes nothing of tenant A through any route")
     func everyRouteIsolated() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld { world in
             let logger = TestDatabase.logger
             let tenantB = try await ConnectionStore(client: world.client, logger: logger).connection(world.connectionB).tenant
@@ -83,7 +83,7 @@ struct TenantIsolationTests {
 
     @Test("connections, connectors, tenants and jobs page with keyset cursors; bad cursors are 400s")
     func listsPage() async throws {
-        let api = APIv1Tests()
+        let api = APIWorld()
         try await api.withWorld { world in
             let logger = TestDatabase.logger
             let connections = ConnectionStore(client: world.client, keyring: world.keyring, logger: logger)
@@ -95,7 +95,7 @@ struct TenantIsolationTests {
             }
             for name in ["alpha", "beta", "gamma"] {
                 _ = try await ConnectorStore(client: world.client, logger: logger)
-                    .register(name: name, manifest: APIv1Tests.manifest, sidecar: APIv1Tests.sidecar)
+                    .register(name: name, manifest: APIWorld.manifest, sidecar: APIWorld.sidecar)
             }
             for index in 0..<3 { _ = try await TenantStore(client: world.client, logger: logger).create(name: "extra \(index)") }
 

@@ -57,7 +57,7 @@ struct WebhookTests {
             let logger = TestDatabase.logger
             let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
             let (version, _) = try await ConnectorStore(client: client, logger: logger)
-                .register(name: "crm", manifest: APIv1Tests.manifest, sidecar: sidecar)
+                .register(name: "crm", manifest: APIWorld.manifest, sidecar: sidecar)
             let tenants = TenantStore(client: client, logger: logger)
             let tenant = try await tenants.create(name: "webhooks")
             let other = try await tenants.create(name: "other")
@@ -252,7 +252,7 @@ struct WebhookTests {
             #expect(try await post(url, body: update, headers: signed(update, world)).status == 200)
             try await drained(world)
             // A poll that read the record before the change lands afterwards: it must not win.
-            let definition = try ConnectorDefinition(name: "crm", manifest: APIv1Tests.manifest, sidecar: Self.sidecar)
+            let definition = try ConnectorDefinition(name: "crm", manifest: APIWorld.manifest, sidecar: Self.sidecar)
             let writer = RecordWriter(client: world.client, keyring: world.keyring, logger: TestDatabase.logger)
             func poll(_ email: String, _ updatedAt: String) async throws -> Int {
                 try await writer.upsert(
