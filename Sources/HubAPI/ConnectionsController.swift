@@ -129,37 +129,10 @@ struct ConnectionsController: Sendable {
         }
         for key in body.keys where !["status", "schedule_seconds", "config", "connector_version"].contains(key) { errors[key] = "is not a field of this request" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
-        let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
-        var plain: [String: JSONValue]?
-        var sealed: Secret<[UInt8]>?
-        if config != nil || upgrade != nil {
-            let info = try await ConnectionStore(client: client, logger: logger).connection(id, tenant: tenant)
-            if let upgrade {
-                // Not found names the version; the catalog below parses and checks it.
-                _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
-            }
-            let definition = try await definitions.definition(name: info.connector, version: upgrade ?? info.connectorVersion)
-            // The config must satisfy the version the connection will run; without a new one
-            // the stored config is checked against the new version's spec.
-            var merged = config ?? (info.config.objectValue ?? [:])
-            // Credentials left out of the new config keep their stored values.
-            if definition.credentialFields.contains(where: { merged[$0] == nil }) {
-                let existing = try await connections.credentials(tenant: tenant, connection: id)
-                if !existing.revealed.isEmpty {
-                    guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
-                        throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")
-                    }
-                    for (key, value) in old where merged[key] == nil { merged[key] = value }
-                }
-            }
-            let (newPlain, secrets) = try ConnectionService.split(merged, definition: definition)
-            plain = newPlain
-            sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
-        }
-        guard try await connections.update(tenant: tenant, connection: id, config: plain, credentials: sealed, status: status,
-                                           scheduleSeconds: schedule, connectorVersion: upgrade) else {
-            throw HubError(.notFound, "connection \(id) not found")
-        }
+        try await ConnectionService(client: client, keyring: keyring, catalog: definitions, logger: logger).update(
+            .init(tenant: tenant, connection: id, status: status, scheduleSeconds: schedule, config: config, connectorVersion: upgrade)
+        )
+        let connections = ConnectionStore(client: client, logger: logger)
         guard let summary = try await connections.summary(tenant: tenant, id: id) else {
             throw HubError(.notFound, "connection \(id) not found")
         }

@@ -6,10 +6,10 @@ import HubStore
 import Logging
 import PostgresNIO
 
-/// Creating a connection, the same for the CLI and the API: the request is checked (account,
-/// schedule, the config against the connector version's spec), the credentials are split out
-/// of the config and sealed, the connection is created and scheduled. One path, one set of
-/// bounds: a limit added here holds for every way in.
+/// Creating and changing connections, the same for the CLI and the API: the request is checked
+/// (account, schedule, status, the config against the connector version's spec), the
+/// credentials are split out of the config and sealed, the connection is written and
+/// scheduled. One path, one set of bounds: a limit added here holds for every way in.
 public struct ConnectionService: Sendable {
     /// Shortest and longest schedule a connection may have, in seconds (a minute, a year).
     public static let scheduleRange = 60...31_536_000
@@ -75,6 +75,71 @@ public struct ConnectionService: Sendable {
                                              scheduleSeconds: .some(seconds))
         }
         return (id, stored.version)
+    }
+
+    /// A change to a connection; nil fields are left as they are.
+    public struct Change: Sendable {
+        public var tenant: TenantID
+        public var connection: UUID
+        /// `active` or `paused`.
+        public var status: String?
+        /// `.some(nil)` clears the schedule (the connector's default applies).
+        public var scheduleSeconds: Int??
+        /// A new configuration; credentials it leaves out keep their stored values.
+        public var config: [String: JSONValue]?
+        /// A newer connector version to run from now on (connections never move on their own).
+        public var connectorVersion: Int?
+
+        public init(tenant: TenantID, connection: UUID, status: String? = nil, scheduleSeconds: Int?? = nil,
+                    config: [String: JSONValue]? = nil, connectorVersion: Int? = nil) {
+            self.tenant = tenant
+            self.connection = connection
+            self.status = status
+            self.scheduleSeconds = scheduleSeconds
+            self.config = config
+            self.connectorVersion = connectorVersion
+        }
+    }
+
+    /// Applies a change. A new config or version is checked against the spec of the version
+    /// the connection will run (the stored config against a new version's spec when only the
+    /// version changes), with credentials left out of a new config kept from the stored ones.
+    public func update(_ change: Change) async throws {
+        if let status = change.status, !["active", "paused"].contains(status) {
+            throw HubError(.invalidInput, "status must be active or paused, not \(status)")
+        }
+        if case .some(.some(let seconds)) = change.scheduleSeconds, !Self.scheduleRange.contains(seconds) {
+            throw HubError(.invalidInput, "schedule_seconds must be from \(Self.scheduleRange.lowerBound) to \(Self.scheduleRange.upperBound), not \(seconds)")
+        }
+        let (tenant, id) = (change.tenant, change.connection)
+        let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
+        var plain: [String: JSONValue]?
+        var sealed: Secret<[UInt8]>?
+        if change.config != nil || change.connectorVersion != nil {
+            let info = try await connections.connection(id, tenant: tenant)
+            if let upgrade = change.connectorVersion {
+                // Not found names the version; the catalog below parses and checks it.
+                _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
+            }
+            let definition = try await catalog.definition(name: info.connector, version: change.connectorVersion ?? info.connectorVersion)
+            var merged = change.config ?? (info.config.objectValue ?? [:])
+            if definition.credentialFields.contains(where: { merged[$0] == nil }) {
+                let existing = try await connections.credentials(tenant: tenant, connection: id)
+                if !existing.revealed.isEmpty {
+                    guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
+                        throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")
+                    }
+                    for (key, value) in old where merged[key] == nil { merged[key] = value }
+                }
+            }
+            let (newPlain, secrets) = try Self.split(merged, definition: definition)
+            plain = newPlain
+            sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
+        }
+        guard try await connections.update(tenant: tenant, connection: id, config: plain, credentials: sealed, status: change.status,
+                                           scheduleSeconds: change.scheduleSeconds, connectorVersion: change.connectorVersion) else {
+            throw HubError(.notFound, "connection \(id) not found")
+        }
     }
 
     /// Checks a full configuration against the connector's spec, then splits it into plain
