@@ -12,8 +12,6 @@ import Hummingbird
 /// not leave its task, and the request must run in a child task that can be cancelled.
 struct DatabaseGuardResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == APIRequestContext {
     typealias Context = APIRequestContext
-    static var retryAfterSeconds: Int { 5 }
-
     let inner: Inner
     /// nil when nothing watches the database (tests of the API alone): requests pass through.
     let watch: DatabaseWatch?
@@ -38,14 +36,11 @@ struct DatabaseGuardResponder<Inner: HTTPResponder>: HTTPResponder where Inner.C
         }
     }
 
+    /// The same 503 problem (with `Retry-After`) as any `database_unavailable` error.
     static func unavailable(_ request: Request) -> Response {
         let offered = request.headers[.init("X-Request-Id")!] ?? ""
         let requestID = RequestIdentifier.accepted(offered) ?? UUID().uuidString.lowercased()
-        var response = Problem(
-            status: .serviceUnavailable, code: .databaseUnavailable, title: "Unavailable",
-            detail: "the database is unavailable; retry after \(retryAfterSeconds) s",
-            headers: [("Retry-After", "\(retryAfterSeconds)")]
-        ).response(requestID: requestID)
+        var response = Problem(HubError(.databaseUnavailable, "the database is unavailable")).response(requestID: requestID)
         response.headers[.init("X-Request-Id")!] = requestID
         return response
     }

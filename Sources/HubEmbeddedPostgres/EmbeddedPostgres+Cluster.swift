@@ -32,7 +32,15 @@ extension EmbeddedPostgres {
         } catch {
             throw HubError(.embeddedPostgres, "user \(account.name) cannot reach \(root) (a parent folder is closed to other users), and \(relocated) cannot be created: \(error.localizedDescription)")
         }
-        for folder in ["/var/lib/tributary", Self.relocatedClustersDirectory, relocated] { chmod(folder, 0o711) }
+        // Root-owned real folders only: one another account made (or a symlink) could hand it
+        // the cluster, or swap the folder under the server.
+        for folder in ["/var/lib/tributary", Self.relocatedClustersDirectory, relocated] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: folder)
+            guard attributes?[.type] as? FileAttributeType == .typeDirectory, (attributes?[.ownerAccountID] as? NSNumber)?.intValue == 0 else {
+                throw HubError(.embeddedPostgres, "\(folder) is not a folder owned by root; refusing to keep a database cluster there")
+            }
+            chmod(folder, 0o711)
+        }
         guard try await account.canReach(relocated, environment: serverEnvironment) else {
             throw HubError(.embeddedPostgres, "user \(account.name) can reach neither \(root) nor \(relocated); choose a data folder it can reach (--data-dir)")
         }

@@ -50,7 +50,7 @@ struct EmbeddedPostgresTests {
         await second.stop()
     }
 
-    @Test func aRestartWhoseOldPortIsTakenMovesAndSaysSo() async throws {
+    @Test func aRestartWhoseOldPortIsTakenMovesToAFreeOne() async throws {
         let root = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let first = server(root)
