@@ -94,9 +94,9 @@ struct CLIProcessTests {
 
         let started = ContinuousClock.now
         server.signal(SIGTERM)
-        let status = await server.waitForExit(timeout: .seconds(10))
+        let status = await server.waitForExit(timeout: .seconds(40))
         #expect(status == 0, "\(server.standardError)")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(30), "an idle api stops at once; the bound is for a loaded machine")
         #expect(server.standardOutput.contains("stopped cleanly"))
         // Logs are JSON lines.
         for line in server.standardOutput.split(separator: "\n") {

@@ -126,7 +126,7 @@ struct QueueProcessTests {
         }
         let rescuer = try fixture("worker", url, fast)
         let rescued = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(held) AND state = 'completed'", toBe: 1,
-                                        timeout: .seconds(30))
+                                        timeout: .seconds(60))
         let rescueTook = ContinuousClock.now - frozenAt
         let ownDone = try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(own) AND state = 'completed'", toBe: 1,
                                         timeout: .seconds(30))
@@ -136,8 +136,9 @@ struct QueueProcessTests {
         for worker in [frozen, rescuer] { _ = await worker.waitForExit(timeout: .seconds(10)) }
 
         #expect(rescued == 1, "the frozen worker's job was never rescued: \(rescuer.standardError)")
-        // Lease 1.5 s, then the server's 4 s idle limit, then a rescue and a 2 s rerun: well under 15 s.
-        #expect(rescueTook < .seconds(15), "rescue took \(rescueTook)")
+        // Lease 1.5 s, then the server's 4 s idle limit, then a rescue and a 2 s rerun: about 8 s
+        // (the bound is for a loaded machine; a rescue stuck behind the frozen lock never ends).
+        #expect(rescueTook < .seconds(45), "rescue took \(rescueTook)")
         let ownRow = try await text(url, "SELECT state || ' ' || attempt || ' ' || errors::text FROM jobs WHERE id = \(own)")
         #expect(ownDone == 1, "\(ownRow)\n\(rescuer.standardError)")
         #expect(try await scalar(url, "SELECT attempt FROM jobs WHERE id = \(own)") == 1, "the rescuer's own lease lapsed")
@@ -155,7 +156,7 @@ struct QueueProcessTests {
         let id = try await TestDatabase.withClient(url) { client in
             try await JobQueue(client: client, logger: logger).enqueue(JobRequest(kind: "fixture.stubborn", args: ["ms": 4000]))
         }
-        let worker = try fixture("worker", url, ["FIXTURE_GRACE_MS": "20000", "FIXTURE_POLL_MS": "200"])
+        let worker = try fixture("worker", url, ["FIXTURE_GRACE_MS": "90000", "FIXTURE_POLL_MS": "200"])
         #expect(try await waitFor(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state = 'running'", toBe: 1, timeout: .seconds(30)) == 1)
         worker.signal(SIGTERM)  // graceful: stop claiming, give the job its grace
         try await Task.sleep(for: .milliseconds(300))
@@ -165,15 +166,15 @@ struct QueueProcessTests {
         // Sampled while it runs: once reaped, the process has no /proc entry to read.
         var status: Int32?
         var spent = before
-        while status == nil, ContinuousClock.now - cancelled < .seconds(30) {
+        while status == nil, ContinuousClock.now - cancelled < .seconds(120) {
             spent = Self.cpuSeconds(worker.pid) ?? spent
             status = await worker.waitForExit(timeout: .milliseconds(100))
         }
         let took = ContinuousClock.now - cancelled
         let cpu = spent - before
         #expect(status != nil, "the worker did not stop: \(worker.standardError)")
-        // The stubborn job takes up to 4 s more; the old drain spun on a core until the 20 s grace.
-        #expect(took < .seconds(10), "stopping took \(took)")
+        // The stubborn job takes up to 4 s more; the old drain spun on a core until the 90 s grace.
+        #expect(took < .seconds(45), "stopping took \(took)")
         #expect(cpu < 0.5, "the worker burned \(cpu) s of CPU while waiting for its job")
         #expect(try await scalar(url, "SELECT count(*)::int8 FROM jobs WHERE id = \(id) AND state IN ('available', 'retryable')") == 1,
                 "the unfinished job is handed back")

@@ -134,15 +134,15 @@ struct WorkerPoolTests {
             let queue = JobQueue(client: client, logger: logger)
             let handlers: [String: JobHandler] = [
                 "slow": { _ in
-                    try await Task.sleep(for: .seconds(60))
+                    try await Task.sleep(for: .seconds(600))
                     return .completed
                 }
             ]
-            // Heartbeats 30 s apart: only the NOTIFY can stop the job within the 20 seconds below
-            // (generous, as the whole suite shares two cores; a heartbeat would take 30).
+            // Heartbeats 5 minutes apart: only the NOTIFY can stop the job within the minute below
+            // (generous, as the whole suite shares two cores; a heartbeat would take five).
             var settings = configuration()
-            settings.heartbeat = .seconds(30)
-            settings.lease = .seconds(60)
+            settings.heartbeat = .seconds(300)
+            settings.lease = .seconds(600)
             let pool = WorkerPool(client: client, configuration: settings, handlers: handlers, logger: logger)
             let id = try await queue.enqueue(JobRequest(kind: "slow"))
             try await withPools([pool]) {
@@ -151,9 +151,9 @@ struct WorkerPoolTests {
                 let started = ContinuousClock.now
                 let check3 = try await queue.cancel(id) == .running
                 #expect(check3)
-                let check4 = try await waitUntil(timeout: .seconds(25)) { try await queue.job(id).state == .cancelled }
+                let check4 = try await waitUntil(timeout: .seconds(90)) { try await queue.job(id).state == .cancelled }
                 #expect(check4)
-                #expect(ContinuousClock.now - started < .seconds(20), "NOTIFY should stop it at once, not at a heartbeat")
+                #expect(ContinuousClock.now - started < .seconds(60), "NOTIFY should stop it at once, not at a heartbeat")
             }
         }
     }
@@ -169,11 +169,11 @@ struct WorkerPoolTests {
                     return .completed
                 }
             ]
-            // A wide margin between the quick job and the grace period: the machine may be busy
-            // with other suites' worker processes.
+            // Wide margins (the quick job against the grace period, the bound below against the
+            // slow job's ten minutes): the machine may be busy with other suites' worker processes.
             let pool = WorkerPool(client: client, configuration: configuration(grace: .seconds(5)), handlers: handlers, logger: logger)
             let quick = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 1500]))
-            let slow = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 60_000], maxAttempts: 5))
+            let slow = try await queue.enqueue(JobRequest(kind: "sleep", args: ["ms": 600_000], maxAttempts: 5))
             var shutdownStarted = ContinuousClock.now
             try await withPools([pool]) {
                 // The slow job is running and the quick one was claimed (it may be done already).
@@ -185,7 +185,7 @@ struct WorkerPoolTests {
                 #expect(claimed)
                 shutdownStarted = ContinuousClock.now
             }
-            #expect(ContinuousClock.now - shutdownStarted < .seconds(15), "shutdown must not wait for the 60 s job")
+            #expect(ContinuousClock.now - shutdownStarted < .seconds(90), "shutdown must not wait for the ten-minute job")
             let check5 = try await queue.job(quick).state == .completed
             #expect(check5)
             let handedBack = try await queue.job(slow)

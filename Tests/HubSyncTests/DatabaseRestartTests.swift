@@ -107,7 +107,7 @@ struct DatabaseRestartTests {
             let stopping = ContinuousClock.now
             for process in everyone { process.signal(SIGTERM) }
             var exits: [Int32?] = []
-            for process in everyone { exits.append(await process.waitForExit(timeout: .seconds(20))) }
+            for process in everyone { exits.append(await process.waitForExit(timeout: .seconds(40))) }
             let stopTook = ContinuousClock.now - stopping
             await database.stop()
 
@@ -116,7 +116,7 @@ struct DatabaseRestartTests {
                   + "\(newPeriods) periodic runs after the return, roles stopped in \(stopTook)")
             for answer in outageAnswers {
                 #expect(answer.status == 503, "during the outage: \(outageAnswers)\n\(api.standardOutput)")
-                #expect(answer.seconds < 3, "a request waited \(answer.seconds) s for the database")
+                #expect(answer.seconds < 10, "a request waited \(answer.seconds) s for the database")
                 #expect(answer.retryAfter != nil, "a 503 must say when to retry")
             }
             #expect(newPeriods >= 2, "the scheduler recorded no periodic run after the database returned:\n\(scheduler.standardOutput)")
@@ -126,7 +126,7 @@ struct DatabaseRestartTests {
             #expect(distinct == 3000)
             #expect(afterReturn?.status == 200, "the api must answer again once the database is back")
             #expect(exits.allSatisfy { $0 == 0 }, "exit statuses \(exits):\n\(scheduler.standardOutput)")
-            #expect(stopTook < .seconds(16), "stopping took \(stopTook)")
+            #expect(stopTook < .seconds(30), "stopping took \(stopTook)")
         }
     }
 
