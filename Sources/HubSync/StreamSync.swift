@@ -77,21 +77,24 @@ struct StreamSync: Sendable {
             context: context, batchSize: batchSize, trackSeen: !incremental
         )
         do {
-            try await reader.read(stream: arguments.stream, state: state.map(PyValue.init(json:)),
-                                  partition: arguments.partition.map(PyValue.init(json:))) { event in
-                try context.checkCancellation()
-                try await batch.handle(event)
+            // Every background commit has ended when this returns, whatever the read did.
+            return try await batch.withBackgroundCommits {
+                do {
+                    try await reader.read(stream: arguments.stream, state: state.map(PyValue.init(json:)),
+                                          partition: arguments.partition.map(PyValue.init(json:))) { event in
+                        try context.checkCancellation()
+                        try await batch.handle(event)
+                    }
+                } catch let limited as RateLimited {
+                    // What was read before the 429 is kept; the job resumes from the last state.
+                    try await batch.flush(state: nil)
+                    context.logger.info("rate limited; snoozing", metadata: ["hub.sync.retry_after": "\(limited.retryAfter)"])
+                    return Self.snooze(limited)
+                }
+                try await batch.finish()
+                return .completed
             }
-            try await batch.finish()
-            return .completed
-        } catch let limited as RateLimited {
-            // What was read before the 429 is kept; the job resumes from the last state.
-            try await batch.flush(state: nil)
-            await batch.abandon()
-            context.logger.info("rate limited; snoozing", metadata: ["hub.sync.retry_after": "\(limited.retryAfter)"])
-            return Self.snooze(limited)
         } catch {
-            await batch.abandon()
             try? await recordFailure(error, arguments: arguments, context: context)
             throw error
         }

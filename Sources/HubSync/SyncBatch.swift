@@ -8,7 +8,8 @@ import Logging
 /// Collects a stream's records and commits them in batches: a batch alone keeps the last
 /// committed state (resuming re-reads it, and upserts are idempotent); a state event commits
 /// the records it covers together with it, after every earlier batch has committed. Batches
-/// without state commit in the background, a few at once, while the next pages are read.
+/// without state commit in the background, a few at once, while the next pages are read: in a
+/// lane whose tasks are children of `withBackgroundCommits`, so none outlives the sync.
 actor SyncBatch {
     let arguments: SyncJobArguments
     let identity: RecordIdentity
@@ -28,9 +29,9 @@ actor SyncBatch {
     /// Why the pass is not whole, when it isn't: then nothing is marked deleted.
     private var cutShort: String?
     private var recordNumber = 0
-    private var inFlight: [Task<Void, any Error>] = []
     /// Batches committing at once; each holds a database connection.
     static let maxInFlight = 2
+    private let lane = CommitLane(width: SyncBatch.maxInFlight)
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
          syncs: SyncStore, runs: RunStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
@@ -43,6 +44,25 @@ actor SyncBatch {
         self.context = context
         self.batchSize = batchSize
         self.trackSeen = trackSeen
+    }
+
+    /// Runs `body` (the read, and this batch's `handle`, `flush` and `finish`) beside the lane
+    /// that commits batches in the background, and returns once every background commit has
+    /// ended, whether `body` succeeded or not (what committed stays: upserts are idempotent).
+    nonisolated func withBackgroundCommits<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let outcome = await withTaskGroup(of: Void.self) { group -> Result<T, any Error> in
+            group.addTask { await self.lane.run() }
+            let outcome: Result<T, any Error>
+            do {
+                outcome = .success(try await body())
+            } catch {
+                outcome = .failure(error)
+            }
+            lane.close()
+            await group.waitForAll()
+            return outcome
+        }
+        return try outcome.get()
     }
 
     func handle(_ event: SourceEvent) async throws {
@@ -104,33 +124,17 @@ actor SyncBatch {
             }
         }
         if state == nil {
-            if inFlight.count >= Self.maxInFlight { try await inFlight.removeFirst().value }
-            inFlight.append(Task.detached(operation: commit))
+            try await lane.submit(commit)
         } else {
-            try await drain()
+            try await lane.drain()
             try await commit()
         }
-    }
-
-    /// Waits for every background batch; the first failure is thrown (the rest are awaited too).
-    private func drain() async throws {
-        var failure: (any Error)?
-        while !inFlight.isEmpty {
-            do { try await inFlight.removeFirst().value } catch { failure = failure ?? error }
-        }
-        if let failure { throw failure }
-    }
-
-    /// Stops background batches when the read fails; what they committed stays (idempotent).
-    func abandon() async {
-        for task in inFlight { _ = try? await task.value }
-        inFlight = []
     }
 
     /// The last batch, deletions after a full pass, the run's success and the job's completion:
     /// one transaction.
     func finish() async throws {
-        try await drain()
+        try await lane.drain()
         let records = pending, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, runs = self.runs, job = self.context.job
         if trackSeen, let cutShort {
