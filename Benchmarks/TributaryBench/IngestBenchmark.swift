@@ -176,8 +176,8 @@ enum IngestBenchmark {
                 let runs = try await SyncService(client: client, logger: logger).start(connection: connection).map(\.run)
                 while true {
                     let current = try await runStore.runs(ids: runs)
-                    if let run = current.first, ["succeeded", "failed"].contains(run.status) {
-                        guard run.status == "succeeded" else { throw HubError(.internalError, "the sync failed: \(run.error ?? "")") }
+                    if let run = current.first, [.succeeded, .failed].contains(run.status) {
+                        guard run.status == .succeeded else { throw HubError(.internalError, "the sync failed: \(run.error ?? "")") }
                         let seconds = (ContinuousClock.now - start).inSeconds
                         guard run.recordsRead == expected else {
                             throw HubError(.internalError, "read \(run.recordsRead) records, expected \(expected)")

@@ -105,9 +105,13 @@ struct ConnectionsController: Sendable {
         let id = try connectionID(context)
         let body = try await requestObject(request)
         var errors: [String: String] = [:]
-        var status: String?
+        var status: ConnectionStatus?
         if let raw = body["status"] {
-            if case .string(let text) = raw, ["active", "paused"].contains(text) { status = text } else { errors["status"] = "must be active or paused" }
+            if case .string(let text) = raw, let chosen = ConnectionStatus(rawValue: text), ConnectionStatus.settable.contains(chosen) {
+                status = chosen
+            } else {
+                errors["status"] = "must be \(ConnectionStatus.described(ConnectionStatus.settable))"
+            }
         }
         var schedule: Int??
         if let raw = body["schedule_seconds"] {
@@ -216,7 +220,7 @@ struct ConnectionsController: Sendable {
         .object([
             "id": .string(summary.id.uuidString.lowercased()), "connector": .string(summary.connector),
             "connector_version": .number(Double(summary.connectorVersion)), "account": .string(summary.externalAccount),
-            "status": .string(summary.status),
+            "status": .string(summary.status.rawValue),
             "last_error": summary.lastError.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null,
             "created_at": .string(RFC3339.string(summary.createdAt)),
         ])
@@ -224,7 +228,7 @@ struct ConnectionsController: Sendable {
 
     static func json(_ run: RunStore.RunSummary) -> JSONValue {
         .object([
-            "id": .number(Double(run.id)), "stream": .string(run.stream), "status": .string(run.status),
+            "id": .number(Double(run.id)), "stream": .string(run.stream), "status": .string(run.status.rawValue),
             "full_refresh": .bool(run.fullRefresh), "records_read": .number(Double(run.recordsRead)),
             "records_written": .number(Double(run.recordsWritten)), "records_deleted": .number(Double(run.recordsDeleted)),
             "pages": .number(Double(run.pages)),

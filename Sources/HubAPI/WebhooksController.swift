@@ -130,7 +130,7 @@ struct WebhooksController: Sendable {
             "data": .array(shown.map { event in
                 .object([
                     "id": .number(Double(event.id)), "event_id": .string(event.eventID), "event_type": .string(event.eventType),
-                    "status": .string(event.status), "error": event.error.map(JSONValue.string) ?? .null,
+                    "status": .string(event.status.rawValue), "error": event.error.map(JSONValue.string) ?? .null,
                     "received_at": .string(RFC3339.string(event.receivedAt)),
                     "processed_at": event.processedAt.map { .string(RFC3339.string($0)) } ?? .null,
                 ])

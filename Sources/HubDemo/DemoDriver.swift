@@ -150,9 +150,9 @@ struct DemoDriver: Service {
         while true {
             let current = try await store.runs.runs(ids: runs.map(\.run))
             let byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
-            let finished = current.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.status) }
+            let finished = current.allSatisfy(\.status.isFinal)
             let seconds = max((ContinuousClock.now - begin).inSeconds, 0.001)
-            for run in current where ["succeeded", "failed", "cancelled"].contains(run.status) && finishedAfter[run.id] == nil {
+            for run in current where run.status.isFinal && finishedAfter[run.id] == nil {
                 finishedAfter[run.id] = seconds
             }
             // A line per stream when its numbers change, at most once a second (and at the end).
@@ -161,7 +161,7 @@ struct DemoDriver: Service {
                     guard let run = byID[id] else { continue }
                     // A finished stream's rate is over its own time, so it stops changing.
                     let rate = Int(Double(run.recordsRead) / (finishedAfter[id] ?? seconds))
-                    let text = "    \(DemoConsole.pad(label, 18)) \(DemoConsole.pad(run.status, 9))"
+                    let text = "    \(DemoConsole.pad(label, 18)) \(DemoConsole.pad(run.status.rawValue, 9))"
                         + "\(DemoConsole.padLeft(String(run.pages), 4)) pages \(DemoConsole.padLeft(DemoConsole.grouped(Int(run.recordsRead)), 7)) records"
                         + " \(DemoConsole.padLeft(DemoConsole.grouped(rate), 7)) rec/s"
                     if printed[id] != text { console.line(text); printed[id] = text }
@@ -169,8 +169,8 @@ struct DemoDriver: Service {
                 lastPrint = ContinuousClock.now
             }
             if finished {
-                if let failed = current.first(where: { $0.status != "succeeded" }) {
-                    throw HubError(.internalError, "the sync of \(failed.stream) \(failed.status): \(failed.error ?? "no error recorded")")
+                if let failed = current.first(where: { $0.status != .succeeded }) {
+                    throw HubError(.internalError, "the sync of \(failed.stream) \(failed.status.rawValue): \(failed.error ?? "no error recorded")")
                 }
                 console.line("    all streams synced in \(String(format: "%.1f", seconds)) s")
                 return

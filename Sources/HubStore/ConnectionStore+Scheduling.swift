@@ -14,7 +14,7 @@ extension ConnectionStore {
         public let connector: String
         public let connectorVersion: Int
         public let config: JSONValue
-        public let status: String
+        public let status: ConnectionStatus
         public let scheduleSeconds: Int?
         public let externalAccount: String
     }
@@ -33,7 +33,8 @@ extension ConnectionStore {
                     throw HubError(.storedDataInvalid, "connection \(id)'s stored config is not a JSON object")
                 }
                 return ConnectionInfo(id: id, tenant: TenantID(row.0), connector: row.1, connectorVersion: row.2, config: config,
-                                      status: row.4, scheduleSeconds: row.5, externalAccount: row.6)
+                                      status: try ConnectionStatus.stored(row.4, in: "connection \(id)"), scheduleSeconds: row.5,
+                                      externalAccount: row.6)
             }
             return nil
         }
@@ -86,7 +87,7 @@ extension ConnectionStore {
 
     /// Pauses or resumes a connection; paused connections are not scheduled and their jobs
     /// stop. The same statement as any update, so the `next_sync_at` rule lives in one place.
-    public func setStatus(connection: UUID, tenant: TenantID, status: String) async throws {
+    public func setStatus(connection: UUID, tenant: TenantID, status: ConnectionStatus) async throws {
         guard try await update(tenant: tenant, connection: connection, config: nil, credentials: nil, status: status, scheduleSeconds: nil)
         else { throw HubError(.notFound, "connection \(connection) not found") }
     }

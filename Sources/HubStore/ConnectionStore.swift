@@ -85,7 +85,7 @@ extension ConnectionStore {
         public let connector: String
         public let connectorVersion: Int
         public let externalAccount: String
-        public let status: String
+        public let status: ConnectionStatus
         public let lastError: String?
         public let createdAt: Date
         /// `created_at` in microseconds, exactly: the keyset pagination key with `id`.
@@ -120,7 +120,7 @@ extension ConnectionStore {
             var result: [Summary] = []
             for try await row in rows.decode((UUID, UUID, String, Int, String, String, String?, Date, Int64).self) {
                 result.append(Summary(id: row.0, tenant: TenantID(row.1), connector: row.2, connectorVersion: row.3,
-                                      externalAccount: row.4, status: row.5, lastError: row.6, createdAt: row.7, createdAtMicros: row.8))
+                                      externalAccount: row.4, status: try ConnectionStatus.stored(row.5, in: "connection \(row.0)"), lastError: row.6, createdAt: row.7, createdAtMicros: row.8))
             }
             return result
         }
@@ -132,7 +132,7 @@ extension ConnectionStore {
     /// and schedule when given. Returns false when the tenant has no such connection.
     public func update(
         tenant: TenantID, connection: UUID, config: [String: JSONValue]?, credentials: Secret<[UInt8]>?,
-        status: String?, scheduleSeconds: Int??, connectorVersion: Int? = nil
+        status: ConnectionStatus?, scheduleSeconds: Int??, connectorVersion: Int? = nil
     ) async throws -> Bool {
         var sealed: ByteBuffer?
         var version: Int?
@@ -151,10 +151,10 @@ extension ConnectionStore {
                     config = COALESCE(\(configText)::jsonb, config),
                     credentials = CASE WHEN \(sealed)::bytea IS NULL THEN credentials ELSE \(sealed) END,
                     credentials_key_version = COALESCE(\(version)::int, credentials_key_version),
-                    status = COALESCE(\(status)::text, status),
+                    status = COALESCE(\(status?.rawValue)::text, status),
                     schedule_seconds = CASE WHEN \(setSchedule) THEN \(schedule)::int ELSE schedule_seconds END,
                     connector_version = COALESCE(\(connectorVersion)::int, connector_version),
-                    next_sync_at = CASE WHEN \(status)::text = 'active' THEN NULL ELSE next_sync_at END,
+                    next_sync_at = CASE WHEN \(status?.rawValue)::text = 'active' THEN NULL ELSE next_sync_at END,
                     updated_at = now()
                 WHERE id = \(connection) AND tenant_id = \(tenant.rawValue)
                 RETURNING 1

@@ -97,7 +97,7 @@ public struct RunStore: Sendable {
     public func failRun(on database: PostgresConnection, _ run: Int64, connection: UUID, error: JSONValue, final: Bool) async throws {
         try await database.query(
             """
-            UPDATE sync_runs SET status = \(final ? "failed" : "running"), error = \(error.canonicalJSON)::jsonb,
+            UPDATE sync_runs SET status = \((final ? RunStatus.failed : .running).rawValue), error = \(error.canonicalJSON)::jsonb,
                 finished_at = CASE WHEN \(final) THEN now() ELSE NULL END
             WHERE id = \(run)
             """,
@@ -122,7 +122,7 @@ public struct RunStore: Sendable {
     public struct Run: Sendable {
         public let id: Int64
         public let stream: String
-        public let status: String
+        public let status: RunStatus
         public let recordsRead: Int64
         public let recordsWritten: Int64
         public let recordsDeleted: Int64
@@ -152,7 +152,7 @@ public struct RunStore: Sendable {
             var result: [Run] = []
             for try await row in rows.decode((Int64, String, String, Int64, Int64, Int64, Int64, String?, Int64?, Int, Int,
                                               Int, Int64, Int64, Int64).self) {
-                result.append(Run(id: row.0, stream: row.1, status: row.2, recordsRead: row.3, recordsWritten: row.4,
+                result.append(Run(id: row.0, stream: row.1, status: try RunStatus.stored(row.2, in: "sync run \(row.0)"), recordsRead: row.3, recordsWritten: row.4,
                                   recordsDeleted: row.5, pages: row.6, error: row.7, jobID: row.8,
                                   partitions: row.9, partitionsSettled: row.10,
                                   attempts: AttemptFigures(count: row.11, lastRead: row.12, lastWritten: row.13, lastPages: row.14)))
@@ -186,7 +186,7 @@ extension RunStore {
             var result: [RunSummary] = []
             for try await row in rows.decode((Int64, String, String, Bool, Int64, Int64, Int64, Int64, String?, Int64?, Date, Date?, Date?,
                                               Int, Int, Int, Int64, Int64, Int64).self) {
-                result.append(RunSummary(id: row.0, stream: row.1, status: row.2, fullRefresh: row.3, recordsRead: row.4,
+                result.append(RunSummary(id: row.0, stream: row.1, status: try RunStatus.stored(row.2, in: "sync run \(row.0)"), fullRefresh: row.3, recordsRead: row.4,
                                          recordsWritten: row.5, recordsDeleted: row.6, pages: row.7, error: row.8, jobID: row.9,
                                          createdAt: row.10, startedAt: row.11, finishedAt: row.12,
                                          partitions: row.13, partitionsSettled: row.14,
@@ -199,7 +199,7 @@ extension RunStore {
     public struct RunSummary: Sendable {
         public let id: Int64
         public let stream: String
-        public let status: String
+        public let status: RunStatus
         public let fullRefresh: Bool
         public let recordsRead: Int64
         public let recordsWritten: Int64

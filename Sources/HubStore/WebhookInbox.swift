@@ -38,7 +38,7 @@ public struct WebhookInbox: Sendable {
         public let connection: UUID
         public let eventID: String
         public let eventType: String
-        public let status: String
+        public let status: WebhookEventStatus
         public let payload: Secret<[UInt8]>
         /// When the hub received it: what orders events whose records carry no cursor field.
         public let receivedAt: Date
@@ -100,15 +100,16 @@ public struct WebhookInbox: Sendable {
         let key = try await keyring.decryptionKey(for: tenant, version: version)
         let payload = try Envelope.open(Array(sealed.readableBytesView), with: key,
                                         context: Self.context(tenant, connection: connection, eventID: eventID))
-        return Event(id: id, tenant: tenant, connection: connection, eventID: eventID, eventType: type, status: status, payload: payload,
+        return Event(id: id, tenant: tenant, connection: connection, eventID: eventID, eventType: type,
+                     status: try WebhookEventStatus.stored(status, in: "webhook event \(id)"), payload: payload,
                      receivedAt: receivedAt)
     }
 
     /// Records how processing ended, in the caller's (fenced) transaction.
-    public func finish(_ id: Int64, status: String, error: String? = nil, on database: PostgresConnection) async throws {
+    public func finish(_ id: Int64, status: WebhookEventStatus, error: String? = nil, on database: PostgresConnection) async throws {
         try await withDatabaseErrors("updating webhook event \(id)") {
             try await database.query(
-                "UPDATE webhook_events SET status = \(status), error = \(error), processed_at = now() WHERE id = \(id)",
+                "UPDATE webhook_events SET status = \(status.rawValue), error = \(error), processed_at = now() WHERE id = \(id)",
                 logger: logger
             )
         }
@@ -118,7 +119,7 @@ public struct WebhookInbox: Sendable {
         public let id: Int64
         public let eventID: String
         public let eventType: String
-        public let status: String
+        public let status: WebhookEventStatus
         public let error: String?
         public let receivedAt: Date
         public let processedAt: Date?
@@ -139,7 +140,8 @@ public struct WebhookInbox: Sendable {
             )
             var events: [Summary] = []
             for try await row in rows.decode((Int64, String, String, String, String?, Date, Date?).self) {
-                events.append(Summary(id: row.0, eventID: row.1, eventType: row.2, status: row.3, error: row.4,
+                events.append(Summary(id: row.0, eventID: row.1, eventType: row.2,
+                                      status: try WebhookEventStatus.stored(row.3, in: "webhook event \(row.0)"), error: row.4,
                                       receivedAt: row.5, processedAt: row.6))
             }
             return events

@@ -81,8 +81,8 @@ public struct ConnectionService: Sendable {
     public struct Change: Sendable {
         public var tenant: TenantID
         public var connection: UUID
-        /// `active` or `paused`.
-        public var status: String?
+        /// `active` or `paused` (`error` is the hub's to set).
+        public var status: ConnectionStatus?
         /// `.some(nil)` clears the schedule (the connector's default applies).
         public var scheduleSeconds: Int??
         /// A new configuration; credentials it leaves out keep their stored values.
@@ -90,7 +90,7 @@ public struct ConnectionService: Sendable {
         /// A newer connector version to run from now on (connections never move on their own).
         public var connectorVersion: Int?
 
-        public init(tenant: TenantID, connection: UUID, status: String? = nil, scheduleSeconds: Int?? = nil,
+        public init(tenant: TenantID, connection: UUID, status: ConnectionStatus? = nil, scheduleSeconds: Int?? = nil,
                     config: [String: JSONValue]? = nil, connectorVersion: Int? = nil) {
             self.tenant = tenant
             self.connection = connection
@@ -105,8 +105,8 @@ public struct ConnectionService: Sendable {
     /// the connection will run (the stored config against a new version's spec when only the
     /// version changes), with credentials left out of a new config kept from the stored ones.
     public func update(_ change: Change) async throws {
-        if let status = change.status, !["active", "paused"].contains(status) {
-            throw HubError(.invalidInput, "status must be active or paused, not \(status)")
+        if let status = change.status, !ConnectionStatus.settable.contains(status) {
+            throw HubError(.invalidInput, "status must be \(ConnectionStatus.described(ConnectionStatus.settable)), not \(status.rawValue)")
         }
         if case .some(.some(let seconds)) = change.scheduleSeconds, !Self.scheduleRange.contains(seconds) {
             throw HubError(.invalidInput, "schedule_seconds must be from \(Self.scheduleRange.lowerBound) to \(Self.scheduleRange.upperBound), not \(seconds)")

@@ -24,7 +24,7 @@ struct StreamSync: Sendable {
         let syncs = SyncStore(client: client, logger: context.logger)
         let runs = RunStore(client: client, logger: context.logger)
         let info = try await ConnectionStore(client: client, logger: context.logger).connection(arguments.connection, tenant: arguments.tenant)
-        guard info.status != "paused" else {
+        guard info.status != .paused else {
             try await context.withTransaction(completing: true) { database in
                 try await arguments.finish(on: database, runs: runs)
             }

@@ -22,7 +22,7 @@ struct WebhookProcessor: Sendable {
         }
         let inbox = WebhookInbox(client: client, keyring: keyring, logger: context.logger)
         let event = try await inbox.event(Int64(number))
-        guard event.status == "received" else {
+        guard event.status == .received else {
             try await context.withTransaction(completing: true) { _ in }
             return .completed
         }
@@ -31,7 +31,7 @@ struct WebhookProcessor: Sendable {
         guard let policy = definition.sidecar.webhooks, let route = policy.events[event.eventType] else {
             // A type the connector doesn't map (a provider sends many): kept, marked, not retried.
             try await context.withTransaction(completing: true) { database in
-                try await inbox.finish(event.id, status: "ignored", error: "no route for event type \(event.eventType)", on: database)
+                try await inbox.finish(event.id, status: .ignored, error: "no route for event type \(event.eventType)", on: database)
             }
             return .completed
         }
@@ -50,7 +50,7 @@ struct WebhookProcessor: Sendable {
             // A malformed event won't improve by retrying: it is marked failed, with why.
             let message = (error as? HubError)?.message ?? "the payload is not JSON"
             try await context.withTransaction(completing: true) { database in
-                try await inbox.finish(event.id, status: "failed", error: message, on: database)
+                try await inbox.finish(event.id, status: .failed, error: message, on: database)
             }
             context.logger.warning("webhook event failed", metadata: ["hub.webhook.event": "\(event.id)", "hub.error": "\(message)"])
             return .completed
@@ -59,14 +59,14 @@ struct WebhookProcessor: Sendable {
             try await context.withTransaction(completing: true) { database in
                 try await writer.delete(tenant: event.tenant, connection: event.connection, stream: route.stream,
                                         externalID: input.externalID, sourceUpdatedAt: input.sourceUpdatedAt, on: database)
-                try await inbox.finish(event.id, status: "processed", on: database)
+                try await inbox.finish(event.id, status: .processed, on: database)
             }
         } else {
             let prepared = try await writer.prepare(tenant: event.tenant, connection: event.connection, stream: route.stream,
                                                     records: [input], policy: definition.recordPolicy(route.stream))
             try await context.withTransaction(completing: true) { database in
                 try await writer.run(prepared, on: database)
-                try await inbox.finish(event.id, status: "processed", on: database)
+                try await inbox.finish(event.id, status: .processed, on: database)
             }
         }
         return .completed

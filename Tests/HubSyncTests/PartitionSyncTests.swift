@@ -20,7 +20,7 @@ struct PartitionSyncTests {
             try await TestDatabase.withClient(url) { client in
                 let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm, manifest: FakeCRM.partitionedManifest)
                 let runs = try await harness.sync()
-                #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+                #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
                 #expect(runs.first?.recordsRead == 900)
                 #expect(runs.first?.recordsWritten == 900)
                 #expect(runs.first?.partitions == 3)
@@ -43,7 +43,7 @@ struct PartitionSyncTests {
                 crm.update(4, version: 1)
                 let before = crm.requestLog.count
                 let second = try await harness.sync()
-                #expect(second.map(\.status) == ["succeeded"])
+                #expect(second.map(\.status) == [.succeeded])
                 // Each partition re-reads its inclusive boundary record; c4 is the one change.
                 #expect(second.first?.recordsRead == 4)
                 #expect(second.first?.recordsWritten == 1)
@@ -77,7 +77,7 @@ struct PartitionSyncTests {
                 let second = try await service.start(connection: harness.connection)
                 #expect(second.map(\.run) == first.map(\.run))
                 let runs = try await worker.value
-                #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+                #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
                 #expect(try await harness.count("SELECT count(*)::int FROM sync_runs WHERE connection_id = \(harness.connection)") == 1)
                 #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 30)
             }
@@ -110,7 +110,7 @@ struct PartitionSyncTests {
                 }
                 #expect(closings.filter { $0 }.count == 1)
                 let status = try await runStore.runs(ids: [run]).first?.status
-                #expect(status == (failing == nil ? "succeeded" : "failed"))
+                #expect(status == (failing == nil ? .succeeded : .failed))
             }
         }
     }

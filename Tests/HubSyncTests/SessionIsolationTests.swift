@@ -103,7 +103,7 @@ struct SessionIsolationTests {
                 var runs: [Int64] = []
                 for user in ["alice", "bob"] { runs += try await service.start(connection: connections[user]!).map(\.run) }
                 let finished = try await harness!.runWorker(until: runs, timeout: .seconds(60))
-                #expect(finished.map(\.status) == ["succeeded", "succeeded"], "\(finished.map { $0.error ?? "" })")
+                #expect(finished.map(\.status) == [.succeeded, .succeeded], "\(finished.map { $0.error ?? "" })")
                 for user in ["alice", "bob"] {
                     let rows = try await client.query(
                         "SELECT external_id FROM records WHERE connection_id = \(connections[user]!) ORDER BY external_id", logger: logger)

@@ -20,7 +20,7 @@ struct StreamSyncTests {
             try await TestDatabase.withClient(url) { client in
                 let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
                 let runs = try await harness.sync()
-                #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+                #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
                 #expect(runs.first?.recordsRead == 1200)
                 #expect(runs.first?.recordsWritten == 1200)
                 #expect(runs.first?.pages == 3)
@@ -59,10 +59,10 @@ struct StreamSyncTests {
         try await crm.makeServer().withRunning { baseURL in
             try await TestDatabase.withClient(url) { client in
                 let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
-                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                #expect(try await harness.sync().map(\.status) == [.succeeded])
                 crm.update(5, version: 1)
                 let second = try await harness.sync()
-                #expect(second.map(\.status) == ["succeeded"])
+                #expect(second.map(\.status) == [.succeeded])
                 // The last record (the state's own) comes back with the changed one; only c5 changed.
                 #expect(second.first?.recordsRead == 2)
                 #expect(second.first?.recordsWritten == 1)
@@ -80,10 +80,10 @@ struct StreamSyncTests {
         try await crm.makeServer().withRunning { baseURL in
             try await TestDatabase.withClient(url) { client in
                 let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
-                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                #expect(try await harness.sync().map(\.status) == [.succeeded])
                 crm.remove(3)
                 let refresh = try await harness.sync(fullRefresh: true)
-                #expect(refresh.map(\.status) == ["succeeded"])
+                #expect(refresh.map(\.status) == [.succeeded])
                 #expect(refresh.first?.recordsDeleted == 1)
                 #expect(refresh.first?.recordsWritten == 0)
                 let deleted = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND deleted_at IS NOT NULL")
@@ -111,7 +111,7 @@ struct StreamSyncTests {
                 let before = crm.requests
                 crm.inject(.status(404), atRequest: before + 2)
                 let refresh = try await harness.sync(fullRefresh: true)
-                #expect(refresh.map(\.status) == ["succeeded"])
+                #expect(refresh.map(\.status) == [.succeeded])
                 #expect(crm.requests - before == 2, "page one, then the ignored page two ends the pass")
                 #expect(refresh.first?.recordsDeleted == 0)
                 let deleted = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection) AND deleted_at IS NOT NULL")
@@ -131,7 +131,7 @@ struct StoredDataTests {
         try await crm.makeServer().withRunning { baseURL in
             try await TestDatabase.withClient(url) { client in
                 let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm)
-                #expect(try await harness.sync().map(\.status) == ["succeeded"])
+                #expect(try await harness.sync().map(\.status) == [.succeeded])
                 let logger = harness.logger
                 try await client.query("UPDATE connections SET config = '[1, 2]' WHERE id = \(harness.connection)", logger: logger)
                 try await client.query("UPDATE records SET data = '\"text\"'::jsonb WHERE connection_id = \(harness.connection) AND external_id = 'c1'",
@@ -147,6 +147,15 @@ struct StoredDataTests {
                 }
                 #expect(record?.code == .storedDataInvalid)
                 #expect(record?.message.contains("c1") == true)
+
+                // A status this binary does not know (a newer one wrote it) names the row too.
+                try await client.query("ALTER TABLE sync_runs DROP CONSTRAINT sync_runs_status_check", logger: logger)
+                try await client.query("UPDATE sync_runs SET status = 'archived' WHERE connection_id = \(harness.connection)", logger: logger)
+                let run = await #expect(throws: HubError.self) {
+                    _ = try await harness.runs.runs(connection: harness.connection, tenant: harness.tenant, latestPerStream: false)
+                }
+                #expect(run?.code == .storedDataInvalid)
+                #expect(run?.message.contains("has status archived") == true, "\(String(describing: run))")
             }
         }
     }

@@ -43,8 +43,8 @@ struct SyncCrashTests {
                 let second = try TributaryProcess(["serve", "--role", "worker"], environment: environment)
                 defer { second.signal(SIGTERM) }
                 let finished = try await eventually(timeout: .seconds(120), { try await harness.runs.runs(ids: [run.run]).first },
-                                                    until: { ["succeeded", "failed"].contains($0?.status ?? "") })
-                #expect(finished?.status == "succeeded", "\(finished?.error ?? "still running"); \(second.standardError)")
+                                                    until: { $0.map { [.succeeded, .failed].contains($0.status) } ?? false })
+                #expect(finished?.status == .succeeded, "\(finished?.error ?? "still running"); \(second.standardError)")
                 let total = try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)")
                 let distinct = try await harness.count("SELECT count(DISTINCT external_id)::int FROM records WHERE connection_id = \(harness.connection)")
                 #expect(total == 50_000)

@@ -27,7 +27,7 @@ struct SyncFaultTests {
         crm.inject(.status(429, retryAfter: 1), atRequest: 2)
         try await withHarness(crm) { harness in
             let runs = try await harness.sync()
-            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
             #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 1000)
             // `attempt` is the fencing token and always grows; a snooze gives the attempt back
             // by raising max_attempts, so the budget of 5 is intact and no error was recorded.
@@ -45,7 +45,7 @@ struct SyncFaultTests {
         crm.inject(.status(503), atRequest: 3)
         try await withHarness(crm) { harness in
             let runs = try await harness.sync()
-            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
             #expect(runs.first?.recordsRead == 700)
         }
     }
@@ -56,7 +56,7 @@ struct SyncFaultTests {
         crm.inject(.delay(.seconds(3)), atRequest: 2)
         try await withHarness(crm) { harness in
             let runs = try await harness.sync(requestTimeout: .seconds(1))
-            #expect(runs.map(\.status) == ["succeeded"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
             #expect(runs.first?.recordsRead == 700)
             #expect(crm.requests >= 3, "the timed-out page was asked for again")
         }
@@ -75,7 +75,7 @@ struct SyncFaultTests {
             }
             _ = try await JobQueue(client: harness.client, logger: harness.logger).cancel(started[0].job)
             let runs = try await worker.value
-            #expect(runs.map(\.status) == ["cancelled"], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.map(\.status) == [.cancelled], "\(runs.map { $0.error ?? "" })")
             #expect(runs.first?.recordsRead ?? 0 < 3000)
             let errors = try await harness.count("SELECT count(*)::int FROM connections WHERE id = \(harness.connection) AND last_error IS NOT NULL")
             #expect(errors == 0)

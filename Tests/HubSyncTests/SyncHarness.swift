@@ -64,7 +64,7 @@ struct SyncHarness: Sendable {
                 let deadline = ContinuousClock.now + timeout
                 while ContinuousClock.now < deadline {
                     let current = try await runStore.runs(ids: runs)
-                    if current.allSatisfy({ ["succeeded", "failed", "cancelled"].contains($0.status) }) { return current }
+                    if current.allSatisfy(\.status.isFinal) { return current }
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 return try await runStore.runs(ids: runs)

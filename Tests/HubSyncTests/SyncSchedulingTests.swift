@@ -30,7 +30,7 @@ struct SyncSchedulingTests {
             _ = try await service.enqueueDue(defaultSchedule: nil)
             #expect(try await harness.count("SELECT count(*)::int FROM jobs WHERE kind = 'sync.stream'") == 1)
 
-            try await harness.connections.setStatus(connection: harness.connection, tenant: harness.tenant, status: "paused")
+            try await harness.connections.setStatus(connection: harness.connection, tenant: harness.tenant, status: .paused)
             try await client.query("UPDATE connections SET next_sync_at = now() - interval '1 second' WHERE id = \(harness.connection)", logger: harness.logger)
             #expect(try await service.enqueueDue(defaultSchedule: nil) == 0)
         }

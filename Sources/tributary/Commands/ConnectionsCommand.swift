@@ -91,14 +91,14 @@ struct ConnectionsListCommand: AsyncParsableCommand {
             }
             print(try CLIOutput.json(connections.map {
                 Row(id: $0.id.uuidString.lowercased(), tenant: $0.tenant.description, connector: $0.connector,
-                    version: $0.connectorVersion, account: $0.externalAccount, status: $0.status, lastError: $0.lastError)
+                    version: $0.connectorVersion, account: $0.externalAccount, status: $0.status.rawValue, lastError: $0.lastError)
             }))
             return
         }
         guard !connections.isEmpty else { print("no connections yet"); return }
         print(CLIOutput.table(header: ["ID", "CONNECTOR", "ACCOUNT", "STATUS"],
                               rows: connections.map { [$0.id.uuidString.lowercased(), "\($0.connector) v\($0.connectorVersion)",
-                                                       $0.externalAccount, $0.status] }))
+                                                       $0.externalAccount, $0.status.rawValue] }))
     }
 }
 
@@ -111,7 +111,7 @@ struct ConnectionsPauseCommand: AsyncParsableCommand {
     @Option(help: "The tenant id.") var tenant: String
 
     func run() async throws {
-        try await ConnectionsStatus.set(connection, tenant, "paused")
+        try await ConnectionsStatus.set(connection, tenant, .paused)
         print("paused")
     }
 }
@@ -125,13 +125,13 @@ struct ConnectionsResumeCommand: AsyncParsableCommand {
     @Option(help: "The tenant id.") var tenant: String
 
     func run() async throws {
-        try await ConnectionsStatus.set(connection, tenant, "active")
+        try await ConnectionsStatus.set(connection, tenant, .active)
         print("resumed")
     }
 }
 
 enum ConnectionsStatus {
-    static func set(_ connection: String, _ tenant: String, _ status: String) async throws {
+    static func set(_ connection: String, _ tenant: String, _ status: ConnectionStatus) async throws {
         guard let id = UUID(uuidString: connection) else { throw ValidationError("the connection id must be a UUID") }
         guard let tenantID = TenantID(tenant) else { throw ValidationError("--tenant must be a tenant id (a UUID)") }
         try await CommandEnvironment.withStore { store in try await store.connections.setStatus(connection: id, tenant: tenantID, status: status) }

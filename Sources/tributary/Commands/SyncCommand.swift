@@ -48,11 +48,11 @@ struct SyncCommand: AsyncParsableCommand {
         var waitedForWorker = false
         while true {
             let current = try await store.runs(ids: runs)
-            let done = current.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.status) }
+            let done = current.allSatisfy(\.status.isFinal)
             let elapsed = max((ContinuousClock.now - start).inSeconds, 0.001)
             let lines = current.map { run -> String in
                 let rate = Int(Double(run.recordsRead) / elapsed)
-                return "\(run.stream): \(run.status), \(run.recordsRead) records, \(run.pages) pages, \(rate) records/s"
+                return "\(run.stream): \(run.status.rawValue), \(run.recordsRead) records, \(run.pages) pages, \(rate) records/s"
                     + (run.recordsDeleted > 0 ? ", \(run.recordsDeleted) deleted" : "")
                     + (run.partitions > 0 ? ", \(run.partitionsSettled)/\(run.partitions) partitions" : "")
                     // Retried runs read part of the stream again: the totals count it twice.
@@ -60,12 +60,12 @@ struct SyncCommand: AsyncParsableCommand {
             }
             reporter.report(lines.joined(separator: "\n"), final: done)
             if done {
-                for run in current where run.status == "failed" {
+                for run in current where run.status == .failed {
                     printError("\(run.stream) failed: \(run.error ?? "no error recorded")")
                 }
-                return current.contains { $0.status != "succeeded" }
+                return current.contains { $0.status != .succeeded }
             }
-            if !waitedForWorker, elapsed > 10, current.allSatisfy({ $0.status == "queued" }) {
+            if !waitedForWorker, elapsed > 10, current.allSatisfy({ $0.status == .queued }) {
                 waitedForWorker = true
                 printError("waiting for a worker: start `tributary serve --role worker`, or run this with --local")
             }
