@@ -1,4 +1,5 @@
 import HubCore
+import HubStore
 
 /// The OpenAPI 3.1 description of the routes this module serves, built in code next to them
 /// so that a route and its description change together (a test checks they agree).
@@ -115,7 +116,7 @@ enum OpenAPIDocument {
                     tag: "connections", parameters: [connectionID],
                     body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
                         "config": anyObject,
-                        "status": .object(["type": .string("string"), "enum": .array([.string("active"), .string("paused")])]),
+                        "status": .object(["type": .string("string"), "enum": .array(ConnectionStatus.settable.map { .string($0.rawValue) })]),
                         "schedule_seconds": .object(["type": .array([.string("integer"), .string("null")]), "minimum": .number(60),
                                                      "maximum": .number(31_536_000)]),
                         "connector_version": .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(999_999_999)]),
@@ -275,7 +276,7 @@ enum OpenAPIDocument {
         "Connection": object([
             "id": .object(["type": .string("string"), "format": .string("uuid")]), "connector": .object(["type": .string("string")]),
             "connector_version": integer, "account": .object(["type": .string("string")]),
-            "status": .object(["type": .string("string"), "enum": .array(["active", "paused", "error"].map(JSONValue.string))]),
+            "status": .object(["type": .string("string"), "enum": .array(ConnectionStatus.allCases.map { .string($0.rawValue) })]),
             "last_error": .object(["type": .array([.string("object"), .string("null")])]), "created_at": timestamp,
         ]),
         "ConnectionDetail": .object(["allOf": .array([ref("Connection"), object([
@@ -284,7 +285,7 @@ enum OpenAPIDocument {
         "SyncStarted": object(["stream": .object(["type": .string("string")]), "run_id": integer, "job_id": integer]),
         "SyncRun": object([
             "id": integer, "stream": .object(["type": .string("string")]),
-            "status": .object(["type": .string("string"), "enum": .array(["queued", "running", "succeeded", "failed", "cancelled"].map(JSONValue.string))]),
+            "status": .object(["type": .string("string"), "enum": .array(RunStatus.allCases.map { .string($0.rawValue) })]),
             "full_refresh": boolean, "records_read": integer, "records_written": integer, "records_deleted": integer, "pages": integer,
             "partitions": integer, "partitions_settled": integer,
             "attempts": integer,
@@ -307,7 +308,7 @@ enum OpenAPIDocument {
                                        "streams": .object(["type": .string("array"), "items": .object(["type": .string("string")])])]),
         "WebhookEvent": object([
             "id": integer, "event_id": .object(["type": .string("string")]), "event_type": .object(["type": .string("string")]),
-            "status": .object(["type": .string("string"), "enum": .array(["received", "processed", "ignored", "failed"].map(JSONValue.string))]),
+            "status": .object(["type": .string("string"), "enum": .array(WebhookEventStatus.allCases.map { .string($0.rawValue) })]),
             "error": nullableString, "received_at": timestamp, "processed_at": nullableTimestamp,
         ]),
         "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
