@@ -29,7 +29,7 @@ enum IngestBenchmark {
             let only = ProcessInfo.processInfo.environment["BENCH_ONLY"]
             if only == "extract" {
                 for _ in 0..<5 {
-                    let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory)
+                    let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
                     emit(["tool": "tributary-extract", "what": "extract", "records": extract.records, "seconds": extract.seconds,
                           "records_per_s": Double(extract.records) / extract.seconds])
                 }
@@ -39,7 +39,7 @@ enum IngestBenchmark {
                 let raw = try await rawUpsert(client: client, jsonl: jsonl)
                 emit(["tool": "raw-upsert", "what": "ingest", "records": raw.records, "seconds": raw.seconds,
                       "records_per_s": Double(raw.records) / raw.seconds, "connections": 4])
-                let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory)
+                let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
                 emit(["tool": "tributary-extract", "what": "extract", "records": extract.records, "seconds": extract.seconds,
                       "records_per_s": Double(extract.records) / extract.seconds])
             }
@@ -50,8 +50,14 @@ enum IngestBenchmark {
     }
 
     static func emit(_ fields: [String: Any]) {
-        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
         print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The fake API serves on loopback, which the egress policy refuses unless an operator
+    /// allows it (`TRIBUTARY_EGRESS_ALLOW`): the benchmark allows it the same way.
+    static func loopbackTransport() throws -> AsyncHTTPTransport {
+        AsyncHTTPTransport(egress: EgressPolicy(allowed: try EgressPolicy.parseAllowList("127.0.0.0/8,::1/128")))
     }
 
     /// The database-side limit: the same rows upserted into `records` over 4 connections in
@@ -110,17 +116,19 @@ enum IngestBenchmark {
 
     /// What the CDK peer does: read the API through the manifest and write protocol lines
     /// (to a counter here), no database.
-    static func extractOnly(apiBase: String, manifestDirectory: String) async throws -> (records: Int, seconds: Double) {
+    static func extractOnly(apiBase: String, manifestDirectory: String, expected: Int) async throws -> (records: Int, seconds: Double) {
         let manifest = try String(contentsOfFile: manifestDirectory + "/manifest.yaml", encoding: .utf8)
         var config = PyDict()
         config["base_url"] = .string(apiBase)
         let read = try ConnectorRead(source: try DeclarativeSource(yaml: manifest), config: .dict(config))
         let lines = Counter()
         let start = ContinuousClock.now
-        _ = try await read.run(transport: AsyncHTTPTransport(), environment: EngineEnvironment()) { text in
+        _ = try await read.run(transport: try loopbackTransport(), environment: EngineEnvironment()) { text in
             lines.add(recordLines(in: text))
         }
-        return (lines.value, (ContinuousClock.now - start).inSeconds)
+        let seconds = (ContinuousClock.now - start).inSeconds
+        guard lines.value == expected else { throw HubError(.internalError, "extracted \(lines.value) records, expected \(expected)") }
+        return (lines.value, seconds)
     }
 
     /// Lines that are RECORD messages, counted on the bytes: splitting into Strings cost more
@@ -162,7 +170,7 @@ enum IngestBenchmark {
         // Warm the tenant's keys so key creation is not timed.
         _ = try await keyring.encryptionKey(for: tenant.id)
         _ = try await keyring.indexKey(for: tenant.id)
-        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger)
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: try loopbackTransport())
         let worker = WorkerPool(
             client: client,
             configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)], pollInterval: .milliseconds(50)),
