@@ -83,7 +83,7 @@ actor SyncBatch {
             pendingPages += 1
         case .cutShort(_, let reason):
             cutShort = reason
-        case .started, .running, .complete, .incomplete:
+        case .started, .running, .rateLimited, .complete, .incomplete:
             break
         }
     }

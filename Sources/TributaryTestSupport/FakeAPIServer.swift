@@ -10,7 +10,10 @@ public final class FakeAPIServer: Sendable {
     public struct LoggedRequest: Sendable {
         public let method: String
         public let path: String
+        /// The first value of each parameter, as Python's `parse_qs(...)[name][0]` reads it.
         public let query: [String: String]
+        /// The query as sent, undecoded: a parameter sent twice shows here.
+        public var rawQuery: String = ""
         /// Header names lowercased.
         public let headers: [String: String]
         public let body: [UInt8]
@@ -72,13 +75,15 @@ public final class FakeAPIServer: Sendable {
         }
         for pair in (request.uri.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            query[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+            let name = decode(parts[0])
+            if query[name] == nil { query[name] = parts.count > 1 ? decode(parts[1]) : "" }
         }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
         var buffer = try await request.body.collect(upTo: 16 << 20)
         let body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        let logged = LoggedRequest(method: request.method.rawValue, path: request.uri.path, query: query, headers: headers, body: body)
+        var logged = LoggedRequest(method: request.method.rawValue, path: request.uri.path, query: query, headers: headers, body: body)
+        logged.rawQuery = request.uri.query ?? ""
         log.withLock { $0.append(logged) }
         let reply = await handler(logged)
         var fields = HTTPFields()

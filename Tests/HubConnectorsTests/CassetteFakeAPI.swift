@@ -1,10 +1,12 @@
 import Foundation
+import Synchronization
 import HubConnectors
 import TributaryTestSupport
 
 /// Replays the exchanges generic_server.py recorded while the CDK ran a case: the same request
-/// (method, path, query, body) gets the same response; a request the CDK never made gets a 404,
-/// which then shows in the comparison.
+/// (method, path, query, body) gets the same response, or, where the cassette holds several for
+/// it (a scripted 429 then a page), the n-th repeat gets the n-th, the last one repeating; a
+/// request the CDK never made gets a 404, which then shows in the comparison.
 enum CassetteFakeAPI {
     static func key(method: String, path: String, query: PyValue, body: PyValue) -> String {
         ConformanceNormalizer.canon(ConformanceNormalizer.object([
@@ -16,21 +18,30 @@ enum CassetteFakeAPI {
         guard case .list(let entries) = try PyValue.parseJSON(Array(cassette)) else {
             throw CassetteError(message: "the cassette is not a list")
         }
-        var table: [String: PyValue] = [:]
+        var table: [String: [PyValue]] = [:]
         for case .dict(let entry) in entries {
             guard case .dict(let request)? = entry["request"], let response = entry["response"] else { continue }
             table[key(method: request["method"]?.text ?? "", path: request["path"]?.text ?? "",
-                      query: request["query"] ?? .dict(PyDict()), body: request["body"] ?? .dict(PyDict()))] = response
+                      query: request["query"] ?? .dict(PyDict()), body: request["body"] ?? .dict(PyDict())), default: []].append(response)
         }
         let replay = table
+        let turns = Mutex<[String: Int]>([:])
         return FakeAPIServer { request in
             var query = PyDict()
             for name in request.query.keys.sorted() where !(request.query[name] ?? "").isEmpty {
                 query[name] = .string(request.query[name]!)
             }
             let body = requestBody(request.body)
-            guard case .dict(let response)? = replay[key(method: request.method, path: request.path, query: .dict(query), body: body)] else {
+            let requestKey = key(method: request.method, path: request.path, query: .dict(query), body: body)
+            guard let answers = replay[requestKey], !answers.isEmpty else {
                 return .json(#"{"error":"not in the cassette"}"#, status: 404)
+            }
+            let turn = turns.withLock { turns in
+                defer { turns[requestKey, default: 0] += 1 }
+                return turns[requestKey, default: 0]
+            }
+            guard case .dict(let response) = answers[min(turn, answers.count - 1)] else {
+                return .json(#"{"error":"the cassette's response is not an object"}"#, status: 500)
             }
             // Links the recorder wrote point at its own port; point them at this server.
             let fix: (String) -> String = { $0.replacingOccurrences(of: "127.0.0.1:18731", with: "127.0.0.1:\(port())") }

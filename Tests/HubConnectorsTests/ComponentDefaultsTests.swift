@@ -107,7 +107,7 @@ struct ComponentDefaultsTests {
 struct ProtocolOutputTests {
     @Test("a record's strings are escaped exactly: quotes, backslashes, control characters; non-ASCII stays UTF-8")
     func recordEscaping() async throws {
-        let body = #"{"data": [{"id": 1, "note": "say \"hi\"\\ \n\t\r\u0001 é ✓ 😀", "k\"ey": null}]}"#
+        let body = #"{"data": [{"id": 1, "note": "say \"hi\"\\ \n\t\r\u0001 é ✓ 😀", "k\"ey": 2}]}"#
         let source = try DeclarativeSource(yaml: ComponentDefaultsTests.manifest(retriever: ""))
         let read = try ConnectorRead(source: source, config: .dict(PyDict()))
         let lines = Mutex<[String]>([])
@@ -115,6 +115,6 @@ struct ProtocolOutputTests {
             lines.withLock { $0 += text.split(separator: "\n").map(String.init) }
         }
         let record = try #require(lines.withLock { $0 }.first { $0.hasPrefix(#"{"type":"RECORD""#) })
-        #expect(record.contains(#""data":{"id":1,"note":"say \"hi\"\\ \n\t\r\u0001 é ✓ 😀","k\"ey":null}"#), "\(record)")
+        #expect(record.contains(#""data":{"id":1,"note":"say \"hi\"\\ \n\t\r\u0001 é ✓ 😀","k\"ey":2}"#), "\(record)")
     }
 }

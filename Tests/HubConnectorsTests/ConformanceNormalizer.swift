@@ -4,7 +4,8 @@ import TributaryTestSupport
 /// The oracle's `normalize.py` in Swift: per stream the status sequence, sorted records,
 /// state count and final state; errors; the sorted request log — byte for byte the same text.
 enum ConformanceNormalizer {
-    static func normalize(protocolLines: [String], requests: [FakeAPIServer.LoggedRequest]) throws -> [String] {
+    /// `rawQueries`: scripted cases log each request's query as sent, too.
+    static func normalize(protocolLines: [String], requests: [FakeAPIServer.LoggedRequest], rawQueries: Bool = false) throws -> [String] {
         struct StreamSummary { var status: [PyValue] = []; var records: [String] = []; var states: [PyValue] = [] }
         var streams: [String: StreamSummary] = [:]
         var errors: [String] = []
@@ -45,11 +46,13 @@ enum ConformanceNormalizer {
         let logged = requests.map { request -> String in
             var query = PyDict()
             for key in request.query.keys.sorted() where !(request.query[key] ?? "").isEmpty { query[key] = .string(request.query[key]!) }
-            return canon(object([
+            var fields: [(String, PyValue)] = [
                 ("path", .string(request.path)), ("query", .dict(query)),
                 ("auth", request.header("Authorization").map(PyValue.string) ?? .none),
                 ("gc_version", request.header("GoCardless-Version").map(PyValue.string) ?? .none),
-            ]))
+            ]
+            if rawQueries { fields.append(("raw_query", .string(request.rawQuery))) }
+            return canon(object(fields))
         }
         output += logged.sorted(by: pythonOrder).map { "{\"REQUEST\":\($0)}" }
         return output

@@ -5,6 +5,12 @@ every response is generated deterministically from the request, so the same requ
 gets the same bytes. Every exchange is written to a cassette that the Swift test replays, so
 CI needs neither Python nor this server.
 
+A fixture may instead hold a "script": rules tried in order, each matching a path exactly and
+a subset of the query ({"path": "/items", "query": {"order": "asc"}}), each with a list of
+responses ({"status": 429, "headers": {...}, "body": ...}) served in turn, the last one
+repeating. Scripted cases state exactly what a behaviour needs (a 429 then a page, nulls, a
+next-page link); their cassette keeps every exchange in order, repeats included.
+
 Usage: generic_server.py PORT FIXTURE --log requests.log --cassette cassette.json
 Prints "READY <pid>" when listening; writes the cassette on SIGTERM.
 """
@@ -87,6 +93,19 @@ def page_index(spec, query, body):
 
 
 SEEN = {}
+SCRIPT_TURNS = {}
+
+
+def scripted(path, query):
+    for number, rule in enumerate(FIXTURE["script"]):
+        wanted = rule.get("query", {})
+        if rule["path"] == path and all(query.get(k) == v for k, v in wanted.items()):
+            with LOCK:
+                turn = SCRIPT_TURNS.get(number, 0)
+                SCRIPT_TURNS[number] = turn + 1
+            answer = rule["responses"][min(turn, len(rule["responses"]) - 1)]
+            return answer.get("status", 200), answer.get("body", {}), answer.get("headers", {})
+    return 404, {"error": "no rule of the script serves " + path}, {}
 
 
 def build(path, query, body):
@@ -184,9 +203,13 @@ class Handler(BaseHTTPRequestHandler):
             parsed_body = {k: v[0] for k, v in parse_qs(raw_body).items()}
         if LOG:
             with LOCK:
-                LOG.write(json.dumps({"path": u.path, "query": dict(sorted(query.items())),
-                                      "auth": self.headers.get("Authorization"),
-                                      "gc_version": self.headers.get("GoCardless-Version")}) + "\n")
+                logged = {"path": u.path, "query": dict(sorted(query.items())),
+                          "auth": self.headers.get("Authorization"),
+                          "gc_version": self.headers.get("GoCardless-Version")}
+                if "script" in FIXTURE:
+                    # The query as sent: a parameter sent twice shows (the parsed query hides it).
+                    logged["raw_query"] = u.query
+                LOG.write(json.dumps(logged) + "\n")
                 LOG.flush()
         request_key = dumps({"method": method, "path": u.path, "query": dict(sorted(query.items())), "body": parsed_body})
         with LOCK:
@@ -195,11 +218,17 @@ class Handler(BaseHTTPRequestHandler):
         if repeats > 20:
             # A client looping on the same request: end it with an empty page.
             status, body, headers = 200, {}, {}
+        elif "script" in FIXTURE:
+            status, body, headers = scripted(u.path, query)
         else:
             status, body, headers = build(u.path, query, parsed_body)
         payload = dumps(body).encode()
         with LOCK:
-            CASSETTE[request_key] = {"status": status, "headers": headers, "body": payload.decode()}
+            exchange = {"status": status, "headers": headers, "body": payload.decode()}
+            if "script" in FIXTURE:
+                CASSETTE.setdefault(request_key, []).append(exchange)
+            else:
+                CASSETTE[request_key] = [exchange]
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -218,7 +247,8 @@ class Handler(BaseHTTPRequestHandler):
 def save(*_):
     if CASSETTE_PATH:
         with LOCK:
-            entries = [{"request": json.loads(k), "response": v} for k, v in sorted(CASSETTE.items())]
+            # In order within a request: a replay answers its n-th repeat with the n-th response.
+            entries = [{"request": json.loads(k), "response": v} for k, answers in sorted(CASSETTE.items()) for v in answers]
             json.dump(entries, open(CASSETTE_PATH, "w"), indent=0, sort_keys=True)
     os._exit(0)
 

@@ -108,10 +108,12 @@ struct DatetimeCursor: Sendable {
         let field = try cursorFieldName(context)
         if case .dict(let stateDict)? = state, let stored = stateDict[field],
            let saved = parse(stored, formats: [datetimeFormat] + cursorFormats) {
-            lower = max(lower, saved)
+            // As the CDK: the state, less the lookback window, but never before the start.
+            var resumed = saved
             if let lookback, let text = try lookback.text(context), let window = try? ISO8601.parseDuration(text) {
-                lower = try lower.adding(window.negated())
+                resumed = try saved.adding(window.negated())
             }
+            lower = max(lower, resumed)
         }
         // The CDK's ConcurrentCursor: nothing when the range is empty; steps of `step`, each
         // ending one granularity before the next starts, except the last, which ends at the end.

@@ -63,7 +63,11 @@ struct Requester: Sendable {
     /// Builds the wire request: URL with its query, headers, and the body (JSON wins over form).
     static func wireRequest(_ parts: RequestParts) throws -> HTTPRequestData {
         var url = parts.pathOverride.map { join(parts.url, $0) } ?? parts.url
-        let query = parts.queryItems.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+        // As the CDK's HttpClient: a parameter the URL already carries with the same value (a
+        // next-page link that repeats `order=asc`) is sent once; a different value, both.
+        let existing = queryValues(of: url)
+        let query = parts.queryItems.filter { existing[$0.0] != $0.1 }
+            .map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
         if !query.isEmpty { url += (url.contains("?") ? "&" : "?") + query }
         var headers = parts.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var body: [UInt8]?
@@ -77,6 +81,22 @@ struct Requester: Sendable {
         }
         headers.append(("User-Agent", "Tributary"))
         return HTTPRequestData(method: parts.method, url: url, headers: headers, body: body)
+    }
+
+    /// The first value of each parameter in the URL's query, decoded, with blank values left
+    /// out: what Python's `parse_qs` gives, which the CDK compares its parameters with.
+    static func queryValues(of url: String) -> [String: String] {
+        guard let mark = url.firstIndex(of: "?") else { return [:] }
+        let query = url[url.index(after: mark)...].prefix { $0 != "#" }
+        var values: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[1].isEmpty else { continue }
+            let decode: (Substring) -> String = { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+            let name = decode(parts[0])
+            if values[name] == nil { values[name] = decode(parts[1]) }
+        }
+        return values
     }
 
     /// `application/x-www-form-urlencoded` escaping, as `requests` applies to params.
@@ -95,7 +115,8 @@ struct Requester: Sendable {
     typealias Reauthenticate = @Sendable () async throws -> HTTPRequestData
 
     func sendAllowingIgnore(_ parts: RequestParts, transport: any HTTPTransport, context: ExpressionContext,
-                            environment: EngineEnvironment, reauthenticate: Reauthenticate? = nil) async throws -> HTTPResponseData? {
+                            environment: EngineEnvironment, reauthenticate: Reauthenticate? = nil,
+                            rateLimited: (@Sendable () -> Void)? = nil) async throws -> HTTPResponseData? {
         var request = try Self.wireRequest(parts)
         var attempt = 0
         var refreshed = false
@@ -135,6 +156,9 @@ struct Requester: Sendable {
                 try await environment.sleep(try backoff(handler, attempt: attempt, response: response, context: context))
                 request = try await reauthenticate()
             case .retry, .rateLimited, .refreshTokenThenRetry:
+                // As the CDK, a response handled as a rate limit is reported (a 429 that an
+                // explicit RETRY filter catches, or a 5xx, is not).
+                if action == .rateLimited { rateLimited?() }
                 let delay = try backoff(handler, attempt: attempt, response: response, context: context)
                 if action == .rateLimited, environment.rateLimitHandoff {
                     throw RateLimited(retryAfter: delay, status: response.status, path: manifestPath)

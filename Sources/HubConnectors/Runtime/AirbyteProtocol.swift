@@ -12,16 +12,18 @@ public enum AirbyteProtocol {
             for (key, value) in pairs { dict[key] = value }
             return .dict(dict)
         }
-        func status(_ stream: String, _ value: String) -> PyValue {
-            object([("type", .string("TRACE")), ("trace", object([
-                ("type", .string("STREAM_STATUS")), ("emitted_at", .int(Int(emittedAt))),
-                ("stream_status", object([("stream_descriptor", descriptor(stream)), ("status", .string(value))])),
+        func status(_ stream: String, _ value: String, reasons: [PyValue] = []) -> PyValue {
+            var status: [(String, PyValue)] = [("stream_descriptor", descriptor(stream)), ("status", .string(value))]
+            if !reasons.isEmpty { status.append(("reasons", .list(reasons))) }
+            return object([("type", .string("TRACE")), ("trace", object([
+                ("type", .string("STREAM_STATUS")), ("emitted_at", .int(Int(emittedAt))), ("stream_status", object(status)),
             ]))])
         }
         let message: PyValue
         switch event {
         case .started(let stream): message = status(stream, "STARTED")
         case .running(let stream): message = status(stream, "RUNNING")
+        case .rateLimited(let stream): message = status(stream, "RUNNING", reasons: [object([("type", .string("RATE_LIMITED"))])])
         case .complete(let stream): message = status(stream, "COMPLETE")
         case .incomplete(let stream, let error):
             return JSONBody.encode(object([("type", .string("TRACE")), ("trace", object([

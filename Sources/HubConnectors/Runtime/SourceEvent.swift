@@ -2,6 +2,9 @@
 public enum SourceEvent: Sendable {
     case started(stream: String)
     case running(stream: String)
+    /// The API answered a request with a rate limit (a response handled as `RATE_LIMITED`);
+    /// the request waits and retries. The CDK reports it as a RUNNING status with a reason.
+    case rateLimited(stream: String)
     case record(stream: String, data: PyValue)
     /// A page's records at once (what the sync consumes; protocol output expands it).
     case records(stream: String, data: [PyValue])

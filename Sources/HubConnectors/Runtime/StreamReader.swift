@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Runs one manifest's streams against the live API: partitions × cursor slices × pages,
 /// extracting, filtering and transforming records, and tracking the cursor for the state.
 public struct StreamReader: Sendable {
@@ -86,6 +88,9 @@ public struct StreamReader: Sendable {
             partitions = try await self.partitions(stream, context: context)
         }
         let slices = try stream.cursor.map { try $0.slices(state: state, context: context) }
+        // As the CDK: the state is the newest cursor value read (or the state it started from);
+        // a stream that has read no record yet keeps its starting value, never a window's end.
+        let starting = slices?.first?.start
         func currentState(fallback: PyDateTime?) -> PyValue {
             guard let cursor = stream.cursor, let cursorField else { return .none }
             var dict = PyDict()
@@ -96,7 +101,8 @@ public struct StreamReader: Sendable {
         do {
             for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
                 for partition in partitions {
-                    try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name)) { records, extracted in
+                    try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name),
+                                        rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { records, extracted in
                         try await emit(.page(stream: stream.name, records: extracted))
                         guard !records.isEmpty else { return }
                         if !running {
@@ -108,26 +114,39 @@ public struct StreamReader: Sendable {
                                 if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
                             }
                         }
-                        try await emit(.records(stream: stream.name, data: records))
+                        try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
                     }
                 }
-                if let slice { try await emit(.state(stream: stream.name, state: currentState(fallback: slice.end))) }
+                if slice != nil { try await emit(.state(stream: stream.name, state: currentState(fallback: starting))) }
             }
         } catch {
             // As the CDK, a failing incremental stream still reports the state it had reached.
             if stream.cursor != nil {
-                try await emit(.state(stream: stream.name, state: currentState(fallback: slices?.first?.start)))
+                try await emit(.state(stream: stream.name, state: currentState(fallback: starting)))
             }
             throw error
         }
         if stream.cursor != nil {
-            let end = slices?.last?.end ?? context.now
-            try await emit(.state(stream: stream.name, state: currentState(fallback: end)))
+            try await emit(.state(stream: stream.name, state: currentState(fallback: starting ?? slices?.last?.end ?? context.now)))
         } else {
             var dict = PyDict()
             dict["__ab_no_cursor_state_message"] = .bool(true)
             try await emit(.state(stream: stream.name, state: .dict(dict)))
         }
+    }
+
+    /// A record as the CDK emits it: its message serializer drops the top-level keys whose value
+    /// is null (nested nulls and nulls in lists stay). The cursor and the paginator saw it whole.
+    static func emitted(_ record: PyValue) -> PyValue {
+        guard case .dict(let fields) = record, fields.entries.contains(where: { if case .none = $0.value { true } else { false } }) else {
+            return record
+        }
+        var kept = PyDict()
+        for entry in fields.entries {
+            if case .none = entry.value { continue }
+            kept[entry.key] = entry.value
+        }
+        return .dict(kept)
     }
 
     /// The cartesian product of the stream's partition routers (one empty partition without any).
@@ -165,6 +184,7 @@ public struct StreamReader: Sendable {
     /// soon as this page's token is known, so the API's latency overlaps the consumer's work.
     private func readSlice(_ stream: StreamDefinition, partition: PartitionRouter.Partition,
                            slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?, cached: Bool = false,
+                           rateLimited: () async throws -> Void = {},
                            page: ([PyValue], Int) async throws -> Void) async throws {
         let cached = cached || stream.requester.useCache
         let cache = self.cache
@@ -190,6 +210,11 @@ public struct StreamReader: Sendable {
             return requestContext
         }
         let transport = self.transport, environment = self.environment, tokens = self.tokens
+        // Counted where the request runs, reported here in the read's own order.
+        let rateLimits = EventCounter()
+        func reportRateLimits() async throws {
+            for _ in 0..<rateLimits.take() { try await rateLimited() }
+        }
         func start(_ token: PyValue?) async throws -> Task<HTTPResponseData?, any Error> {
             let requestContext = requestContext(token)
             var parts = try stream.requester.prepare(context: requestContext)
@@ -212,12 +237,14 @@ public struct StreamReader: Sendable {
             return Task {
                 guard cached, prepared.method == "GET" else {
                     return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
-                                                                         environment: environment, reauthenticate: retryWithNewToken)
+                                                                         environment: environment, reauthenticate: retryWithNewToken,
+                                                                         rateLimited: rateLimits.increment)
                 }
                 let key = try Requester.wireRequest(prepared).url
                 if let hit = await cache.response(for: key) { return hit }
                 let response = try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
-                                                                             environment: environment, reauthenticate: retryWithNewToken)
+                                                                             environment: environment, reauthenticate: retryWithNewToken,
+                                                                             rateLimited: rateLimits.increment)
                 if let response { await cache.store(response, for: key) }
                 return response
             }
@@ -235,8 +262,15 @@ public struct StreamReader: Sendable {
             // The request runs in its own task (so the next page's overlaps this one's work);
             // cancelling the read must reach it, or a job told to stop would wait out its retries.
             let current = pending
-            guard let response = try await withTaskCancellationHandler(operation: { try await current.value },
-                                                                       onCancel: { current.cancel() }) else {
+            let answer: HTTPResponseData?
+            do {
+                answer = try await withTaskCancellationHandler(operation: { try await current.value }, onCancel: { current.cancel() })
+            } catch {
+                try await reportRateLimits()
+                throw error
+            }
+            try await reportRateLimits()
+            guard let response = answer else {
                 // As the CDK: an ignored response ends this slice. The pass is not whole, so a
                 // full refresh must not treat what it didn't see as deleted.
                 ignored.record()
@@ -280,5 +314,19 @@ public struct StreamReader: Sendable {
             pending = following
             token = next
         }
+    }
+}
+
+/// A count that request tasks raise and the read takes, so that what happened inside a
+/// request (a rate limit) is reported in the read's own order.
+private final class EventCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    @Sendable func increment() {
+        value.add(1, ordering: .relaxed)
+    }
+
+    func take() -> Int {
+        value.exchange(0, ordering: .relaxed)
     }
 }
