@@ -101,9 +101,46 @@ struct InterpolationTests {
         #expect(try AirbyteDatetime.parse("01 Jun 2024", format: "%d %b %Y").epochMicros == 1_717_200_000_000_000)
     }
 
+    @Test("statement tags render as Jinja renders them: if/elif/else, for with loop and else, set, the append idiom")
+    func statements() throws {
+        var config = Self.config
+        if case .dict(var dict) = config { dict["region"] = .string("eu"); config = .dict(dict) }
+        let vars = ["config": config]
+        #expect(try evaluate("{% if config['region'] == 'eu' %}eu-1{% elif config['region'] == 'us' %}us-1{% else %}other{% endif %}", vars)
+                == .string("eu-1"))
+        // Nothing rendered and no default: None, as `JinjaInterpolation.eval` without a default.
+        let empty = try Interpolation("{% if config['count'] > 5 %}big{% endif %}").evaluate(ExpressionContext(variables: vars, now: Self.now))
+        #expect(empty == .none)
+        #expect(try evaluate("{% set ids = [] %}{% for t in config['tags'] %}{% set _ = ids.append(t | upper) %}{% endfor %}{{ ids | join(',') }}",
+                             vars) == .string("A,B"))
+        #expect(try evaluate("{% for t in config['tags'] %}{{ loop.index }}:{{ t }}{% if not loop.last %},{% endif %}{% endfor %}", vars)
+                == .string("1:a,2:b"))
+        #expect(try evaluate("{% for t in [] %}x{% else %}empty{% endfor %}", vars) == .string("empty"))
+        // A loop's body has its own scope: the outer n is untouched.
+        #expect(try evaluate("{% set n = 1 %}{% for t in config['tags'] %}{% set n = n + 1 %}{% endfor %}{{ n }}", vars) == .int(1))
+        #expect(try evaluate("{% set a, b = config['tags'] %}{{ b }}{{ a }}", vars) == .string("ba"))
+        #expect(try evaluate("{%- if true -%}\n  yes\n{%- endif %}", vars) == .string("yes"))
+        #expect(try evaluate("{% for k, v in {'x': 1}.items() %}{{ k }}={{ v }}{% endfor %}", vars) == .string("x=1"))
+        #expect(try evaluate("{% set parts = config.get('api_url', 'gitlab.com').split('://') %}{{ parts[-1] }}", vars) == .string("gitlab.com"))
+        #expect(try evaluate("[{% for t in config['tags'] %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %}]", vars)
+                == .list([.string("a"), .string("b")]))
+    }
+
+    @Test("a template's loops are bounded in total, and malformed blocks name what is wrong")
+    func statementLimits() throws {
+        let nested = "{% for a in 'x' * 200 %}{% for b in 'y' * 200 %}z{% endfor %}{% endfor %}"
+        let error = #expect(throws: ExpressionError.self) { try evaluate(nested) }
+        #expect(error.map { "\($0)" }?.contains("more than 10000 times") == true, "\(String(describing: error))")
+        #expect(throws: ExpressionError.self) { try Template("{% if true %}a") }
+        #expect(throws: ExpressionError.self) { try Template("a{% endif %}") }
+        #expect(throws: ExpressionError.self) { try Template("{% for x in y if x %}{% endfor %}") }
+        #expect(throws: ExpressionError.self) { try Template("{% macro m() %}{% endmacro %}") }
+        #expect(throws: ExpressionError.self) { try Template("{% set x %}block{% endset %}") }
+        #expect(throws: ExpressionError.self) { try Template("{% if true %}a{% else %}b{% else %}c{% endif %}") }
+    }
+
     @Test("statement tags and unknown names are refused with a clear error")
     func refusals() throws {
-        #expect(throws: ExpressionError.self) { try Template("{% if x %}a{% endif %}") }
         #expect(throws: ExpressionError.self) { try evaluate("{{ secrets }}") }
         #expect(throws: ExpressionError.self) { try evaluate("{{ config['count'] | no_such_filter }}") }
         // The sandbox exposes no Python internals: an unsafe attribute is undefined and renders empty.

@@ -8,6 +8,7 @@ enum Authenticator: Sendable {
     case basic(username: BoundInterpolation, password: BoundInterpolation?)
     case sessionToken(SessionTokenAuthenticator)
     case oauth(OAuthAuthenticator)
+    case selective(SelectiveAuthenticator)
 
     static func make(_ node: ComponentNode?) throws -> Authenticator {
         guard let node else { return .none }
@@ -33,6 +34,8 @@ enum Authenticator: Sendable {
             return .sessionToken(try SessionTokenAuthenticator(node))
         case "OAuthAuthenticator":
             return .oauth(try OAuthAuthenticator(node))
+        case "SelectiveAuthenticator":
+            return .selective(try SelectiveAuthenticator(node))
         default:
             throw ManifestError(node.path, "unsupported authenticator \(node.kindDescription)")
         }
@@ -40,14 +43,22 @@ enum Authenticator: Sendable {
 
     /// Whether REFRESH_TOKEN_THEN_RETRY refreshes this authenticator's token: OAuth with a
     /// token endpoint only, as in the CDK; for the rest the action is a plain retry.
+    /// (A selective authenticator refreshes when any of its choices does.)
     var refreshes: Bool {
-        if case .oauth(let authenticator) = self { return authenticator.endpoint != nil }
-        return false
+        switch self {
+        case .oauth(let authenticator): authenticator.endpoint != nil
+        case .selective(let selective): selective.options.values.contains(where: \.refreshes)
+        case .none, .apiKey, .bearer, .basic, .sessionToken: false
+        }
     }
 
     /// Drops the OAuth token this read holds, so the next request fetches a new one.
     func invalidate(tokens: TokenStore) async {
-        if case .oauth(let authenticator) = self { await tokens.invalidate(ObjectIdentifier(authenticator)) }
+        switch self {
+        case .oauth(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
+        case .selective(let selective): for option in selective.options.values { await option.invalidate(tokens: tokens) }
+        case .none, .apiKey, .bearer, .basic, .sessionToken: break
+        }
     }
 
     private static func required(_ node: ComponentNode, _ key: String) throws -> BoundInterpolation {
@@ -70,6 +81,9 @@ enum Authenticator: Sendable {
             try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
         case .oauth(let authenticator):
             try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
+        case .selective(let selective):
+            try await selective.selected(context).apply(to: &request, context: context, transport: transport,
+                                                        environment: environment, tokens: tokens)
         }
     }
 }

@@ -65,6 +65,7 @@ public struct DeclarativeSource: Sendable {
     static let supportedTypes: Set<String> = [
         "DeclarativeSource", "DeclarativeStream", "SimpleRetriever", "HttpRequester", "RequestOption", "RequestPath",
         "ApiKeyAuthenticator", "BearerAuthenticator", "BasicHttpAuthenticator", "SessionTokenAuthenticator", "OAuthAuthenticator", "NoAuth",
+        "SelectiveAuthenticator",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "SubstreamPartitionRouter", "ParentStreamConfig", "ListPartitionRouter", "DatetimeBasedCursor", "MinMaxDatetime",
