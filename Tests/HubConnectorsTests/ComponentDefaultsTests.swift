@@ -23,7 +23,8 @@ struct ComponentDefaultsTests {
         }
     }
 
-    static func manifest(retriever extra: String, stream: String = "") -> String {
+    /// `requester` goes under the requester (at its indentation), `extra` under the retriever.
+    static func manifest(retriever extra: String, stream: String = "", requester: String = "") -> String {
         """
         version: 6.0.0
         type: DeclarativeSource
@@ -38,6 +39,7 @@ struct ComponentDefaultsTests {
                 type: HttpRequester
                 url_base: https://api.example.com
                 path: /items
+        \(requester)
               record_selector:
                 type: RecordSelector
                 extractor:

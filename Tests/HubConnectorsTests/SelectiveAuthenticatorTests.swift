@@ -6,31 +6,14 @@ import Testing
 @Suite("Selective authenticator")
 struct SelectiveAuthenticatorTests {
     static func manifest(_ choice: String) -> String {
-        """
-        version: 6.0.0
-        type: DeclarativeSource
-        streams:
-          - type: DeclarativeStream
-            name: items
-            primary_key: [id]
-            retriever:
-              type: SimpleRetriever
-              requester:
-                type: HttpRequester
-                url_base: https://api.example.com
-                path: /items
+        ComponentDefaultsTests.manifest(retriever: "", requester: """
                 authenticator:
                   type: SelectiveAuthenticator
                   authenticator_selection_path: [credentials, auth_type]
                   authenticators:
                     token:
         \(choice)
-              record_selector:
-                type: RecordSelector
-                extractor:
-                  type: DpathExtractor
-                  field_path: [data]
-        """
+        """)
     }
 
     static let manifest = manifest("""
