@@ -49,6 +49,9 @@ public final class FakeAPIServer: Sendable {
         let router = Router()
         router.on("**", method: .get) { request, _ in try await self.respond(request) }
         router.on("**", method: .post) { request, _ in try await self.respond(request) }
+        // `**` needs a path segment: the root is routed on its own.
+        router.on("/", method: .get) { request, _ in try await self.respond(request) }
+        router.on("/", method: .post) { request, _ in try await self.respond(request) }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "fake-api")
         logger.logLevel = .critical

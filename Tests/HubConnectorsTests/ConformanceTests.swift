@@ -1,5 +1,6 @@
 import Foundation
 import HubConnectors
+import HubCore
 import HubDatabase
 import Synchronization
 import Testing
@@ -30,13 +31,26 @@ struct ConformanceTests {
             port.withLock { $0 = Int(baseURL.split(separator: ":").last!)! }
             // The goldens were recorded with the fake server on port 18731; only the url_base changes.
             let manifest = file("manifest.yaml")!.replacingOccurrences(of: "http://127.0.0.1:18731", with: baseURL)
-            let source = try DeclarativeSource(yaml: manifest)
-            let read = try ConnectorRead(
-                source: source,
-                config: try PyValue.parseJSON(Array(file("config.json")!.utf8)),
-                catalog: try file("catalog.json").map { try PyValue.parseJSON(Array($0.utf8)) },
-                state: try file("state.json").map { try PyValue.parseJSON(Array($0.utf8)) }
-            )
+            let source: DeclarativeSource
+            do {
+                source = try DeclarativeSource(yaml: manifest)
+            } catch where !"\(error)".contains("not supported") && !"\(error)".contains("unsupported") {
+                // A manifest the CDK cannot build either (an invalid RequestOption, …): it reports
+                // an ERROR trace and reads nothing. What the engine does not run stays a refusal.
+                return [AirbyteProtocol.errorLine("\(error)", emittedAt: 0)]
+            }
+            let read: ConnectorRead
+            do {
+                read = try ConnectorRead(
+                    source: source,
+                    config: try PyValue.parseJSON(Array(file("config.json")!.utf8)),
+                    catalog: try file("catalog.json").map { try PyValue.parseJSON(Array($0.utf8)) },
+                    state: try file("state.json").map { try PyValue.parseJSON(Array($0.utf8)) }
+                )
+            } catch let error as HubError where error.message.hasPrefix("the connector configuration is invalid") {
+                // The CDK reports a config its spec refuses as an ERROR trace, and reads nothing.
+                return [AirbyteProtocol.errorLine(error.message, emittedAt: 0)]
+            }
             let frozen = file("frozen_now.txt")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "2024-06-01T12:00:00Z"
             let environment = EngineEnvironment(now: try EngineEnvironment.frozenClock(frozen), sleep: { _ in })
             let collected = Mutex<[String]>([])
@@ -72,8 +86,10 @@ struct ConformanceTests {
     static let knownDifferences: [String: String] = [
         "fullstory": "TokenBased pagination, a component gone from the 7.39.1 schema, is not supported",
         "stripe": "StateDelegatingStream is not supported",
-        "insightly": "CDK 7.39.1 refuses `stream_state` in interpolations; Tributary evaluates it",
-        "workable": "the CDK stops before its first request; not diagnosed",
+        "postmarkapp": "the CDK fails the whole read on a body key set twice (paginator and requester); Tributary fails the stream",
+        "serpstat": "the CDK loops on a page token that never changes until the fake API's repeat limit; "
+            + "the cassette keeps one response per request, so the replay cannot reproduce the loop",
+        "trustpilot": "an incremental substream's state is the CDK's per-partition form; Tributary keeps the global cursor",
     ]
 
     @Test("every recorded case matches the CDK's golden output")
@@ -103,7 +119,11 @@ struct ConformanceTests {
                 failed.append("\(name): first difference at line \(index + 1):\n    ours:   \(ours.prefix(300))\n    golden: \(theirs.prefix(300))")
             }
         }
-        print("conformance: \(passed.count)/\(names.count) match: \(passed.joined(separator: ", "))")
+        // A refusal (a component or option the engine does not run, named with its path) is
+        // counted apart from a mismatch (the engine ran it and differs from the CDK).
+        let refused = failed.filter { $0.contains(": could not run: ") }
+        print("conformance: \(passed.count)/\(names.count) match, \(refused.count) refused, "
+              + "\(failed.count - refused.count) differ; matching: \(passed.joined(separator: ", "))")
         for failure in failed { print("conformance FAIL \(failure)") }
         let failedNames = Set(failed.map { String($0.prefix { $0 != ":" }) })
         let unexpected = failed.filter { !Self.knownDifferences.keys.contains(String($0.prefix { $0 != ":" })) }
@@ -111,11 +131,13 @@ struct ConformanceTests {
         for (name, reason) in Self.knownDifferences.sorted(by: { $0.key < $1.key }) where !failedNames.contains(name) && names.contains(name) {
             print("conformance: \(name) now matches; remove it from knownDifferences (\(reason))")
         }
-        // The issue's bar: at least 70% of the sample's manifests that need no Python.
-        let generated = names.filter { !$0.hasPrefix("example_") }
-        let generatedPassed = passed.filter { !$0.hasPrefix("example_") }
-        print("conformance: \(generatedPassed.count)/\(generated.count) of the sample's non-Custom manifests match")
-        #expect(Double(generatedPassed.count) >= 0.7 * Double(generated.count))
+        // The bar: at least 95% of the real manifests that need no Python (the shared sample and
+        // the PyPI corpus; not the hand-written example_ and cdk_ cases) match the CDK.
+        let real = names.filter { !$0.hasPrefix("example_") && !$0.hasPrefix("cdk_") }
+        let realPassed = passed.filter { !$0.hasPrefix("example_") && !$0.hasPrefix("cdk_") }
+        let realRefused = refused.filter { name in real.contains { name.hasPrefix($0 + ":") } }
+        print("conformance: \(realPassed.count)/\(real.count) real manifests match (\(realRefused.count) refused)")
+        #expect(Double(realPassed.count) >= 0.95 * Double(real.count))
     }
 }
 

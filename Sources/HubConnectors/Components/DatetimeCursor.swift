@@ -88,17 +88,37 @@ struct DatetimeCursor: Sendable {
     func format(_ datetime: PyDateTime) -> String { AirbyteDatetime.format(datetime, format: datetimeFormat) }
 
     private func evaluate(_ bound: Bound, _ context: ExpressionContext) throws -> PyDateTime {
-        let formats = [bound.format ?? datetimeFormat] + cursorFormats + ["%Y-%m-%dT%H:%M:%S.%f%z"]
+        // As the CDK's MinMaxDatetime: the bound's own format, else the cursor's, and no other.
+        let formats = [bound.format ?? datetimeFormat]
         func resolve(_ interpolation: BoundInterpolation) throws -> PyDateTime {
             let value = try interpolation.evaluate(context)
             if let parsed = parse(value, formats: formats) { return parsed }
-            if case .string(let text) = value, let parsed = try? Macros.toDatetime(text) { return parsed }
             throw ManifestError(interpolation.path, "\(PyRepr.repr(value)) does not match the datetime format \(PyRepr.string(formats[0]))")
         }
         var result = try resolve(bound.datetime)
-        if let minimum = bound.minimum { result = max(result, try resolve(minimum)) }
-        if let maximum = bound.maximum { result = min(result, try resolve(maximum)) }
+        // An empty minimum or maximum is no bound, as in the CDK.
+        if let minimum = bound.minimum, try !(minimum.text(context) ?? "").isEmpty { result = max(result, try resolve(minimum)) }
+        if let maximum = bound.maximum, try !(maximum.text(context) ?? "").isEmpty { result = min(result, try resolve(maximum)) }
         return result
+    }
+
+    /// The configured start, evaluated: what a stream that reads nothing reports as its state.
+    func startDatetime(_ context: ExpressionContext) throws -> PyDateTime {
+        try evaluate(start, context)
+    }
+
+    /// What the CDK reads when it builds the stream, before any request: the start, and the
+    /// step, granularity and lookback window as durations.
+    func prepare(_ context: ExpressionContext) throws {
+        _ = try startDatetime(context)
+        for interpolation in [step, granularity, lookback].compactMap({ $0 }) { _ = try Self.duration(interpolation, context) }
+    }
+
+    static func duration(_ interpolation: BoundInterpolation, _ context: ExpressionContext) throws -> PyDuration {
+        let text = try interpolation.text(context) ?? ""
+        do { return try ISO8601.parseDuration(text) } catch {
+            throw ManifestError(interpolation.path, "expected an ISO 8601 duration such as P1D, found \(PyRepr.string(text))")
+        }
     }
 
     /// The cursor slices for this run, given the stream's current state.
@@ -117,14 +137,12 @@ struct DatetimeCursor: Sendable {
         }
         // The CDK's ConcurrentCursor: nothing when the range is empty; steps of `step`, each
         // ending one granularity before the next starts, except the last, which ends at the end.
-        guard lower <= upper else { return [] }
-        func duration(_ interpolation: BoundInterpolation) throws -> PyDuration {
-            let text = try interpolation.text(context) ?? ""
-            do { return try ISO8601.parseDuration(text) } catch {
-                throw ManifestError(interpolation.path, "expected an ISO 8601 duration such as P1D, found \(PyRepr.string(text))")
-            }
-        }
+        func duration(_ interpolation: BoundInterpolation) throws -> PyDuration { try Self.duration(interpolation, context) }
         let granularity = try self.granularity.map(duration) ?? PyDuration(micros: 0)
+        // An empty range reads nothing; so does a single instant, unless a granularity makes it
+        // one unit to read (the CDK's ConcurrentCursor, a zero granularity counting as none).
+        let hasGranularity = granularity.months > 0 || granularity.micros > 0
+        guard lower < upper || (lower == upper && hasGranularity) else { return [] }
         guard let step = try self.step.map(duration) else { return [(lower, upper)] }
         guard step.months > 0 || step.micros > 0 else { throw ManifestError(path.appending("step"), "the step must be positive") }
         if try lower.adding(step) >= upper { return [(lower, upper)] }

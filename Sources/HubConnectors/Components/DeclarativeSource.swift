@@ -54,12 +54,16 @@ public struct DeclarativeSource: Sendable {
         }
         problems += Self.unsupportedComponents(resolved, path: .root)
             .filter { unsupported in !problems.contains { $0.path == unsupported.path } }
-        if !problems.isEmpty { throw ManifestProblems(problems: problems) }
-        self.streams = streams
-        connectionSpecification = root.fields["spec"].flatMap { spec in
+        let specification = root.fields["spec"].flatMap { spec in
             if case .dict(let dict) = spec { return dict["connection_specification"] }
             return nil
         }
+        if let specification {
+            problems += JSONSchemaLint.problems(specification, path: ManifestPath.root.appending("spec").appending("connection_specification"))
+        }
+        if !problems.isEmpty { throw ManifestProblems(problems: problems) }
+        self.streams = streams
+        connectionSpecification = specification
     }
 
     static let supportedTypes: Set<String> = [

@@ -19,9 +19,15 @@ struct RecordSelector: Sendable {
         }
     }
 
-    /// The records of a decoded page (before the filter).
+    /// The records of a decoded page (before the filter). As the CDK's JSON decoder, a body
+    /// that is a list is decoded element by element, and the path applies to each.
     func extract(_ decoded: PyValue, context: ExpressionContext) throws -> [PyValue] {
         let path = try fieldPath.map { PyRepr.str(try $0.evaluate(context)) }
+        guard case .list(let bodies) = decoded else { return extract(path, from: decoded) }
+        return bodies.flatMap { extract(path, from: $0) }
+    }
+
+    private func extract(_ path: [String], from decoded: PyValue) -> [PyValue] {
         var current: [PyValue] = [decoded]
         var usedWildcard = false
         for key in path {
@@ -47,8 +53,8 @@ struct RecordSelector: Sendable {
             switch single {
             case .list(let items): return items
             case .dict(let dict): return dict.isEmpty ? [] : [single]
-            case .none: return []
-            default: return [single]
+            // `elif extracted: yield extracted`: a falsy value is no record.
+            default: return single.isTruthy ? [single] : []
             }
         }
         // dpath.values: each match is one record, even a list.

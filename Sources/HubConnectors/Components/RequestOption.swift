@@ -26,10 +26,18 @@ struct RequestOption: Sendable {
                                 "expected request_parameter, header, body_data or body_json, found \(PyRepr.string(inject))")
         }
         self.target = target
-        fieldName = try node.interpolation("field_name")
+        // An empty field_name is none, as the CDK's model factory reads it.
+        fieldName = try node.string("field_name") == "" ? nil : try node.interpolation("field_name")
         fieldPath = try node.stringList("field_path").map { try node.bind($0, key: "field_path") }
+        // The CDK's RequestOption checks, with its wording.
         if fieldName == nil && fieldPath.isEmpty {
-            throw ManifestError(node.path, "a RequestOption needs field_name (or field_path for body_json)")
+            throw ManifestError(node.path, "RequestOption requires either a field_name or field_path")
+        }
+        if fieldName != nil && !fieldPath.isEmpty {
+            throw ManifestError(node.path, "only one of field_name or field_path can be provided to a RequestOption")
+        }
+        if !fieldPath.isEmpty && target != .bodyJSON {
+            throw ManifestError(node.path.appending("field_path"), "nested field injection is only supported for body_json; use field_name")
         }
     }
 

@@ -8,7 +8,7 @@ struct Requester: Sendable {
     let method: String
     let parameters: InterpolatedMapping?
     let headers: InterpolatedMapping?
-    let bodyJSON: InterpolatedMapping?
+    let bodyJSON: InterpolatedNestedMapping?
     let bodyData: InterpolatedMapping?
     let authenticator: Authenticator
     let errorHandler: ErrorHandler
@@ -28,7 +28,9 @@ struct Requester: Sendable {
         }
         parameters = try node.interpolatedMapping("request_parameters")
         headers = try node.interpolatedMapping("request_headers")
-        bodyJSON = try node.interpolatedMapping("request_body_json")
+        bodyJSON = try node.value("request_body_json").map {
+            try InterpolatedNestedMapping($0, parameters: node.parameters, path: node.path.appending("request_body_json"))
+        }
         bodyData = try node.interpolatedMapping("request_body_data")
         authenticator = try Authenticator.make(try node.child("authenticator"))
         errorHandler = try ErrorHandler(try node.child("error_handler"))

@@ -4,10 +4,14 @@ public struct ExpressionError: Error, Sendable, Equatable, CustomStringConvertib
     public let message: String
     /// Jinja's `UndefinedError`: the CDK falls back to the expression's default on it.
     public let isUndefined: Bool
+    /// Python's `TypeError` (an operand or argument of the wrong type): the CDK's Jinja
+    /// rendering catches it and uses the template's source text as the value.
+    public let isTypeError: Bool
 
-    public init(_ message: String, isUndefined: Bool = false) {
+    public init(_ message: String, isUndefined: Bool = false, isTypeError: Bool = false) {
         self.message = message
         self.isUndefined = isUndefined
+        self.isTypeError = isTypeError
     }
 
     public var description: String { message }

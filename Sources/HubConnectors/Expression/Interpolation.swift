@@ -22,17 +22,33 @@ public struct Interpolation: Sendable {
 
     public var isPlain: Bool { template.isPlain && (defaultTemplate?.isPlain ?? true) }
 
+    /// What CDK 7 says of a template that mentions `stream_state` (it looks for the word in
+    /// the source, wherever it appears), and refuses to evaluate.
+    static let streamStateRefusal = "`stream_state` is no longer supported for interpolation. We recommend using `stream_interval` "
+        + "instead. Please reference the CDK Migration Guide for more information."
+
     public func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil) throws -> PyValue {
+        if template.source.contains("stream_state") { throw ExpressionError(Self.streamStateRefusal) }
         try Self.checkDeclared(template, context)
         do {
-            let rendered = try template.render(context)
+            let rendered = try Self.render(template, context)
             if !rendered.isEmpty { return Self.literal(rendered, validTypes: validTypes) }
         } catch let error as ExpressionError where error.isUndefined {
             // The CDK catches UndefinedError here and renders the default instead.
         }
         guard let defaultTemplate else { return .none }
         try Self.checkDeclared(defaultTemplate, context)
-        return Self.literal(try defaultTemplate.render(context), validTypes: validTypes)
+        return Self.literal(try Self.render(defaultTemplate, context), validTypes: validTypes)
+    }
+
+    /// The CDK's `_eval`: a `TypeError` while rendering gives the template's source text
+    /// (it takes the template for a static value), so `"{{ 'p1' + 1 }}"` is sent as written.
+    static func render(_ template: Template, _ context: ExpressionContext) throws -> String {
+        do {
+            return try template.render(context)
+        } catch let error as ExpressionError where error.isTypeError {
+            return template.source
+        }
     }
 
     /// The CDK refuses a template that names a variable its context lacks (macros are globals).

@@ -161,7 +161,9 @@ struct Interpreter {
         switch function {
         case .function(let name): return try Macros.call(name, args, kwargs, now: context.now)
         case .boundMethod(let receiver, let name): return try Methods.call(receiver.value, name, args, kwargs)
-        default: throw Self.undefinedOr(function, "'\(function.typeName)' object is not callable")
+        default:
+            if case .undefined(let why) = function { throw ExpressionError(why, isUndefined: true) }
+            throw ExpressionError("'\(function.typeName)' object is not callable", isTypeError: true)
         }
     }
 }

@@ -21,7 +21,7 @@ enum Operators {
         for value in [left, right] {
             if case .undefined(let why) = value { throw ExpressionError(why, isUndefined: true) }
         }
-        let failure = ExpressionError("unsupported operand type(s) for \(op): '\(left.typeName)' and '\(right.typeName)'")
+        let failure = ExpressionError("unsupported operand type(s) for \(op): '\(left.typeName)' and '\(right.typeName)'", isTypeError: true)
         if let a = integer(left), let b = integer(right) {
             switch op {
             case "+": return .int(try ExpressionLimits.integer(a.addingReportingOverflow(b), "\(a) + \(b)"))
@@ -157,7 +157,7 @@ enum Operators {
             for value in [left, right] {
                 if case .undefined(let why) = value { throw ExpressionError(why, isUndefined: true) }
             }
-            throw ExpressionError("'\(op)' not supported between instances of '\(left.typeName)' and '\(right.typeName)'")
+            throw ExpressionError("'\(op)' not supported between instances of '\(left.typeName)' and '\(right.typeName)'", isTypeError: true)
         }
     }
 
@@ -165,13 +165,13 @@ enum Operators {
         switch container {
         case .string(let string):
             guard case .string(let needle) = item else {
-                throw ExpressionError("'in <string>' requires string as left operand, not \(item.typeName)")
+                throw ExpressionError("'in <string>' requires string as left operand, not \(item.typeName)", isTypeError: true)
             }
             return needle.isEmpty || string.contains(needle)
         case .list(let items), .tuple(let items): return items.contains { equal($0, item) }
         case .dict(let dict): return dict[item] != nil
         case .undefined: return false
-        default: throw ExpressionError("argument of type '\(container.typeName)' is not iterable")
+        default: throw ExpressionError("argument of type '\(container.typeName)' is not iterable", isTypeError: true)
         }
     }
 }

@@ -47,6 +47,21 @@ public enum AirbyteProtocol {
         return JSONBody.encode(message)
     }
 
+    /// An ERROR trace that belongs to no stream: the source failed before reading any.
+    public static func errorLine(_ message: String, emittedAt: Int64) -> String {
+        var error = PyDict()
+        error["message"] = .string(message)
+        error["failure_type"] = .string("system_error")
+        var trace = PyDict()
+        trace["type"] = .string("ERROR")
+        trace["emitted_at"] = .int(Int(emittedAt))
+        trace["error"] = .dict(error)
+        var message = PyDict()
+        message["type"] = .string("TRACE")
+        message["trace"] = .dict(trace)
+        return JSONBody.encode(.dict(message))
+    }
+
     /// The per-stream states of an Airbyte state file (a list of STREAM state messages).
     public static func streamStates(_ value: PyValue) -> [String: PyValue] {
         var states: [String: PyValue] = [:]

@@ -86,6 +86,16 @@ public struct ConnectorRead: Sendable {
             throw HubError(.invalidInput, "the manifest has no stream \(name); it has \(source.streamNames.joined(separator: ", "))")
         }
         let reader = StreamReader(source: source, config: config, transport: transport, environment: environment)
+        // As the CDK, which builds every stream (its cursor's start, end and step, the state it
+        // resumes from) before reading any: a failure there fails the whole read, no stream begun.
+        do {
+            for (name, incremental) in selectedStreams where source.streamNames.contains(name) {
+                try reader.prepare(stream: name, state: incremental ? states[name] : nil)
+            }
+        } catch {
+            write(AirbyteProtocol.errorLine("the source could not be set up: \(error)", emittedAt: Int64(environment.now().timestamp * 1000)))
+            return selectedStreams.count
+        }
         var failures = 0
         for (name, incremental) in selectedStreams {
             guard source.streamNames.contains(name) else {

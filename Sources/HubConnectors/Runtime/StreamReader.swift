@@ -62,6 +62,14 @@ public struct StreamReader: Sendable {
         return try await partitions(stream, context: baseContext()).map { .dict($0.values) }
     }
 
+    /// Evaluates what the CDK evaluates when it builds a stream, before any request: the
+    /// cursor's start, step, granularity and lookback (its end is read with the stream, and
+    /// fails only the stream).
+    public func prepare(stream name: String, state: PyValue?) throws {
+        let stream = try definition(of: name)
+        try stream.cursor?.prepare(baseContext())
+    }
+
     private func definition(of name: String) throws -> StreamDefinition {
         guard let stream = source.streams.first(where: { $0.name == name }) else {
             throw ManifestError(.root.appending("streams"), "no stream named \(PyRepr.string(name))")
@@ -87,10 +95,10 @@ public struct StreamReader: Sendable {
         } else {
             partitions = try await self.partitions(stream, context: context)
         }
-        let slices = try stream.cursor.map { try $0.slices(state: state, context: context) }
         // As the CDK: the state is the newest cursor value read (or the state it started from);
         // a stream that has read no record yet keeps its starting value, never a window's end.
-        let starting = slices?.first?.start
+        let starting = try stream.cursor.map { try $0.startDatetime(context) }
+        var slices: [(start: PyDateTime, end: PyDateTime)]?
         func currentState(fallback: PyDateTime?) -> PyValue {
             guard let cursor = stream.cursor, let cursorField else { return .none }
             var dict = PyDict()
@@ -99,24 +107,43 @@ public struct StreamReader: Sendable {
             return .dict(dict)
         }
         do {
+            // Inside: a window that cannot be computed (an end that does not parse) fails the
+            // stream after it reports its state, as any other failure of the read.
+            slices = try stream.cursor.map { try $0.slices(state: state, context: context) }
             for slice in slices.map({ $0.map(Optional.some) }) ?? [nil] {
+                // As the CDK, whose partitions run side by side: one that fails does not stop the
+                // others (a rate limit or a cancellation does); the stream fails at the end.
+                var failure: (any Error)?
                 for partition in partitions {
-                    try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name),
-                                        rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { records, extracted in
-                        try await emit(.page(stream: stream.name, records: extracted))
-                        guard !records.isEmpty else { return }
-                        if !running {
-                            running = true
-                            try await emit(.running(stream: stream.name))
-                        }
-                        if let cursor = stream.cursor, let cursorField {
-                            for record in records {
-                                if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
+                    do {
+                        try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name),
+                                            rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { selected, extracted in
+                            try await emit(.page(stream: stream.name, records: extracted))
+                            // A record must be an object: the CDK fails the stream at the first that
+                            // is not, after emitting the ones before it.
+                            let invalid = selected.firstIndex { if case .dict = $0 { false } else { true } }
+                            let records = invalid.map { Array(selected[..<$0]) } ?? selected
+                            guard !records.isEmpty else {
+                                if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
+                                return
                             }
+                            if !running {
+                                running = true
+                                try await emit(.running(stream: stream.name))
+                            }
+                            if let cursor = stream.cursor, let cursorField {
+                                for record in records {
+                                    if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
+                                }
+                            }
+                            try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
+                            if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
                         }
-                        try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
+                    } catch let error where !(error is RateLimited) && !(error is CancellationError) && !Task.isCancelled && partitions.count > 1 {
+                        failure = failure ?? error
                     }
                 }
+                if let failure { throw failure }
                 if slice != nil { try await emit(.state(stream: stream.name, state: currentState(fallback: starting))) }
             }
         } catch {
@@ -133,6 +160,10 @@ public struct StreamReader: Sendable {
             dict["__ab_no_cursor_state_message"] = .bool(true)
             try await emit(.state(stream: stream.name, state: .dict(dict)))
         }
+    }
+
+    static func notAnObject(_ record: PyValue, stream: StreamDefinition) -> ManifestError {
+        ManifestError(stream.path.appending("retriever").appending("record_selector"), "the record selector gave a \(record.typeName) where a record (a JSON object) belongs")
     }
 
     /// A record as the CDK emits it: its message serializer drops the top-level keys whose value
@@ -298,7 +329,11 @@ public struct StreamReader: Sendable {
             }
             var next: PyValue?
             if let paginator = stream.paginator {
-                next = try paginator.nextToken(decoded: decoded, headers: ErrorHandler.paginationHeaders(response),
+                // As the CDK's paginators, which read `next(decoder.decode(response))`: of a body
+                // that is a list, its first element (an empty mapping for an empty list).
+                let paged: PyValue
+                if case .list(let items) = decoded { paged = items.first ?? .dict(PyDict()) } else { paged = decoded }
+                next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
                                                lastPageSize: extracted.count, lastRecord: records.last,
                                                lastToken: token, context: pageContext)
             }
