@@ -131,6 +131,15 @@ struct InterpolationTests {
         let nested = "{% for a in 'x' * 200 %}{% for b in 'y' * 200 %}z{% endfor %}{% endfor %}"
         let error = #expect(throws: ExpressionError.self) { try evaluate(nested) }
         #expect(error.map { "\($0)" }?.contains("more than 10000 times") == true, "\(String(describing: error))")
+        // A loop over a large list that copies it each round would take minutes: the loops'
+        // time budget ends it.
+        let copying = "{% set a = [0] * 25000 %}{% set b = a + a + a + a %}{% set c = b + b + b + b + b + b + b + b + b + b %}"
+            + "{% for i in c %}{% set d = c + [1] %}{% endfor %}{{ 1 }}"
+        let slow = #expect(throws: ExpressionError.self) { try evaluate(copying) }
+        #expect(slow.map { "\($0)" }?.contains("ran longer than") == true, "\(String(describing: slow))")
+        let deep = String(repeating: "{% if true %}", count: 100) + "x" + String(repeating: "{% endif %}", count: 100)
+        let nesting = #expect(throws: ExpressionError.self) { try Template(deep) }
+        #expect(nesting.map { "\($0)" }?.contains("nested more than 64 deep") == true)
         #expect(throws: ExpressionError.self) { try Template("{% if true %}a") }
         #expect(throws: ExpressionError.self) { try Template("a{% endif %}") }
         #expect(throws: ExpressionError.self) { try Template("{% for x in y if x %}{% endfor %}") }

@@ -23,7 +23,7 @@ public struct Template: Sendable {
     public init(_ source: String) throws {
         self.source = source
         var tokens = try Self.scan(source)[...]
-        nodes = try Self.parseBlock(&tokens, until: [])
+        nodes = try Self.parseBlock(&tokens, until: [], depth: 0)
         if let leftover = tokens.first, case .statement(let text) = leftover {
             throw ExpressionError("unexpected {% \(text) %}: there is no block for it to close")
         }
@@ -77,7 +77,11 @@ public struct Template: Sendable {
     }
 
     /// Parses nodes until a statement whose keyword is in `terminators` (left unconsumed).
-    private static func parseBlock(_ tokens: inout ArraySlice<Token>, until terminators: Set<String>) throws -> [TemplateNode] {
+    private static func parseBlock(_ tokens: inout ArraySlice<Token>, until terminators: Set<String>, depth: Int) throws -> [TemplateNode] {
+        // Parsing and rendering recurse once per block: bounded as expressions' nesting is.
+        guard depth <= ExpressionLimits.maximumNesting else {
+            throw ExpressionError("blocks nested more than \(ExpressionLimits.maximumNesting) deep")
+        }
         var nodes: [TemplateNode] = []
         while let token = tokens.first {
             switch token {
@@ -92,8 +96,8 @@ public struct Template: Sendable {
                 if terminators.contains(keyword) { return nodes }
                 tokens.removeFirst()
                 switch keyword {
-                case "if": nodes.append(try parseIf(rest, &tokens))
-                case "for": nodes.append(try parseFor(rest, &tokens))
+                case "if": nodes.append(try parseIf(rest, &tokens, depth: depth + 1))
+                case "for": nodes.append(try parseFor(rest, &tokens, depth: depth + 1))
                 case "set": nodes.append(try parseSet(rest))
                 case "elif", "else", "endif", "endfor":
                     throw ExpressionError("unexpected {% \(keyword) %}: there is no block for it to close")
@@ -119,11 +123,11 @@ public struct Template: Sendable {
         return keyword(statement)
     }
 
-    private static func parseIf(_ test: String, _ tokens: inout ArraySlice<Token>) throws -> TemplateNode {
+    private static func parseIf(_ test: String, _ tokens: inout ArraySlice<Token>, depth: Int) throws -> TemplateNode {
         var branches: [(test: Expression?, body: [TemplateNode])] = []
         var condition: Expression? = try ExpressionParser.parse(test)
         while true {
-            let body = try parseBlock(&tokens, until: ["elif", "else", "endif"])
+            let body = try parseBlock(&tokens, until: ["elif", "else", "endif"], depth: depth)
             branches.append((condition, body))
             guard let (keyword, rest) = nextKeyword(&tokens) else { throw ExpressionError("unterminated {% if %}: expected {% endif %}") }
             switch keyword {
@@ -139,7 +143,7 @@ public struct Template: Sendable {
         }
     }
 
-    private static func parseFor(_ header: String, _ tokens: inout ArraySlice<Token>) throws -> TemplateNode {
+    private static func parseFor(_ header: String, _ tokens: inout ArraySlice<Token>, depth: Int) throws -> TemplateNode {
         guard let split = header.firstRange(of: " in ") else { throw ExpressionError("{% for %} expects `for NAME in ITERABLE`, found \(header)") }
         let targets = try names(String(header[..<split.lowerBound]), in: "{% for %}")
         let iterable = String(String(header[split.upperBound...]).trimmingSpaces)
@@ -147,11 +151,11 @@ public struct Template: Sendable {
         if iterable.contains(/\s(if|recursive)(\s|$)/) {
             throw ExpressionError("{% for … if … %} and recursive loops are not supported")
         }
-        let body = try parseBlock(&tokens, until: ["else", "endfor"])
+        let body = try parseBlock(&tokens, until: ["else", "endfor"], depth: depth)
         var otherwise: [TemplateNode] = []
         guard let (keyword, _) = nextKeyword(&tokens) else { throw ExpressionError("unterminated {% for %}: expected {% endfor %}") }
         if keyword == "else" {
-            otherwise = try parseBlock(&tokens, until: ["endfor"])
+            otherwise = try parseBlock(&tokens, until: ["endfor"], depth: depth)
             guard nextKeyword(&tokens) != nil else { throw ExpressionError("unterminated {% for %}: expected {% endfor %}") }
         }
         return .loop(targets: targets, iterable: try ExpressionParser.parse(iterable), body: body, otherwise: otherwise)

@@ -41,13 +41,16 @@ indirect enum TemplateNode: Sendable {
 
 /// Renders template nodes with Jinja's scoping: a loop's body has a scope of its own each
 /// time round (what it sets does not outlive it), an `if` does not. Loops are bounded in
-/// total, as every other cost of an expression is.
+/// total, and in time: each expression is bounded on its own, but ten thousand rounds of one
+/// that copies a large list would still hold a worker for minutes.
 struct TemplateRenderer {
     static let maximumIterations = 10_000
+    static let timeBudget: Duration = .seconds(2)
 
     let base: ExpressionContext
     private var scopes: [[String: PyValue]] = [[:]]
     private var iterations = 0
+    private var deadline: ContinuousClock.Instant?
     private(set) var output = ""
 
     init(_ context: ExpressionContext) {
@@ -105,6 +108,12 @@ struct TemplateRenderer {
             iterations += 1
             guard iterations <= Self.maximumIterations else {
                 throw ExpressionError("the template's loops ran more than \(Self.maximumIterations) times")
+            }
+            // The clock starts with the first loop: a template without one never reads it.
+            let now = ContinuousClock.now
+            if deadline == nil { deadline = now + Self.timeBudget }
+            if let deadline, now > deadline {
+                throw ExpressionError("the template's loops ran longer than \(Self.timeBudget)")
             }
             scopes.append([:])
             defer { scopes.removeLast() }
