@@ -141,6 +141,9 @@ struct InterpolationTests {
         let nesting = #expect(throws: ExpressionError.self) { try Template(deep) }
         #expect(nesting.map { "\($0)" }?.contains("nested more than 64 deep") == true)
         #expect(throws: ExpressionError.self) { try Template("{% if true %}a") }
+        for nameless in ["{% set = 1 %}", "{% set , = 1 %}", "{% set a, = [1] %}", "{% for , in x %}{% endfor %}", "{% for in x %}{% endfor %}"] {
+            #expect(throws: ExpressionError.self, "\(nameless)") { try Template(nameless) }
+        }
         #expect(throws: ExpressionError.self) { try Template("a{% endif %}") }
         #expect(throws: ExpressionError.self) { try Template("{% for x in y if x %}{% endfor %}") }
         #expect(throws: ExpressionError.self) { try Template("{% macro m() %}{% endmacro %}") }

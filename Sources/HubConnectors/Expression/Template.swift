@@ -175,7 +175,7 @@ public struct Template: Sendable {
     }
 
     private static func names(_ text: String, in tag: String) throws -> [String] {
-        let names = text.split(separator: ",").map { String(String($0).trimmingSpaces) }
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { String(String($0).trimmingSpaces) }
         for name in names where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || name.first!.isNumber {
             throw ExpressionError("\(tag) assigns to names only, found \(PyRepr.string(String(text.trimmingSpaces)))")
         }
