@@ -11,6 +11,11 @@ responses ({"status": 429, "headers": {...}, "body": ...}) served in turn, the l
 repeating. Scripted cases state exactly what a behaviour needs (a 429 then a page, nulls, a
 next-page link); their cassette keeps every exchange in order, repeats included.
 
+A fixture with "faults": true also exercises error handling and nulls, for each stream marked
+"faulty" (one that is neither a parent nor a substream): its first request is answered 429
+(Retry-After: 1), its first request for a second page 500, and every record carries a
+top-level null and a nested one. Such a cassette, too, keeps every exchange in order.
+
 Usage: generic_server.py PORT FIXTURE --log requests.log --cassette cassette.json
 Prints "READY <pid>" when listening; writes the cassette on SIGTERM.
 """
@@ -94,6 +99,22 @@ def page_index(spec, query, body):
 
 SEEN = {}
 SCRIPT_TURNS = {}
+FAULTS_DONE = set()
+SEQUENCED = "script" in FIXTURE or FIXTURE.get("faults")
+
+
+def fault(spec, index):
+    """The injected failure for this request of a faulty stream, once each: 429, then a 500 on page 2."""
+    if not (FIXTURE.get("faults") and spec.get("faulty")):
+        return None
+    with LOCK:
+        if (spec["name"], 429) not in FAULTS_DONE:
+            FAULTS_DONE.add((spec["name"], 429))
+            return 429, {"error": "rate limited"}, {"Retry-After": "1"}
+        if index == 1 and (spec["name"], 500) not in FAULTS_DONE:
+            FAULTS_DONE.add((spec["name"], 500))
+            return 500, {"error": "internal"}, {}
+    return None
 
 
 def scripted(path, query):
@@ -131,6 +152,9 @@ def build(path, query, body):
         pages = [SMALL_PAGE, SMALL_PAGE, 1]
     else:
         pages = [SMALL_PAGE]
+    injected = fault(spec, index)
+    if injected:
+        return injected
     count = pages[index] if index < len(pages) else 0
     more = index + 1 < len(pages)
     salt = hashlib.sha256(path.encode()).hexdigest()[:6]
@@ -147,6 +171,9 @@ def build(path, query, body):
             field = re.search(r"last_record\[['\"]([^'\"]+)", spec["cursor_value"])
             if field:
                 record[field.group(1)] = f"p{index + 1}"
+        if FIXTURE.get("faults") and spec.get("faulty"):
+            record["note"] = None
+            record["meta"] = {"tag": None, "n": k}
         records.append(record)
     body = records
     field_path = [p for p in spec.get("field_path", []) if "{{" not in p]
@@ -225,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
         payload = dumps(body).encode()
         with LOCK:
             exchange = {"status": status, "headers": headers, "body": payload.decode()}
-            if "script" in FIXTURE:
+            if SEQUENCED:
                 CASSETTE.setdefault(request_key, []).append(exchange)
             else:
                 CASSETTE[request_key] = [exchange]

@@ -5,8 +5,11 @@ apart), a config generated from the spec, a configured catalog of every stream, 
 fixture.json describing each stream's route, record selector, paginator and cursor for
 generic_server.py.
 
-Usage: make_case.py MANIFEST RESOLVED_JSON OUT_DIR [SPEC_FILE]
+Usage: make_case.py MANIFEST RESOLVED_JSON OUT_DIR [SPEC_FILE] [--faults]
   RESOLVED_JSON: `tributary connectors resolve MANIFEST` ($ref and $parameters applied).
+  --faults: the fake answers each stream that is neither a parent nor a substream with a 429
+  first and a 500 on its second page, its records carry nulls, and every incremental stream
+  resumes from a state two days old.
 """
 import json
 import os
@@ -16,8 +19,10 @@ import sys
 import yaml
 
 LOCAL = "http://127.0.0.1:18731"
-manifest_path, resolved_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
-spec_path = sys.argv[4] if len(sys.argv) > 4 else None
+faults = "--faults" in sys.argv
+arguments = [a for a in sys.argv[1:] if a != "--faults"]
+manifest_path, resolved_path, out = arguments[0], arguments[1], arguments[2]
+spec_path = arguments[3] if len(arguments) > 3 else None
 os.makedirs(out, exist_ok=True)
 text = open(manifest_path).read()
 resolved = json.load(open(resolved_path))
@@ -142,6 +147,33 @@ def login_routes(node, found):
             login_routes(value, found)
     return found
 
+def parent_names(node, found):
+    """Names of the streams that substreams read as parents."""
+    if isinstance(node, dict):
+        for config in node.get("parent_stream_configs") or []:
+            if isinstance(config, dict) and isinstance(config.get("stream"), dict):
+                found.add(config["stream"].get("name"))
+        for value in node.values():
+            parent_names(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            parent_names(value, found)
+    return found
+
+parents = parent_names(resolved, set())
+from datetime import datetime, timedelta, timezone
+STATE_AT = datetime(2024, 5, 30, 12, 0, 0, tzinfo=timezone.utc)  # two days before the frozen now
+
+def formatted(moment, fmt):
+    if not fmt:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if fmt == "%s":
+        return str(int(moment.timestamp()))
+    if fmt == "%ms":
+        return str(int(moment.timestamp() * 1000))
+    return moment.strftime(fmt.replace("%_ms", "000"))
+
+states = []
 streams = []
 catalog = []
 for stream in resolved.get("streams", []):
@@ -173,7 +205,12 @@ for stream in resolved.get("streams", []):
         "cursor_field": incremental.get("cursor_field"),
         "cursor_format": (incremental.get("cursor_datetime_formats") or [incremental.get("datetime_format")])[0]
                          if incremental else None,
+        "faulty": faults and not retriever.get("partition_router") and stream.get("name") not in parents,
     }
+    if faults and incremental.get("cursor_field") and isinstance(incremental.get("cursor_field"), str) \
+            and incremental.get("type") == "DatetimeBasedCursor":
+        states.append({"type": "STREAM", "stream": {"stream_descriptor": {"name": stream.get("name")},
+                       "stream_state": {incremental["cursor_field"]: formatted(STATE_AT, incremental.get("datetime_format"))}}})
     streams.append(spec)
     catalog.append({"stream": {"name": stream.get("name"), "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
                     "sync_mode": "incremental" if incremental else "full_refresh", "destination_sync_mode": "append",
@@ -182,6 +219,9 @@ logins = []
 for item in login_routes(resolved, []):
     if item not in logins:
         logins.append(item)
-json.dump({"streams": streams, "logins": logins}, open(os.path.join(out, "fixture.json"), "w"), indent=1)
+json.dump({"streams": streams, "logins": logins, **({"faults": True} if faults else {})},
+          open(os.path.join(out, "fixture.json"), "w"), indent=1)
+if states:
+    json.dump(states, open(os.path.join(out, "state.json"), "w"), indent=1)
 json.dump({"streams": catalog}, open(os.path.join(out, "catalog.json"), "w"), indent=1)
 print(f"{out}: {len(streams)} streams")
