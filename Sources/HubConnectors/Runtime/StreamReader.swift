@@ -246,7 +246,9 @@ public struct StreamReader: Sendable {
         func reportRateLimits() async throws {
             for _ in 0..<rateLimits.take() { try await rateLimited() }
         }
-        func start(_ token: PyValue?) async throws -> Task<HTTPResponseData?, any Error> {
+        /// Prepares the request for `token` (its parts, authentication) and returns the send,
+        /// to run as a child task of the page loop.
+        func prepare(_ token: PyValue?) async throws -> @Sendable () async throws -> HTTPResponseData? {
             let requestContext = requestContext(token)
             var parts = try stream.requester.prepare(context: requestContext)
             try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
@@ -265,7 +267,7 @@ public struct StreamReader: Sendable {
                                               environment: environment, tokens: tokens)
                 return try Requester.wireRequest(fresh)
             }
-            return Task {
+            return {
                 guard cached, prepared.method == "GET" else {
                     return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
                                                                          environment: environment, reauthenticate: retryWithNewToken,
@@ -281,73 +283,67 @@ public struct StreamReader: Sendable {
             }
         }
 
-        var token = stream.paginator?.initialToken
-        var pending = try await start(token)
-        var pages = 0
-        while true {
-            pages += 1
-            if pages > 1_000_000 {
-                pending.cancel()
-                throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
-            }
-            // The request runs in its own task (so the next page's overlaps this one's work);
-            // cancelling the read must reach it, or a job told to stop would wait out its retries.
-            let current = pending
-            let answer: HTTPResponseData?
-            do {
-                answer = try await withTaskCancellationHandler(operation: { try await current.value }, onCancel: { current.cancel() })
-            } catch {
-                try await reportRateLimits()
-                throw error
-            }
-            try await reportRateLimits()
-            guard let response = answer else {
-                // As the CDK: an ignored response ends this slice. The pass is not whole, so a
-                // full refresh must not treat what it didn't see as deleted.
-                ignored.record()
-                return
-            }
-            let pageContext = requestContext(token)
-            let decoded: PyValue
-            if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
-                decoded = .dict(PyDict())
-            } else {
-                do { decoded = try JSONBody.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
-                    throw RequestFailure(status: response.status, message: "the response is not valid JSON: \(error.message)",
-                                         path: stream.requester.manifestPath, attempts: 1)
+        // The next page's request runs as a child task while this page is consumed, so the API's
+        // latency overlaps the consumer's work; a failure or cancellation cancels it with the loop.
+        try await withThrowingTaskGroup(of: HTTPResponseData?.self) { requests in
+            var token = stream.paginator?.initialToken
+            requests.addTask(operation: try await prepare(token))
+            var pages = 0
+            while true {
+                pages += 1
+                if pages > 1_000_000 {
+                    throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
                 }
-            }
-            var recordContext = pageContext
-            recordContext["response"] = decoded
-            let extracted = try stream.selector.extract(decoded, context: recordContext)
-            var records: [PyValue] = []
-            records.reserveCapacity(extracted.count)
-            for var item in extracted {
-                guard try stream.selector.keep(item, context: recordContext) else { continue }
-                for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
-                records.append(item)
-            }
-            var next: PyValue?
-            if let paginator = stream.paginator {
-                // As the CDK's paginators, which read `next(decoder.decode(response))`: of a body
-                // that is a list, its first element (an empty mapping for an empty list).
-                let paged: PyValue
-                if case .list(let items) = decoded { paged = items.first ?? .dict(PyDict()) } else { paged = decoded }
-                next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
-                                               lastPageSize: extracted.count, lastRecord: records.last,
-                                               lastToken: token, context: pageContext)
-            }
-            var following: Task<HTTPResponseData?, any Error>?
-            if let next { following = try await start(next) }
-            do {
+                let answer: HTTPResponseData?
+                do {
+                    // One request is in flight at a time: this is the page for `token`.
+                    answer = try await requests.next() ?? nil
+                } catch {
+                    try await reportRateLimits()
+                    throw error
+                }
+                try await reportRateLimits()
+                guard let response = answer else {
+                    // As the CDK: an ignored response ends this slice. The pass is not whole, so a
+                    // full refresh must not treat what it didn't see as deleted.
+                    ignored.record()
+                    return
+                }
+                let pageContext = requestContext(token)
+                let decoded: PyValue
+                if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
+                    decoded = .dict(PyDict())
+                } else {
+                    do { decoded = try JSONBody.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
+                        throw RequestFailure(status: response.status, message: "the response is not valid JSON: \(error.message)",
+                                             path: stream.requester.manifestPath, attempts: 1)
+                    }
+                }
+                var recordContext = pageContext
+                recordContext["response"] = decoded
+                let extracted = try stream.selector.extract(decoded, context: recordContext)
+                var records: [PyValue] = []
+                records.reserveCapacity(extracted.count)
+                for var item in extracted {
+                    guard try stream.selector.keep(item, context: recordContext) else { continue }
+                    for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
+                    records.append(item)
+                }
+                var next: PyValue?
+                if let paginator = stream.paginator {
+                    // As the CDK's paginators, which read `next(decoder.decode(response))`: of a body
+                    // that is a list, its first element (an empty mapping for an empty list).
+                    let paged: PyValue
+                    if case .list(let items) = decoded { paged = items.first ?? .dict(PyDict()) } else { paged = decoded }
+                    next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
+                                                   lastPageSize: extracted.count, lastRecord: records.last,
+                                                   lastToken: token, context: pageContext)
+                }
+                if let next { requests.addTask(operation: try await prepare(next)) }
                 try await page(records, extracted.count)
-            } catch {
-                following?.cancel()
-                throw error
+                guard let next else { return }
+                token = next
             }
-            guard let following else { return }
-            pending = following
-            token = next
         }
     }
 }
