@@ -90,15 +90,20 @@ struct DatetimeCursor: Sendable {
     private func evaluate(_ bound: Bound, _ context: ExpressionContext) throws -> PyDateTime {
         // As the CDK's MinMaxDatetime: the bound's own format, else the cursor's, and no other.
         let formats = [bound.format ?? datetimeFormat]
-        func resolve(_ interpolation: BoundInterpolation) throws -> PyDateTime {
-            let value = try interpolation.evaluate(context)
+        func parsed(_ interpolation: BoundInterpolation, _ value: PyValue) throws -> PyDateTime {
             if let parsed = parse(value, formats: formats) { return parsed }
             throw ManifestError(interpolation.path, "\(PyRepr.repr(value)) does not match the datetime format \(PyRepr.string(formats[0]))")
         }
-        var result = try resolve(bound.datetime)
         // An empty minimum or maximum is no bound, as in the CDK.
-        if let minimum = bound.minimum, try !(minimum.text(context) ?? "").isEmpty { result = max(result, try resolve(minimum)) }
-        if let maximum = bound.maximum, try !(maximum.text(context) ?? "").isEmpty { result = min(result, try resolve(maximum)) }
+        func limit(_ interpolation: BoundInterpolation?) throws -> PyDateTime? {
+            guard let interpolation else { return nil }
+            let value = try interpolation.evaluate(context)
+            if value == .none || value == .string("") { return nil }
+            return try parsed(interpolation, value)
+        }
+        var result = try parsed(bound.datetime, try bound.datetime.evaluate(context))
+        if let minimum = try limit(bound.minimum) { result = max(result, minimum) }
+        if let maximum = try limit(bound.maximum) { result = min(result, maximum) }
         return result
     }
 

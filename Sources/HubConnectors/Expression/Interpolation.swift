@@ -4,10 +4,13 @@
 public struct Interpolation: Sendable {
     public let template: Template
     public let defaultTemplate: Template?
+    /// Whether the source names `stream_state`, found once here rather than on every evaluation.
+    let namesStreamState: Bool
 
     public init(_ template: Template, default defaultTemplate: Template? = nil) {
         self.template = template
         self.defaultTemplate = defaultTemplate
+        namesStreamState = template.source.contains("stream_state")
     }
 
     public init(_ source: String, default defaultSource: String? = nil) throws {
@@ -28,7 +31,7 @@ public struct Interpolation: Sendable {
         + "instead. Please reference the CDK Migration Guide for more information."
 
     public func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil) throws -> PyValue {
-        if template.source.contains("stream_state") { throw ExpressionError(Self.streamStateRefusal) }
+        if namesStreamState { throw ExpressionError(Self.streamStateRefusal) }
         try Self.checkDeclared(template, context)
         do {
             let rendered = try Self.render(template, context)
