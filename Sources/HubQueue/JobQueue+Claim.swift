@@ -56,10 +56,14 @@ extension JobQueue {
     ///
     /// Candidates are taken in turns between tenants (a job's `args.tenant`; jobs without one
     /// share a turn), not oldest first: within a priority, each tenant's next job counts its
-    /// tenant's running jobs plus its place in that tenant's line, lowest first. So a tenant
-    /// that queues a thousand syncs delays another's by at most one turn, instead of by all
-    /// thousand. The window reads every runnable job of the queue, which the grouped (sync)
-    /// queue's long jobs and short lines afford; the plain queues keep the indexed claim.
+    /// tenant's running jobs plus its place in that tenant's line, divided by the tenant's
+    /// weight (`job_shares`), lowest first. So a tenant that queues a thousand syncs delays
+    /// another's by at most one turn, instead of by all thousand, and a weight-2 tenant takes
+    /// two turns for one of a weight-1 tenant. A tenant at its `max_running` cap takes no turn,
+    /// and within a claim gets only the room its cap leaves. The window reads every runnable job
+    /// of the queue, which the grouped (sync) queue's long jobs and short lines afford
+    /// (`scripts/bench queue` measures the claim against the backlog); the plain queues keep
+    /// the indexed claim.
     private func groupedClaim(_ queue: String, _ kinds: [String], _ limit: Int, _ owner: String, _ seconds: Double) -> PostgresQuery {
         """
         WITH running AS (
@@ -72,21 +76,33 @@ extension JobQueue {
             FROM jobs
             WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
               AND kind = ANY(\(kinds)) AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE q.name = \(queue) AND q.paused)
+        ), shared AS (
+            SELECT l.id, l.priority, l.run_at, l.tenant, l.place, coalesce(r.jobs, 0) AS running,
+                   coalesce(s.weight, d.weight, 1) AS weight, coalesce(s.max_running, d.max_running) AS max_running
+            FROM lined l
+            LEFT JOIN running r ON r.tenant IS NOT DISTINCT FROM l.tenant
+            LEFT JOIN job_shares s ON s.queue = \(queue) AND s.share = l.tenant
+            LEFT JOIN job_shares d ON d.queue = \(queue) AND d.share = \(QueueShare.defaultKey)
         ), seated AS (
-            SELECT l.id, row_number() OVER (ORDER BY l.priority, l.place + coalesce(r.jobs, 0), l.run_at, l.id) AS seat
-            FROM lined l LEFT JOIN running r ON r.tenant IS NOT DISTINCT FROM l.tenant
+            SELECT id, tenant, running, max_running,
+                   row_number() OVER (ORDER BY priority, (place + running - 1)::float8 / weight, run_at, id) AS seat
+            FROM shared
+            WHERE max_running IS NULL OR running < max_running
         ), candidates AS (
-            SELECT j.id, j.group_key, j.group_limit, s.seat FROM jobs j JOIN seated s ON s.id = j.id
+            SELECT j.id, j.group_key, j.group_limit, s.seat, s.tenant, s.running, s.max_running FROM jobs j JOIN seated s ON s.id = j.id
             WHERE s.seat <= \(limit * 4)
             FOR UPDATE OF j SKIP LOCKED
         ), ranked AS (
             SELECT c.*, row_number() OVER (PARTITION BY c.group_key ORDER BY c.seat) AS rank
             FROM candidates c
-        ), allowed AS (
-            SELECT r.id FROM ranked r
+        ), grouped AS (
+            SELECT r.*, row_number() OVER (PARTITION BY r.tenant ORDER BY r.seat) AS turn FROM ranked r
             WHERE r.group_key IS NULL
                OR r.rank <= r.group_limit - (SELECT count(*) FROM jobs x WHERE x.group_key = r.group_key AND x.state = 'running')
-            ORDER BY r.seat
+        ), allowed AS (
+            SELECT g.id FROM grouped g
+            WHERE g.max_running IS NULL OR g.turn <= g.max_running - g.running
+            ORDER BY g.seat
             LIMIT \(limit)
         )
         UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = \(owner),

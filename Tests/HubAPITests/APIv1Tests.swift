@@ -4,7 +4,9 @@ import HubAPI
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubQueue
 import HubStore
+import HubSync
 import Hummingbird
 import Logging
 import NIOCore
@@ -229,6 +231,36 @@ struct APIv1Tests {
         }
     }
 
+    @Test("a tenant's share of the sync workers is set by operator keys, bounded, and reaches the queue")
+    func tenantQuota() async throws {
+        try await api.withWorld { world in
+            let url = "\(world.baseURL)/v1/tenants/\(world.tenantA)/quota"
+            #expect(try await api.get(url, key: world.readA).status == 403)
+            #expect(try await api.get(url, key: world.readA, method: .PUT, body: #"{"weight": 100}"#).status == 403)
+            let initial = try await api.get(url, key: world.admin)
+            #expect(initial.status == 200)
+            #expect(initial.json["weight"] == .null && initial.json["effective"]?["weight"] == .number(1))
+            #expect(initial.json["effective"]?["max_running"] == .null)
+            let set = try await api.get(url, key: world.admin, method: .PUT, body: #"{"weight": 3, "max_running": 2}"#)
+            #expect(set.status == 200, "\(set.json)")
+            #expect(set.json["weight"] == .number(3) && set.json["max_running"] == .number(2))
+            let stored = try await JobQueue(client: world.client, logger: TestDatabase.logger)
+                .share(queue: SyncJobs.queue, key: world.tenantA.description)
+            #expect(stored == QueueShare(weight: 3, maxRunning: 2))
+            // Out of range, the wrong type, an unknown field: each named, nothing changed.
+            let bad = try await api.get(url, key: world.admin, method: .PUT, body: #"{"weight": 0, "max_running": 1e300, "slots": 9}"#)
+            #expect(bad.status == 400)
+            let fields = Set(bad.json["errors"]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? [])
+            #expect(fields == ["weight", "max_running", "slots"])
+            #expect(try await api.get(url, key: world.admin).json["weight"] == .number(3))
+            // Null inherits the default again.
+            let reset = try await api.get(url, key: world.admin, method: .PUT, body: #"{"weight": null}"#)
+            #expect(reset.json["weight"] == .null && reset.json["max_running"] == .null)
+            #expect(try await api.get("\(world.baseURL)/v1/tenants/\(UUID())/quota", key: world.admin).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/tenants/nope/quota", key: world.admin).status == 400)
+        }
+    }
+
     @Test("jobs: operator keys inspect, cancel and retry; tenant keys may not")
     func jobs() async throws {
         try await api.withWorld { world in
@@ -260,7 +292,8 @@ struct APIv1Tests {
                 "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "POST /v1/connections", "GET /v1/connections/{id}",
                 "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
-                "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/jobs", "GET /v1/jobs/{id}",
+                "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
+                "GET /v1/jobs", "GET /v1/jobs/{id}",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
                 "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",
             ]
@@ -274,7 +307,10 @@ struct APIv1Tests {
             for operation in documented.sorted() {
                 let parts = operation.split(separator: " ")
                 let method = String(parts[0]), template = String(parts[1])
-                let path = template.replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/jobs") ? "1" : world.connectionA.uuidString)
+                let path = template.replacingOccurrences(
+                    of: "{id}",
+                    with: template.hasPrefix("/v1/jobs") ? "1" : template.hasPrefix("/v1/tenants") ? world.tenantA.description : world.connectionA.uuidString
+                )
                     .replacingOccurrences(of: "{name}", with: "crm")
                     .replacingOccurrences(of: "{connection_id}", with: world.connectionA.uuidString)
                     .replacingOccurrences(of: "{tenant_id}", with: world.tenantA.description)
@@ -287,8 +323,10 @@ struct APIv1Tests {
                     : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
                         "name": .string("crm"), "manifest": .string(APIWorld.manifest), "sidecar": .string(APIWorld.sidecar)])), as: UTF8.self)
                     : "{}"
-                let httpMethod: HTTPMethod = method == "POST" ? .POST : method == "PATCH" ? .PATCH : method == "DELETE" ? .DELETE : .GET
-                let reply = try await api.get(world.baseURL + path + query, key: key, method: httpMethod, body: method == "PATCH" ? "{}" : body)
+                let httpMethod: HTTPMethod = method == "POST" ? .POST : method == "PATCH" ? .PATCH : method == "PUT" ? .PUT
+                    : method == "DELETE" ? .DELETE : .GET
+                let reply = try await api.get(world.baseURL + path + query, key: key, method: httpMethod,
+                                              body: method == "PATCH" || method == "PUT" ? "{}" : body)
                 let statuses = paths[template]?[method.lowercased()]?["responses"]?.objectValue?.keys.map { $0 } ?? []
                 #expect(statuses.contains(String(reply.status)), "\(operation) answered \(reply.status), documented: \(statuses.sorted())")
                 if reply.status >= 400 { #expect(reply.headers["content-type"] == "application/problem+json", "\(operation)") }

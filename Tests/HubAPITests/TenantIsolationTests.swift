@@ -31,10 +31,12 @@ struct TenantIsolationTests {
                     case ("post", "/v1/connections"): #"{"connector": "crm", "config": {}}"#
                     case ("post", "/v1/tenants"): #"{"name": "intruder"}"#
                     case ("patch", _): #"{"status": "paused", "config": {"region": "stolen"}}"#
+                    case ("put", _): #"{"weight": 100}"#
                     case ("post", _): "{}"
                     default: nil
                     }
-                    let httpMethod: HTTPMethod = method == "post" ? .POST : method == "patch" ? .PATCH : method == "delete" ? .DELETE : .GET
+                    let httpMethod: HTTPMethod = method == "post" ? .POST : method == "patch" ? .PATCH : method == "put" ? .PUT
+                        : method == "delete" ? .DELETE : .GET
                     let reply = try await api.get(world.baseURL + path + query, key: keyB, method: httpMethod, body: body)
                     tried += 1
                     // A 404 may quote back the id the caller sent; anything else of A's must not appear.

@@ -43,6 +43,58 @@ struct JobQueueTests {
         }
     }
 
+    @Test func aWeightedTenantTakesMoreTurnsInProportion() async throws {
+        try await withQueue { queue, _ in
+            func request(_ tenant: String) -> JobRequest { JobRequest(kind: "k", queue: "sync", args: ["tenant": .string(tenant)]) }
+            for _ in 0..<10 { try await queue.enqueue(request("a")) }
+            for _ in 0..<10 { try await queue.enqueue(request("b")) }
+            try await queue.setShare(QueueShare(weight: 2), queue: "sync", key: "a")
+            #expect(try await queue.share(queue: "sync", key: "a") == QueueShare(weight: 2))
+            // One claim at a time, nothing finishing: a takes two turns for each of b's.
+            var order: [String] = []
+            for _ in 0..<9 {
+                let claimed = try await queue.claim(queue: "sync", kinds: ["k"], limit: 1, owner: owner, lease: .seconds(30), grouped: true)
+                order += claimed.map { $0.args["tenant"]?.stringValue ?? "?" }
+            }
+            #expect(order == ["a", "b", "a", "a", "b", "a", "a", "b", "a"])
+            // Back to the default share: the row goes, and turns are even again.
+            try await queue.setShare(QueueShare(), queue: "sync", key: "a")
+            #expect(try await queue.share(queue: "sync", key: "a") == QueueShare())
+        }
+    }
+
+    @Test func aTenantAtItsCapWaitsWhileOthersRunAndTheDefaultCapsEveryone() async throws {
+        try await withQueue { queue, _ in
+            func request(_ tenant: String) -> JobRequest { JobRequest(kind: "k", queue: "sync", args: ["tenant": .string(tenant)]) }
+            func claimSync(_ limit: Int) async throws -> [ClaimedJob] {
+                try await queue.claim(queue: "sync", kinds: ["k"], limit: limit, owner: owner, lease: .seconds(30), grouped: true)
+            }
+            var a: [Int64] = []
+            for _ in 0..<10 { a.append(try await queue.enqueue(request("a"))) }
+            let b = [try await queue.enqueue(request("b")), try await queue.enqueue(request("b"))]
+            try await queue.setShare(QueueShare(maxRunning: 2), queue: "sync", key: "a")
+            // Ten slots free, but a may run two at once: b's jobs run, a's others wait.
+            let first = try await claimSync(10)
+            #expect(Set(first.map(\.id)) == Set(a.prefix(2) + b))
+            #expect(try await claimSync(10).isEmpty, "a is at its cap and b's line is empty")
+            // One of a's finishes: exactly one more of a's runs.
+            #expect(try await queue.complete(first.filter { $0.id == a[0] }) == [a[0]])
+            #expect(try await claimSync(10).map(\.id) == [a[2]])
+
+            // The default caps every tenant without a share of its own; a's own share (inheriting
+            // the default's cap now) and c's follow it, an explicit cap overrides it.
+            try await queue.setShare(QueueShare(weight: 3), queue: "sync", key: "a")
+            try await queue.setShare(QueueShare(maxRunning: 1), queue: "sync", key: QueueShare.defaultKey)
+            for _ in 0..<3 { try await queue.enqueue(request("c")) }
+            let c = try await claimSync(10)
+            #expect(c.count == 1 && c.first?.args["tenant"]?.stringValue == "c", "a runs two (cap 1 inherited), c gets one")
+            try await queue.setShare(QueueShare(maxRunning: 3), queue: "sync", key: "c")
+            #expect(try await claimSync(10).count == 2, "c's own cap of 3 overrides the default's 1")
+            #expect(throws: HubError.self) { try QueueShare(weight: 0).validate() }
+            #expect(throws: HubError.self) { try QueueShare(maxRunning: 10_001).validate() }
+        }
+    }
+
     @Test func uniqueKeysDeduplicateActiveJobsOnly() async throws {
         try await withQueue { queue, _ in
             let first = try await queue.enqueue(JobRequest(kind: "k", uniqueKey: "sync:1:contacts"))

@@ -202,6 +202,19 @@ enum OpenAPIDocument {
                                                  "properties": .object(["name": .object(["type": .string("string"), "minLength": .number(1), "maxLength": .number(200)])])]),
                                   responses: ["201": json(ref("Tenant"), "Created"), "400": errorsBadRequest, "403": forbidden]),
             ]),
+            "/v1/tenants/{id}/quota": .object([
+                "get": operation("The tenant's share of the sync workers (admin)", tag: "tenants", parameters: [tenantID],
+                                 responses: ["200": json(ref("TenantQuota"), "The quota"), "400": errorsBadRequest, "403": forbidden, "404": notFound]),
+                "put": operation(
+                    "Replace the tenant's share of the sync workers (admin); null or absent inherits the default", tag: "tenants",
+                    parameters: [tenantID],
+                    body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
+                        "weight": .object(["type": .array([.string("integer"), .string("null")]), "minimum": .number(1), "maximum": .number(100)]),
+                        "max_running": .object(["type": .array([.string("integer"), .string("null")]), "minimum": .number(1), "maximum": .number(10_000)]),
+                    ])]),
+                    responses: ["200": json(ref("TenantQuota"), "The quota now"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+                ),
+            ]),
             "/v1/jobs": .object(["get": operation(
                 "Jobs of the queue (admin)", tag: "jobs",
                 parameters: [parameter("state", schema: .object(["type": .string("string"), "enum": .array(
@@ -250,6 +263,8 @@ enum OpenAPIDocument {
                   description: "Page size (default 50)"),
         parameter("cursor", schema: string("Opaque cursor"), description: "next_cursor of the previous page"),
     ]
+
+    static let tenantID = parameter("id", in: "path", schema: .object(["type": .string("string"), "format": .string("uuid")]), description: "The tenant")
 
     static let jobID = parameter("id", in: "path", schema: .object(["type": .string("integer"), "minimum": .number(1)]), description: "The job")
 
@@ -313,6 +328,12 @@ enum OpenAPIDocument {
         ]),
         "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
                           "created_at": timestamp, "shredded_at": nullableTimestamp]),
+        "TenantQuota": object([
+            "tenant_id": .object(["type": .string("string"), "format": .string("uuid")]), "queue": .object(["type": .string("string")]),
+            "weight": .object(["type": .array([.string("integer"), .string("null")])]),
+            "max_running": .object(["type": .array([.string("integer"), .string("null")])]),
+            "effective": object(["weight": integer, "max_running": .object(["type": .array([.string("integer"), .string("null")])])]),
+        ]),
         "Job": object([
             "id": integer, "kind": .object(["type": .string("string")]), "queue": .object(["type": .string("string")]), "args": anyObject,
             "state": .object(["type": .string("string")]), "attempt": integer, "max_attempts": integer, "run_at": timestamp,

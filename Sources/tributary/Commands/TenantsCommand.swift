@@ -2,13 +2,15 @@ import ArgumentParser
 import Foundation
 import HubApp
 import HubCore
+import HubQueue
 import HubStore
+import HubSync
 
 struct TenantsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenants",
-        abstract: "Create, list and delete tenants, the isolation boundary of all data.",
-        subcommands: [TenantsCreateCommand.self, TenantsListCommand.self, TenantsDeleteCommand.self]
+        abstract: "Create, list and delete tenants, the isolation boundary of all data, and set their share of the sync workers.",
+        subcommands: [TenantsCreateCommand.self, TenantsListCommand.self, TenantsQuotaCommand.self, TenantsDeleteCommand.self]
     )
 }
 
@@ -95,8 +97,79 @@ struct TenantsDeleteCommand: AsyncParsableCommand {
                 }
             }
             try await store.keys.shred(tenant: tenantID)
+            try await store.jobs.removeShares(key: tenantID.description)
             print("tenant \(tenantID) shredded: its keys are destroyed and its rows deleted;")
             print("no copy of its encrypted data, backups included, can be decrypted any more")
         }
+    }
+}
+
+struct TenantsQuotaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quota",
+        abstract: "Show or set a tenant's share of the sync workers: its weight in the turns and its cap on running syncs.",
+        discussion: """
+            Syncs of tenants with work waiting are started in turns. A tenant of weight 2 takes two
+            turns for each of a weight-1 tenant; --max-running caps how many of its syncs run at once
+            across every worker, so one tenant's long syncs never hold every slot. `default` in
+            place of a tenant id sets what applies to every tenant without a quota of its own.
+            Changes hold from the next claim on, in every worker.
+
+            Examples:
+              tributary tenants quota 6f1c…                    # show
+              tributary tenants quota 6f1c… --weight 3 --max-running 8
+              tributary tenants quota default --max-running 4
+              tributary tenants quota 6f1c… --inherit           # back to the default
+            """
+    )
+
+    @Argument(help: "The tenant id, or `default`.") var id: String
+    @Option(help: "Turns taken for each of a weight-1 tenant (1 to 100).") var weight: Int?
+    @Option(help: "At most this many of the tenant's syncs run at once (1 to 10000).") var maxRunning: Int?
+    @Flag(help: "Drop the tenant's own quota: the default applies again.") var inherit = false
+    @Flag(help: "Print JSON.") var json = false
+
+    var key: String? { id == "default" ? QueueShare.defaultKey : TenantID(id)?.description }
+
+    func validate() throws {
+        guard key != nil else { throw ValidationError("'\(id)' is neither a tenant id (a UUID) nor `default`") }
+        if inherit, weight != nil || maxRunning != nil { throw ValidationError("--inherit drops the quota: give it alone") }
+        do { try QueueShare(weight: weight, maxRunning: maxRunning).validate() } catch let error as HubError {
+            throw ValidationError(error.message.replacingOccurrences(of: "max_running", with: "--max-running")
+                .replacingOccurrences(of: "weight", with: "--weight"))
+        }
+    }
+
+    func run() async throws {
+        guard let key else { throw ValidationError("'\(id)' is neither a tenant id nor `default`") }
+        let (own, fallback) = try await CommandEnvironment.withStore { store in
+            if let tenant = TenantID(id) { _ = try await store.tenants.get(tenant) }
+            let queue = store.jobs
+            if inherit {
+                try await queue.setShare(QueueShare(), queue: SyncJobs.queue, key: key)
+            } else if weight != nil || maxRunning != nil {
+                // Unset options keep their stored value: `--weight 2` alone leaves the cap.
+                var share = try await queue.share(queue: SyncJobs.queue, key: key)
+                if let weight { share.weight = weight }
+                if let maxRunning { share.maxRunning = maxRunning }
+                try await queue.setShare(share, queue: SyncJobs.queue, key: key)
+            }
+            return (try await queue.share(queue: SyncJobs.queue, key: key),
+                    try await queue.share(queue: SyncJobs.queue, key: QueueShare.defaultKey))
+        }
+        let isDefault = key == QueueShare.defaultKey
+        let effectiveWeight = own.weight ?? (isDefault ? nil : fallback.weight) ?? 1
+        let effectiveCap = own.maxRunning ?? (isDefault ? nil : fallback.maxRunning)
+        if json {
+            struct Output: Encodable { let tenant: String; let weight: Int; let maxRunning: Int?; let inherited: [String] }
+            var inherited: [String] = []
+            if own.weight == nil { inherited.append("weight") }
+            if own.maxRunning == nil { inherited.append("max_running") }
+            print(try CLIOutput.json(Output(tenant: id, weight: effectiveWeight, maxRunning: effectiveCap, inherited: isDefault ? [] : inherited)))
+            return
+        }
+        func origin(_ value: Int?) -> String { value == nil && !isDefault ? " (the default)" : "" }
+        print("\(isDefault ? "default quota" : "tenant \(id)"): weight \(effectiveWeight)\(origin(own.weight)), "
+              + "max running syncs \(effectiveCap.map(String.init) ?? "unlimited")\(origin(own.maxRunning))")
     }
 }
