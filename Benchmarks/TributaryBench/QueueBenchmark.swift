@@ -9,7 +9,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Tributary's side of `scripts/bench queue`, against a migrated database: batch enqueue,
-/// draining 100,000 no-op jobs, and enqueue-to-start latency at a steady rate. Prints one
+/// draining 100,000 no-op jobs, enqueue-to-start latency at a steady rate, and the sync
+/// queue's claim in turns between tenants (`FairClaimBenchmark`). Prints one
 /// JSON line per figure, in the shape of the peer script's lines.
 enum QueueBenchmark {
     static let logger: Logger = {
@@ -26,6 +27,7 @@ enum QueueBenchmark {
                 return try await latency(queue, client, rate: rate, seconds: latencySeconds)
             }
             if ProcessInfo.processInfo.environment["BENCH_ONLY"] == "enqueue" { return try await enqueueBatch(queue, client) }
+            if ProcessInfo.processInfo.environment["BENCH_ONLY"] == "fair" { return try await FairClaimBenchmark.run(queue, client) }
             let drainOnly = ProcessInfo.processInfo.environment["BENCH_ONLY"] == "drain"
             if !drainOnly { try await enqueueBatch(queue, client) }
             var best: (jobsPerSecond: Double, settings: String)?
@@ -46,6 +48,7 @@ enum QueueBenchmark {
             if let best { emit(["what": "drain", "jobs": drainJobs, "settings": best.settings, "jobs_per_s": best.jobsPerSecond.rounded()]) }
             if drainOnly { return }
             try await latency(queue, client, rate: rate, seconds: latencySeconds)
+            try await FairClaimBenchmark.run(queue, client)
         }
     }
 
