@@ -72,6 +72,7 @@ public struct DeclarativeSource: Sendable {
         "SelectiveAuthenticator",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
+        "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",
         "SubstreamPartitionRouter", "ParentStreamConfig", "ListPartitionRouter", "DatetimeBasedCursor", "MinMaxDatetime",
         "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",

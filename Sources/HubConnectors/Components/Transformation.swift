@@ -1,7 +1,16 @@
-/// `AddFields` and `RemoveFields`, applied to each record in order.
+/// A stream's record transformations, applied to each record in order: `AddFields`,
+/// `RemoveFields`, and the key reshaping ones (`Transformation+Keys`).
 enum Transformation: Sendable {
     case add([(path: [String], value: BoundInterpolation)], condition: BoundInterpolation?)
     case remove(paths: [[String]], condition: BoundInterpolation?)
+    case keysToLower
+    case keysToSnakeCase
+    case keysReplace(old: BoundInterpolation, new: BoundInterpolation)
+    case flatten(lists: Bool)
+    /// The path's segments, prefix and suffix are evaluated against the config alone, as the
+    /// CDK evaluates them.
+    case flattenPath(path: [BoundInterpolation], deleteOrigin: Bool, replaceRecord: Bool,
+                     prefix: BoundInterpolation?, suffix: BoundInterpolation?)
 
     init(_ node: ComponentNode) throws {
         switch node.type {
@@ -22,6 +31,27 @@ enum Transformation: Sendable {
                 return [PyRepr.str(item)]
             }
             self = .remove(paths: paths, condition: try Self.condition(node))
+        case "KeysToLower":
+            self = .keysToLower
+        case "KeysToSnakeCase":
+            self = .keysToSnakeCase
+        case "KeysReplace":
+            guard let old = try node.interpolation("old"), let new = try node.interpolation("new") else {
+                throw ManifestError(node.path, "KeysReplace needs old and new")
+            }
+            self = .keysReplace(old: old, new: new)
+        case "FlattenFields":
+            self = .flatten(lists: try node.bool("flatten_lists", default: true))
+        case "DpathFlattenFields":
+            let segments = try node.stringList("field_path")
+            guard !segments.isEmpty else { throw ManifestError(node.path.appending("field_path"), "is required") }
+            let keys = try node.child("key_transformation")
+            self = .flattenPath(
+                path: try segments.enumerated().map { try node.bind($1, key: "field_path[\($0)]") },
+                deleteOrigin: try node.bool("delete_origin_value", default: false),
+                replaceRecord: try node.bool("replace_record", default: false),
+                prefix: try keys?.interpolation("prefix"), suffix: try keys?.interpolation("suffix")
+            )
         default:
             throw ManifestError(node.path, "unsupported transformation \(node.kindDescription)")
         }
@@ -59,6 +89,23 @@ enum Transformation: Sendable {
                 }
                 dict = Self.removing(path[...], from: dict)
             }
+        case .keysToLower:
+            dict = Self.lowercasingKeys(dict)
+        case .keysToSnakeCase:
+            dict = Self.snakeCasingKeys(dict)
+        case .keysReplace(let old, let new):
+            var scoped = context
+            scoped["record"] = .dict(dict)
+            dict = Self.replacingInKeys(dict, old: PyRepr.str(try old.evaluate(scoped)), new: PyRepr.str(try new.evaluate(scoped)))
+        case .flatten(let lists):
+            dict = Self.flattening(dict, lists: lists)
+        case .flattenPath(let path, let deleteOrigin, let replaceRecord, let prefix, let suffix):
+            let configOnly = context.configOnly
+            dict = Self.flatteningPath(
+                dict, path: try path.map { PyRepr.str(try $0.evaluate(configOnly)) }, deleteOrigin: deleteOrigin,
+                replaceRecord: replaceRecord, prefix: try prefix.map { PyRepr.str(try $0.evaluate(configOnly)) },
+                suffix: try suffix.map { PyRepr.str(try $0.evaluate(configOnly)) }
+            )
         }
         record = .dict(dict)
     }
