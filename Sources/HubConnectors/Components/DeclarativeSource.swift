@@ -3,13 +3,23 @@ import Foundation
 /// A loaded, resolved and checked Airbyte declarative manifest: everything that can be wrong
 /// with it is found here, at registration, not halfway through a sync.
 public struct DeclarativeSource: Sendable {
+    /// Each stream as it reads without state (for a `StateDelegatingStream`, its full-refresh
+    /// stream).
     let streams: [StreamDefinition]
+    /// The `StateDelegatingStream`s, by name: what they read once they have a state.
+    let delegations: [String: StateDelegation]
     /// The manifest's `spec.connection_specification`, when it has one.
     public let connectionSpecification: PyValue?
     /// The resolved manifest (references and parameters applied).
     public let resolved: PyValue
 
     public var streamNames: [String] { streams.map(\.name) }
+
+    /// The stream's datetime cursor: its own, or for a `StateDelegatingStream` without one on
+    /// its full-refresh stream, its incremental stream's.
+    func cursor(of name: String) -> DatetimeCursor? {
+        streams.first { $0.name == name }?.cursor ?? delegations[name]?.incremental.cursor
+    }
 
     /// Streams some substream reads as its parent: the CDK caches their responses for the
     /// whole read, whichever instance fetches them.
@@ -42,6 +52,7 @@ public struct DeclarativeSource: Sendable {
         let root = try ComponentNode(resolved, path: .root)
         var problems: [ManifestError] = []
         var streams: [StreamDefinition] = []
+        var delegations: [String: StateDelegation] = [:]
         let nodes = try root.children("streams")
         if nodes.isEmpty {
             if root.has("dynamic_streams") {
@@ -50,7 +61,15 @@ public struct DeclarativeSource: Sendable {
             throw ManifestError(root.path.appending("streams"), "the manifest declares no streams")
         }
         for node in nodes {
-            do { streams.append(try StreamDefinition(node)) } catch let error as ManifestError { problems.append(error) }
+            do {
+                if node.type == "StateDelegatingStream" {
+                    let (full, delegation) = try StateDelegation.parse(node)
+                    streams.append(full)
+                    delegations[full.name] = delegation
+                } else {
+                    streams.append(try StreamDefinition(node))
+                }
+            } catch let error as ManifestError { problems.append(error) }
         }
         problems += Self.unsupportedComponents(resolved, path: .root)
             .filter { unsupported in !problems.contains { $0.path == unsupported.path } }
@@ -63,13 +82,14 @@ public struct DeclarativeSource: Sendable {
         }
         if !problems.isEmpty { throw ManifestProblems(problems: problems) }
         self.streams = streams
+        self.delegations = delegations
         connectionSpecification = specification
     }
 
     static let supportedTypes: Set<String> = [
         "DeclarativeSource", "DeclarativeStream", "SimpleRetriever", "HttpRequester", "RequestOption", "RequestPath",
         "ApiKeyAuthenticator", "BearerAuthenticator", "BasicHttpAuthenticator", "SessionTokenAuthenticator", "OAuthAuthenticator", "NoAuth",
-        "SelectiveAuthenticator",
+        "SelectiveAuthenticator", "StateDelegatingStream",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",

@@ -36,7 +36,11 @@ indirect enum PartitionRouter: Sendable {
                       let partitionField = try config.interpolation("partition_field") else {
                     throw ManifestError(config.path, "a ParentStreamConfig needs parent_key and partition_field")
                 }
-                return ParentConfig(stream: try StreamDefinition(try config.requiredChild("stream"), depth: depth + 1),
+                // A parent that delegates on state reads in full: substreams keep no parent state.
+                let parent = try config.requiredChild("stream")
+                let stream = parent.type == "StateDelegatingStream"
+                    ? try StateDelegation.parse(parent, depth: depth + 1).full : try StreamDefinition(parent, depth: depth + 1)
+                return ParentConfig(stream: stream,
                                     parentKey: parentKey, partitionField: partitionField,
                                     option: try config.child("request_option").map(RequestOption.init))
             })

@@ -31,7 +31,10 @@ public struct StreamReader: Sendable {
     /// Reads one stream from `state`, emitting its events. With `partition` (one of
     /// `partitions(of:)`'s values), only that partition is read, and `state` is its own.
     public func read(stream name: String, state: PyValue?, partition: PyValue? = nil, emit: Emit) async throws {
-        let stream = try definition(of: name)
+        let (stream, state, reset) = try definition(of: name, state: state)
+        // A state past the API's retention is dropped before the full refresh, as the CDK
+        // announces it: with an empty state.
+        if reset { try await emit(.state(stream: name, state: .dict(PyDict()))) }
         try await emit(.started(stream: name))
         do {
             let ignoredBefore = ignored.count
@@ -66,7 +69,7 @@ public struct StreamReader: Sendable {
     /// cursor's start, step, granularity and lookback (its end is read with the stream, and
     /// fails only the stream).
     public func prepare(stream name: String, state: PyValue?) throws {
-        let stream = try definition(of: name)
+        let stream = try definition(of: name, state: state).stream
         try stream.cursor?.prepare(baseContext())
     }
 
@@ -75,6 +78,14 @@ public struct StreamReader: Sendable {
             throw ManifestError(.root.appending("streams"), "no stream named \(PyRepr.string(name))")
         }
         return stream
+    }
+
+    /// The definition that reads from `state`: a `StateDelegatingStream`'s incremental stream
+    /// once it has a state, unless that state is older than the API's retention (`reset`).
+    private func definition(of name: String, state: PyValue?) throws -> (stream: StreamDefinition, state: PyValue?, reset: Bool) {
+        let stream = try definition(of: name)
+        guard let delegation = source.delegations[name] else { return (stream, state, false) }
+        return try delegation.choose(full: stream, state: state, context: baseContext())
     }
 
     private func readStream(_ stream: StreamDefinition, state: PyValue?, only partition: PyValue?, emit: Emit) async throws {
@@ -101,7 +112,10 @@ public struct StreamReader: Sendable {
         var slices: [(start: PyDateTime, end: PyDateTime)]?
         func currentState(fallback: PyDateTime?) -> PyValue {
             guard let cursor = stream.cursor, let cursorField else { return .none }
+            // As the CDK, which keeps the state it started from as its "legacy" state and
+            // updates the cursor field in it: other keys of that state are carried along.
             var dict = PyDict()
+            if case .dict(let started)? = state { dict = started }
             let candidates = [newest, priorCursor].compactMap { $0 }
             if let best = candidates.max() ?? fallback { dict[cursorField] = .string(cursor.format(best)) }
             return .dict(dict)

@@ -88,7 +88,7 @@ public struct ConnectorDefinition: Sendable {
     /// `cursor_field`, else the manifest cursor's), so an older version never overwrites a newer.
     public func updatedAtField(_ stream: String) -> String? {
         if let field = sidecar.streams[stream]?.cursorField { return field }
-        guard let cursor = source.streams.first(where: { $0.name == stream })?.cursor else { return nil }
+        guard let cursor = source.cursor(of: stream) else { return nil }
         return try? cursor.cursorFieldName(ExpressionContext(now: PyDateTime(wallMicros: 0, offset: 0)))
     }
 
@@ -99,7 +99,7 @@ public struct ConnectorDefinition: Sendable {
     }
 
     public func isIncremental(_ stream: String) -> Bool {
-        source.streams.first { $0.name == stream }?.cursor != nil
+        source.cursor(of: stream) != nil
     }
 
     /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
