@@ -108,4 +108,22 @@ struct HostileResponseTests {
             #expect("\(error)".contains("error_handler.max_retries: must be from 0 to 100"), "\(error)")
         }
     }
+
+    @Test("a backoff's header pattern that could backtrack without end is refused at registration")
+    func backtrackingHeaderPatternIsRefused() throws {
+        let backoff = """
+                    error_handler:
+                      type: DefaultErrorHandler
+                      backoff_strategies:
+                        - {type: WaitTimeFromHeader, header: Retry-After, regex: "(a+)+$"}
+            """
+        do {
+            _ = try DeclarativeSource(yaml: Self.manifest(backoff: backoff))
+            Issue.record("the pattern was accepted")
+        } catch let problems as ManifestProblems {
+            #expect(problems.description.contains("backoff_strategies[0].regex"), "\(problems)")
+        } catch let error as ManifestError {
+            #expect(error.description.contains("backoff_strategies[0].regex"), "\(error)")
+        }
+    }
 }

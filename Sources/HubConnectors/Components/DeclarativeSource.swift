@@ -12,6 +12,8 @@ public struct DeclarativeSource: Sendable {
     public let connectionSpecification: PyValue?
     /// The resolved manifest (references and parameters applied).
     public let resolved: PyValue
+    /// The manifest's `api_budget`: the request rates the API allows.
+    let apiBudget: APIBudget?
 
     public var streamNames: [String] { streams.map(\.name) }
 
@@ -77,12 +79,15 @@ public struct DeclarativeSource: Sendable {
             if case .dict(let dict) = spec { return dict["connection_specification"] }
             return nil
         }
+        var apiBudget: APIBudget?
+        do { apiBudget = try root.child("api_budget").map(APIBudget.init) } catch let error as ManifestError { problems.append(error) }
         if let specification {
             problems += JSONSchemaLint.problems(specification, path: ManifestPath.root.appending("spec").appending("connection_specification"))
         }
         if !problems.isEmpty { throw ManifestProblems(problems: problems) }
         self.streams = streams
         self.delegations = delegations
+        self.apiBudget = apiBudget
         connectionSpecification = specification
     }
 
@@ -90,6 +95,8 @@ public struct DeclarativeSource: Sendable {
         "DeclarativeSource", "DeclarativeStream", "SimpleRetriever", "HttpRequester", "RequestOption", "RequestPath",
         "ApiKeyAuthenticator", "BearerAuthenticator", "BasicHttpAuthenticator", "SessionTokenAuthenticator", "OAuthAuthenticator", "NoAuth",
         "SelectiveAuthenticator", "StateDelegatingStream",
+        "HTTPAPIBudget", "UnlimitedCallRatePolicy", "FixedWindowCallRatePolicy", "MovingWindowCallRatePolicy", "Rate",
+        "HttpRequestRegexMatcher",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",

@@ -57,6 +57,15 @@ enum BackoffStrategy: Sendable {
     case waitUntilTimeFromHeader(header: BoundInterpolation, minWait: Double?, regex: String?)
 
     init(_ node: ComponentNode) throws {
+        // The pattern runs on a third party's header value: one that could backtrack without
+        // end is refused here, at registration.
+        func regex() throws -> String? {
+            guard let pattern = try node.string("regex") else { return nil }
+            do { try ExpressionLimits.checkRegex(pattern) } catch let error as ExpressionError {
+                throw ManifestError(node.path.appending("regex"), error.message)
+            }
+            return pattern
+        }
         switch node.type {
         case "ConstantBackoffStrategy":
             guard let seconds = try node.interpolation("backoff_time_in_seconds") else {
@@ -67,10 +76,10 @@ enum BackoffStrategy: Sendable {
             self = .exponential(factor: try node.interpolation("factor") ?? node.bind("5", key: "factor"))
         case "WaitTimeFromHeader":
             self = .waitTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
-                                       regex: try node.string("regex"))
+                                       regex: try regex())
         case "WaitUntilTimeFromHeader":
             self = .waitUntilTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
-                                            minWait: try node.string("min_wait").flatMap(Double.init), regex: try node.string("regex"))
+                                            minWait: try node.string("min_wait").flatMap(Double.init), regex: try regex())
         default:
             throw ManifestError(node.path, "unsupported backoff strategy \(node.kindDescription)")
         }

@@ -18,7 +18,10 @@ public struct StreamReader: Sendable {
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
         self.source = source
         self.config = config
-        self.transport = transport
+        // The API budget counts every request of this read, whichever stream sends it.
+        self.transport = source.apiBudget.map {
+            BudgetedTransport(inner: transport, budget: APIBudgetState(budget: $0, config: config), sleep: environment.sleep)
+        } ?? transport
         self.environment = environment
     }
 
