@@ -8,6 +8,7 @@ struct RequestParts: Sendable {
     var headers: [String: String] = [:]
     var bodyJSON = PyDict()
     var bodyData = PyDict()
+    /// A data body that rendered to text, sent as it is.
     var rawBody: String?
 
     static func setting(_ dict: PyDict, at keys: ArraySlice<String>, to value: PyValue) -> PyDict {
@@ -37,3 +38,4 @@ struct RequestParts: Sendable {
         return items
     }
 }
+

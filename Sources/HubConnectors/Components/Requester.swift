@@ -28,10 +28,29 @@ struct Requester: Sendable {
         }
         parameters = try node.interpolatedMapping("request_parameters")
         headers = try node.interpolatedMapping("request_headers")
-        bodyJSON = try node.value("request_body_json").map {
-            try InterpolatedNestedMapping($0, parameters: node.parameters, path: node.path.appending("request_body_json"))
+        // `request_body` (a typed body) replaces `request_body_json` or `request_body_data`, as
+        // the CDK resolves it: JSON objects and GraphQL queries are JSON bodies, plain text and
+        // URL-encoded forms are data.
+        var jsonNode = node, jsonKey = "request_body_json", dataNode = node, dataKey = "request_body_data"
+        if let body = try node.child("request_body") {
+            switch body.type {
+            case "RequestBodyJsonObject", "RequestBodyGraphQL": jsonNode = body; jsonKey = "value"
+            case "RequestBodyPlainText", "RequestBodyUrlEncodedForm": dataNode = body; dataKey = "value"
+            default: throw ManifestError(body.path, "unsupported request body \(body.kindDescription)")
+            }
         }
-        bodyData = try node.interpolatedMapping("request_body_data")
+        var jsonValue = jsonNode.value(jsonKey)
+        if jsonNode.type == "RequestBodyGraphQL", case .dict(let query)? = jsonValue {
+            // The query model's `.dict(exclude_none=True)`: its fields, None dropped.
+            var kept = PyDict()
+            for (key, value) in query.entries where value != .none && key != .string("type") { kept[key] = value }
+            if kept["query"] == nil { kept["query"] = .string("query {\n    \n}") }
+            jsonValue = .dict(kept)
+        }
+        bodyJSON = try jsonValue.map {
+            try InterpolatedNestedMapping($0, parameters: jsonNode.parameters, path: jsonNode.path.appending(jsonKey))
+        }
+        bodyData = try dataNode.interpolatedMapping(dataKey)
         authenticator = try Authenticator.make(try node.child("authenticator"))
         errorHandler = try ErrorHandler(try node.child("error_handler"))
         manifestPath = node.path
@@ -50,7 +69,16 @@ struct Requester: Sendable {
             for (key, value) in try headers.evaluate(context).entries { parts.headers[PyRepr.str(key)] = PyRepr.str(value) }
         }
         if let bodyJSON { parts.bodyJSON = try bodyJSON.evaluate(context) }
-        if let bodyData { parts.bodyData = try bodyData.evaluate(context) }
+        if let bodyData {
+            // A data body that renders to text (`RequestBodyPlainText`, or a string
+            // `request_body_data`) is sent as it is, as `requests` sends a str body.
+            switch try bodyData.template?.evaluate(context) {
+            case nil: parts.bodyData = try bodyData.evaluate(context)
+            case .dict(let rendered)?: parts.bodyData = rendered
+            case .none?: break
+            case let rendered?: parts.rawBody = PyRepr.str(rendered)
+            }
+        }
         return parts
     }
 
@@ -76,6 +104,8 @@ struct Requester: Sendable {
         if !parts.bodyJSON.isEmpty {
             body = Array(try PyRepr.jsonDumps(.dict(parts.bodyJSON)).utf8)
             headers.append(("Content-Type", "application/json"))
+        } else if let raw = parts.rawBody, !raw.isEmpty {
+            body = Array(raw.utf8)
         } else if !parts.bodyData.isEmpty {
             body = Array(parts.bodyData.entries.map { "\(formEncode(PyRepr.str($0.key)))=\(formEncode(PyRepr.str($0.value)))" }
                 .joined(separator: "&").utf8)
