@@ -50,6 +50,10 @@ enum CassetteFakeAPI {
                 headers = recorded.entries.map { ($0.key.text, fix($0.value.text)) }
             }
             let status = response["status"].flatMap { if case .int(let code) = $0 { return code } else { return nil } } ?? 200
+            // A body that was not JSON text (gzip, say) was recorded as base64.
+            if case .string(let encoded)? = response["body_base64"], let bytes = Data(base64Encoded: encoded) {
+                return .init(status: status, body: Array(bytes), headers: headers)
+            }
             return .init(status: status, body: Array(fix(response["body"]?.text ?? "").utf8), headers: headers)
         }
     }

@@ -20,6 +20,7 @@ Usage: generic_server.py PORT FIXTURE --log requests.log --cassette cassette.jso
 Prints "READY <pid>" when listening; writes the cassette on SIGTERM.
 """
 import hashlib
+import base64
 import json
 import os
 import re
@@ -117,6 +118,12 @@ def fault(spec, index):
     return None
 
 
+class RawBody:
+    """A scripted response body sent as these bytes, not as JSON."""
+    def __init__(self, data):
+        self.data = data
+
+
 def scripted(path, query):
     for number, rule in enumerate(FIXTURE["script"]):
         wanted = rule.get("query", {})
@@ -125,6 +132,11 @@ def scripted(path, query):
                 turn = SCRIPT_TURNS.get(number, 0)
                 SCRIPT_TURNS[number] = turn + 1
             answer = rule["responses"][min(turn, len(rule["responses"]) - 1)]
+            # A body that is not JSON: "raw" text, or "raw_base64" bytes (gzip, say).
+            if "raw" in answer:
+                return answer.get("status", 200), RawBody(answer["raw"].encode()), answer.get("headers", {})
+            if "raw_base64" in answer:
+                return answer.get("status", 200), RawBody(base64.b64decode(answer["raw_base64"])), answer.get("headers", {})
             return answer.get("status", 200), answer.get("body", {}), answer.get("headers", {})
     return 404, {"error": "no rule of the script serves " + path}, {}
 
@@ -249,15 +261,21 @@ class Handler(BaseHTTPRequestHandler):
             status, body, headers = scripted(u.path, query)
         else:
             status, body, headers = build(u.path, query, parsed_body)
-        payload = dumps(body).encode()
+        raw = isinstance(body, RawBody)
+        payload = body.data if raw else dumps(body).encode()
         with LOCK:
-            exchange = {"status": status, "headers": headers, "body": payload.decode()}
+            exchange = {"status": status, "headers": headers}
+            if raw:
+                exchange["body_base64"] = base64.b64encode(payload).decode()
+            else:
+                exchange["body"] = payload.decode()
             if SEQUENCED:
                 CASSETTE.setdefault(request_key, []).append(exchange)
             else:
                 CASSETTE[request_key] = [exchange]
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if not any(name.lower() == "content-type" for name in headers):
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)

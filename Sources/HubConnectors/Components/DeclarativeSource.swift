@@ -97,7 +97,7 @@ public struct DeclarativeSource: Sendable {
         "SelectiveAuthenticator", "StateDelegatingStream",
         "HTTPAPIBudget", "UnlimitedCallRatePolicy", "FixedWindowCallRatePolicy", "MovingWindowCallRatePolicy", "Rate",
         "HttpRequestRegexMatcher", "RequestBodyJsonObject", "RequestBodyGraphQL", "RequestBodyGraphQlQuery", "RequestBodyPlainText",
-        "RequestBodyUrlEncodedForm",
+        "RequestBodyUrlEncodedForm", "JsonlDecoder", "CsvDecoder", "IterableDecoder", "GzipDecoder",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",

@@ -5,6 +5,7 @@ struct StreamDefinition: Sendable {
     let requester: Requester
     let selector: RecordSelector
     let paginator: Paginator?
+    let decoder: ResponseDecoder
     let routers: [PartitionRouter]
     let cursor: DatetimeCursor?
     let transformations: [Transformation]
@@ -36,6 +37,10 @@ struct StreamDefinition: Sendable {
         requester = try Requester(try retriever.requiredChild("requester"))
         selector = try RecordSelector(try retriever.requiredChild("record_selector"))
         paginator = try Paginator.make(try retriever.child("paginator"))
+        decoder = try ResponseDecoder(try retriever.child("decoder"))
+        if paginator != nil, !decoder.supportsPagination {
+            throw ManifestError(retriever.path.appending("decoder"), "the CDK pages only JSON responses; this decoder cannot be used with a paginator")
+        }
         routers = try retriever.children("partition_router").map { try PartitionRouter.make($0, depth: depth) }
         cursor = try node.child("incremental_sync").map(DatetimeCursor.init)
         transformations = try node.children("transformations").map(Transformation.init)

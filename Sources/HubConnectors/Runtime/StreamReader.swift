@@ -328,13 +328,10 @@ public struct StreamReader: Sendable {
                 }
                 let pageContext = requestContext(token)
                 let decoded: PyValue
-                if response.body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
-                    decoded = .dict(PyDict())
-                } else {
-                    do { decoded = try JSONBody.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
-                        throw RequestFailure(status: response.status, message: "the response is not valid JSON: \(error.message)",
-                                             path: stream.requester.manifestPath, attempts: 1)
-                    }
+                do { decoded = try stream.decoder.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
+                    let what = if case .json = stream.decoder { "is not valid JSON" } else { "could not be decoded" }
+                    throw RequestFailure(status: response.status, message: "the response \(what): \(error.message)",
+                                         path: stream.requester.manifestPath, attempts: 1)
                 }
                 var recordContext = pageContext
                 recordContext["response"] = decoded
@@ -351,7 +348,13 @@ public struct StreamReader: Sendable {
                     // As the CDK's paginators, which read `next(decoder.decode(response))`: of a body
                     // that is a list, its first element (an empty mapping for an empty list).
                     let paged: PyValue
-                    if case .list(let items) = decoded { paged = items.first ?? .dict(PyDict()) } else { paged = decoded }
+                    if stream.decoder.consumesBody {
+                        paged = .dict(PyDict())
+                    } else if case .list(let items) = decoded {
+                        paged = items.first ?? .dict(PyDict())
+                    } else {
+                        paged = decoded
+                    }
                     next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
                                                    lastPageSize: extracted.count, lastRecord: records.last,
                                                    lastToken: token, context: pageContext)

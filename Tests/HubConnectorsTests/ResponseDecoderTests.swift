@@ -1,0 +1,42 @@
+import CompressNIO
+@testable import HubConnectors
+import NIOCore
+import Testing
+
+/// What a third party's body can do to the decoders.
+@Suite("Response decoders")
+struct ResponseDecoderTests {
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var buffer = ByteBuffer(bytes: bytes)
+        return Array(try buffer.compress(with: .gzip()).readableBytesView)
+    }
+
+    @Test("a gzip bomb stops at the limit with an error, not at the end of memory")
+    func gzipBombIsBounded() throws {
+        // 4 MiB of zeros compress to about 4 KiB.
+        let bomb = try Self.gzip([UInt8](repeating: 0x30, count: 4 << 20))
+        #expect(bomb.count < 64 << 10)
+        let decoder = ResponseDecoder.gzip(.lines)
+        do {
+            _ = try decoder.decode(bomb, path: .root, maxDecompressed: 1 << 20)
+            Issue.record("a body expanding past the limit was decoded")
+        } catch let error as ResponseDecodingError {
+            #expect(error.message.contains("expands past 1048576 bytes"), "\(error)")
+        }
+        // Under the limit, the same body decodes.
+        let small = try Self.gzip(Array("{\"id\": 1}\n{\"id\": 2}\n".utf8))
+        #expect(try ResponseDecoder.gzip(.jsonLines).decode(small, path: .root).listCount == 2)
+        // Corrupt data after the magic bytes is an error naming it.
+        #expect(throws: ResponseDecodingError.self) { try decoder.decode([0x1F, 0x8B, 0x08, 0, 1, 2, 3], path: .root) }
+    }
+
+    @Test("CSV is read as Python's csv module reads it")
+    func csvQuirks() {
+        let rows = CSVRows.parse("a,b\r\n\"x\"\"y\",\"multi\nline\"\n\"q\"tail,plain\"quote\n\"\"\n,\n", delimiter: ",").rows
+        #expect(rows == [["a", "b"], ["x\"y", "multi\nline"], ["qtail", "plain\"quote"], [""], ["", ""]])
+    }
+}
+
+extension PyValue {
+    var listCount: Int? { if case .list(let items) = self { items.count } else { nil } }
+}
