@@ -28,8 +28,8 @@ public struct DeclarativeSource: Sendable {
     var parentNames: Set<String> {
         var names = Set<String>()
         func visit(_ stream: StreamDefinition) {
-            for case .substream(let parents) in stream.routers {
-                for parent in parents {
+            for router in stream.routers {
+                for parent in router.parents {
                     names.insert(parent.stream.name)
                     visit(parent.stream)
                 }
@@ -98,6 +98,7 @@ public struct DeclarativeSource: Sendable {
         "HTTPAPIBudget", "UnlimitedCallRatePolicy", "FixedWindowCallRatePolicy", "MovingWindowCallRatePolicy", "Rate",
         "HttpRequestRegexMatcher", "RequestBodyJsonObject", "RequestBodyGraphQL", "RequestBodyGraphQlQuery", "RequestBodyPlainText",
         "RequestBodyUrlEncodedForm", "JsonlDecoder", "CsvDecoder", "IterableDecoder", "GzipDecoder",
+        "GroupingPartitionRouter", "UnionPartitionRouter",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",

@@ -1,8 +1,37 @@
-/// `ListPartitionRouter` and `SubstreamPartitionRouter`; several routers combine as a
-/// cartesian product, as the CDK's `CartesianProductStreamSlicer`.
+/// `ListPartitionRouter`, `SubstreamPartitionRouter`, `GroupingPartitionRouter` and
+/// `UnionPartitionRouter`; several routers combine as a cartesian product, as the CDK's
+/// `CartesianProductStreamSlicer`.
 indirect enum PartitionRouter: Sendable {
     case list(values: ListValues, field: BoundInterpolation, option: RequestOption?)
     case substream([ParentConfig])
+    /// The underlying router's partitions in batches of `size`, each value a list (the
+    /// requester joins them itself: a grouped router injects nothing).
+    case grouping(size: Int, router: PartitionRouter, deduplicate: Bool)
+    /// Each child's partitions in turn, each value once, as `{field: value}`; injects nothing.
+    case union(field: BoundInterpolation, routers: [PartitionRouter])
+
+    /// The most partitions one group may hold.
+    static let maxGroupSize = 10_000
+
+    /// Every parent stream this router reads, however deep in groups and unions.
+    var parents: [ParentConfig] {
+        switch self {
+        case .list: []
+        case .substream(let parents): parents
+        case .grouping(_, let router, _): router.parents
+        case .union(_, let routers): routers.flatMap(\.parents)
+        }
+    }
+
+    /// Whether the router injects a request option anywhere (which grouping cannot do).
+    private var hasRequestOption: Bool {
+        switch self {
+        case .list(_, _, let option): option != nil
+        case .substream(let parents): parents.contains { $0.option != nil }
+        case .grouping(_, let router, _): router.hasRequestOption
+        case .union(_, let routers): routers.contains { $0.hasRequestOption }
+        }
+    }
 
     enum ListValues: Sendable {
         case fixed([PyValue])
@@ -44,6 +73,25 @@ indirect enum PartitionRouter: Sendable {
                                     parentKey: parentKey, partitionField: partitionField,
                                     option: try config.child("request_option").map(RequestOption.init))
             })
+        case "GroupingPartitionRouter":
+            guard let size = try node.int("group_size"), (1...maxGroupSize).contains(size) else {
+                throw ManifestError(node.path.appending("group_size"), "must be a whole number from 1 to \(maxGroupSize)")
+            }
+            let underlying = try make(try node.requiredChild("underlying_partition_router"), depth: depth)
+            guard !underlying.hasRequestOption else {
+                throw ManifestError(node.path.appending("underlying_partition_router"),
+                                    "request options are not supported under a GroupingPartitionRouter: use the grouped values in the requester")
+            }
+            return .grouping(size: size, router: underlying, deduplicate: try node.bool("deduplicate", default: true))
+        case "UnionPartitionRouter":
+            let children = try node.children("partition_routers")
+            guard children.count >= 2 else {
+                throw ManifestError(node.path.appending("partition_routers"), "a UnionPartitionRouter needs at least 2 child partition routers")
+            }
+            guard let field = try node.interpolation("partition_field") else {
+                throw ManifestError(node.path.appending("partition_field"), "is required")
+            }
+            return .union(field: field, routers: try children.map { try make($0, depth: depth) })
         default:
             throw ManifestError(node.path, "unsupported partition router \(node.kindDescription)")
         }
@@ -87,6 +135,49 @@ indirect enum PartitionRouter: Sendable {
                 }
             }
             return result
+        case .grouping(let size, let router, let deduplicate):
+            var groups: [Partition] = []
+            var batch: [Partition] = []
+            var seen = Set<PyValue>()
+            func flush() {
+                guard let first = batch.first else { return }
+                var grouped = Partition()
+                for key in first.values.keys {
+                    grouped.values[key] = .list(batch.map { $0.values[key] ?? PyValue.none })
+                }
+                groups.append(grouped)
+                batch = []
+            }
+            for partition in try await router.partitions(reader: reader, context: context) {
+                let keys = partition.values.keys.filter { $0 != .string("parent_slice") }
+                guard keys.count == 1, let key = partition.values[keys[0]] else {
+                    throw ManifestError(.root, "GroupingPartitionRouter expects a single partition key-value pair, got \(PyRepr.repr(.dict(partition.values)))")
+                }
+                if deduplicate {
+                    guard seen.insert(key).inserted else { continue }
+                }
+                batch.append(partition)
+                if batch.count == size { flush() }
+            }
+            flush()
+            return groups
+        case .union(let fieldName, let routers):
+            let field = PyRepr.str(try fieldName.evaluate(context))
+            var seen = Set<PyValue>()
+            var result: [Partition] = []
+            for router in routers {
+                for partition in try await router.partitions(reader: reader, context: context) {
+                    guard let value = partition.values[field] else {
+                        throw ManifestError(.root, "UnionPartitionRouter expects every child to give the partition field \(PyRepr.string(field)), "
+                                            + "got \(PyRepr.repr(.dict(partition.values)))")
+                    }
+                    guard seen.insert(value).inserted else { continue }
+                    var single = Partition()
+                    single.values[field] = value
+                    result.append(single)
+                }
+            }
+            return result
         }
     }
 
@@ -104,6 +195,8 @@ indirect enum PartitionRouter: Sendable {
                     let name = PyRepr.str(try parent.partitionField.evaluate(context))
                     if let option = parent.option, let value = values[name] { partition.injections.append((option, value)) }
                 }
+            case .grouping, .union:
+                break
             }
         }
         return partition
