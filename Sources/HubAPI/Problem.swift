@@ -55,6 +55,8 @@ public struct Problem: Error, Sendable {
             self.init(status: .unprocessableContent, code: error.code, title: "Invalid configuration", detail: error.message)
         case .invalidConnector:
             self.init(status: .unprocessableContent, code: error.code, title: "Invalid connector", detail: error.message)
+        case .invalidModel:
+            self.init(status: .unprocessableContent, code: error.code, title: "Invalid model", detail: error.message)
         case .methodNotAllowed: self.init(status: .methodNotAllowed, code: error.code, title: "Method not allowed", detail: error.message)
         case .payloadTooLarge: self.init(status: .contentTooLarge, code: error.code, title: "Payload too large", detail: error.message)
         case .rateLimited: self.init(status: .tooManyRequests, code: error.code, title: "Too many requests", detail: error.message)

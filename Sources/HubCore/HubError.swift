@@ -52,6 +52,7 @@ extension HubError {
         case invalidRequest = "invalid_request"
         case invalidConfig = "invalid_config"
         case invalidConnector = "invalid_connector"
+        case invalidModel = "invalid_model"
         case methodNotAllowed = "method_not_allowed"
         case payloadTooLarge = "payload_too_large"
         case rateLimited = "rate_limited"

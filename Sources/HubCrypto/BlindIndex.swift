@@ -10,13 +10,28 @@ public enum BlindIndexNormalizer: String, Sendable, Codable, CaseIterable {
     case lowercaseTrim = "lowercase_trim"
     /// Digits only: phone numbers in any punctuation.
     case digits
+    /// A web domain however it was written: `https://www.Acme.com/about` and `acme.com.` are
+    /// both `acme.com` (scheme, user, `www.`, port, path and a trailing dot dropped).
+    case domain
 
     public func normalize(_ value: String) -> String {
         switch self {
         case .exact: return value
         case .lowercaseTrim: return Self.trimmingWhiteSpace(value).lowercased()
         case .digits: return String(value.unicodeScalars.filter { $0.properties.numericType == .decimal && $0.isASCII }.map(Character.init))
+        case .domain: return Self.domain(value)
         }
+    }
+
+    static func domain(_ value: String) -> String {
+        var text = Substring(Self.trimmingWhiteSpace(value).lowercased())
+        if let scheme = text.range(of: "://") { text = text[scheme.upperBound...] }
+        if let end = text.firstIndex(where: { "/?#".contains($0) }) { text = text[..<end] }
+        if let user = text.lastIndex(of: "@") { text = text[text.index(after: user)...] }
+        if let port = text.lastIndex(of: ":"), text[text.index(after: port)...].allSatisfy(\.isNumber) { text = text[..<port] }
+        while text.hasSuffix(".") { text = text.dropLast() }
+        if text.hasPrefix("www.") { text = text.dropFirst(4) }
+        return String(text)
     }
 
     /// What `trimmingCharacters(in: .whitespacesAndNewlines)` returns, without the NSString

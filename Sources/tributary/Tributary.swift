@@ -15,7 +15,7 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, DevCommand.self, ServeCommand.self, MigrateCommand.self, TenantsCommand.self, KeysCommand.self, JobsCommand.self,
-            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ConnectionsCommand.self, SyncCommand.self, ApiKeysCommand.self,
+            QueuesCommand.self, DbCommand.self, ConnectorsCommand.self, ModelsCommand.self, ConnectionsCommand.self, SyncCommand.self, ApiKeysCommand.self,
             VersionCommand.self,
         ]
     )

@@ -231,6 +231,55 @@ struct APIv1Tests {
         }
     }
 
+    static let personModel = """
+        name: person
+        schema:
+          type: object
+          properties:
+            email: {type: string}
+            full_name: {type: string}
+        sensitive: [email]
+        identity:
+          email: email
+        survivorship:
+          full_name: {priority: [crm]}
+        """
+
+    @Test("models are published by operator keys only, read by any key, and checked before they are stored")
+    func models() async throws {
+        try await api.withWorld { world in
+            func post(_ definition: String, key: String) async throws -> (status: Int, json: JSONValue) {
+                let body = String(decoding: try JSONEncoder().encode(JSONValue.object(["definition": .string(definition)])), as: UTF8.self)
+                let reply = try await api.get("\(world.baseURL)/v1/models", key: key, method: .POST, body: body)
+                return (reply.status, reply.json)
+            }
+            // A tenant key with every tenant scope may not publish: a model decides what is sealed.
+            #expect(try await post(Self.personModel, key: world.writeA).status == 403)
+            let created = try await post(Self.personModel, key: world.connectorsWriter)
+            #expect(created.status == 201, "\(created.json)")
+            #expect(created.json["version"] == .number(1))
+            let again = try await post(Self.personModel, key: world.connectorsWriter)
+            #expect(again.status == 200 && again.json["created"] == .bool(false))
+            // Every problem is named, nothing is stored.
+            let bad = try await post("name: person\nschema: {type: object, properties: {email: {type: string}}}\nsensitive: [ssn]\n",
+                                     key: world.connectorsWriter)
+            #expect(bad.status == 422)
+            #expect(bad.json["code"] == .string("invalid_model"))
+            #expect(bad.json["detail"]?.stringValue?.contains("sensitive[0]") == true, "\(bad.json)")
+            let listed = try await api.get("\(world.baseURL)/v1/models", key: world.readA)
+            #expect(listed.status == 200)
+            #expect(listed.json["data"]?.arrayValue?.map { $0["latest_version"] } == [.number(1)])
+            let shown = try await api.get("\(world.baseURL)/v1/models/person", key: world.readA)
+            #expect(shown.status == 200)
+            let email = shown.json["fields"]?.arrayValue?.first { $0["name"] == .string("email") }
+            #expect(email?["sensitive"] == .bool(true) && email?["identity"] == .string("email"))
+            let fullName = shown.json["fields"]?.arrayValue?.first { $0["name"] == .string("full_name") }
+            #expect(fullName?["survivorship"]?["priority"] == .array([.string("crm")]))
+            #expect(try await api.get("\(world.baseURL)/v1/models/company", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/models/Not%20A%20Name", key: world.readA).status == 400)
+        }
+    }
+
     @Test("a tenant's share of the sync workers is set by operator keys, bounded, and reaches the queue")
     func tenantQuota() async throws {
         try await api.withWorld { world in
@@ -292,7 +341,7 @@ struct APIv1Tests {
                 "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "POST /v1/connections", "GET /v1/connections/{id}",
                 "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
-                "GET /v1/connectors/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
+                "GET /v1/connectors/{name}", "GET /v1/models", "POST /v1/models", "GET /v1/models/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
                 "GET /v1/jobs", "GET /v1/jobs/{id}",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
                 "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",
@@ -311,15 +360,16 @@ struct APIv1Tests {
                     of: "{id}",
                     with: template.hasPrefix("/v1/jobs") ? "1" : template.hasPrefix("/v1/tenants") ? world.tenantA.description : world.connectionA.uuidString
                 )
-                    .replacingOccurrences(of: "{name}", with: "crm")
+                    .replacingOccurrences(of: "{name}", with: template.hasPrefix("/v1/models") ? "person" : "crm")
                     .replacingOccurrences(of: "{connection_id}", with: world.connectionA.uuidString)
                     .replacingOccurrences(of: "{tenant_id}", with: world.tenantA.description)
                 let key: String? = template.hasPrefix("/v1/webhooks") ? nil
                     : template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
-                    : method == "POST" && template.hasPrefix("/v1/connectors") ? world.connectorsWriter
+                    : method == "POST" && (template.hasPrefix("/v1/connectors") || template.hasPrefix("/v1/models")) ? world.connectorsWriter
                     : method != "GET" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
                 let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""
                 let body: String? = method != "POST" ? nil : template == "/v1/tenants" ? #"{"name": "Initech"}"#
+                    : template == "/v1/models" ? String(decoding: try JSONEncoder().encode(JSONValue.object(["definition": .string(Self.personModel)])), as: UTF8.self)
                     : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
                         "name": .string("crm"), "manifest": .string(APIWorld.manifest), "sidecar": .string(APIWorld.sidecar)])), as: UTF8.self)
                     : "{}"

@@ -194,6 +194,23 @@ enum OpenAPIDocument {
                 parameters: [parameter("name", in: "path", schema: string("Connector name"), description: "The connector")],
                 responses: ["200": json(ref("Connector"), "The connector"), "404": notFound]
             )]),
+            "/v1/models": .object([
+                "get": operation("Unified models, by name", tag: "models", parameters: pageParameters,
+                                 responses: ["200": json(list(of: "ModelSummary"), "Models"), "400": errorsBadRequest]),
+                "post": operation(
+                    "Register a unified model version (an operator key with connectors:write: models are shared by every tenant)", tag: "models",
+                    body: .object(["type": .string("object"), "required": .array([.string("definition")]), "additionalProperties": .bool(false),
+                                   "properties": .object(["definition": string("The model's YAML (models/NAME.yaml), as text")])]),
+                    responses: ["200": json(ref("ModelRegistered"), "Identical content: the existing version"),
+                                "201": json(ref("ModelRegistered"), "A new version"),
+                                "400": errorsBadRequest, "403": forbidden, "422": problem("The model is not valid; the detail lists each problem")]
+                ),
+            ]),
+            "/v1/models/{name}": .object(["get": operation(
+                "A unified model's latest version: its fields, which are sensitive, its identity keys and survivorship rules", tag: "models",
+                parameters: [parameter("name", in: "path", schema: string("Model name"), description: "The model")],
+                responses: ["200": json(ref("Model"), "The model"), "400": errorsBadRequest, "404": notFound]
+            )]),
             "/v1/tenants": .object([
                 "get": operation("Tenants, oldest first (admin)", tag: "tenants", parameters: pageParameters,
                                  responses: ["200": json(list(of: "Tenant"), "Tenants"), "400": errorsBadRequest, "403": forbidden]),
@@ -328,6 +345,16 @@ enum OpenAPIDocument {
         ]),
         "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
                           "created_at": timestamp, "shredded_at": nullableTimestamp]),
+        "ModelSummary": object(["name": .object(["type": .string("string")]), "latest_version": integer, "versions": integer, "updated_at": timestamp]),
+        "ModelRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean]),
+        "Model": object([
+            "name": .object(["type": .string("string")]), "version": integer, "checksum": .object(["type": .string("string")]),
+            "description": nullableString,
+            "fields": .object(["type": .string("array"), "items": object([
+                "name": .object(["type": .string("string")]), "sensitive": boolean,
+                "identity": nullableString, "survivorship": .object([:]),
+            ])]),
+        ]),
         "TenantQuota": object([
             "tenant_id": .object(["type": .string("string"), "format": .string("uuid")]), "queue": .object(["type": .string("string")]),
             "weight": .object(["type": .array([.string("integer"), .string("null")])]),

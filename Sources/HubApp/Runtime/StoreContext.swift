@@ -22,6 +22,7 @@ public struct StoreContext: Sendable {
     public var connections: ConnectionStore { ConnectionStore(client: client, keyring: keyring, logger: logger) }
     public var jobs: JobQueue { JobQueue(client: client, logger: logger) }
     public var connectors: ConnectorStore { ConnectorStore(client: client, logger: logger) }
+    public var models: ModelStore { ModelStore(client: client, logger: logger) }
     public var syncs: SyncStore { SyncStore(client: client, logger: logger) }
     public var runs: RunStore { RunStore(client: client, logger: logger) }
     public var syncService: SyncService { SyncService(client: client, logger: logger) }

@@ -136,8 +136,10 @@ public struct DeclarativeSource: Sendable {
 /// Several manifest problems found at once, so an author fixes them in one pass.
 public struct ManifestProblems: Error, Sendable, CustomStringConvertible {
     public let problems: [ManifestError]
+    /// What has them: the manifest, `hub.yaml`, a model.
+    public var subject = "the manifest"
     public var description: String {
-        "the manifest has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
+        "\(subject) has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
             + problems.map { "  - \($0)" }.joined(separator: "\n")
     }
 }

@@ -108,6 +108,6 @@ public struct ConnectorSidecar: Sendable {
         if let node = try root.child("webhooks") {
             webhooks = try WebhookPolicy(node, problems: &problems)
         }
-        if !problems.isEmpty { throw ManifestProblems(problems: problems) }
+        if !problems.isEmpty { throw ManifestProblems(problems: problems, subject: "hub.yaml") }
     }
 }
