@@ -3,6 +3,7 @@ import HubConnectors
 import HubCore
 import HubCrypto
 import HubStore
+import HubSync
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -47,6 +48,7 @@ struct ConnectorsController: Sendable {
                     "primary_key": .array(definition.primaryKey(stream).map { .string($0.joined(separator: ".")) }),
                     "sensitive": .array((policy?.sensitive ?? []).map(JSONValue.string)),
                     "blind_indexed": .array((policy?.blindIndexes ?? []).map { .string($0.name) }),
+                    "unified": .object((policy?.unified ?? [:]).mapValues { .array($0.fieldNames.map(JSONValue.string)) }),
                 ])
             }),
         ]))
@@ -69,7 +71,8 @@ struct ConnectorsController: Sendable {
         let definition: ConnectorDefinition
         do {
             definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: sidecar)
-        } catch let error as HubError {
+            try await ModelCatalog(client: client, logger: logger).check(definition)
+        } catch let error as HubError where error.code == .invalidInput {
             throw Problem(status: .unprocessableContent, code: .invalidConnector, title: "Invalid connector", detail: error.message)
         }
         let (version, created) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)

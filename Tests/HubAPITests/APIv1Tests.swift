@@ -277,6 +277,26 @@ struct APIv1Tests {
             #expect(fullName?["survivorship"]?["priority"] == .array([.string("crm")]))
             #expect(try await api.get("\(world.baseURL)/v1/models/company", key: world.readA).status == 404)
             #expect(try await api.get("\(world.baseURL)/v1/models/Not%20A%20Name", key: world.readA).status == 400)
+
+            // A connector mapping its stream into the model: checked against the registered model.
+            func register(_ unified: String) async throws -> (status: Int, json: JSONValue) {
+                let sidecar = APIWorld.sidecar + "\n    unified:\n      " + unified
+                let body = String(decoding: try JSONEncoder().encode(JSONValue.object([
+                    "name": .string("crm"), "manifest": .string(APIWorld.manifest), "sidecar": .string(sidecar)])), as: UTF8.self)
+                let reply = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: body)
+                return (reply.status, reply.json)
+            }
+            let wrongField = try await register("person: {fullname: \"{{ record.name }}\"}")
+            #expect(wrongField.status == 422)
+            #expect(wrongField.json["detail"]?.stringValue?.contains("unified.person.fullname: model person has no field 'fullname'") == true, "\(wrongField.json)")
+            let unknownModel = try await register("company: {name: \"{{ record.name }}\"}")
+            #expect(unknownModel.status == 422)
+            #expect(unknownModel.json["detail"]?.stringValue?.contains("no model named company is registered") == true, "\(unknownModel.json)")
+            let mapped = try await register("person: {email: \"{{ record.email }}\", full_name: \"{{ record.name }}\"}")
+            #expect(mapped.status == 201, "\(mapped.json)")
+            let connector = try await api.get("\(world.baseURL)/v1/connectors/crm", key: world.readA)
+            let contacts = connector.json["streams"]?.arrayValue?.first { $0["name"] == .string("contacts") }
+            #expect(contacts?["unified"]?["person"] == .array([.string("email"), .string("full_name")]), "\(connector.json)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import HubConnectors
+import HubCore
 import HubCrypto
 import Testing
 
@@ -63,5 +64,81 @@ struct UnifiedModelTests {
             #expect(domain.normalize(written) == "acme.com", "\(written)")
         }
         #expect(domain.normalize("shop.acme.com") == "shop.acme.com")
+    }
+}
+
+/// `hub.yaml` mappings of a stream into a model.
+@Suite("Unified mappings")
+struct UnifiedMappingTests {
+    static let manifest = """
+        version: 6.0.0
+        type: DeclarativeSource
+        streams:
+          - type: DeclarativeStream
+            name: contacts
+            primary_key: [id]
+            retriever:
+              type: SimpleRetriever
+              requester: {type: HttpRequester, url_base: "https://api.example.com", path: /contacts}
+              record_selector: {type: RecordSelector, extractor: {type: DpathExtractor, field_path: [data]}}
+        """
+
+    static func person() throws -> UnifiedModel {
+        try UnifiedModel(yaml: "name: person\nschema: {type: object, properties: {email: {type: string}, full_name: {type: string}, phone: {type: string}}}\n")
+    }
+
+    @Test("a mapping evaluates each field from the record and config; empty values are left out")
+    func evaluates() throws {
+        let sidecar = """
+            streams:
+              contacts:
+                unified:
+                  person:
+                    email: "{{ record.email | lower }}"
+                    full_name: "{{ record.first ~ ' ' ~ record.last }}"
+                    phone: "{{ record.get('phone') }}"
+            """
+        let definition = try ConnectorDefinition(name: "crm", manifest: Self.manifest, sidecar: sidecar)
+        #expect(definition.mappedModels == ["person"])
+        try definition.checkMappings(against: ["person": try Self.person()])
+        let record = try PyValue.parseJSON(Array(#"{"id": 1, "email": "Ada@X.com", "first": "Ada", "last": "Lovelace"}"#.utf8))
+        let fields = try #require(try definition.unifiedFields(stream: "contacts", model: "person", record: record, config: .dict(PyDict())))
+        #expect(fields["email"] == .string("ada@x.com"))
+        #expect(fields["full_name"] == .string("Ada Lovelace"))
+        #expect(fields["phone"] == nil, "a field the record lacks is absent, not None")
+        #expect(try definition.unifiedFields(stream: "contacts", model: "company", record: record, config: .dict(PyDict())) == nil)
+    }
+
+    @Test("mapping errors name the connector, stream, field and expression")
+    func errorsNameTheirPlace() throws {
+        // A bad expression is refused at registration.
+        do {
+            _ = try ConnectorDefinition(name: "crm", manifest: Self.manifest,
+                                        sidecar: "streams:\n  contacts:\n    unified:\n      person:\n        email: \"{{ record.email \"\n")
+            Issue.record("a bad expression was accepted")
+        } catch let error as HubError {
+            #expect(error.message.contains("streams.contacts.unified.person.email"), "\(error.message)")
+        }
+        // A field the model lacks, or a model nobody registered.
+        let sidecar = "streams:\n  contacts:\n    unified:\n      person:\n        fullname: \"{{ record.name }}\"\n      company:\n        name: \"{{ record.org }}\"\n"
+        let definition = try ConnectorDefinition(name: "crm", manifest: Self.manifest, sidecar: sidecar)
+        do {
+            try definition.checkMappings(against: ["person": try Self.person()])
+            Issue.record("a mapping into a missing field was accepted")
+        } catch let error as HubError {
+            #expect(error.message.contains("hub.yaml streams.contacts.unified.person.fullname: model person has no field 'fullname'"), "\(error.message)")
+            #expect(error.message.contains("hub.yaml streams.contacts.unified.company: no model named company is registered"), "\(error.message)")
+        }
+        // An expression that fails on a record says where and what.
+        let failing = try ConnectorDefinition(name: "crm", manifest: Self.manifest,
+                                              sidecar: "streams:\n  contacts:\n    unified:\n      person:\n        email: \"{{ record.email + 1 }}\"\n")
+        let record = try PyValue.parseJSON(Array(#"{"id": 1, "email": [1]}"#.utf8))
+        do {
+            _ = try failing.unifiedFields(stream: "contacts", model: "person", record: record, config: .dict(PyDict()))
+            Issue.record("a failing expression gave a value")
+        } catch let error as HubError {
+            #expect(error.message.contains("connector crm hub.yaml streams.contacts.unified.person.email"), "\(error.message)")
+            #expect(error.message.contains("record.email + 1"), "\(error.message)")
+        }
     }
 }

@@ -334,6 +334,8 @@ enum OpenAPIDocument {
                 "primary_key": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
                 "sensitive": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
                 "blind_indexed": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+                "unified": .object(["type": .string("object"), "description": .string("Model name to the model fields the stream's records fill"),
+                                    "additionalProperties": .object(["type": .string("array"), "items": .object(["type": .string("string")])])]),
             ])]),
         ]),
         "ConnectorRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean,

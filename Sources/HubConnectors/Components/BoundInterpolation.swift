@@ -6,11 +6,11 @@ struct BoundInterpolation: Sendable {
 
     var isPlain: Bool { interpolation.isPlain }
 
-    func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil) throws -> PyValue {
+    func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil, strict: Bool = false) throws -> PyValue {
         var scoped = context
         scoped["parameters"] = parameters
         do {
-            return try interpolation.evaluate(scoped, validTypes: validTypes)
+            return try interpolation.evaluate(scoped, validTypes: validTypes, strict: strict)
         } catch let error as ExpressionError {
             throw ManifestError(path, "evaluating \(PyRepr.string(interpolation.template.source)): \(error.message)")
         }

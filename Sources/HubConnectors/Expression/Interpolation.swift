@@ -30,11 +30,13 @@ public struct Interpolation: Sendable {
     static let streamStateRefusal = "`stream_state` is no longer supported for interpolation. We recommend using `stream_interval` "
         + "instead. Please reference the CDK Migration Guide for more information."
 
-    public func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil) throws -> PyValue {
+    /// `strict` lets a type error fail the evaluation, where the CDK would render the
+    /// template's own text: Tributary's own expressions (unified mappings) want the error.
+    public func evaluate(_ context: ExpressionContext, validTypes: Set<String>? = nil, strict: Bool = false) throws -> PyValue {
         if namesStreamState { throw ExpressionError(Self.streamStateRefusal) }
         try Self.checkDeclared(template, context)
         do {
-            let rendered = try Self.render(template, context)
+            let rendered = strict ? try template.render(context) : try Self.render(template, context)
             if !rendered.isEmpty { return Self.literal(rendered, validTypes: validTypes) }
         } catch let error as ExpressionError where error.isUndefined {
             // The CDK catches UndefinedError here and renders the default instead.

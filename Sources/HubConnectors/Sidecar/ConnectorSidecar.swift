@@ -16,6 +16,10 @@ import HubCrypto
 ///     blind_index:               # equality lookup without decryption
 ///       email: lowercase_trim
 ///       phone: digits
+///     unified:                   # the stream's records as unified models (models/*.yaml)
+///       person:
+///         email: "{{ record.email }}"
+///         full_name: "{{ record.first_name ~ ' ' ~ record.last_name }}"
 /// webhooks: …                    # see WebhookPolicy
 /// ```
 public struct ConnectorSidecar: Sendable {
@@ -24,6 +28,8 @@ public struct ConnectorSidecar: Sendable {
         public var cursorField: String?
         public var sensitive: [String] = []
         public var blindIndexes: [BlindIndexField] = []
+        /// Model name to the mapping of this stream's records into it.
+        public var unified: [String: UnifiedMapping] = [:]
     }
 
     public var schedule: PyDuration?
@@ -72,8 +78,27 @@ public struct ConnectorSidecar: Sendable {
                 let node = try ComponentNode(value == .none ? .dict(PyDict()) : value, path: .root.appending("streams").appending(name))
                 var policy = StreamPolicy()
                 for field in node.fields.keys.map(PyRepr.str)
-                where !["primary_key", "cursor_field", "sensitive", "blind_index"].contains(field) {
-                    problems.append(ManifestError(node.path.appending(field), "unknown setting; expected primary_key, cursor_field, sensitive or blind_index"))
+                where !["primary_key", "cursor_field", "sensitive", "blind_index", "unified"].contains(field) {
+                    problems.append(ManifestError(node.path.appending(field), "unknown setting; expected primary_key, cursor_field, sensitive, blind_index or unified"))
+                }
+                switch node.value("unified") {
+                case nil: break
+                case .dict(let models)?:
+                    for (modelKey, fields) in models.entries {
+                        let model = PyRepr.str(modelKey)
+                        let path = node.path.appending("unified").appending(model)
+                        guard UnifiedModel.isValidName(model) else {
+                            problems.append(ManifestError(path, "is not a model name (lower-case letters, digits, _ and -)"))
+                            continue
+                        }
+                        do {
+                            policy.unified[model] = try UnifiedMapping(try ComponentNode(fields, path: path), problems: &problems)
+                        } catch let error as ManifestError {
+                            problems.append(error)
+                        }
+                    }
+                case let other?:
+                    problems.append(ManifestError(node.path.appending("unified"), "expected a mapping of model name to field expressions, found \(other.typeName)"))
                 }
                 switch node.value("primary_key") {
                 case .string(let single)?: policy.primaryKey = [[single]]

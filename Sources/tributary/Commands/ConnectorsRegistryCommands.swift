@@ -5,6 +5,7 @@ import HubConnectors
 import HubCore
 import HubCrypto
 import HubStore
+import HubSync
 
 struct ConnectorsAddCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +27,8 @@ struct ConnectorsAddCommand: AsyncParsableCommand {
     func run() async throws {
         let definition = try ConnectorDefinition.load(folder: path)
         let (version, created) = try await CommandEnvironment.withStore { store in
-            try await store.connectors.register(name: definition.name, manifest: definition.manifestText, sidecar: definition.sidecarText)
+            try await ModelCatalog(client: store.client, logger: store.logger).check(definition)
+            return try await store.connectors.register(name: definition.name, manifest: definition.manifestText, sidecar: definition.sidecarText)
         }
         if json {
             struct Output: Encodable { let name: String; let version: Int; let created: Bool; let streams: [String] }
@@ -78,6 +80,11 @@ struct ConnectorsShowCommand: AsyncParsableCommand {
         if let limit = definition.sidecar.accountConcurrency { print("per-account concurrency: \(limit)") }
         let credentials = definition.credentialFields.sorted()
         if !credentials.isEmpty { print("credentials (encrypted): \(credentials.joined(separator: ", "))") }
+        for stream in definition.source.streamNames {
+            for (model, mapping) in (definition.sidecar.streams[stream]?.unified ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("\(stream) → \(model): \(mapping.fieldNames.joined(separator: ", "))")
+            }
+        }
         print(CLIOutput.table(
             header: ["STREAM", "SYNC", "PRIMARY KEY", "SENSITIVE", "BLIND INDEX"],
             rows: definition.source.streamNames.map { stream in
