@@ -7,7 +7,7 @@ import PostgresNIO
 
 /// The sealed columns a re-encryption pass moves to the newest data key.
 enum SealedColumn {
-    case records, connections, webhookEvents
+    case records, connections, webhookEvents, unifiedSources
 }
 
 extension KeyAdministration {
@@ -23,6 +23,8 @@ extension KeyAdministration {
                     return try await reencryptCredentials(connection, tenant: tenant, target: target, batchSize: batchSize)
                 case .webhookEvents:
                     return try await reencryptWebhookEvents(connection, tenant: tenant, target: target, batchSize: batchSize)
+                case .unifiedSources:
+                    return try await reencryptUnifiedSources(connection, tenant: tenant, target: target, batchSize: batchSize)
                 }
             }
         }
@@ -118,6 +120,37 @@ extension KeyAdministration {
         for (id, sealed) in updates {
             try await connection.query(
                 "UPDATE webhook_events SET payload = \(ByteBuffer(bytes: sealed)), key_version = \(target.version) WHERE id = \(id)",
+                logger: logger
+            )
+        }
+        return updates.count
+    }
+
+    /// Unified sources' sealed mapped fields, bound to their source row and model.
+    private func reencryptUnifiedSources(_ connection: PostgresConnection, tenant: TenantID, target: DataKey, batchSize: Int)
+        async throws -> Int
+    {
+        let rows = try await connection.query(
+            """
+            SELECT connection_id, stream, external_id, model, sensitive, key_version FROM unified_sources
+            WHERE tenant_id = \(tenant.rawValue) AND sensitive IS NOT NULL AND key_version < \(target.version)
+            ORDER BY connection_id, stream, external_id, model
+            LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        )
+        var updates: [(UUID, String, String, String, [UInt8])] = []
+        for try await (connectionID, stream, externalID, model, ciphertext, version) in rows.decode((UUID, String, String, String, ByteBuffer, Int).self) {
+            let context = EncryptionContext(tenant: tenant, table: "unified_sources", column: "sensitive",
+                                            row: EntityReader.rowIdentity(connection: connectionID, stream: stream, externalID: externalID, model: model))
+            updates.append((connectionID, stream, externalID, model, try await reseal(Array(ciphertext.readableBytesView), from: version, to: target, context: context)))
+        }
+        for (connectionID, stream, externalID, model, sealed) in updates {
+            try await connection.query(
+                """
+                UPDATE unified_sources SET sensitive = \(ByteBuffer(bytes: sealed)), key_version = \(target.version)
+                WHERE connection_id = \(connectionID) AND stream = \(stream) AND external_id = \(externalID) AND model = \(model)
+                """,
                 logger: logger
             )
         }

@@ -94,7 +94,7 @@ public struct KeyAdministration: Sendable {
         var remaining = try await countBelow(tenant: tenant, version: target.version)
         var moved = 0
         progress(ReencryptionProgress(tenant: tenant, targetVersion: target.version, moved: 0, remaining: remaining))
-        for table in [SealedColumn.records, .connections, .webhookEvents] {
+        for table in [SealedColumn.records, .connections, .webhookEvents, .unifiedSources] {
             while true {
                 let count = try await reencryptBatch(table, tenant: tenant, target: target, batchSize: batchSize)
                 if count == 0 { break }
@@ -116,6 +116,8 @@ public struct KeyAdministration: Sendable {
                      + (SELECT count(*) FROM connections WHERE tenant_id = \(tenant.rawValue) AND credentials IS NOT NULL
                           AND credentials_key_version < \(version))
                      + (SELECT count(*) FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
+                     + (SELECT count(*) FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND sensitive IS NOT NULL
+                          AND key_version < \(version))
                 """,
                 logger: logger
             )
@@ -182,6 +184,8 @@ public struct KeyAdministration: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM connections WHERE tenant_id = \(tenant.rawValue)
                                     AND credentials_key_version < \(version) AND credentials IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
+                  AND NOT EXISTS (SELECT 1 FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version)
+                                    AND sensitive IS NOT NULL)
                 RETURNING version
                 """,
                 logger: logger

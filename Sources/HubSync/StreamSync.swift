@@ -71,10 +71,13 @@ struct StreamSync: Sendable {
             state = try await syncs.state(connection: arguments.connection, stream: arguments.stream)
         }
 
+        let unified = try await UnifiedLinking.make(definition: definition, stream: arguments.stream, tenant: arguments.tenant,
+                                                    connection: arguments.connection, config: config, client: client,
+                                                    keyring: keyring, logger: context.logger)
         let batch = SyncBatch(
             arguments: arguments, definition: definition, policy: definition.recordPolicy(arguments.stream),
             writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs, runs: runs,
-            context: context, batchSize: batchSize, trackSeen: !incremental
+            context: context, batchSize: batchSize, trackSeen: !incremental, unified: unified
         )
         do {
             // Every background commit has ended when this returns, whatever the read did.

@@ -21,8 +21,13 @@ actor SyncBatch {
     let batchSize: Int
     /// A full pass remembers every id it saw, to mark the rest deleted at the end.
     let trackSeen: Bool
+    /// The models this stream's records map into (empty for most streams: then nothing of the
+    /// unified layer runs).
+    let unified: UnifiedLinking?
 
     private var pending: [RecordWriter.Input] = []
+    /// The records as read, for the unified mappings (kept only when the stream has some).
+    private var pendingRaw: [PyValue] = []
     private var pendingPages = 0
     private var pendingRead = 0
     private var seen: Set<String> = []
@@ -34,7 +39,8 @@ actor SyncBatch {
     private let lane = CommitLane(width: SyncBatch.maxInFlight)
 
     init(arguments: SyncJobArguments, definition: ConnectorDefinition, policy: RecordPolicy, writer: RecordWriter,
-         syncs: SyncStore, runs: RunStore, context: JobContext, batchSize: Int, trackSeen: Bool) {
+         syncs: SyncStore, runs: RunStore, context: JobContext, batchSize: Int, trackSeen: Bool, unified: UnifiedLinking? = nil) {
+        self.unified = unified
         self.arguments = arguments
         self.identity = RecordIdentity(definition: definition, stream: arguments.stream)
         self.policy = policy
@@ -96,6 +102,7 @@ actor SyncBatch {
         let input = try identity.input(fields, describing: "record \(recordNumber)")
         if trackSeen { seen.insert(input.externalID) }
         pending.append(input)
+        if unified != nil { pendingRaw.append(data) }
         pendingRead += 1
     }
 
@@ -103,18 +110,22 @@ actor SyncBatch {
     /// state the batch commits in the background; with one, every earlier batch first.
     func flush(state: JSONValue?) async throws {
         guard !pending.isEmpty || state != nil || pendingPages > 0 else { return }
-        let records = pending, pages = pendingPages, read = pendingRead
+        let records = pending, raw = pendingRaw, pages = pendingPages, read = pendingRead
         pending = []
+        pendingRaw = []
         pendingPages = 0
         pendingRead = 0
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, runs = self.runs, context = self.context, job = self.context.job
+        let unified = self.unified
         let commit: @Sendable () async throws -> Void = {
             // Sealed before the transaction: preparing may read keys through the pool, which must
             // not happen while this batch holds a connection (a full pool would deadlock).
             let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
                                                     stream: arguments.stream, records: records, policy: policy)
+            let sources = try await unified?.prepare(records: records, raw: raw) ?? []
             try await context.withTransaction(isolation: nil) { database in
                 let written = try await writer.run(prepared, on: database)
+                try await unified?.link(sources, on: database)
                 if let state {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                               stream: arguments.stream, partition: arguments.partitionKey, state: state)
@@ -135,8 +146,9 @@ actor SyncBatch {
     /// one transaction.
     func finish() async throws {
         try await lane.drain()
-        let records = pending, pages = pendingPages, read = pendingRead
+        let records = pending, raw = pendingRaw, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, runs = self.runs, job = self.context.job
+        let unified = self.unified
         if trackSeen, let cutShort {
             context.logger.warning("full refresh read only part of the stream; no record is marked deleted",
                                    metadata: ["hub.sync.stream": "\(arguments.stream)", "hub.sync.reason": "\(cutShort)"])
@@ -144,8 +156,10 @@ actor SyncBatch {
         let seen = trackSeen && cutShort == nil ? Array(self.seen) : nil
         let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
                                                 stream: arguments.stream, records: records, policy: policy)
+        let sources = try await unified?.prepare(records: records, raw: raw) ?? []
         try await context.withTransaction(completing: true) { database in
             let written = try await writer.run(prepared, on: database)
+            try await unified?.link(sources, on: database)
             try await runs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
                                             read: read, written: written, pages: pages)
             if let seen {
@@ -156,5 +170,6 @@ actor SyncBatch {
             try await arguments.finish(on: database, runs: runs)
         }
         pending = []
+        pendingRaw = []
     }
 }

@@ -300,6 +300,58 @@ struct APIv1Tests {
         }
     }
 
+    @Test("the unified API merges an entity's sources, filters on identity keys, reveals sensitive fields only to sensitive keys")
+    func unified() async throws {
+        try await api.withWorld { world in
+            let body = String(decoding: try JSONEncoder().encode(JSONValue.object(["definition": .string(Self.personModel)])), as: UTF8.self)
+            #expect(try await api.get("\(world.baseURL)/v1/models", key: world.connectorsWriter, method: .POST, body: body).status == 201)
+            let logger = TestDatabase.logger
+            let tenantB = try await ConnectionStore(client: world.client, logger: logger).connection(world.connectionB).tenant
+            func link(_ tenant: TenantID, _ connection: UUID, _ id: String, _ fields: [String: String]) async throws {
+                let protector = RecordProtector(
+                    policy: RecordPolicy(sensitiveFields: ["email"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)]),
+                    key: try await world.keyring.encryptionKey(for: tenant), indexKey: try await world.keyring.indexKey(for: tenant), table: "unified_sources")
+                let row = EntityReader.rowIdentity(connection: connection, stream: "contacts", externalID: id, model: "person")
+                let source = EntityStore.SourceInput(connection: connection, stream: "contacts", externalID: id, connector: "crm",
+                                                     protected: try protector.protect(fields.mapValues(JSONValue.string), row: row), sourceUpdatedAt: nil)
+                _ = try await world.client.withTransaction(logger: logger) { database in
+                    try await EntityStore(logger: logger).link(on: database, tenant: tenant, model: "person", sources: [source])
+                }
+            }
+            try await link(world.tenantA, world.connectionA, "c1", ["email": "Ada@X.com", "full_name": "Ada L"])
+            try await link(world.tenantA, world.connectionA, "c2", ["email": "ada@x.com", "full_name": "Ada Lovelace"])
+            try await link(world.tenantA, world.connectionA, "c3", ["email": "bob@y.com", "full_name": "Bob"])
+            try await link(tenantB, world.connectionB, "c1", ["email": "ada@x.com", "full_name": "Someone Else"])
+
+            let all = try await api.get("\(world.baseURL)/v1/unified/person", key: world.readA)
+            #expect(all.status == 200, "\(all.json)")
+            #expect(all.json["data"]?.arrayCount == 2)
+            let found = try await api.get("\(world.baseURL)/v1/unified/person?email=%20ADA@x.com", key: world.readA)
+            let ada = try #require(found.json["data"]?.firstElement)
+            #expect(found.json["data"]?.arrayCount == 1)
+            #expect(ada["sources"]?.arrayCount == 2)
+            #expect(ada["fields"]?["full_name"] == .string("Ada Lovelace"), "the most recent source wins: \(ada)")
+            #expect(ada["fields"]?["email"] == .string("***"), "masked without records:read-sensitive")
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person?email=nobody@z.com", key: world.readA).json["data"]?.arrayCount == 0)
+            let notKey = try await api.get("\(world.baseURL)/v1/unified/person?full_name=Ada", key: world.readA)
+            #expect(notKey.status == 400)
+            guard case .string(let id)? = ada["id"] else { Issue.record("no id"); return }
+            let revealed = try await api.get("\(world.baseURL)/v1/unified/person/\(id)", key: world.sensitiveA)
+            #expect(revealed.json["fields"]?["email"]?.stringValue?.lowercased() == "ada@x.com", "\(revealed.json)")
+            var audited = 0
+            for try await count in try await world.client.query(
+                "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)", logger: logger).decode(Int.self) { audited = count }
+            #expect(audited >= 2, "each revealed source is audited")
+            // Tenant B sees its own Ada only, and nothing of A's, even by A's id.
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person/\(id)", key: world.readB).status == 404)
+            let theirs = try await api.get("\(world.baseURL)/v1/unified/person", key: world.readB)
+            #expect(theirs.json["data"]?.arrayCount == 1)
+            #expect(theirs.json["data"]?.firstElement?["fields"]?["full_name"] == .string("Someone Else"))
+            #expect(try await api.get("\(world.baseURL)/v1/unified/company", key: world.readA).status == 404)
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person", key: world.writeA).status == 403)
+        }
+    }
+
     @Test("a tenant's share of the sync workers is set by operator keys, bounded, and reaches the queue")
     func tenantQuota() async throws {
         try await api.withWorld { world in
@@ -361,7 +413,8 @@ struct APIv1Tests {
                 "GET /healthz", "GET /readyz", "GET /v1/records", "GET /v1/connections", "POST /v1/connections", "GET /v1/connections/{id}",
                 "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
-                "GET /v1/connectors/{name}", "GET /v1/models", "POST /v1/models", "GET /v1/models/{name}", "GET /v1/tenants", "POST /v1/tenants", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
+                "GET /v1/connectors/{name}", "GET /v1/models", "POST /v1/models", "GET /v1/models/{name}", "GET /v1/tenants", "POST /v1/tenants",
+                "GET /v1/unified/{model}", "GET /v1/unified/{model}/{id}", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
                 "GET /v1/jobs", "GET /v1/jobs/{id}",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
                 "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",
@@ -381,6 +434,7 @@ struct APIv1Tests {
                     with: template.hasPrefix("/v1/jobs") ? "1" : template.hasPrefix("/v1/tenants") ? world.tenantA.description : world.connectionA.uuidString
                 )
                     .replacingOccurrences(of: "{name}", with: template.hasPrefix("/v1/models") ? "person" : "crm")
+                    .replacingOccurrences(of: "{model}", with: "person")
                     .replacingOccurrences(of: "{connection_id}", with: world.connectionA.uuidString)
                     .replacingOccurrences(of: "{tenant_id}", with: world.tenantA.description)
                 let key: String? = template.hasPrefix("/v1/webhooks") ? nil

@@ -26,6 +26,7 @@ struct TenantIsolationTests {
                 for method in (item.objectValue ?? [:]).keys.sorted() {
                     let path = template.replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/jobs") ? "1" : connectionA)
                         .replacingOccurrences(of: "{name}", with: "crm")
+                        .replacingOccurrences(of: "{model}", with: "person")
                     let query = template == "/v1/records" ? "?connection_id=\(connectionA)&stream=contacts&include_deleted=true" : ""
                     let body: String? = switch (method, template) {
                     case ("post", "/v1/connections"): #"{"connector": "crm", "config": {}}"#

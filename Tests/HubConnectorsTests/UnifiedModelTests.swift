@@ -142,3 +142,30 @@ struct UnifiedMappingTests {
         }
     }
 }
+
+/// Survivorship: which source's value a field takes.
+@Suite("Survivorship")
+struct SurvivorshipTests {
+    @Test("the most recent change wins; a priority list wins over recency; a source without the field is skipped")
+    func rules() throws {
+        let model = try UnifiedModel(yaml: """
+            name: person
+            schema: {type: object, properties: {email: {type: string}, full_name: {type: string}, title: {type: string}}}
+            survivorship:
+              full_name: {priority: [crm, hubspot]}
+            """)
+        let old = Date(timeIntervalSince1970: 1_000), new = Date(timeIntervalSince1970: 2_000)
+        let sources = [
+            UnifiedModel.SourceFields(connector: "billing", changedAt: new, fields: ["full_name": .string("A. Lovelace"), "title": .string("Countess")]),
+            UnifiedModel.SourceFields(connector: "crm", changedAt: old, fields: ["full_name": .string("Ada Lovelace"), "title": .null]),
+            UnifiedModel.SourceFields(connector: "support", changedAt: old, fields: ["email": .string("ada@x.com"), "title": .string("Analyst")]),
+        ]
+        let fields = model.survivingFields(sources)
+        #expect(fields["full_name"]?.value == .string("Ada Lovelace") && fields["full_name"]?.source == 1, "the crm is first in priority")
+        #expect(fields["title"]?.value == .string("Countess") && fields["title"]?.source == 0, "most recent; a null is no value")
+        #expect(fields["email"]?.source == 2, "the only source with it")
+        // With no listed connector holding a value, recency decides.
+        let fallback = model.survivingFields([sources[0], sources[2]])
+        #expect(fallback["full_name"]?.value == .string("A. Lovelace"))
+    }
+}

@@ -20,21 +20,22 @@ struct SyncHarness: Sendable {
 
     static func make(
         client: PostgresClient, baseURL: String, crm: FakeCRM, manifest: String = FakeCRM.manifest,
-        kek: (any KeyEncryptionKeyProvider)? = nil
+        sidecar: String = FakeCRM.sidecar, kek: (any KeyEncryptionKeyProvider)? = nil, tenant existing: TenantID? = nil
     ) async throws -> SyncHarness {
         let logger = TestDatabase.logger
         let keyring = Keyring(kek: try kek ?? TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
-        let tenant = try await TenantStore(client: client, logger: logger).create(name: "sync test")
+        var tenant: TenantID
+        if let existing { tenant = existing } else { tenant = try await TenantStore(client: client, logger: logger).create(name: "sync test").id }
         let name = "crm-\(UUID().uuidString.prefix(8).lowercased())"
-        let definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: FakeCRM.sidecar)
+        let definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: sidecar)
         let (version, _) = try await ConnectorStore(client: client, logger: logger)
             .register(name: name, manifest: definition.manifestText, sidecar: definition.sidecarText)
         let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
-            tenant: tenant.id, connector: name, connectorVersion: version, externalAccount: "acct-1",
+            tenant: tenant, connector: name, connectorVersion: version, externalAccount: "acct-1",
             config: ["base_url": .string(baseURL), "start_date": .string("2023-01-01T00:00:00Z")],
             credentials: Secret(Array(#"{"api_key":"\#(crm.token)"}"#.utf8))
         )
-        return SyncHarness(client: client, keyring: keyring, tenant: tenant.id, connection: connection)
+        return SyncHarness(client: client, keyring: keyring, tenant: tenant, connection: connection)
     }
 
     var syncs: SyncStore { SyncStore(client: client, logger: logger) }

@@ -211,6 +211,20 @@ enum OpenAPIDocument {
                 parameters: [parameter("name", in: "path", schema: string("Model name"), description: "The model")],
                 responses: ["200": json(ref("Model"), "The model"), "400": errorsBadRequest, "404": notFound]
             )]),
+            "/v1/unified/{model}": .object(["get": operation(
+                "The tenant's unified entities of a model, in change order (records:read); filter by one identity key (`?email=…`) "
+                    + "without decrypting anything", tag: "unified",
+                parameters: [parameter("model", in: "path", required: true, schema: string("Model name"), description: "The model")] + pageParameters,
+                responses: ["200": json(list(of: "UnifiedEntity"), "Entities"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+            )]),
+            "/v1/unified/{model}/{id}": .object(["get": operation(
+                "A unified entity with its merged fields and its sources (records:read); an id merged into another answers with that one",
+                tag: "unified",
+                parameters: [parameter("model", in: "path", required: true, schema: string("Model name"), description: "The model"),
+                             parameter("id", in: "path", required: true, schema: .object(["type": .string("string"), "format": .string("uuid")]),
+                                       description: "The entity")],
+                responses: ["200": json(ref("UnifiedEntity"), "The entity"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
+            )]),
             "/v1/tenants": .object([
                 "get": operation("Tenants, oldest first (admin)", tag: "tenants", parameters: pageParameters,
                                  responses: ["200": json(list(of: "Tenant"), "Tenants"), "400": errorsBadRequest, "403": forbidden]),
@@ -355,6 +369,16 @@ enum OpenAPIDocument {
             "fields": .object(["type": .string("array"), "items": object([
                 "name": .object(["type": .string("string")]), "sensitive": boolean,
                 "identity": nullableString, "survivorship": .object([:]),
+            ])]),
+        ]),
+        "UnifiedEntity": object([
+            "id": .object(["type": .string("string"), "format": .string("uuid")]), "model": .object(["type": .string("string")]),
+            "updated_at": timestamp, "fields": anyObject,
+            "field_sources": .object(["type": .string("object"), "additionalProperties": integer,
+                                      "description": .string("Each field's source, as an index into sources")]),
+            "sources": .object(["type": .string("array"), "items": object([
+                "connection_id": .object(["type": .string("string"), "format": .string("uuid")]), "connector": .object(["type": .string("string")]),
+                "stream": .object(["type": .string("string")]), "external_id": .object(["type": .string("string")]), "changed_at": timestamp,
             ])]),
         ]),
         "TenantQuota": object([

@@ -1,0 +1,135 @@
+import Foundation
+import HubCore
+import HubCrypto
+import HubDatabase
+import Logging
+import PostgresNIO
+
+/// Reads unified entities with their sources. Sensitive mapped fields are decrypted (and the
+/// read audited) only when the caller names an actor, as `RecordReader` does for records.
+public struct EntityReader: Sendable {
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+
+    public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.logger = logger
+    }
+
+    public struct Source: Sendable {
+        public let connection: UUID
+        public let stream: String
+        public let externalID: String
+        public let connector: String
+        public let data: [String: JSONValue]
+        /// Decrypted sensitive fields; nil when not revealed (or there are none).
+        public let sensitive: [String: JSONValue]?
+        /// The names of its sealed fields are not stored in clear: whether it has any.
+        public let hasSensitive: Bool
+        public let sourceUpdatedAt: Date?
+        public let updatedAt: Date
+    }
+
+    public struct Entity: Sendable {
+        public let id: UUID
+        public let model: String
+        public let changeSequence: Int64
+        public let updatedAt: Date
+        public let sources: [Source]
+    }
+
+    /// The row identity a unified source's sealed fields are bound to.
+    public static func rowIdentity(connection: UUID, stream: String, externalID: String, model: String) -> String {
+        JSONValue.array([.string(connection.uuidString.lowercased()), .string(stream), .string(externalID), .string(model)]).canonicalJSON
+    }
+
+    /// The entity `id` of the tenant's `model`, following merges to the entity that absorbed
+    /// it; not found when it has no sources left.
+    public func entity(tenant: TenantID, model: String, id: UUID, actor: AuditActor?) async throws -> Entity {
+        var current = id
+        for _ in 0..<16 {
+            let row = try await withDatabaseErrors("reading \(model) \(id)") { () -> (UUID?, Int64, Date)? in
+                for try await row in try await client.query(
+                    "SELECT merged_into, change_seq, updated_at FROM unified_entities WHERE id = \(current) AND tenant_id = \(tenant.rawValue) AND model = \(model)",
+                    logger: logger
+                ).decode((UUID?, Int64, Date).self) { return row }
+                return nil
+            }
+            guard let (mergedInto, sequence, updatedAt) = row else { break }
+            if let mergedInto { current = mergedInto; continue }
+            let sources = try await self.sources(of: [current], tenant: tenant, model: model, actor: actor)[current] ?? []
+            guard !sources.isEmpty else { break }
+            return Entity(id: current, model: model, changeSequence: sequence, updatedAt: updatedAt, sources: sources)
+        }
+        throw HubError(.notFound, "\(model) \(id) not found")
+    }
+
+    /// The tenant's entities of `model` in change order after `after`; with `identity`, only
+    /// those with a source whose identity key equals the value (found through its blind index).
+    public func entities(tenant: TenantID, model: String, identity: (field: BlindIndexField, value: String)?, after: Int64?,
+                         limit: Int, actor: AuditActor?) async throws -> [Entity] {
+        var digest: ByteBuffer?
+        if let identity {
+            let indexKey = try await keyring.indexKey(for: tenant)
+            digest = ByteBuffer(bytes: BlindIndex.digest(identity.value, field: identity.field, key: indexKey))
+        }
+        let rows = try await withDatabaseErrors("listing \(model) entities") { () -> [(UUID, Int64, Date)] in
+            var rows: [(UUID, Int64, Date)] = []
+            for try await row in try await client.query(
+                """
+                SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
+                WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL
+                  AND e.change_seq > \(after ?? 0)
+                  AND EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id
+                              AND (\(digest)::bytea IS NULL OR s.identity @> ARRAY[\(digest)::bytea]))
+                ORDER BY e.change_seq LIMIT \(limit)
+                """,
+                logger: logger
+            ).decode((UUID, Int64, Date).self) { rows.append(row) }
+            return rows
+        }
+        let sources = try await self.sources(of: rows.map(\.0), tenant: tenant, model: model, actor: actor)
+        return rows.map { Entity(id: $0.0, model: model, changeSequence: $0.1, updatedAt: $0.2, sources: sources[$0.0] ?? []) }
+    }
+
+    private func sources(of entities: [UUID], tenant: TenantID, model: String, actor: AuditActor?) async throws -> [UUID: [Source]] {
+        guard !entities.isEmpty else { return [:] }
+        let rows = try await withDatabaseErrors("reading \(model) sources") { () -> [(UUID, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date)] in
+            var rows: [(UUID, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date)] = []
+            for try await row in try await client.query(
+                """
+                SELECT entity_id, connection_id, stream, external_id, connector, data::text, sensitive, key_version, source_updated_at, updated_at
+                FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND model = \(model) AND entity_id = ANY(\(entities))
+                ORDER BY entity_id, updated_at, connection_id, stream, external_id
+                """,
+                logger: logger
+            ).decode((UUID, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date).self) { rows.append(row) }
+            return rows
+        }
+        var result: [UUID: [Source]] = [:]
+        for (entity, connection, stream, externalID, connector, dataText, sealed, keyVersion, sourceUpdatedAt, updatedAt) in rows {
+            guard let data = try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8)) else {
+                throw HubError(.storedDataInvalid, "a \(model) source of connection \(connection) holds data that is not a JSON object")
+            }
+            var revealed: [String: JSONValue]?
+            if let actor, let sealed {
+                let key = try await keyring.decryptionKey(for: tenant, version: keyVersion)
+                let context = EncryptionContext(tenant: tenant, table: "unified_sources", column: "sensitive",
+                                                row: Self.rowIdentity(connection: connection, stream: stream, externalID: externalID, model: model))
+                let fields = try RecordProtector.reveal(Array(sealed.readableBytesView), key: key, context: context).revealed
+                try await AuditLog(client: client, logger: logger).recordDecryption(
+                    tenant: tenant, actor: actor, record: RecordKey(connection: connection, stream: stream, externalID: externalID),
+                    fields: fields.keys.sorted().map { "\(model).\($0)" }
+                )
+                revealed = fields
+            }
+            result[entity, default: []].append(Source(
+                connection: connection, stream: stream, externalID: externalID, connector: connector, data: data, sensitive: revealed,
+                hasSensitive: sealed != nil, sourceUpdatedAt: sourceUpdatedAt, updatedAt: updatedAt
+            ))
+        }
+        return result
+    }
+}

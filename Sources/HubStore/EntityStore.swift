@@ -1,0 +1,228 @@
+import Foundation
+import HubCore
+import HubCrypto
+import HubDatabase
+import Logging
+import PostgresNIO
+
+/// Unified entities and their sources (`unified_entities`, `unified_sources`): which records
+/// of which connections are one person or company. Linking runs in the transaction that writes
+/// the records, on blind indexes only: no plaintext is needed to find that two sources share an
+/// email.
+public struct EntityStore: Sendable {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// One mapped record, sealed and indexed (`RecordProtector` over the model's policy).
+    public struct SourceInput: Sendable {
+        public let connection: UUID
+        public let stream: String
+        public let externalID: String
+        public let connector: String
+        public let protected: ProtectedRecord
+        public let sourceUpdatedAt: Date?
+
+        public init(connection: UUID, stream: String, externalID: String, connector: String, protected: ProtectedRecord, sourceUpdatedAt: Date?) {
+            self.connection = connection
+            self.stream = stream
+            self.externalID = externalID
+            self.connector = connector
+            self.protected = protected
+            self.sourceUpdatedAt = sourceUpdatedAt
+        }
+    }
+
+    /// Links each source to an entity of `model`: the entity of any other source sharing one
+    /// of its identity keys (several such entities are merged into the oldest, whose id
+    /// survives; the others point at it), else its own entity. A source whose keys changed
+    /// leaves an entity it no longer connects to, and an entity whose last bridge went is split
+    /// into the groups its remaining sources form. Returns the entities changed.
+    ///
+    /// Concurrent linkers of the same keys (two workers writing two sources of one person) are
+    /// serialized by transaction-scoped advisory locks on the keys, taken in one sorted
+    /// statement so that two batches never wait on each other in opposite orders.
+    @discardableResult
+    public func link(on database: PostgresConnection, tenant: TenantID, model: String, sources: [SourceInput]) async throws -> Int {
+        guard !sources.isEmpty else { return 0 }
+        return try await withDatabaseErrors("linking \(sources.count) \(model) sources") {
+            let digests = Array(Set(sources.flatMap(\.protected.blindIndex))).map { ByteBuffer(bytes: $0) }
+            if !digests.isEmpty {
+                try await database.query(
+                    """
+                    SELECT pg_advisory_xact_lock(hashtextextended(\(tenant.description) || ':' || \(model) || ':' || encode(d, 'hex'), 0))
+                    FROM (SELECT DISTINCT unnest(\(digests)::bytea[]) AS d ORDER BY 1) keys
+                    """,
+                    logger: logger
+                )
+            }
+            var changed = Set<UUID>()
+            for source in sources {
+                changed.formUnion(try await link(source, on: database, tenant: tenant, model: model))
+            }
+            return changed.count
+        }
+    }
+
+    private func link(_ source: SourceInput, on database: PostgresConnection, tenant: TenantID, model: String) async throws -> Set<UUID> {
+        let identity = source.protected.blindIndex.map { ByteBuffer(bytes: $0) }
+        var previous: (entity: UUID, identity: Set<[UInt8]>)?
+        for try await (entity, keys) in try await database.query(
+            """
+            SELECT entity_id, identity FROM unified_sources
+            WHERE connection_id = \(source.connection) AND stream = \(source.stream) AND external_id = \(source.externalID) AND model = \(model)
+            """,
+            logger: logger
+        ).decode((UUID, [ByteBuffer]).self) {
+            previous = (entity, Set(keys.map { Array($0.readableBytesView) }))
+        }
+        var candidates: [UUID] = []
+        if !identity.isEmpty {
+            for try await entity in try await database.query(
+                """
+                SELECT s.entity_id FROM unified_sources s JOIN unified_entities e ON e.id = s.entity_id
+                WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity && \(identity)::bytea[]
+                  AND NOT (s.connection_id = \(source.connection) AND s.stream = \(source.stream) AND s.external_id = \(source.externalID))
+                GROUP BY s.entity_id, e.created_at ORDER BY e.created_at, s.entity_id
+                """,
+                logger: logger
+            ).decode(UUID.self) {
+                candidates.append(entity)
+            }
+        }
+        var changed = Set<UUID>()
+        let target: UUID
+        if let survivor = candidates.first {
+            target = survivor
+            let others = Array(candidates.dropFirst())
+            if !others.isEmpty {
+                // A bridging record: every other entity it reaches joins the oldest.
+                try await database.query("UPDATE unified_sources SET entity_id = \(survivor) WHERE entity_id = ANY(\(others))", logger: logger)
+                try await database.query(
+                    """
+                    UPDATE unified_entities SET merged_into = \(survivor), change_seq = nextval('unified_change_seq'), updated_at = now()
+                    WHERE id = ANY(\(others)) OR merged_into = ANY(\(others))
+                    """,
+                    logger: logger
+                )
+                changed.formUnion(others)
+            }
+        } else if let previous, try await otherSources(of: previous.entity, than: source, model: model, on: database) == 0 {
+            target = previous.entity  // alone in its entity: it keeps it
+        } else {
+            target = UUID()
+            try await database.query(
+                "INSERT INTO unified_entities (id, tenant_id, model) VALUES (\(target), \(tenant.rawValue), \(model))", logger: logger
+            )
+        }
+        try await database.query(
+            """
+            INSERT INTO unified_sources (tenant_id, model, connection_id, stream, external_id, connector, entity_id, data, sensitive,
+                                         key_version, identity, source_updated_at)
+            VALUES (\(tenant.rawValue), \(model), \(source.connection), \(source.stream), \(source.externalID), \(source.connector), \(target),
+                    \(String(decoding: source.protected.plainJSON, as: UTF8.self))::jsonb, \(source.protected.sensitive.map { ByteBuffer(bytes: $0) }),
+                    \(source.protected.keyVersion), \(identity)::bytea[], \(source.sourceUpdatedAt))
+            ON CONFLICT (connection_id, stream, external_id, model) DO UPDATE SET
+                entity_id = excluded.entity_id, data = excluded.data, sensitive = excluded.sensitive, key_version = excluded.key_version,
+                identity = excluded.identity, source_updated_at = excluded.source_updated_at, connector = excluded.connector, updated_at = now()
+            """,
+            logger: logger
+        )
+        try await database.query(
+            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(target)", logger: logger
+        )
+        changed.insert(target)
+        // The entity it came from may have held together through it alone.
+        if let previous, !changed.contains(previous.entity) || previous.entity == target && previous.identity != Set(source.protected.blindIndex) {
+            changed.formUnion(try await split(previous.entity, tenant: tenant, model: model, on: database))
+        }
+        return changed
+    }
+
+    private func otherSources(of entity: UUID, than source: SourceInput, model: String, on database: PostgresConnection) async throws -> Int {
+        for try await count in try await database.query(
+            """
+            SELECT count(*)::int FROM unified_sources WHERE entity_id = \(entity)
+              AND NOT (connection_id = \(source.connection) AND stream = \(source.stream) AND external_id = \(source.externalID) AND model = \(model))
+            """,
+            logger: logger
+        ).decode(Int.self) {
+            return count
+        }
+        return 0
+    }
+
+    /// Splits `entity` into the groups of its sources that share identity keys, directly or
+    /// through one another. The largest group (ties: the one holding the oldest source) keeps
+    /// the id; each other group becomes an entity of its own. Returns the entities changed.
+    func split(_ entity: UUID, tenant: TenantID, model: String, on database: PostgresConnection) async throws -> Set<UUID> {
+        var members: [(key: SourceKey, identity: [[UInt8]])] = []
+        for try await (connection, stream, externalID, keys) in try await database.query(
+            """
+            SELECT connection_id, stream, external_id, identity FROM unified_sources WHERE entity_id = \(entity)
+            ORDER BY updated_at, connection_id, stream, external_id
+            """,
+            logger: logger
+        ).decode((UUID, String, String, [ByteBuffer]).self) {
+            members.append((SourceKey(connection: connection, stream: stream, externalID: externalID), keys.map { Array($0.readableBytesView) }))
+        }
+        let groups = Self.groups(members.map(\.identity))
+        guard groups.count > 1 else { return [] }
+        var changed: Set<UUID> = [entity]
+        // The largest group keeps the id; `groups` lists members in order, so ties go to the oldest.
+        let keeper = groups.indices.max { groups[$0].count < groups[$1].count || groups[$0].count == groups[$1].count && groups[$0][0] > groups[$1][0] }!
+        for (index, group) in groups.enumerated() where index != keeper {
+            let fresh = UUID()
+            try await database.query(
+                "INSERT INTO unified_entities (id, tenant_id, model) VALUES (\(fresh), \(tenant.rawValue), \(model))", logger: logger
+            )
+            let keys = group.map { members[$0].key }
+            try await database.query(
+                """
+                UPDATE unified_sources SET entity_id = \(fresh)
+                FROM unnest(\(keys.map(\.connection))::uuid[], \(keys.map(\.stream))::text[], \(keys.map(\.externalID))::text[]) AS k(c, s, x)
+                WHERE connection_id = k.c AND stream = k.s AND external_id = k.x AND model = \(model) AND entity_id = \(entity)
+                """,
+                logger: logger
+            )
+            changed.insert(fresh)
+        }
+        try await database.query(
+            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(entity)", logger: logger
+        )
+        return changed
+    }
+
+    struct SourceKey: Hashable {
+        let connection: UUID
+        let stream: String
+        let externalID: String
+    }
+
+    /// Connected groups of members (by index, each group in member order) where two members
+    /// connect when they share a key.
+    static func groups(_ identities: [[[UInt8]]]) -> [[Int]] {
+        var parent = Array(identities.indices)
+        func root(_ index: Int) -> Int {
+            var current = index
+            while parent[current] != current { parent[current] = parent[parent[current]]; current = parent[current] }
+            return current
+        }
+        var owner: [[UInt8]: Int] = [:]
+        for (index, keys) in identities.enumerated() {
+            for key in keys {
+                if let other = owner[key] { parent[root(index)] = root(other) } else { owner[key] = index }
+            }
+        }
+        var grouped: [Int: [Int]] = [:]
+        var order: [Int] = []
+        for index in identities.indices {
+            let top = root(index)
+            if grouped[top] == nil { order.append(top) }
+            grouped[top, default: []].append(index)
+        }
+        return order.map { grouped[$0]! }
+    }
+}
