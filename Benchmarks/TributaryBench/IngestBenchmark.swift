@@ -43,9 +43,19 @@ enum IngestBenchmark {
                 emit(["tool": "tributary-extract", "what": "extract", "records": extract.records, "seconds": extract.seconds,
                       "records_per_s": Double(extract.records) / extract.seconds])
             }
-            let ours = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
-            emit(["tool": "tributary", "what": "ingest", "records": ours.records, "seconds": ours.seconds,
-                  "records_per_s": Double(ours.records) / ours.seconds])
+            if only != "unified" {
+                let ours = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
+                emit(["tool": "tributary", "what": "ingest", "records": ours.records, "seconds": ours.seconds,
+                      "records_per_s": Double(ours.records) / ours.seconds])
+            }
+            // The same sync with the stream mapped into the `person` model: every record sealed and
+            // linked a second time, as a unified source (issue 18's figure: at most 25% slower).
+            if only == nil || only == "unified" {
+                let unified = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected,
+                                                  unified: true)
+                emit(["tool": "tributary-unified", "what": "ingest", "records": unified.records, "seconds": unified.seconds,
+                      "records_per_s": Double(unified.records) / unified.seconds])
+            }
         }
     }
 
@@ -156,13 +166,35 @@ enum IngestBenchmark {
 
     /// The whole path: a sync job claimed by a worker pool, pages fetched, records sealed and
     /// indexed, batches upserted with their state.
-    static func tributary(client: PostgresClient, apiBase: String, manifestDirectory: String, expected: Int) async throws -> (records: Int, seconds: Double) {
+    /// The `person` model and the mapping the unified run adds to the connector's `hub.yaml`.
+    static let personModel = """
+        name: person
+        schema: {type: object, properties: {email: {type: string}, full_name: {type: string}, company: {type: string}}}
+        sensitive: [email, full_name]
+        identity: {email: email}
+        """
+    static let personMapping = """
+
+            unified:
+              person:
+                email: "{{ record.email }}"
+                full_name: "{{ record.name }}"
+                company: "{{ record.company }}"
+        """
+
+    static func tributary(client: PostgresClient, apiBase: String, manifestDirectory: String, expected: Int,
+                          unified: Bool = false) async throws -> (records: Int, seconds: Double) {
         let kek = try LocalKeyEncryptionKey(base64: LocalKeyEncryptionKey.generateBase64(), source: "bench")
         let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
         let tenant = try await TenantStore(client: client, logger: logger).create(name: "ingest bench")
         let manifest = try String(contentsOfFile: manifestDirectory + "/manifest.yaml", encoding: .utf8)
-        let sidecar = try String(contentsOfFile: manifestDirectory + "/hub.yaml", encoding: .utf8)
-        let name = "ingest-bench"
+        var sidecar = try String(contentsOfFile: manifestDirectory + "/hub.yaml", encoding: .utf8)
+        var name = "ingest-bench"
+        if unified {
+            _ = try await ModelStore(client: client, logger: logger).register(name: "person", definition: personModel)
+            sidecar = sidecar.trimmingCharacters(in: .newlines) + personMapping
+            name = "ingest-bench-unified"
+        }
         let (version, _) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)
         let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
             tenant: tenant.id, connector: name, connectorVersion: version, config: ["base_url": .string(apiBase)], credentials: Secret([])
