@@ -102,6 +102,33 @@ struct EntityStoreTests {
         }
     }
 
+    @Test("one batch that bridges within itself makes one entity, and relinking it unchanged moves nothing")
+    func batchBridgesItself() async throws {
+        try await withWorld { world in
+            try await world.link([try world.source("old", ["phone": "555 0142"])])
+            let before = try await world.entities()
+            // a and b share nothing; c joins a's email and the stored source's phone.
+            let batch = [try world.source("a", ["email": "kim@x.com"]), try world.source("b", ["email": "lee@x.com"]),
+                         try world.source("c", ["email": "kim@x.com", "phone": "5550142"])]
+            try await world.link(batch)
+            let linked = try await world.entities()
+            #expect(linked["a"] == linked["c"] && linked["c"] == linked["old"], "\(linked)")
+            #expect(linked["old"] == before["old"], "the stored entity is the older: its id survives")
+            #expect(linked["b"] != linked["a"])
+            let sequence = try await world.store.client.query("SELECT max(change_seq) FROM unified_entities", logger: TestDatabase.logger)
+            var last: Int64 = 0
+            for try await value in sequence.decode(Int64.self) { last = value }
+            try await world.link(batch)
+            #expect(try await world.entities() == linked)
+            // Entities that existed only within the batch were never written.
+            var rows = 0
+            for try await count in try await world.store.client.query("SELECT count(*)::int FROM unified_entities WHERE merged_into IS NULL",
+                                                                     logger: TestDatabase.logger).decode(Int.self) { rows = count }
+            #expect(rows == 2)
+            #expect(last > 0)
+        }
+    }
+
     @Test("two tenants with the same email never share an entity")
     func tenantsStayApart() async throws {
         try await withWorld { world in
