@@ -38,5 +38,8 @@ CREATE TABLE unified_sources (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (connection_id, stream, external_id, model)
 );
-CREATE INDEX unified_sources_identity ON unified_sources USING gin (identity);
+-- fastupdate off: with GIN's pending list on, every lookup during a sync scans the entries
+-- inserted since the last vacuum (a batch's lookup took 168 ms after 150,000 inserts, 2.5 ms
+-- once vacuumed); linking looks up on every batch it writes, so entries go straight in.
+CREATE INDEX unified_sources_identity ON unified_sources USING gin (identity) WITH (fastupdate = off);
 CREATE INDEX unified_sources_entity ON unified_sources (entity_id);

@@ -331,12 +331,6 @@ public struct EntityStore: Sendable {
                 logger: logger
             )
         }
-        let digitsOf = Array("0123456789abcdef".utf8)
-        func hex(_ bytes: [UInt8]) -> String {
-            var text = [UInt8](); text.reserveCapacity(bytes.count * 2)
-            for byte in bytes { text.append(digitsOf[Int(byte >> 4)]); text.append(digitsOf[Int(byte & 0x0F)]) }
-            return String(decoding: text, as: UTF8.self)
-        }
         let timestamps = ISO8601DateFormatter()
         timestamps.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         try await database.query(
@@ -367,5 +361,38 @@ public struct EntityStore: Sendable {
             logger: logger
         )
         return Set(touched).union(stored.map(\.0)).count
+    }
+
+    /// Takes deleted records out of their entities, in every model: an entity whose only bridge
+    /// was one of them splits into the groups its remaining sources form. Returns the entities
+    /// changed.
+    @discardableResult
+    public func unlink(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String, externalIDs: [String]) async throws -> Int {
+        guard !externalIDs.isEmpty else { return 0 }
+        return try await withDatabaseErrors("unlinking \(externalIDs.count) deleted sources") {
+            var left: [(UUID, String)] = []
+            for try await row in try await database.query(
+                """
+                DELETE FROM unified_sources
+                WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) AND stream = \(stream) AND external_id = ANY(\(externalIDs))
+                RETURNING entity_id, model
+                """,
+                logger: logger
+            ).decode((UUID, String).self) { left.append(row) }
+            var changed = Set<UUID>()
+            for (entity, model) in Set(left.map { EntityModel(entity: $0.0, model: $0.1) }).map({ ($0.entity, $0.model) }) {
+                changed.insert(entity)
+                changed.formUnion(try await split(entity, tenant: tenant, model: model, on: database))
+                try await database.query(
+                    "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(entity)", logger: logger
+                )
+            }
+            return changed.count
+        }
+    }
+
+    private struct EntityModel: Hashable {
+        let entity: UUID
+        let model: String
     }
 }

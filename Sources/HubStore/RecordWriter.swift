@@ -184,19 +184,20 @@ public func hex(_ bytes: [UInt8]) -> String {
 extension RecordWriter {
     /// After a complete full-refresh pass: the stream's records not seen in it are marked
     /// deleted. Returns how many. On the caller's connection (the pass's last transaction).
+    /// Returns the external ids marked deleted.
     public func markUnseenDeleted(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String,
-                                  seen: [String]) async throws -> Int {
+                                  seen: [String]) async throws -> [String] {
         let rows = try await database.query(
             """
             UPDATE records SET deleted_at = now(), change_seq = nextval('records_change_seq')
             WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) AND stream = \(stream)
               AND deleted_at IS NULL AND NOT (external_id = ANY(\(seen)::text[]))
-            RETURNING 1
+            RETURNING external_id
             """,
             logger: logger
         )
-        var deleted = 0
-        for try await _ in rows { deleted += 1 }
+        var deleted: [String] = []
+        for try await id in rows.decode(String.self) { deleted.append(id) }
         return deleted
     }
 }

@@ -71,8 +71,10 @@ struct StreamSync: Sendable {
             state = try await syncs.state(connection: arguments.connection, stream: arguments.stream)
         }
 
+        // Mappings see the connection's config without its credentials: no expression can copy
+        // a secret into unified data.
         let unified = try await UnifiedLinking.make(definition: definition, stream: arguments.stream, tenant: arguments.tenant,
-                                                    connection: arguments.connection, config: config, client: client,
+                                                    connection: arguments.connection, config: PyValue(json: info.config), client: client,
                                                     keyring: keyring, logger: context.logger)
         let batch = SyncBatch(
             arguments: arguments, definition: definition, policy: definition.recordPolicy(arguments.stream),

@@ -165,7 +165,12 @@ actor SyncBatch {
             if let seen {
                 let deleted = try await writer.markUnseenDeleted(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                                                  stream: arguments.stream, seen: seen)
-                try await runs.recordDeleted(on: database, run: arguments.run, count: deleted)
+                try await runs.recordDeleted(on: database, run: arguments.run, count: deleted.count)
+                // What the source no longer has leaves its entities (which may split).
+                if unified != nil {
+                    try await EntityStore(logger: context.logger).unlink(on: database, tenant: arguments.tenant, connection: arguments.connection,
+                                                                        stream: arguments.stream, externalIDs: deleted)
+                }
             }
             try await arguments.finish(on: database, runs: runs)
         }

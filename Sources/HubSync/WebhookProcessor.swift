@@ -55,17 +55,27 @@ struct WebhookProcessor: Sendable {
             context.logger.warning("webhook event failed", metadata: ["hub.webhook.event": "\(event.id)", "hub.error": "\(message)"])
             return .completed
         }
+        // A stream mapped into unified models links (or unlinks) the record as a sync would.
+        let unified = try await UnifiedLinking.make(definition: definition, stream: route.stream, tenant: event.tenant,
+                                                    connection: event.connection, config: PyValue(json: info.config), client: client,
+                                                    keyring: keyring, logger: context.logger)
         if route.delete {
             try await context.withTransaction(completing: true) { database in
-                try await writer.delete(tenant: event.tenant, connection: event.connection, stream: route.stream,
-                                        externalID: input.externalID, sourceUpdatedAt: input.sourceUpdatedAt, on: database)
+                let deleted = try await writer.delete(tenant: event.tenant, connection: event.connection, stream: route.stream,
+                                                      externalID: input.externalID, sourceUpdatedAt: input.sourceUpdatedAt, on: database)
+                if deleted, unified != nil {
+                    try await EntityStore(logger: context.logger).unlink(on: database, tenant: event.tenant, connection: event.connection,
+                                                                        stream: route.stream, externalIDs: [input.externalID])
+                }
                 try await inbox.finish(event.id, status: .processed, on: database)
             }
         } else {
             let prepared = try await writer.prepare(tenant: event.tenant, connection: event.connection, stream: route.stream,
                                                     records: [input], policy: definition.recordPolicy(route.stream))
+            let sources = try await unified?.prepare(records: [input], raw: [PyValue(json: .object(input.fields))]) ?? []
             try await context.withTransaction(completing: true) { database in
                 try await writer.run(prepared, on: database)
+                try await unified?.link(sources, on: database)
                 try await inbox.finish(event.id, status: .processed, on: database)
             }
         }

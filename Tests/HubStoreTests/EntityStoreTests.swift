@@ -129,6 +129,30 @@ struct EntityStoreTests {
         }
     }
 
+    @Test("deleting the bridging record splits its entity again; deleting the last source leaves nothing to read")
+    func deletedBridgeSplits() async throws {
+        try await withWorld { world in
+            try await world.link([try world.source("a", ["email": "ann@x.com"]), try world.source("b", ["phone": "555 0199"]),
+                                  try world.source("c", ["email": "ann@x.com", "phone": "5550199"])])
+            let merged = try await world.entities()
+            #expect(Set(merged.values).count == 1)
+            _ = try await world.store.client.withTransaction(logger: TestDatabase.logger) { database in
+                try await EntityStore(logger: TestDatabase.logger).unlink(on: database, tenant: world.store.tenant, connection: world.store.connection,
+                                                                         stream: "contacts", externalIDs: ["c"])
+            }
+            let split = try await world.entities()
+            #expect(split["c"] == nil && split["a"] != nil && split["b"] != nil && split["a"] != split["b"], "\(split)")
+            #expect([split["a"], split["b"]].contains(merged["a"]), "one group keeps the id")
+            _ = try await world.store.client.withTransaction(logger: TestDatabase.logger) { database in
+                try await EntityStore(logger: TestDatabase.logger).unlink(on: database, tenant: world.store.tenant, connection: world.store.connection,
+                                                                         stream: "contacts", externalIDs: ["b"])
+            }
+            await #expect(throws: HubError.self) {
+                _ = try await world.reader.entity(tenant: world.store.tenant, model: "person", id: split["b"]!, actor: nil)
+            }
+        }
+    }
+
     @Test("two tenants with the same email never share an entity")
     func tenantsStayApart() async throws {
         try await withWorld { world in

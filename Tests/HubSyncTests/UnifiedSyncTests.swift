@@ -65,6 +65,24 @@ struct UnifiedSyncTests {
         }
     }
 
+    @Test("a full refresh that no longer sees a record takes it out of its entity")
+    func deletedRecordsLeaveTheirEntities() async throws {
+        let crm = FakeCRM(count: 20)
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await crm.makeServer().withRunning { baseURL in
+            try await TestDatabase.withClient(url) { client in
+                _ = try await ModelStore(client: client, logger: TestDatabase.logger).register(name: "person", definition: Self.model)
+                let harness = try await SyncHarness.make(client: client, baseURL: baseURL, crm: crm, sidecar: Self.sidecar)
+                #expect(try await harness.sync(fullRefresh: true).map(\.status) == [.succeeded])
+                #expect(try await harness.count("SELECT count(*)::int FROM unified_sources") == 20)
+                crm.remove(7)
+                #expect(try await harness.sync(fullRefresh: true).map(\.status) == [.succeeded])
+                #expect(try await harness.count("SELECT count(*)::int FROM unified_sources") == 19)
+                #expect(try await harness.count("SELECT count(*)::int FROM unified_sources WHERE external_id = 'c7'") == 0)
+            }
+        }
+    }
+
     @Test("a mapping that fails on a record fails the sync, naming the connector, stream, field and expression")
     func failingMappingIsNamed() async throws {
         let crm = FakeCRM(count: 10)
