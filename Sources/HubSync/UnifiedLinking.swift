@@ -5,6 +5,7 @@ import HubCrypto
 import HubStore
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// A stream's records as unified entities: each record mapped into every model its
 /// connector's `hub.yaml` names for the stream, the model's sensitive fields sealed and its
@@ -19,6 +20,9 @@ struct UnifiedLinking: Sendable {
     let models: [UnifiedModel]
     let keyring: Keyring
     let logger: Logger
+    let client: PostgresClient
+    /// Sources linked by this sync, and the count at which the table is analyzed next.
+    let progress = LinkProgress()
 
     /// The mapped, sealed sources of one batch, per model.
     typealias Prepared = [(model: String, sources: [EntityStore.SourceInput])]
@@ -37,12 +41,13 @@ struct UnifiedLinking: Sendable {
             return model
         }
         return UnifiedLinking(definition: definition, stream: stream, tenant: tenant, connection: connection, config: config,
-                              models: models, keyring: keyring, logger: logger)
+                              models: models, keyring: keyring, logger: logger, client: client)
     }
 
     /// Maps and seals a batch (before its transaction: sealing reads the tenant's keys).
     func prepare(records: [RecordWriter.Input], raw: [PyValue]) async throws -> Prepared {
         guard !records.isEmpty else { return [] }
+        if progress.add(records.count) { try await EntityStore(logger: logger).analyze(client: client) }
         let key = try await keyring.encryptionKey(for: tenant)
         let indexKey = try await keyring.indexKey(for: tenant)
         let now = EngineEnvironment.systemNow()
@@ -67,6 +72,22 @@ struct UnifiedLinking: Sendable {
         let entities = EntityStore(logger: logger)
         for (model, sources) in prepared {
             try await entities.link(on: database, tenant: tenant, model: model, sources: sources)
+        }
+    }
+}
+
+/// How many sources a sync has linked; says when to analyze the sources table again (at 1,000
+/// and each doubling after), so its statistics keep up with a table the sync itself is filling.
+final class LinkProgress: Sendable {
+    private let state = Mutex((linked: 0, next: 1_000))
+
+    /// Adds `count`; true when the total just reached the next threshold.
+    func add(_ count: Int) -> Bool {
+        state.withLock { state in
+            state.linked += count
+            guard state.linked >= state.next else { return false }
+            state.next = state.linked * 2
+            return true
         }
     }
 }
