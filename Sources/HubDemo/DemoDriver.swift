@@ -62,8 +62,30 @@ struct DemoDriver: Service {
 
     // MARK: - Steps
 
+    /// The demo's unified person: the bundled `models/person.yaml` linked on email alone (the
+    /// sample data's phone numbers are random, so two strangers could share one), with the
+    /// CRM's name preferred.
+    static let personModel = """
+        name: person
+        description: A human being known to one or more sources.
+        schema:
+          type: object
+          properties:
+            email: {type: string, format: email}
+            phone: {type: string}
+            full_name: {type: string}
+            title: {type: string}
+        sensitive: [email, phone]
+        identity:
+          email: email
+        survivorship:
+          full_name: {priority: [demo-crm]}
+        """
+
     private func registerConnectors() async throws -> [String: Int] {
-        console.step("Registering connectors from \(options.connectorsDirectory)/")
+        let (modelVersion, modelCreated) = try await store.models.register(name: "person", definition: Self.personModel)
+        console.step("Registering the person model and connectors from \(options.connectorsDirectory)/")
+        console.line("    \(DemoConsole.pad("person", 14)) v\(modelVersion)\(modelCreated ? " (new)" : "")   linked on email")
         var versions: [String: Int] = [:]
         for name in ["demo-crm", "demo-billing"] {
             let definition = try ConnectorDefinition.load(folder: options.connectorsDirectory + "/" + name)

@@ -46,6 +46,9 @@ struct DemoReport: Sendable {
     let rateLimited: Int
     let sealedRecords: Int
     let plaintextEmails: Int
+    /// Unified people, and those linked from both sources.
+    let unifiedPeople: Int
+    let peopleInBothSources: Int
     let elapsed: Duration
 
     static func collect(store: StoreContext, state: DemoState, log: SampleAPIRequestLog, run: Int, webhooks: Webhooks,
@@ -71,6 +74,7 @@ struct DemoReport: Sendable {
                           contactName: "\(contact.data["first_name"]?.stringValue ?? "") \(contact.data["last_name"]?.stringValue ?? "")",
                           customerID: shared.right, customerName: customer.data["name"]?.stringValue ?? "", email: email, total: shared.total)
         }
+        let unified = try await EntityReader(client: store.client, keyring: store.keyring, logger: store.logger).counts(tenant: tenant, model: "person")
         let sealed = try await statistics.sealedCount(tenant: tenant)
         // Anything that looks like an email address anywhere in the records' clear columns.
         let plaintext = try await statistics.plaintextEmailCount(tenant: tenant)
@@ -80,7 +84,7 @@ struct DemoReport: Sendable {
                           ("billing", state.billingConnection, try await counts(state.billingConnection))],
             fetched: log.recordsServed(), webhooks: webhooks, match: match,
             requests: log.all.count, rateLimited: log.all.filter { $0.status == 429 }.count, sealedRecords: sealed, plaintextEmails: plaintext,
-            elapsed: elapsed)
+            unifiedPeople: unified.entities, peopleInBothSources: unified.multiSource, elapsed: elapsed)
     }
 
     /// The records API calls the summary suggests, as full URLs.
@@ -94,6 +98,7 @@ struct DemoReport: Sendable {
         if let match {
             let email = match.email.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? match.email
             urls.append("\(apiURL)/v1/records?connection_id=\(billing)&stream=customers&email=\(email)")
+            urls.append("\(apiURL)/v1/unified/person?email=\(email)")
         }
         return urls
     }
@@ -114,6 +119,8 @@ struct DemoReport: Sendable {
             console.line("    (HMACs compared in SQL, nothing decrypted). For example:")
             console.line("      crm \(match.contactID) \(match.contactName) = billing \(match.customerID) \(match.customerName)")
         }
+        console.line("    \(DemoConsole.grouped(unifiedPeople)) unified people; \(peopleInBothSources) of them linked from both sources")
+        console.line("    (GET /v1/unified/person: one entity per person, its fields merged)")
         console.line("    \(DemoConsole.grouped(sealedRecords)) records carry sealed fields; rows with an email address in")
         console.line("    clear: \(plaintextEmails) (a regex over every record's clear columns)")
         console.line()
@@ -131,6 +138,8 @@ struct DemoReport: Sendable {
         if let match {
             console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/records\" \\")
             console.line("    -d connection_id=$BILLING -d stream=customers \\")
+            console.line("    --data-urlencode email=\(match.email)")
+            console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/unified/person\" \\")
             console.line("    --data-urlencode email=\(match.email)")
         }
         console.line()
@@ -160,6 +169,7 @@ struct DemoReport: Sendable {
                                  })]),
             "sample_api_requests": .number(Double(requests)), "rate_limited": .number(Double(rateLimited)),
             "sealed_records": .number(Double(sealedRecords)), "plaintext_emails": .number(Double(plaintextEmails)),
+            "unified_people": .number(Double(unifiedPeople)), "people_in_both_sources": .number(Double(peopleInBothSources)),
             "curl": .array(recordURLs.map { .string("curl -s -H \"Authorization: Bearer \(apiKey)\" \"\($0)\"") }),
             "elapsed_seconds": .number((elapsed.inSeconds * 10).rounded() / 10),
         ]

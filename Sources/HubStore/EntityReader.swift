@@ -132,4 +132,21 @@ public struct EntityReader: Sendable {
         }
         return result
     }
+
+    /// How many live entities the tenant has of `model`, and how many of them draw on more
+    /// than one connection.
+    public func counts(tenant: TenantID, model: String) async throws -> (entities: Int, multiSource: Int) {
+        try await withDatabaseErrors("counting \(model) entities") {
+            for try await row in try await client.query(
+                """
+                SELECT count(*)::int, count(*) FILTER (WHERE connections > 1)::int FROM (
+                    SELECT entity_id, count(DISTINCT connection_id) AS connections FROM unified_sources
+                    WHERE tenant_id = \(tenant.rawValue) AND model = \(model) GROUP BY entity_id
+                ) entities
+                """,
+                logger: logger
+            ).decode((Int, Int).self) { return row }
+            return (0, 0)
+        }
+    }
 }

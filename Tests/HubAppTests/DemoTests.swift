@@ -107,8 +107,10 @@ struct DemoTests {
         #expect(number(one["rate_limited"]).map { $0 >= 1 } == true, "the CRM's 429 was met and retried")
 
         let key = try #require(one["api_key"]?.stringValue)
+        #expect(number(one["unified_people"]) == DemoData.contactCount + DemoData.customerCount - DemoData.sharedCustomers)
+        #expect(number(one["people_in_both_sources"]) == DemoData.sharedCustomers)
         let commands = (one["curl"]?.arrayValue ?? []).compactMap(\.stringValue)
-        #expect(commands.count == 3)
+        #expect(commands.count == 4)
         for command in commands {
             #expect(command.contains("Bearer \(key)"))
             let quoted = command.split(separator: "\"").last { $0.hasPrefix("http") }.map(String.init)
@@ -117,7 +119,14 @@ struct DemoTests {
             #expect(response.status == 200, "\(url): \(response.body)")
             let page = try JSONDecoder().decode(JSONValue.self, from: Data(response.body.utf8))
             #expect((page["data"]?.arrayValue?.count ?? 0) >= 1, "\(url)")
-            if url.contains("email=") {
+            if url.contains("/v1/unified/") {
+                // One person, from both sources, the CRM's name preferred, the email revealed.
+                let person = page["data"]?.arrayValue?.first
+                #expect(page["data"]?.arrayValue?.count == 1)
+                #expect(person?["sources"]?.arrayValue?.count == 2, "\(page)")
+                #expect(person?["fields"]?["email"]?.stringValue?.contains("@") == true, "\(page)")
+                #expect(person?["sources"]?.arrayValue?.map { $0["connector"]?.stringValue ?? "" }.sorted() == ["demo-billing", "demo-crm"])
+            } else if url.contains("email=") {
                 // Found through the blind index, and revealed for a key with records:read-sensitive.
                 #expect(page["data"]?.arrayValue?.count == 1)
                 #expect(page["data"]?.arrayValue?.first?["data"]?["email"]?.stringValue?.contains("@") == true)
