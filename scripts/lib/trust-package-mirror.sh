@@ -9,17 +9,17 @@
 trust_package_mirror() {
   local mirror
   mirror=$(git config --get-regexp '^url\..*\.insteadof$' 2>/dev/null | awk '$2 == "https://github.com/" {print $1; exit}' \
-    | sed -e 's/^url\.//' -e 's/\.insteadof$//')
+    | sed -e 's/^url\.//' -e 's/\.insteadof$//' || true)
   [ -n "$mirror" ] && [ -d "$mirror" ] || return 0
   [ "$(stat -c %u "$mirror")" = "$(id -u)" ] && return 0
   # One file per user, rewritten whole each time (written aside, then renamed into place).
   local config="${TMPDIR:-/tmp}/tributary-gitconfig-$(id -u)" repository partial
   partial=$(mktemp "$config.XXXXXX")
   {
-    [ -f "${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}" ] && printf '[include]\n\tpath = %s\n' "${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}"
+    if [ -f "${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}" ]; then printf '[include]\n\tpath = %s\n' "${GIT_CONFIG_GLOBAL:-$HOME/.gitconfig}"; fi
     printf '[safe]\n'
     for repository in "$mirror"*/*; do
-      [ -d "$repository" ] && printf '\tdirectory = %s\n' "${repository%/}"
+      if [ -d "$repository" ]; then printf '\tdirectory = %s\n' "${repository%/}"; fi
     done
   } > "$partial"
   mv -f "$partial" "$config"
