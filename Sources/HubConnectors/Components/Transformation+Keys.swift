@@ -129,12 +129,10 @@ extension Transformation {
         }
         if replaceRecord, !extracted.isEmpty { return extracted }
         if extracted.keys.contains(where: { dict[$0] != nil }) { return dict }
-        var result = deleteOrigin ? deleting(path[...], from: .dict(dict)) : .dict(dict)
-        guard case .dict(var merged) = result else { return dict }
+        var merged = dict
+        if deleteOrigin, case .dict(let remaining) = deleting(path[...], from: .dict(dict)) { merged = remaining }
         for (key, value) in extracted.entries { merged[key] = value }
-        result = .dict(merged)
-        guard case .dict(let final) = result else { return dict }
-        return final
+        return merged
     }
 
     /// dpath's lookup: object keys by name, list items by index, `*` for any.
