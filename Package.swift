@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // gzip for GzipDecoder: zlib behind a ByteBuffer API, by Hummingbird's author.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        // GraphQL's parser, validator and executor. Not Graphiti: its schemas are Swift types,
+        // and ours follow the unified models, which are data registered at run time.
+        .package(url: "https://github.com/GraphQLSwift/GraphQL", from: "4.3.0"),
+        // OrderedDictionary, which GraphQL's values and field maps are made of.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Domain types, errors, Secret<T>. No I/O and no third-party imports.
@@ -104,10 +109,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `/graphql`: a schema built from the registered unified models, its depth and cost
+        // limits, and resolvers over the store. Knows no HTTP.
+        .target(
+            name: "HubGraphQL",
+            dependencies: [
+                "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubSync",
+                .product(name: "GraphQL", package: "GraphQL"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HubAPI",
             dependencies: [
-                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync",
+                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync", "HubGraphQL",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

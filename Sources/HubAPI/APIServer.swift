@@ -2,6 +2,7 @@ import HubConnectors
 import HubCore
 import HubCrypto
 import HubDatabase
+import HubGraphQL
 import HubStore
 import HubSync
 import Hummingbird
@@ -66,12 +67,15 @@ public enum APIServer {
         let webhooks = WebhooksController(intake: WebhookIntake(client: postgres, keyring: keyring, catalog: catalog, logger: logger),
                                           client: postgres, keyring: keyring, logger: logger)
         webhooks.addRoutes(to: router.group("/v1"))
-        let v1 = router.group("/v1")
-            .add(middleware: AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger),
+        // `/v1` and `/graphql` check keys alike, and share the buckets: a key's rate is one.
+        let authentication = AuthenticationMiddleware(keys: ApiKeyStore(client: postgres, logger: logger),
                                                       failures: RateLimiter(rate: configuration.authFailureRate, burst: configuration.authFailureBurst),
-                                                      trustedProxies: configuration.trustedProxies))
-            .add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)))
+                                                      trustedProxies: configuration.trustedProxies)
+        let rateLimit = RateLimitMiddleware(limiter: RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst))
+        let v1 = router.group("/v1").add(middleware: authentication).add(middleware: rateLimit)
         let body = RequestBody(limit: configuration.maxRequestBodyBytes)
+        GraphQLController(gateway: GraphQLGateway(client: postgres, keyring: keyring, logger: logger), body: body)
+            .addRoutes(to: router.group("/graphql").add(middleware: authentication).add(middleware: rateLimit))
         RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
         ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog, body: body).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)

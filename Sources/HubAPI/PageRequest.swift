@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Hummingbird
 
 /// `limit` and `cursor` of a list endpoint. Cursors are opaque to clients: the list's kind

@@ -75,22 +75,9 @@ struct UnifiedController: Sendable {
     /// The entity as the API shows it: merged fields (sensitive ones `***` unless revealed),
     /// which source each came from, and its sources.
     static func json(_ entity: EntityReader.Entity, model: UnifiedModel) -> JSONValue {
-        let sources = entity.sources.map { source in
-            // Unrevealed sensitive fields take part in survivorship as present, shown masked.
-            var fields = source.data
-            if let sensitive = source.sensitive {
-                for (key, value) in sensitive { fields[key] = value }
-            } else if source.hasSensitive {
-                for field in model.sensitive where fields[field] == nil { fields[field] = .string("***") }
-            }
-            return UnifiedModel.SourceFields(connector: source.connector, changedAt: source.sourceUpdatedAt ?? source.updatedAt, fields: fields)
-        }
-        let surviving = model.survivingFields(sources)
-        var fields: [String: JSONValue] = [:], origins: [String: JSONValue] = [:]
-        for (name, (value, index)) in surviving {
-            fields[name] = value
-            origins[name] = .number(Double(index))
-        }
+        let view = EntityView(entity, model: model)
+        let origins = view.origins.mapValues { JSONValue.number(Double($0)) }
+        let fields = view.fields
         return .object([
             "id": .string(entity.id.uuidString.lowercased()), "model": .string(entity.model),
             "updated_at": .string(RFC3339.string(entity.updatedAt)), "fields": .object(fields), "field_sources": .object(origins),
@@ -98,7 +85,7 @@ struct UnifiedController: Sendable {
                 .object([
                     "connection_id": .string(source.connection.uuidString.lowercased()), "connector": .string(source.connector),
                     "stream": .string(source.stream), "external_id": .string(source.externalID),
-                    "changed_at": .string(RFC3339.string(source.sourceUpdatedAt ?? source.updatedAt)),
+                    "changed_at": .string(RFC3339.string(source.changedAt)),
                 ])
             }),
         ])

@@ -131,4 +131,19 @@ struct APIWorld: Sendable {
         for header in response.headers { headers[header.name.lowercased()] = header.value }
         return Reply(status: Int(response.status.code), json: json, headers: headers)
     }
+
+    /// Links a `contacts` record of `connection` to a `person` entity, as a mapped sync would:
+    /// `email` sealed and blind-indexed, the rest in clear.
+    func linkPerson(_ world: World, _ tenant: TenantID, _ connection: UUID, _ id: String, _ fields: [String: String]) async throws {
+        let logger = TestDatabase.logger
+        let protector = RecordProtector(
+            policy: RecordPolicy(sensitiveFields: ["email"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)]),
+            key: try await world.keyring.encryptionKey(for: tenant), indexKey: try await world.keyring.indexKey(for: tenant), table: "unified_sources")
+        let row = EntityReader.rowIdentity(connection: connection, stream: "contacts", externalID: id, model: "person")
+        let source = EntityStore.SourceInput(connection: connection, stream: "contacts", externalID: id, connector: "crm",
+                                             protected: try protector.protect(fields.mapValues(JSONValue.string), row: row), sourceUpdatedAt: nil)
+        _ = try await world.client.withTransaction(logger: logger) { database in
+            try await EntityStore(logger: logger).link(on: database, tenant: tenant, model: "person", sources: [source])
+        }
+    }
 }

@@ -307,21 +307,10 @@ struct APIv1Tests {
             #expect(try await api.get("\(world.baseURL)/v1/models", key: world.connectorsWriter, method: .POST, body: body).status == 201)
             let logger = TestDatabase.logger
             let tenantB = try await ConnectionStore(client: world.client, logger: logger).connection(world.connectionB).tenant
-            func link(_ tenant: TenantID, _ connection: UUID, _ id: String, _ fields: [String: String]) async throws {
-                let protector = RecordProtector(
-                    policy: RecordPolicy(sensitiveFields: ["email"], blindIndexes: [BlindIndexField(name: "email", normalizer: .lowercaseTrim)]),
-                    key: try await world.keyring.encryptionKey(for: tenant), indexKey: try await world.keyring.indexKey(for: tenant), table: "unified_sources")
-                let row = EntityReader.rowIdentity(connection: connection, stream: "contacts", externalID: id, model: "person")
-                let source = EntityStore.SourceInput(connection: connection, stream: "contacts", externalID: id, connector: "crm",
-                                                     protected: try protector.protect(fields.mapValues(JSONValue.string), row: row), sourceUpdatedAt: nil)
-                _ = try await world.client.withTransaction(logger: logger) { database in
-                    try await EntityStore(logger: logger).link(on: database, tenant: tenant, model: "person", sources: [source])
-                }
-            }
-            try await link(world.tenantA, world.connectionA, "c1", ["email": "Ada@X.com", "full_name": "Ada L"])
-            try await link(world.tenantA, world.connectionA, "c2", ["email": "ada@x.com", "full_name": "Ada Lovelace"])
-            try await link(world.tenantA, world.connectionA, "c3", ["email": "bob@y.com", "full_name": "Bob"])
-            try await link(tenantB, world.connectionB, "c1", ["email": "ada@x.com", "full_name": "Someone Else"])
+            try await api.linkPerson(world, world.tenantA, world.connectionA, "c1", ["email": "Ada@X.com", "full_name": "Ada L"])
+            try await api.linkPerson(world, world.tenantA, world.connectionA, "c2", ["email": "ada@x.com", "full_name": "Ada Lovelace"])
+            try await api.linkPerson(world, world.tenantA, world.connectionA, "c3", ["email": "bob@y.com", "full_name": "Bob"])
+            try await api.linkPerson(world, tenantB, world.connectionB, "c1", ["email": "ada@x.com", "full_name": "Someone Else"])
 
             let all = try await api.get("\(world.baseURL)/v1/unified/person", key: world.readA)
             #expect(all.status == 200, "\(all.json)")
@@ -415,7 +404,7 @@ struct APIv1Tests {
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
                 "GET /v1/connectors/{name}", "GET /v1/models", "POST /v1/models", "GET /v1/models/{name}", "GET /v1/tenants", "POST /v1/tenants",
                 "GET /v1/unified/{model}", "GET /v1/unified/{model}/{id}", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
-                "GET /v1/jobs", "GET /v1/jobs/{id}",
+                "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /graphql",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
                 "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",
             ]
@@ -440,9 +429,11 @@ struct APIv1Tests {
                 let key: String? = template.hasPrefix("/v1/webhooks") ? nil
                     : template.hasPrefix("/v1/tenants") || template.hasPrefix("/v1/jobs") ? world.admin
                     : method == "POST" && (template.hasPrefix("/v1/connectors") || template.hasPrefix("/v1/models")) ? world.connectorsWriter
+                    : template == "/graphql" ? world.readA
                     : method != "GET" ? world.writeA : template.hasPrefix("/v1") ? world.readA : nil
                 let query = template == "/v1/records" ? "?connection_id=\(world.connectionA)&stream=contacts" : ""
                 let body: String? = method != "POST" ? nil : template == "/v1/tenants" ? #"{"name": "Initech"}"#
+                    : template == "/graphql" ? #"{"query": "{ personList(first: 2) { nodes { id } } }"}"#
                     : template == "/v1/models" ? String(decoding: try JSONEncoder().encode(JSONValue.object(["definition": .string(Self.personModel)])), as: UTF8.self)
                     : template == "/v1/connectors" ? String(decoding: try JSONEncoder().encode(JSONValue.object([
                         "name": .string("crm"), "manifest": .string(APIWorld.manifest), "sidecar": .string(APIWorld.sidecar)])), as: UTF8.self)

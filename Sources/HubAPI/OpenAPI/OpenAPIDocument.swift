@@ -211,6 +211,7 @@ enum OpenAPIDocument {
                 parameters: [parameter("name", in: "path", schema: string("Model name"), description: "The model")],
                 responses: ["200": json(ref("Model"), "The model"), "400": errorsBadRequest, "404": notFound]
             )]),
+            "/graphql": graphQLPath,
             "/v1/unified/{model}": .object(["get": operation(
                 "The tenant's unified entities of a model, in change order (records:read); filter by one identity key (`?email=…`) "
                     + "without decrypting anything", tag: "unified",

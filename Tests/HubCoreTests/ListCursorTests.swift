@@ -1,4 +1,4 @@
-import HubAPI
+import HubCore
 import Testing
 
 @Suite("List cursors")

@@ -1,0 +1,102 @@
+import Foundation
+import GraphQL
+import HubCore
+import HubCrypto
+import HubStore
+import HubSync
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Runs GraphQL requests for one tenant's key over the unified models' schema: parse, hold
+/// to `QueryLimits`, validate, execute. Knows no HTTP: the API's controller hands it the
+/// request's parts and sends back what it returns.
+public struct GraphQLGateway: Sendable {
+    /// The longest query text taken, in UTF-8 bytes: room for any hand-written query and the
+    /// usual introspection query, not for a document built to tire the parser.
+    public static let maxQueryBytes = 64 << 10
+    /// How long a built schema serves before the registered models are looked at again: a
+    /// newly registered model appears in GraphQL within this time.
+    static let schemaLifetime = Duration.seconds(2)
+
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+    let limits: QueryLimits
+    private let cache = SchemaCache()
+
+    public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.logger = logger
+        limits = QueryLimits()
+    }
+
+    /// A GraphQL request as clients POST it.
+    public struct Request: Sendable {
+        public let query: String
+        public let operationName: String?
+        public let variables: [String: JSONValue]
+
+        public init(query: String, operationName: String?, variables: [String: JSONValue]) {
+            self.query = query
+            self.operationName = operationName
+            self.variables = variables
+        }
+    }
+
+    /// The response body: `{"data": …, "errors": […]}` as JSON. A query over its limits, or one
+    /// that does not parse or validate, answers with `errors` and no `data`; each limit's error
+    /// carries `extensions.code` (`query_too_deep`, `query_too_large`, `query_too_costly`).
+    public func execute(_ request: Request, tenant: TenantID, actor: AuditActor?) async throws -> [UInt8] {
+        let schema = try await cache.schema(client: client, logger: logger, lifetime: Self.schemaLifetime)
+        let variables = GraphQLValues.map(request.variables)
+        let result: GraphQLResult
+        do {
+            let document = try parse(source: Source(body: request.query, name: "GraphQL request"))
+            _ = try limits.check(document, operationName: request.operationName, schema: schema.schema, costs: schema.costs, variables: variables)
+            let problems = validate(schema: schema.schema, ast: document)
+            if !problems.isEmpty {
+                result = GraphQLResult(errors: problems)
+            } else {
+                let context = GraphQLContext(tenant: tenant, actor: actor, entities: EntityReader(client: client, keyring: keyring, logger: logger),
+                                             records: RecordReader(client: client, keyring: keyring, logger: logger), logger: logger)
+                result = try await GraphQL.execute(schema: schema.schema, documentAST: document, rootValue: (), context: context,
+                                                   variableValues: variables, operationName: request.operationName)
+            }
+        } catch let exceeded as QueryLimits.Exceeded {
+            result = GraphQLResult(errors: [GraphQLError(message: exceeded.description, extensions: ["code": .string(exceeded.code)])])
+        } catch let error as GraphQLError {
+            result = GraphQLResult(errors: [error])
+        }
+        let encoder = GraphQLJSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(result))
+    }
+}
+
+/// The schema of the models registered now, rebuilt when a model's latest version changes.
+final class SchemaCache: Sendable {
+    private struct Built {
+        let versions: [String: Int]
+        let schema: UnifiedSchema
+        let checked: ContinuousClock.Instant
+    }
+
+    private let built = Mutex<Built?>(nil)
+
+    func schema(client: PostgresClient, logger: Logger, lifetime: Duration) async throws -> UnifiedSchema {
+        let now = ContinuousClock.now
+        if let current = built.withLock({ $0 }), now - current.checked < lifetime { return current.schema }
+        let summaries = try await ModelStore(client: client, logger: logger).list()
+        let versions = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, $0.latestVersion) })
+        if let current = built.withLock({ $0 }), current.versions == versions {
+            built.withLock { $0 = Built(versions: versions, schema: current.schema, checked: now) }
+            return current.schema
+        }
+        let models = try await ModelCatalog(client: client, logger: logger).latest(summaries.map(\.name))
+        let schema = try UnifiedSchema(models: Array(models.values))
+        built.withLock { $0 = Built(versions: versions, schema: schema, checked: now) }
+        return schema
+    }
+}
