@@ -19,7 +19,8 @@ struct UnifiedController: Sendable {
     func addRoutes(to routes: RouterGroup<APIRequestContext>) {
         let group = routes.group(context: TenantRequestContext.self)
         group.get("/unified/:model") { request, context in try await list(request, context) }
-        group.get("/unified/:model/:id") { _, context in try await show(context) }
+        group.get("/unified/:model/changes") { request, context in try await changes(request, context) }
+        group.get("/unified/:model/:id") { request, context in try await show(request, context) }
     }
 
     func model(_ context: TenantRequestContext) async throws -> UnifiedModel {
@@ -61,15 +62,78 @@ struct UnifiedController: Sendable {
         return try JSONResponse.make(.object(["data": .array(shown.map { Self.json($0, model: model) }), "next_cursor": next]))
     }
 
-    func show(_ context: TenantRequestContext) async throws -> Response {
+    func show(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
         try context.require(.recordsRead)
         let model = try await self.model(context)
         guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw) else {
             throw Problem.invalid(["id": "must be an entity id (a UUID)"])
         }
+        var includeRaw = false
+        for (name, value) in request.uri.queryParameters {
+            switch (String(name), String(value)) {
+            case ("include", "raw"): includeRaw = true
+            case ("include", let other): throw Problem.invalid(["include": "\(other) is not something to include; the one choice is raw"])
+            case (let other, _): throw Problem.invalid([other: "is not a parameter of this route (include=raw is)"])
+            }
+        }
         let entity = try await EntityReader(client: client, keyring: keyring, logger: logger)
             .entity(tenant: context.tenant, model: model.name, id: id, actor: actor(context))
-        return try JSONResponse.make(Self.json(entity, model: model))
+        var json = Self.json(entity, model: model)
+        if includeRaw, case .object(var object) = json, case .array(let sources)? = object["sources"] {
+            // Each source's stored record, as `/v1/records` holds it: one read each, revealed
+            // (and audited) for the keys that read sensitive fields.
+            let records = RecordReader(client: client, keyring: keyring, logger: logger)
+            var withRecords: [JSONValue] = []
+            for (source, shown) in zip(entity.sources, sources) {
+                let key = RecordKey(connection: source.connection, stream: source.stream, externalID: source.externalID)
+                var record: JSONValue = .null
+                do {
+                    let stored = try await records.record(tenant: context.tenant, key: key, revealTo: actor(context))
+                    record = .object(["data": .object(stored.data), "sensitive": stored.sensitive.map { .object($0.revealed) } ?? .null])
+                } catch let error as HubError where error.code == .notFound {
+                    // Linked by hand, or its record pruned since: the source stands without it.
+                }
+                guard case .object(var fields) = shown else { continue }
+                fields["record"] = record
+                withRecords.append(.object(fields))
+            }
+            object["sources"] = .array(withRecords)
+            json = .object(object)
+        }
+        return try JSONResponse.make(json)
+    }
+
+    /// The change feed: every entity of the model changed after the cursor, in change order,
+    /// merged and emptied ones included, so a client mirroring entities learns where an id went.
+    /// `next_cursor` is always given: poll with it for later changes.
+    func changes(_ request: Request, _ context: TenantRequestContext) async throws -> Response {
+        try context.require(.recordsRead)
+        let model = try await self.model(context)
+        var errors: [String: String] = [:]
+        let kind = "unified-changes:\(model.name)"
+        let page = PageRequest.parse(request, kind: kind, errors: &errors)
+        let after = page.after.map { Int64($0) }
+        if after == .some(nil) { errors["cursor"] = "is not a cursor this feed returned" }
+        for (name, _) in request.uri.queryParameters where !["limit", "cursor"].contains(String(name)) {
+            errors[String(name)] = "is not a parameter of the change feed (limit, cursor)"
+        }
+        if !errors.isEmpty { throw Problem.invalid(errors) }
+        let changes = try await EntityReader(client: client, keyring: keyring, logger: logger)
+            .changes(tenant: context.tenant, model: model.name, after: after ?? nil, limit: page.limit + 1)
+        let shown = changes.prefix(page.limit)
+        let last = shown.last?.changeSequence ?? (after ?? nil) ?? 0
+        return try JSONResponse.make(.object([
+            "data": .array(shown.map { change in
+                .object([
+                    "id": .string(change.id.uuidString.lowercased()),
+                    "change": .string(change.mergedInto != nil ? "merged" : change.hasSources ? "updated" : "deleted"),
+                    "merged_into": change.mergedInto.map { .string($0.uuidString.lowercased()) } ?? .null,
+                    "changed_at": .string(RFC3339.string(change.changedAt)),
+                ])
+            }),
+            "next_cursor": .string(ListCursor.encode(String(last), kind: kind)),
+            "has_more": .bool(changes.count > page.limit),
+        ]))
     }
 
     /// The entity as the API shows it: merged fields (sensitive ones `***` unless revealed),

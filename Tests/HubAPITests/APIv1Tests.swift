@@ -336,6 +336,30 @@ struct APIv1Tests {
             let theirs = try await api.get("\(world.baseURL)/v1/unified/person", key: world.readB)
             #expect(theirs.json["data"]?.arrayCount == 1)
             #expect(theirs.json["data"]?.firstElement?["fields"]?["full_name"] == .string("Someone Else"))
+            // With include=raw, each source carries its stored record: the masked key reads its
+            // plain fields, the sensitive key its sealed ones too.
+            let raw = try await api.get("\(world.baseURL)/v1/unified/person/\(id)?include=raw", key: world.readA)
+            let rawSource = try #require(raw.json["sources"]?.firstElement, "\(raw.json)")
+            #expect(rawSource["record"]?["data"]?["name"] != nil, "\(rawSource)")
+            #expect(rawSource["record"]?["sensitive"] == .null)
+            let rawRevealed = try await api.get("\(world.baseURL)/v1/unified/person/\(id)?include=raw", key: world.sensitiveA)
+            #expect(rawRevealed.json["sources"]?.firstElement?["record"]?["sensitive"]?["email"] != nil, "\(rawRevealed.json)")
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person/\(id)?include=everything", key: world.readA).status == 400)
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person/\(id)?page=2", key: world.readA).status == 400)
+
+            // The change feed: both entities, then, after Bob's only source leaves, Bob as deleted.
+            let feed = try await api.get("\(world.baseURL)/v1/unified/person/changes", key: world.readA)
+            #expect(feed.json["data"]?.arrayValue?.map { $0["change"] } == [.string("updated"), .string("updated")], "\(feed.json)")
+            let resume = try #require(feed.json["next_cursor"]?.stringValue)
+            _ = try await world.client.withTransaction(logger: logger) { database in
+                try await EntityStore(logger: logger).unlink(on: database, tenant: world.tenantA, connection: world.connectionA, stream: "contacts", externalIDs: ["c3"])
+            }
+            let later = try await api.get("\(world.baseURL)/v1/unified/person/changes?cursor=\(resume)", key: world.readA)
+            #expect(later.json["data"]?.arrayValue?.map { $0["change"] } == [.string("deleted")], "\(later.json)")
+            #expect(later.json["has_more"] == .bool(false))
+            let drained = try await api.get("\(world.baseURL)/v1/unified/person/changes?cursor=\(later.json["next_cursor"]?.stringValue ?? "")", key: world.readA)
+            #expect(drained.json["data"]?.arrayCount == 0 && drained.json["next_cursor"] == later.json["next_cursor"], "\(drained.json)")
+            #expect(try await api.get("\(world.baseURL)/v1/unified/person/changes", key: world.readB).json["data"]?.arrayCount == 1, "B's feed holds B's own")
             #expect(try await api.get("\(world.baseURL)/v1/unified/company", key: world.readA).status == 404)
             #expect(try await api.get("\(world.baseURL)/v1/unified/person", key: world.writeA).status == 403)
         }
@@ -403,7 +427,7 @@ struct APIv1Tests {
                 "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}",
                 "POST /v1/connections/{id}/syncs", "GET /v1/connections/{id}/syncs", "GET /v1/connectors", "POST /v1/connectors",
                 "GET /v1/connectors/{name}", "GET /v1/models", "POST /v1/models", "GET /v1/models/{name}", "GET /v1/tenants", "POST /v1/tenants",
-                "GET /v1/unified/{model}", "GET /v1/unified/{model}/{id}", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
+                "GET /v1/unified/{model}", "GET /v1/unified/{model}/{id}", "GET /v1/unified/{model}/changes", "GET /v1/tenants/{id}/quota", "PUT /v1/tenants/{id}/quota",
                 "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /graphql",
                 "POST /v1/jobs/{id}/cancel", "POST /v1/jobs/{id}/retry", "GET /metrics",
                 "GET /v1/connections/{id}/webhook-events", "POST /v1/webhooks/{connection_id}", "POST /v1/webhooks/tenants/{tenant_id}/connectors/{name}",

@@ -212,6 +212,7 @@ enum OpenAPIDocument {
                 responses: ["200": json(ref("Model"), "The model"), "400": errorsBadRequest, "404": notFound]
             )]),
             "/graphql": graphQLPath,
+            "/v1/unified/{model}/changes": unifiedChangesPath(badRequest: errorsBadRequest, forbidden: forbidden, notFound: notFound),
             "/v1/unified/{model}": .object(["get": operation(
                 "The tenant's unified entities of a model, in change order (records:read); filter by one identity key (`?email=…`) "
                     + "without decrypting anything", tag: "unified",
@@ -223,7 +224,9 @@ enum OpenAPIDocument {
                 tag: "unified",
                 parameters: [parameter("model", in: "path", required: true, schema: string("Model name"), description: "The model"),
                              parameter("id", in: "path", required: true, schema: .object(["type": .string("string"), "format": .string("uuid")]),
-                                       description: "The entity")],
+                                       description: "The entity"),
+                             parameter("include", schema: .object(["type": .string("string"), "enum": .array([.string("raw")])]),
+                                       description: "raw: each source with its stored record (`record`: data, and sensitive fields for sensitive keys)")],
                 responses: ["200": json(ref("UnifiedEntity"), "The entity"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
             )]),
             "/v1/tenants": .object([
@@ -380,7 +383,8 @@ enum OpenAPIDocument {
             "sources": .object(["type": .string("array"), "items": object([
                 "connection_id": .object(["type": .string("string"), "format": .string("uuid")]), "connector": .object(["type": .string("string")]),
                 "stream": .object(["type": .string("string")]), "external_id": .object(["type": .string("string")]), "changed_at": timestamp,
-            ])]),
+                "record": .object(["type": .array([.string("object"), .string("null")]), "description": .string("With include=raw")]),
+            ], required: ["connection_id", "connector", "stream", "external_id", "changed_at"])]),
         ]),
         "TenantQuota": object([
             "tenant_id": .object(["type": .string("string"), "format": .string("uuid")]), "queue": .object(["type": .string("string")]),

@@ -34,4 +34,27 @@ extension OpenAPIDocument {
             "413": problem("The body exceeds the API's limit"),
         ]
     )])
+
+    /// `GET /v1/unified/{model}/changes`: the feed of every entity change, merges and removals included.
+    static func unifiedChangesPath(badRequest: JSONValue, forbidden: JSONValue, notFound: JSONValue) -> JSONValue {
+        let uuid: JSONValue = .object(["type": .string("string"), "format": .string("uuid")])
+        let change = object([
+            "id": uuid,
+            "change": .object(["type": .string("string"), "enum": .array([.string("updated"), .string("merged"), .string("deleted")]),
+                               "description": .string("merged: read merged_into instead; deleted: no source is left")]),
+            "merged_into": .object(["type": .array([.string("string"), .string("null")]), "format": .string("uuid")]),
+            "changed_at": timestamp,
+        ])
+        return .object(["get": operation(
+            "The change feed of a model's entities (records:read): each entity changed after the cursor, in change order, merged and "
+                + "emptied ones included; `next_cursor` is always set, to poll for later changes",
+            tag: "unified",
+            parameters: [parameter("model", in: "path", required: true, schema: string("Model name"), description: "The model")] + pageParameters,
+            responses: [
+                "200": json(object(["data": .object(["type": .string("array"), "items": change]), "next_cursor": string("Where to resume"),
+                                    "has_more": boolean]), "Changes"),
+                "400": badRequest, "403": forbidden, "404": notFound,
+            ]
+        )])
+    }
 }

@@ -1,0 +1,39 @@
+import Foundation
+import HubCore
+import HubDatabase
+import PostgresNIO
+
+extension EntityReader {
+    /// One entry of the change feed: an entity that changed, was merged into another, or lost
+    /// its last source.
+    public struct Change: Sendable {
+        public let id: UUID
+        public let changeSequence: Int64
+        public let changedAt: Date
+        /// The entity it was merged into; nil while it stands on its own.
+        public let mergedInto: UUID?
+        /// Whether any source is left (false: every source record left it, or was deleted).
+        public let hasSources: Bool
+    }
+
+    /// The tenant's entities of `model` changed after `after`, in change order, merged and
+    /// emptied ones included.
+    public func changes(tenant: TenantID, model: String, after: Int64?, limit: Int) async throws -> [Change] {
+        try await withDatabaseErrors("reading the \(model) change feed") {
+            var changes: [Change] = []
+            for try await row in try await client.query(
+                """
+                SELECT e.id, e.change_seq, e.updated_at, e.merged_into,
+                       EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id)
+                FROM unified_entities e
+                WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.change_seq > \(after ?? 0)
+                ORDER BY e.change_seq LIMIT \(limit)
+                """,
+                logger: logger
+            ).decode((UUID, Int64, Date, UUID?, Bool).self) {
+                changes.append(Change(id: row.0, changeSequence: row.1, changedAt: row.2, mergedInto: row.3, hasSources: row.4))
+            }
+            return changes
+        }
+    }
+}
