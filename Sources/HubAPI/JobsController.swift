@@ -71,7 +71,7 @@ struct JobsController: Sendable {
             "id": .number(Double(job.id)), "kind": .string(job.kind), "queue": .string(job.queue), "args": job.args,
             "state": .string(job.state.rawValue), "attempt": .number(Double(job.attempt)),
             "max_attempts": .number(Double(job.maxAttempts)), "run_at": .string(RFC3339.string(job.runAt)),
-            "errors": job.errors, "created_at": .string(RFC3339.string(job.createdAt)),
+            "errors": job.errors, "progress": job.progress, "created_at": .string(RFC3339.string(job.createdAt)),
             "finalized_at": job.finalizedAt.map { .string(RFC3339.string($0)) } ?? .null,
         ])
     }

@@ -2,6 +2,7 @@ import Foundation
 import HubConnectors
 import HubCore
 import HubStore
+import HubSync
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -13,6 +14,7 @@ struct ModelsController: Sendable {
     let client: PostgresClient
     let logger: Logger
     let body: RequestBody
+    let catalog: ConnectorCatalog
 
     func addRoutes(to routes: RouterGroup<APIRequestContext>) {
         let anyKey = routes.group(context: KeyRequestContext.self)
@@ -64,8 +66,11 @@ struct ModelsController: Sendable {
             throw Problem(status: .unprocessableContent, code: .invalidModel, title: "Invalid model", detail: error.description)
         }
         let (version, created) = try await store.register(name: model.name, definition: text)
+        // Every connection mapping into it derives its unified data again, from what is stored.
+        let rederiving = created ? try await RederivationService(client: client, catalog: catalog, logger: logger).modelChanged(model.name) : 0
         return try JSONResponse.make(.object([
             "name": .string(model.name), "version": .number(Double(version)), "created": .bool(created),
+            "rederiving_connections": .number(Double(rederiving)),
         ]), status: created ? .created : .ok)
     }
 

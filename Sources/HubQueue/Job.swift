@@ -76,6 +76,8 @@ public struct JobRecord: Sendable {
     public let errors: JSONValue
     public let createdAt: Date
     public let finalizedAt: Date?
+    /// What the handler last reported (`JobContext.saveProgress`); null when it reports none.
+    public let progress: JSONValue
 }
 
 /// A job a worker has claimed: its lease is held by `owner` for `attempt`.

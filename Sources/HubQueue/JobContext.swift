@@ -1,3 +1,4 @@
+import Foundation
 import HubCore
 import HubDatabase
 import Logging
@@ -131,6 +132,24 @@ public final class JobContext: Sendable {
         }
         if completing { state.withLock { $0.completedInTransaction = true } }
         return result
+    }
+}
+
+extension JobContext {
+    /// Records the job's progress in `database`, which must be one of `withTransaction`'s: it
+    /// commits with the work it counts, so it is also where a retried attempt resumes.
+    public func saveProgress(_ progress: JSONValue, on database: PostgresConnection) async throws {
+        try await database.query("UPDATE jobs SET progress = \(progress.canonicalJSON)::jsonb WHERE id = \(job.id)", logger: logger)
+    }
+
+    /// The progress an earlier attempt committed; nil when there is none.
+    public func savedProgress() async throws -> JSONValue? {
+        try await withDatabaseErrors("reading job \(job.id)'s progress") {
+            for try await text in try await client.query("SELECT progress::text FROM jobs WHERE id = \(job.id)", logger: logger).decode(String?.self) {
+                return text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            }
+            return nil
+        }
     }
 }
 

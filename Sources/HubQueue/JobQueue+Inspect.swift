@@ -51,7 +51,7 @@ extension JobQueue {
     private func select(_ filter: PostgresQuery, limit: Int) async throws -> [JobRecord] {
         var query: PostgresQuery = """
             SELECT id, kind, queue, args::text, priority, state, attempt, max_attempts, run_at, lease_owner, unique_key,
-                   group_key, errors::text, created_at, finalized_at
+                   group_key, errors::text, created_at, finalized_at, progress::text
             FROM jobs
             """
         query.sql += " " + filter.sql + " ORDER BY id DESC LIMIT \(max(1, min(limit, 10_000)))"
@@ -59,7 +59,7 @@ extension JobQueue {
         return try await withDatabaseErrors("reading jobs") {
             var jobs: [JobRecord] = []
             let rows = try await client.query(query, logger: logger)
-            typealias Row = (Int64, String, String, String, Int, String, Int, Int, Date, String?, String?, String?, String, Date, Date?)
+            typealias Row = (Int64, String, String, String, Int, String, Int, Int, Date, String?, String?, String?, String, Date, Date?, String?)
             for try await row in rows.decode(Row.self) {
                 let decode = { (text: String) in (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null }
                 jobs.append(
@@ -67,7 +67,7 @@ extension JobQueue {
                         id: row.0, kind: row.1, queue: row.2, args: decode(row.3), priority: row.4,
                         state: JobState(rawValue: row.5) ?? .available, attempt: row.6, maxAttempts: row.7, runAt: row.8,
                         leaseOwner: row.9, uniqueKey: row.10, groupKey: row.11, errors: decode(row.12), createdAt: row.13,
-                        finalizedAt: row.14
+                        finalizedAt: row.14, progress: row.15.map(decode) ?? .null
                     )
                 )
             }

@@ -37,3 +37,36 @@ extension EntityReader {
         }
     }
 }
+
+extension EntityReader {
+    /// The (stream, model) pairs a connection's records are linked into.
+    public func linkedStreams(tenant: TenantID, connection: UUID) async throws -> [(stream: String, model: String)] {
+        try await withDatabaseErrors("listing the linked streams of connection \(connection)") {
+            var pairs: [(String, String)] = []
+            for try await row in try await client.query(
+                """
+                SELECT DISTINCT stream, model FROM unified_sources
+                WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) ORDER BY stream, model
+                """,
+                logger: logger
+            ).decode((String, String).self) { pairs.append(row) }
+            return pairs.map { (stream: $0.0, model: $0.1) }
+        }
+    }
+
+    /// Up to `limit` external ids of a stream's records linked into `model`, in order.
+    public func linkedExternalIDs(tenant: TenantID, connection: UUID, stream: String, model: String, limit: Int) async throws -> [String] {
+        try await withDatabaseErrors("listing linked \(model) sources of stream \(stream)") {
+            var ids: [String] = []
+            for try await id in try await client.query(
+                """
+                SELECT external_id FROM unified_sources
+                WHERE connection_id = \(connection) AND stream = \(stream) AND model = \(model) AND tenant_id = \(tenant.rawValue)
+                ORDER BY external_id LIMIT \(limit)
+                """,
+                logger: logger
+            ).decode(String.self) { ids.append(id) }
+            return ids
+        }
+    }
+}

@@ -73,18 +73,20 @@ extension EntityStore {
         return order.map { grouped[$0]! }
     }
 
-    /// Takes deleted records out of their entities, in every model: an entity whose only bridge
-    /// was one of them splits into the groups its remaining sources form. Returns the entities
-    /// changed.
+    /// Takes records out of their entities, in every model or in `model` only (a record that
+    /// was deleted, or no longer maps into it): an entity whose only bridge was one of them
+    /// splits into the groups its remaining sources form. Returns the entities changed.
     @discardableResult
-    public func unlink(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String, externalIDs: [String]) async throws -> Int {
+    public func unlink(on database: PostgresConnection, tenant: TenantID, connection: UUID, stream: String, externalIDs: [String],
+                       model: String? = nil) async throws -> Int {
         guard !externalIDs.isEmpty else { return 0 }
-        return try await withDatabaseErrors("unlinking \(externalIDs.count) deleted sources") {
+        return try await withDatabaseErrors("unlinking \(externalIDs.count) sources") {
             var left: [(UUID, String)] = []
             for try await row in try await database.query(
                 """
                 DELETE FROM unified_sources
                 WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection) AND stream = \(stream) AND external_id = ANY(\(externalIDs))
+                  AND (\(model)::text IS NULL OR model = \(model))
                 RETURNING entity_id, model
                 """,
                 logger: logger

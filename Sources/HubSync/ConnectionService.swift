@@ -115,8 +115,10 @@ public struct ConnectionService: Sendable {
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
         var plain: [String: JSONValue]?
         var sealed: Secret<[UInt8]>?
+        var previousVersion: Int?
         if change.config != nil || change.connectorVersion != nil {
             let info = try await connections.connection(id, tenant: tenant)
+            previousVersion = info.connectorVersion
             if let upgrade = change.connectorVersion {
                 // Not found names the version; the catalog below parses and checks it.
                 _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
@@ -139,6 +141,12 @@ public struct ConnectionService: Sendable {
         guard try await connections.update(tenant: tenant, connection: id, config: plain, credentials: sealed, status: change.status,
                                            scheduleSeconds: change.scheduleSeconds, connectorVersion: change.connectorVersion) else {
             throw HubError(.notFound, "connection \(id) not found")
+        }
+        // What derives its unified data may have changed: the records already stored are
+        // mapped again by a queued job, with nothing fetched again.
+        if let previousVersion {
+            try await RederivationService(client: client, catalog: catalog, logger: logger)
+                .connectionChanged(tenant: tenant, connection: id, previousVersion: previousVersion)
         }
     }
 

@@ -23,7 +23,9 @@ public enum SyncJobs {
                               environment: environment, batchSize: batchSize, logger: logger)
         let service = SyncService(client: client, logger: logger)
         let webhooks = WebhookProcessor(client: client, keyring: keyring, catalog: catalog, logger: logger)
+        let rederivation = UnifiedRederivation(client: client, keyring: keyring, catalog: catalog, logger: logger)
         return [
+            UnifiedRederivation.kind: { context in try await rederivation.run(context) },
             streamKind: { context in try await sync.run(context) },
             WebhookIntake.processKind: { context in try await webhooks.run(context) },
             scheduleKind: { context in

@@ -24,8 +24,9 @@ struct UnifiedLinking: Sendable {
     /// Sources linked by this sync, and the count at which the table is analyzed next.
     let progress = LinkProgress()
 
-    /// The mapped, sealed sources of one batch, per model.
-    typealias Prepared = [(model: String, sources: [EntityStore.SourceInput])]
+    /// The mapped, sealed sources of one batch, per model, and the records that map to
+    /// nothing in it (their earlier sources, if any, leave their entities).
+    typealias Prepared = [(model: String, sources: [EntityStore.SourceInput], unmapped: [String])]
 
     /// Nil when the stream maps into no model. A model it names that is not registered fails
     /// the sync, naming it (registration refuses that, so it means a model was removed).
@@ -55,23 +56,28 @@ struct UnifiedLinking: Sendable {
             let protector = RecordProtector(policy: RecordPolicy(sensitiveFields: model.sensitive, blindIndexes: model.identity),
                                             key: key, indexKey: indexKey, table: "unified_sources")
             var sources: [EntityStore.SourceInput] = []
+            var unmapped: [String] = []
             for (record, data) in zip(records, raw) {
                 guard let mapped = try definition.unifiedFields(stream: stream, model: model.name, record: data, config: config, now: now),
-                      case .object(let fields) = PyValue.dict(mapped).json, !fields.isEmpty else { continue }
+                      case .object(let fields) = PyValue.dict(mapped).json, !fields.isEmpty else {
+                    unmapped.append(record.externalID)
+                    continue
+                }
                 let row = EntityReader.rowIdentity(connection: connection, stream: stream, externalID: record.externalID, model: model.name)
                 sources.append(EntityStore.SourceInput(
                     connection: connection, stream: stream, externalID: record.externalID, connector: definition.name,
                     protected: try protector.protect(fields, row: row), sourceUpdatedAt: record.sourceUpdatedAt
                 ))
             }
-            return (model.name, sources)
+            return (model.name, sources, unmapped)
         }
     }
 
     func link(_ prepared: Prepared, on database: PostgresConnection) async throws {
         let entities = EntityStore(logger: logger)
-        for (model, sources) in prepared {
+        for (model, sources, unmapped) in prepared {
             try await entities.link(on: database, tenant: tenant, model: model, sources: sources)
+            try await entities.unlink(on: database, tenant: tenant, connection: connection, stream: stream, externalIDs: unmapped, model: model)
         }
     }
 }

@@ -50,6 +50,36 @@ struct SyncHarness: Sendable {
     }
 
     func runWorker(until runs: [Int64], timeout: Duration, requestTimeout: Duration = .seconds(30)) async throws -> [RunStore.Run] {
+        let runStore = self.runs
+        return try await withWorker(requestTimeout: requestTimeout) {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                let current = try await runStore.runs(ids: runs)
+                if current.allSatisfy(\.status.isFinal) { return current }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return try await runStore.runs(ids: runs)
+        }
+    }
+
+    /// Runs an in-process worker until every job in `ids` is final (or `timeout`); returns them.
+    func runWorker(untilJobs ids: [Int64], timeout: Duration = .seconds(60)) async throws -> [JobRecord] {
+        let queue = JobQueue(client: client, logger: logger)
+        return try await withWorker(requestTimeout: .seconds(30)) {
+            let deadline = ContinuousClock.now + timeout
+            var jobs: [JobRecord] = []
+            while ContinuousClock.now < deadline {
+                jobs = []
+                for id in ids { jobs.append(try await queue.job(id)) }
+                if jobs.allSatisfy({ [.completed, .discarded, .cancelled].contains($0.state) }) { return jobs }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return jobs
+        }
+    }
+
+    /// Runs `body` beside an in-process worker of the sync queue.
+    private func withWorker<T: Sendable>(requestTimeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: LoopbackEgress.transport,
                                          environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250)
         let worker = WorkerPool(
@@ -58,23 +88,14 @@ struct SyncHarness: Sendable {
                                                pollInterval: .milliseconds(100)),
             handlers: handlers, logger: logger
         )
-        let runStore = self.runs
-        return try await withThrowingTaskGroup(of: [RunStore.Run]?.self) { group in
+        return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await worker.run(); return nil }
-            group.addTask {
-                let deadline = ContinuousClock.now + timeout
-                while ContinuousClock.now < deadline {
-                    let current = try await runStore.runs(ids: runs)
-                    if current.allSatisfy(\.status.isFinal) { return current }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                return try await runStore.runs(ids: runs)
-            }
+            group.addTask { try await body() }
             defer { group.cancelAll() }
             while let result = try await group.next() {
                 if let result { return result }
             }
-            return []
+            throw CancellationError()
         }
     }
 

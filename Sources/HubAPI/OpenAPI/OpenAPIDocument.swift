@@ -366,7 +366,8 @@ enum OpenAPIDocument {
         "Tenant": object(["id": .object(["type": .string("string"), "format": .string("uuid")]), "name": .object(["type": .string("string")]),
                           "created_at": timestamp, "shredded_at": nullableTimestamp]),
         "ModelSummary": object(["name": .object(["type": .string("string")]), "latest_version": integer, "versions": integer, "updated_at": timestamp]),
-        "ModelRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean]),
+        "ModelRegistered": object(["name": .object(["type": .string("string")]), "version": integer, "created": boolean,
+                                    "rederiving_connections": integer]),
         "Model": object([
             "name": .object(["type": .string("string")]), "version": integer, "checksum": .object(["type": .string("string")]),
             "description": nullableString,
@@ -396,6 +397,7 @@ enum OpenAPIDocument {
             "id": integer, "kind": .object(["type": .string("string")]), "queue": .object(["type": .string("string")]), "args": anyObject,
             "state": .object(["type": .string("string")]), "attempt": integer, "max_attempts": integer, "run_at": timestamp,
             "errors": .object(["type": .string("array")]), "created_at": timestamp, "finalized_at": nullableTimestamp,
+            "progress": .object(["type": .array([.string("object"), .string("null")]), "description": .string("What a long job last reported")]),
         ]),
     ]
 }

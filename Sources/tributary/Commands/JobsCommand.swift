@@ -61,6 +61,7 @@ struct JobsShowCommand: AsyncParsableCommand {
         if let owner = job.leaseOwner { print("  held by \(owner)") }
         if let key = job.uniqueKey { print("  unique key \(key)") }
         print("  args \(job.args.canonicalJSON)")
+        if job.progress != .null { print("  progress \(job.progress.canonicalJSON)") }
         if case .array(let errors) = job.errors, !errors.isEmpty {
             print("  errors:")
             for error in errors {
@@ -102,13 +103,13 @@ struct JobsCancelCommand: AsyncParsableCommand {
 struct JobView: Encodable {
     let id: Int64, kind: String, queue: String, state: String, attempt: Int, maxAttempts: Int, priority: Int
     let runAt: Date, createdAt: Date, finalizedAt: Date?, leaseOwner: String?, uniqueKey: String?, groupKey: String?
-    let args: JSONValue, errors: JSONValue
+    let args: JSONValue, errors: JSONValue, progress: JSONValue
 
     init(_ job: JobRecord) {
         id = job.id; kind = job.kind; queue = job.queue; state = job.state.rawValue; attempt = job.attempt
         maxAttempts = job.maxAttempts; priority = job.priority; runAt = job.runAt; createdAt = job.createdAt
         finalizedAt = job.finalizedAt; leaseOwner = job.leaseOwner; uniqueKey = job.uniqueKey; groupKey = job.groupKey
-        args = job.args; errors = job.errors
+        args = job.args; errors = job.errors; progress = job.progress
     }
 }
 

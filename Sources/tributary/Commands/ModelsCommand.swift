@@ -4,6 +4,7 @@ import HubApp
 import HubConnectors
 import HubCore
 import HubStore
+import HubSync
 
 struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,20 +46,25 @@ struct ModelsAddCommand: AsyncParsableCommand {
             }
         }
         let results = try await CommandEnvironment.withStore { store in
-            var results: [(name: String, version: Int, created: Bool)] = []
+            var results: [(name: String, version: Int, created: Bool, rederiving: Int)] = []
+            let rederivations = RederivationService(client: store.client, catalog: ConnectorCatalog(store: store.connectors), logger: store.logger)
             for model in models {
                 let (version, created) = try await store.models.register(name: model.name, definition: model.text)
-                results.append((model.name, version, created))
+                // Connections mapping into a changed model derive their unified data again.
+                results.append((model.name, version, created, created ? try await rederivations.modelChanged(model.name) : 0))
             }
             return results
         }
         if json {
-            struct Row: Encodable { let name: String; let version: Int; let created: Bool }
-            print(try CLIOutput.json(results.map { Row(name: $0.name, version: $0.version, created: $0.created) }))
+            struct Row: Encodable { let name: String; let version: Int; let created: Bool; let rederivingConnections: Int }
+            print(try CLIOutput.json(results.map { Row(name: $0.name, version: $0.version, created: $0.created, rederivingConnections: $0.rederiving) }))
             return
         }
         for result in results {
             print(result.created ? "registered model \(result.name) v\(result.version)" : "model \(result.name) v\(result.version) already has this content; nothing changed")
+            if result.rederiving > 0 {
+                print("  \(result.rederiving) connection\(result.rederiving == 1 ? "" : "s") will derive their \(result.name) data again (see `tributary jobs list`)")
+            }
         }
     }
 
