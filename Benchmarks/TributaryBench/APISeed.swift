@@ -9,8 +9,9 @@ import PostgresNIO
 
 /// Fills a store for `scripts/bench api`: one tenant, one connection, `records` contacts with
 /// two sensitive fields (email, phone) sealed and the email blind-indexed, written through the
-/// real RecordWriter; two API keys (with and without records:read-sensitive); and a wrk Lua
-/// file of page cursors spread over the whole stream.
+/// real RecordWriter; `person` entities linked from the first of them; two API keys (with and
+/// without records:read-sensitive); and wrk Lua files of page cursors spread over the whole
+/// stream and of emails to look up.
 enum APISeed {
     static let manifest = """
         version: 6.0.0
@@ -32,7 +33,8 @@ enum APISeed {
               email: lowercase_trim
         """
 
-    static func run(url: DatabaseURL, keyFile: String, records: Int, output: String, cursorsFile: String) async throws {
+    static func run(url: DatabaseURL, keyFile: String, records: Int, output: String, cursorsFile: String,
+                    unified: Int, emailsFile: String) async throws {
         var logger = Logger(label: "bench-api")
         logger.logLevel = .warning
         try await PostgresClient.withRunning(url, maximumConnections: 6, logger: logger) { client in
@@ -77,6 +79,8 @@ enum APISeed {
                 try await group.waitForAll()
             }
             try await client.query("ANALYZE records", logger: logger)
+            try await seedUnified(client: client, keyring: keyring, tenant: tenant.id, connection: connection, count: min(unified, records),
+                                  emailsFile: emailsFile, logger: logger)
             var bounds: (Int64, Int64) = (0, 0)
             for try await row in try await client.query(
                 "SELECT min(change_seq), max(change_seq) FROM records WHERE connection_id = \(connection)", logger: logger

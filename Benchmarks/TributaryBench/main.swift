@@ -55,13 +55,14 @@ case "api-seed":
     let environment = ProcessInfo.processInfo.environment
     guard let raw = environment["TRIBUTARY_DATABASE_URL"], let url = try? DatabaseURL(parsing: raw),
           let keyFile = environment["BENCH_MASTER_KEY_FILE"], let output = environment["BENCH_OUT"],
-          let cursors = environment["BENCH_CURSORS"] else {
-        FileHandle.standardError.write(Data("tributary-bench api-seed needs TRIBUTARY_DATABASE_URL, BENCH_MASTER_KEY_FILE, BENCH_OUT, BENCH_CURSORS\n".utf8))
+          let cursors = environment["BENCH_CURSORS"], let emails = environment["BENCH_EMAILS"] else {
+        FileHandle.standardError.write(Data("tributary-bench api-seed needs TRIBUTARY_DATABASE_URL, BENCH_MASTER_KEY_FILE, BENCH_OUT, BENCH_CURSORS, BENCH_EMAILS\n".utf8))
         exit(2)
     }
     do {
         try await APISeed.run(url: url, keyFile: keyFile, records: environment["BENCH_RECORDS"].flatMap(Int.init) ?? 1_000_000,
-                              output: output, cursorsFile: cursors)
+                              output: output, cursorsFile: cursors,
+                              unified: environment["BENCH_UNIFIED"].flatMap(Int.init) ?? 100_000, emailsFile: emails)
     } catch {
         FileHandle.standardError.write(Data("api seed failed: \(error)\n".utf8))
         exit(1)

@@ -2,7 +2,7 @@ import Foundation
 import HubCore
 import Hummingbird
 
-/// Answers `/v1/…` requests with 503 problem+json and `Retry-After` while the database is
+/// Answers `/v1/…` (and `/graphql`) requests with 503 problem+json and `Retry-After` while the database is
 /// unavailable, instead of letting them wait for it: at once when the watch already knows,
 /// and within a quarter second of the watch learning it for requests already waiting (they
 /// are cancelled, which withdraws their wait for a pooled connection). Health, metrics and
@@ -19,7 +19,7 @@ struct DatabaseGuardResponder<Inner: HTTPResponder>: HTTPResponder where Inner.C
     let pollInterval: Duration
 
     @Sendable func respond(to request: Request, context: Context) async throws -> Response {
-        guard let watch, request.uri.path.hasPrefix("/v1/") else { return try await inner.respond(to: request, context: context) }
+        guard let watch, request.uri.path.hasPrefix("/v1/") || request.uri.path == "/graphql" else { return try await inner.respond(to: request, context: context) }
         if watch.isDown { return Self.unavailable(request) }
         let inner = self.inner, pollInterval = self.pollInterval
         return try await withThrowingTaskGroup(of: Response?.self) { group in

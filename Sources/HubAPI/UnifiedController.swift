@@ -16,6 +16,9 @@ struct UnifiedController: Sendable {
     let keyring: Keyring
     let logger: Logger
 
+    /// The most source records `include=raw` reads for one entity.
+    static let maxRawSources = 100
+
     func addRoutes(to routes: RouterGroup<APIRequestContext>) {
         let group = routes.group(context: TenantRequestContext.self)
         group.get("/unified/:model") { request, context in try await list(request, context) }
@@ -83,8 +86,13 @@ struct UnifiedController: Sendable {
             // Each source's stored record, as `/v1/records` holds it: one read each, revealed
             // (and audited) for the keys that read sensitive fields.
             let records = RecordReader(client: client, keyring: keyring, logger: logger)
-            var withRecords: [JSONValue] = []
-            for (source, shown) in zip(entity.sources, sources) {
+            // At most `maxRawSources` records, the most recently changed sources' (each is a
+            // read); the others are listed without theirs, in their places (`field_sources`
+            // indexes them).
+            let raw = Set(entity.sources.indices.sorted { entity.sources[$0].changedAt > entity.sources[$1].changedAt }.prefix(Self.maxRawSources))
+            var withRecords = sources
+            for index in raw.sorted() {
+                let source = entity.sources[index]
                 let key = RecordKey(connection: source.connection, stream: source.stream, externalID: source.externalID)
                 var record: JSONValue = .null
                 do {
@@ -93,9 +101,9 @@ struct UnifiedController: Sendable {
                 } catch let error as HubError where error.code == .notFound {
                     // Linked by hand, or its record pruned since: the source stands without it.
                 }
-                guard case .object(var fields) = shown else { continue }
+                guard case .object(var fields) = withRecords[index] else { continue }
                 fields["record"] = record
-                withRecords.append(.object(fields))
+                withRecords[index] = .object(fields)
             }
             object["sources"] = .array(withRecords)
             json = .object(object)

@@ -103,6 +103,13 @@ struct DemoReport: Sendable {
         return urls
     }
 
+    /// The GraphQL request the summary suggests: the matched person with both sources.
+    var graphQLBody: String? {
+        guard let match else { return nil }
+        let query = "query($email: String) { personList(email: $email, first: 1) { nodes { id fields { full_name email } sources { connector stream externalId } } } }"
+        return JSONValue.object(["query": .string(query), "variables": .object(["email": .string(match.email)])]).canonicalJSON
+    }
+
     func print(_ console: DemoConsole) {
         console.step("Summary (run \(run), \(String(format: "%.1f", elapsed.inSeconds)) s)")
         for (label, _, streams) in connections {
@@ -141,6 +148,9 @@ struct DemoReport: Sendable {
             console.line("    --data-urlencode email=\(match.email)")
             console.line("  curl -s -G -H \"Authorization: Bearer $KEY\" \"$API/v1/unified/person\" \\")
             console.line("    --data-urlencode email=\(match.email)")
+            console.line("  curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\")
+            console.line("    \"$API/graphql\" -d '{\"variables\": {\"e\": \"\(match.email)\"}, \"query\":")
+            console.line("    \"query($e: String) { personList(email: $e) { nodes { id sources { connector } } } }\"}'")
         }
         console.line()
         console.line("Database (its password is in the data folder):")
@@ -171,8 +181,12 @@ struct DemoReport: Sendable {
             "sealed_records": .number(Double(sealedRecords)), "plaintext_emails": .number(Double(plaintextEmails)),
             "unified_people": .number(Double(unifiedPeople)), "people_in_both_sources": .number(Double(peopleInBothSources)),
             "curl": .array(recordURLs.map { .string("curl -s -H \"Authorization: Bearer \(apiKey)\" \"\($0)\"") }),
+            "graphql_url": .string("\(apiURL)/graphql"),
             "elapsed_seconds": .number((elapsed.inSeconds * 10).rounded() / 10),
         ]
+        if let body = graphQLBody {
+            object["graphql_curl"] = .string("curl -s -H \"Authorization: Bearer \(apiKey)\" -H \"Content-Type: application/json\" -d '\(body)' \"\(apiURL)/graphql\"")
+        }
         if let match {
             object["match"] = .object(["crm_contact": .string(match.contactID), "billing_customer": .string(match.customerID),
                                        "name": .string(match.contactName), "total": .number(Double(match.total))])

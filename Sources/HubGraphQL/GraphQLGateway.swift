@@ -47,12 +47,17 @@ public struct GraphQLGateway: Sendable {
 
     /// The response body: `{"data": …, "errors": […]}` as JSON. A query over its limits, or one
     /// that does not parse or validate, answers with `errors` and no `data`; each limit's error
-    /// carries `extensions.code` (`query_too_deep`, `query_too_large`, `query_too_costly`).
+    /// carries `extensions.code` (`query_too_deep`, `query_too_large`, `query_too_costly`,
+    /// `query_conflict`).
     public func execute(_ request: Request, tenant: TenantID, actor: AuditActor?) async throws -> [UInt8] {
         let schema = try await cache.schema(client: client, logger: logger, lifetime: Self.schemaLifetime)
         let variables = GraphQLValues.map(request.variables)
         let result: GraphQLResult
         do {
+            guard request.query.utf8.count <= Self.maxQueryBytes else {
+                throw QueryLimits.Exceeded(description: "the query is longer than \(Self.maxQueryBytes) bytes", code: "query_too_large")
+            }
+            try limits.checkNesting(request.query)
             let document = try parse(source: Source(body: request.query, name: "GraphQL request"))
             _ = try limits.check(document, operationName: request.operationName, schema: schema.schema, costs: schema.costs, variables: variables)
             let problems = validate(schema: schema.schema, ast: document)

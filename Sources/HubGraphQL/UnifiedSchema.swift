@@ -35,9 +35,11 @@ struct UnifiedSchema: Sendable {
         for model in models.sorted(by: { $0.name < $1.name }) {
             let typeName = GraphQLValues.typeName(model: model.name)
             let fieldName = GraphQLValues.fieldName(model: model.name)
-            // Two names that read alike (`a-b`, `a_b`): the first keeps the GraphQL name.
-            guard GraphQLValues.isName(typeName), !types.contains(typeName), query[fieldName] == nil, query[fieldName + "List"] == nil else { continue }
-            types.formUnion([typeName, typeName + "Fields", typeName + "FieldSource", typeName + "Edge", typeName + "Connection"])
+            // Two names that read alike (`a-b`, `a_b`, or `a-b-fields` beside `a-b`'s `ABFields`):
+            // the first keeps the GraphQL names, the other is left out rather than break the schema.
+            let names = [typeName, typeName + "Fields", typeName + "FieldSource", typeName + "Edge", typeName + "Connection"]
+            guard GraphQLValues.isName(typeName), types.isDisjoint(with: names), query[fieldName] == nil, query[fieldName + "List"] == nil else { continue }
+            types.formUnion(names)
             let entity = try Self.entityType(model, typeName: typeName, shared: shared, costs: &costs)
             let connection = try Self.connectionType(typeName: typeName, entity: entity, pageInfo: shared.pageInfo, costs: &costs)
             query[fieldName] = Self.entityQuery(model, type: entity)
@@ -46,6 +48,7 @@ struct UnifiedSchema: Sendable {
         }
         query["record"] = Self.recordQuery(shared.record)
         costs.extra["Query.record"] = QueryCosts.databaseRead
+        costs.extra["UnifiedSource.record"] = QueryCosts.databaseRead
         schema = try GraphQLSchema(
             description: "Tributary's aggregated data: unified entities of the key's tenant, their sources and records.",
             query: GraphQLObjectType(name: "Query", fields: query)
@@ -54,6 +57,17 @@ struct UnifiedSchema: Sendable {
         guard problems.isEmpty else {
             throw HubError(.storedDataInvalid, "the GraphQL schema of the registered models is invalid: \(problems.map(\.message).joined(separator: "; "))")
         }
+        // Introspection's lists, priced at their longest in this schema: the types, a type's
+        // fields, a field's arguments.
+        var (fields, arguments) = (1, 1)
+        for type in schema.typeMap.values {
+            guard let object = type as? GraphQLObjectType, let map = try? object.fields() else { continue }
+            fields = max(fields, map.count)
+            arguments = max(arguments, map.values.map(\.args.count).max() ?? 0)
+        }
+        costs.lists["__Schema.types"] = .fixed(schema.typeMap.count)
+        for key in ["__Type.fields", "__Type.inputFields"] { costs.lists[key] = .fixed(fields) }
+        for key in ["__Field.args", "__Directive.args"] { costs.lists[key] = .fixed(arguments) }
         self.costs = costs
     }
 

@@ -17,7 +17,8 @@ extension EntityReader {
     }
 
     /// The tenant's entities of `model` changed after `after`, in change order, merged and
-    /// emptied ones included.
+    /// emptied ones included. A change shows once no transaction older than it is running:
+    /// one that drew a lower sequence and has not committed yet would otherwise be skipped.
     public func changes(tenant: TenantID, model: String, after: Int64?, limit: Int) async throws -> [Change] {
         try await withDatabaseErrors("reading the \(model) change feed") {
             var changes: [Change] = []
@@ -27,6 +28,7 @@ extension EntityReader {
                        EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id)
                 FROM unified_entities e
                 WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.change_seq > \(after ?? 0)
+                  AND e.change_xid < pg_snapshot_xmin(pg_current_snapshot())
                 ORDER BY e.change_seq LIMIT \(limit)
                 """,
                 logger: logger

@@ -40,6 +40,11 @@ public struct EntityReader: Sendable {
         public let sources: [Source]
     }
 
+    /// The most sources read of one entity: its most recently changed ones. An identity key
+    /// that a million records share (an `info@` address) makes an entity of a million sources,
+    /// and no read of it may cost a million rows; survivorship looks at these.
+    public static let maxSources = 1_000
+
     /// The row identity a unified source's sealed fields are bound to.
     public static func rowIdentity(connection: UUID, stream: String, externalID: String, model: String) -> String {
         JSONValue.array([.string(connection.uuidString.lowercased()), .string(stream), .string(externalID), .string(model)]).canonicalJSON
@@ -100,9 +105,14 @@ public struct EntityReader: Sendable {
             var rows: [(UUID, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date)] = []
             for try await row in try await client.query(
                 """
-                SELECT entity_id, connection_id, stream, external_id, connector, data::text, sensitive, key_version, source_updated_at, updated_at
-                FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND model = \(model) AND entity_id = ANY(\(entities))
-                ORDER BY entity_id, updated_at, connection_id, stream, external_id
+                SELECT s.entity_id, s.connection_id, s.stream, s.external_id, s.connector, s.data::text, s.sensitive, s.key_version,
+                       s.source_updated_at, s.updated_at
+                FROM unnest(\(entities)::uuid[]) AS e(id)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM unified_sources x WHERE x.entity_id = e.id AND x.tenant_id = \(tenant.rawValue) AND x.model = \(model)
+                    ORDER BY x.updated_at DESC LIMIT \(Self.maxSources)
+                ) s
+                ORDER BY s.entity_id, s.updated_at, s.connection_id, s.stream, s.external_id
                 """,
                 logger: logger
             ).decode((UUID, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date).self) { rows.append(row) }

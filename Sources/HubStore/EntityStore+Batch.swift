@@ -107,7 +107,7 @@ extension EntityStore {
             )
             try await database.query(
                 """
-                UPDATE unified_entities e SET merged_into = m.target, change_seq = nextval('unified_change_seq'), updated_at = now()
+                UPDATE unified_entities e SET merged_into = m.target, change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now()
                 FROM unnest(\(stored.map(\.0))::uuid[], \(stored.map(\.1))::uuid[]) AS m(source, target)
                 WHERE e.id = m.source OR e.merged_into = m.source
                 """,
@@ -136,13 +136,18 @@ extension EntityStore {
             """,
             logger: logger
         )
-        let touched = Array(Set(finalTargets))
-        try await database.query(
-            """
-            UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = ANY(\(touched))
-            """,
-            logger: logger
-        )
-        return Set(touched).union(stored.map(\.0)).count
+        let touched = Set(finalTargets)
+        // Entities inserted above already carry a fresh change sequence: updating them again
+        // would write every new entity twice (the first sync's whole batch).
+        let existing = Array(touched.subtracting(newEntities))
+        if !existing.isEmpty {
+            try await database.query(
+                """
+                UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now() WHERE id = ANY(\(existing))
+                """,
+                logger: logger
+            )
+        }
+        return touched.union(stored.map(\.0)).count
     }
 }

@@ -43,7 +43,7 @@ extension EntityStore {
             changed.insert(fresh)
         }
         try await database.query(
-            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(entity)", logger: logger
+            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now() WHERE id = \(entity)", logger: logger
         )
         return changed
     }
@@ -96,7 +96,7 @@ extension EntityStore {
                 changed.insert(entity)
                 changed.formUnion(try await split(entity, tenant: tenant, model: model, on: database))
                 try await database.query(
-                    "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(entity)", logger: logger
+                    "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now() WHERE id = \(entity)", logger: logger
                 )
             }
             return changed.count

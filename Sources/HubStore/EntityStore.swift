@@ -108,7 +108,7 @@ public struct EntityStore: Sendable {
                 try await database.query("UPDATE unified_sources SET entity_id = \(survivor) WHERE entity_id = ANY(\(others))", logger: logger)
                 try await database.query(
                     """
-                    UPDATE unified_entities SET merged_into = \(survivor), change_seq = nextval('unified_change_seq'), updated_at = now()
+                    UPDATE unified_entities SET merged_into = \(survivor), change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now()
                     WHERE id = ANY(\(others)) OR merged_into = ANY(\(others))
                     """,
                     logger: logger
@@ -137,7 +137,7 @@ public struct EntityStore: Sendable {
             logger: logger
         )
         try await database.query(
-            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), updated_at = now() WHERE id = \(target)", logger: logger
+            "UPDATE unified_entities SET change_seq = nextval('unified_change_seq'), change_xid = pg_current_xact_id(), updated_at = now() WHERE id = \(target)", logger: logger
         )
         changed.insert(target)
         // The entity it came from may have held together through it alone.

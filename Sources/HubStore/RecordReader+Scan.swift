@@ -10,6 +10,8 @@ extension RecordReader {
         public let externalID: String
         public let fields: [String: JSONValue]
         public let sourceUpdatedAt: Date?
+        /// Its change sequence when read: `changedSince` tells a record rewritten since.
+        public let changeSequence: Int64
     }
 
     /// The streams of a connection that hold live records.
@@ -28,22 +30,22 @@ extension RecordReader {
     /// decrypted, for re-deriving what is derived from them inside the worker. Not audited:
     /// nothing read here leaves the process, as nothing a sync reads does.
     public func scan(tenant: TenantID, connection: UUID, stream: String, after: String?, limit: Int) async throws -> [ScannedRecord] {
-        let rows = try await withDatabaseErrors("reading records of stream \(stream)") { () -> [(String, String, ByteBuffer?, Int?, Date?)] in
-            var rows: [(String, String, ByteBuffer?, Int?, Date?)] = []
+        let rows = try await withDatabaseErrors("reading records of stream \(stream)") { () -> [(String, String, ByteBuffer?, Int?, Date?, Int64)] in
+            var rows: [(String, String, ByteBuffer?, Int?, Date?, Int64)] = []
             for try await row in try await client.query(
                 """
-                SELECT external_id, data::text, sensitive, key_version, source_updated_at FROM records
+                SELECT external_id, data::text, sensitive, key_version, source_updated_at, change_seq FROM records
                 WHERE connection_id = \(connection) AND stream = \(stream) AND tenant_id = \(tenant.rawValue)
                   AND deleted_at IS NULL AND external_id > \(after ?? "")
                 ORDER BY external_id LIMIT \(limit)
                 """,
                 logger: logger
-            ).decode((String, String, ByteBuffer?, Int?, Date?).self) { rows.append(row) }
+            ).decode((String, String, ByteBuffer?, Int?, Date?, Int64).self) { rows.append(row) }
             return rows
         }
         var records: [ScannedRecord] = []
         records.reserveCapacity(rows.count)
-        for (externalID, dataText, sealed, keyVersion, sourceUpdatedAt) in rows {
+        for (externalID, dataText, sealed, keyVersion, sourceUpdatedAt, sequence) in rows {
             guard var fields = try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8)) else {
                 throw HubError(.storedDataInvalid, "record \(externalID) of stream \(stream) holds data that is not a JSON object")
             }
@@ -55,8 +57,29 @@ extension RecordReader {
                     fields[name] = value
                 }
             }
-            records.append(ScannedRecord(externalID: externalID, fields: fields, sourceUpdatedAt: sourceUpdatedAt))
+            records.append(ScannedRecord(externalID: externalID, fields: fields, sourceUpdatedAt: sourceUpdatedAt, changeSequence: sequence))
         }
         return records
+    }
+
+    /// Which of `records` were rewritten or deleted since they were scanned, read in
+    /// `database`'s transaction: what derives from them there must not overwrite what a sync
+    /// derived from their newer version.
+    public func changedSince(_ records: [ScannedRecord], tenant: TenantID, connection: UUID, stream: String,
+                             on database: PostgresConnection) async throws -> Set<String> {
+        guard !records.isEmpty else { return [] }
+        return try await withDatabaseErrors("checking records of stream \(stream) for changes") {
+            var changed = Set<String>()
+            for try await id in try await database.query(
+                """
+                SELECT k.x FROM unnest(\(records.map(\.externalID))::text[], \(records.map(\.changeSequence))::int8[]) AS k(x, seq)
+                LEFT JOIN records r ON r.connection_id = \(connection) AND r.stream = \(stream) AND r.external_id = k.x
+                                   AND r.tenant_id = \(tenant.rawValue)
+                WHERE r.external_id IS NULL OR r.change_seq <> k.seq OR r.deleted_at IS NOT NULL
+                """,
+                logger: logger
+            ).decode(String.self) { changed.insert(id) }
+            return changed
+        }
     }
 }

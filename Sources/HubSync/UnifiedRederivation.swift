@@ -48,6 +48,7 @@ struct UnifiedRederivation: Sendable {
             return .completed
         }
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
+        let startedFrom = try await generation(info, definition: definition, logger: context.logger)
         let reader = RecordReader(client: client, keyring: keyring, logger: context.logger)
         let entities = EntityReader(client: client, keyring: keyring, logger: context.logger)
         let linked = try await entities.linkedStreams(tenant: tenant, connection: connection)
@@ -79,17 +80,43 @@ struct UnifiedRederivation: Sendable {
                 let progress: JSONValue = ["stream": .string(stream), "after": .string(last.externalID), "records": .number(Double(done)),
                                            "streams": .number(Double(streams.count))]
                 try await context.withTransaction { database in
-                    try await linking.link(prepared, on: database)
+                    // A record a sync rewrote (or deleted) since the scan was linked from its newer
+                    // version by that sync: leave it be.
+                    let changed = try await reader.changedSince(batch, tenant: tenant, connection: connection, stream: stream, on: database)
+                    try await linking.link(prepared.map { ($0.model, $0.sources.filter { !changed.contains($0.externalID) },
+                                                           $0.unmapped.filter { !changed.contains($0) }) }, on: database)
                     try await context.saveProgress(progress, on: database)
                 }
                 context.logger.info("re-derived unified sources", metadata: ["hub.stream": "\(stream)", "hub.records": "\(done)"])
             }
+        }
+        // A change made while this ran queued no job (this one held the key): run again, from
+        // the start, under what derives the data now.
+        let now = try await ConnectionStore(client: client, logger: context.logger).connection(connection, tenant: tenant)
+        let current = try await generation(now, definition: try await catalog.definition(name: now.connector, version: now.connectorVersion),
+                                           logger: context.logger)
+        if current != startedFrom {
+            context.logger.info("what derives the connection's unified data changed during the run; running again")
+            try await context.withTransaction { database in try await context.saveProgress(.null, on: database) }
+            return .snooze(.zero)
         }
         try await context.withTransaction(completing: true) { database in
             try await context.saveProgress(["records": .number(Double(done)), "streams": .number(Double(streams.count)), "finished": true],
                                            on: database)
         }
         return .completed
+    }
+
+    /// What the derivation depends on: the connector version, the config mappings read, and
+    /// the version of each model mapped into.
+    private func generation(_ info: ConnectionStore.ConnectionInfo, definition: ConnectorDefinition, logger: Logger) async throws -> String {
+        var versions: [String] = []
+        let store = ModelStore(client: client, logger: logger)
+        for name in definition.mappedModels {
+            let version = (try? await store.definition(name: name).version) ?? 0
+            versions.append("\(name)@\(version)")
+        }
+        return "\(info.connectorVersion) \(info.config.canonicalJSON) \(versions.joined(separator: ","))"
     }
 
     /// Takes every source of `stream` out of `model`, a batch per transaction.

@@ -5,11 +5,23 @@ import HubEmbeddedPostgres
 import FoundationNetworking
 #endif
 
-/// Plain HTTP GETs against a server under test.
+/// Plain HTTP GETs (and a POST) against a server under test.
 public enum HTTPProbe {
     public static func get(_ url: String, headers: [String: String] = [:]) async -> (status: Int, body: String)? {
         guard let response = await fetch(url, headers: headers) else { return nil }
         return (response.status, response.body)
+    }
+
+    /// A POST of `body`; nil when nothing answered.
+    public static func post(_ url: String, body: String, headers: [String: String] = [:], timeout: Double = 10) async -> (status: Int, body: String)? {
+        guard let url = URL(string: url) else { return nil }
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.timeoutInterval = timeout
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        guard let (data, response) = try? await URLSession.shared.data(for: request), let http = response as? HTTPURLResponse else { return nil }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
     }
 
     /// A GET with the response's headers too; gives up after `timeout`.

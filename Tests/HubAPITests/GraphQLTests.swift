@@ -160,6 +160,21 @@ struct GraphQLTests {
             for level in 0..<15 { fragments += "fragment F\(level) on Query { ...F\(level + 1) ...F\(level + 1) }\n" }
             #expect(try await code("{ ...F0 }\n" + fragments) == "query_too_large")
 
+            // Attacks found in review: each must be refused, and none may bring the process down.
+            var nested = "record(connectionId: \"\(UUID())\", stream: \"s\", externalId: \"e\") { stream }"
+            for _ in 0..<10 { nested = "personList(first: 100) { ... on Query { \(nested) } }" }
+            #expect(try await code("{ \(nested) }") == "query_too_costly", "fragments on Query nested ten deep: saturating, not trapping")
+            #expect(try await code("{ record(connectionId: " + String(repeating: "[", count: 20_000) + " }") == "query_too_deep",
+                    "brackets nested past the parser's stack are refused before it runs")
+            #expect(try await code("query($n: Int = 100) { personList(first: $n) { nodes { sources(first: $n) { record { data } } } } }")
+                    == "query_too_costly", "a variable's default counts")
+            #expect(try await code("{ x: personList(first: 100) { nodes { id } } x: personList(first: 1) { nodes { sources { record { data } } } } }")
+                    == "query_conflict", "one response key, two sets of arguments")
+            #expect(try await code("{ personList(first: 49) { nodes { sources(first: 50) { record { data } } } } }") == "query_too_costly",
+                    "a source's record is a database read")
+            let alive = try await graphql(world, "{ __typename }", key: world.readA)
+            #expect(alive.json["data"]?["__typename"] == .string("Query"))
+
             let introspection = try await graphql(world, Self.introspectionQuery, key: world.readA)
             #expect(introspection.json["errors"] == nil, "\(introspection.json)")
             let names = introspection.json["data"]?["__schema"]?["types"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []

@@ -132,6 +132,17 @@ struct DemoTests {
                 #expect(page["data"]?.arrayValue?.first?["data"]?["email"]?.stringValue?.contains("@") == true)
             }
         }
+        // The GraphQL command as printed: its body and URL, sent as curl would send them.
+        #expect(one["graphql_url"]?.stringValue?.hasSuffix("/graphql") == true)
+        let graphQL = try #require(one["graphql_curl"]?.stringValue)
+        #expect(graphQL.contains("Bearer \(key)"))
+        let body = try #require(graphQL.components(separatedBy: "-d '").last?.components(separatedBy: "' \"").first)
+        let graphQLURL = try #require(graphQL.split(separator: "\"").last { $0.hasPrefix("http") }.map(String.init))
+        let answer = try #require(await HTTPProbe.post(graphQLURL, body: body, headers: ["Authorization": "Bearer \(key)", "Content-Type": "application/json"]))
+        #expect(answer.status == 200, "\(answer.body)")
+        let person = try JSONDecoder().decode(JSONValue.self, from: Data(answer.body.utf8))["data"]?["personList"]?["nodes"]?.arrayValue?.first
+        #expect(person?["sources"]?.arrayValue?.count == 2, "\(answer.body)")
+        #expect(person?["fields"]?["email"]?.stringValue?.contains("@") == true, "\(answer.body)")
         let postgres = try #require(postmasterPID(root))
         let stopping = ContinuousClock.now
         first.signal(SIGTERM)

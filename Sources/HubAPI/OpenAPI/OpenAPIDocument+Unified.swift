@@ -5,7 +5,7 @@ extension OpenAPIDocument {
     static let graphQLPath: JSONValue = .object(["post": operation(
         "GraphQL over the unified entities, their sources and records (records:read; sensitive values in clear, audited, "
             + "for records:read-sensitive). Limits: depth 15, 2,000 selected fields, cost 5,000; a query past one answers 200 "
-            + "with `errors[].extensions.code` query_too_deep, query_too_large or query_too_costly",
+            + "with `errors[].extensions.code` query_too_deep, query_too_large, query_too_costly or query_conflict",
         tag: "unified",
         body: .object([
             "type": .string("object"), "required": .array([.string("query")]), "additionalProperties": .bool(false),
