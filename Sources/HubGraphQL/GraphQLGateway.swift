@@ -24,6 +24,7 @@ public struct GraphQLGateway: Sendable {
     let logger: Logger
     let limits: QueryLimits
     private let cache = SchemaCache()
+    private let documents = DocumentCache()
 
     public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
         self.client = client
@@ -57,10 +58,15 @@ public struct GraphQLGateway: Sendable {
             guard request.query.utf8.count <= Self.maxQueryBytes else {
                 throw QueryLimits.Exceeded(description: "the query is longer than \(Self.maxQueryBytes) bytes", code: "query_too_large")
             }
-            try limits.checkNesting(request.query)
-            let document = try parse(source: Source(body: request.query, name: "GraphQL request"))
+            // A query seen before with this schema was parsed and validated then: clients send
+            // the same few documents with other variables. Its limits depend on the variables,
+            // so they are checked every time.
+            let cached = documents.document(for: request.query, schema: schema.schema)
+            if cached == nil { try limits.checkNesting(request.query) }
+            let document = try cached ?? parse(source: Source(body: request.query, name: "GraphQL request"))
             _ = try limits.check(document, operationName: request.operationName, schema: schema.schema, costs: schema.costs, variables: variables)
-            let problems = validate(schema: schema.schema, ast: document)
+            let problems = cached != nil ? [] : validate(schema: schema.schema, ast: document)
+            if problems.isEmpty, cached == nil { documents.store(document, for: request.query, schema: schema.schema) }
             if !problems.isEmpty {
                 result = GraphQLResult(errors: problems)
             } else {
@@ -103,5 +109,37 @@ final class SchemaCache: Sendable {
         let schema = try UnifiedSchema(models: Array(models.values))
         built.withLock { $0 = Built(versions: versions, schema: schema, checked: now) }
         return schema
+    }
+}
+
+/// Documents that parsed and validated, by their text, for the schema they were validated
+/// against. Bounded: only texts of at most 8 KiB, at most 256 of them (all dropped when full:
+/// a client cycling through more documents than that gains nothing from a cache anyway).
+final class DocumentCache: Sendable {
+    static let maxEntries = 256
+    static let maxTextBytes = 8 << 10
+
+    /// The AST is never changed after parsing, so it may be shared between requests. The
+    /// schema is held, not its address: a new schema at a freed one's address must not match.
+    private struct Entry: @unchecked Sendable {
+        let schema: GraphQLSchema
+        let document: Document
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func document(for text: String, schema: GraphQLSchema) -> Document? {
+        guard text.utf8.count <= Self.maxTextBytes else { return nil }
+        guard let entry = entries.withLock({ $0[text] }), entry.schema === schema else { return nil }
+        return entry.document
+    }
+
+    func store(_ document: Document, for text: String, schema: GraphQLSchema) {
+        guard text.utf8.count <= Self.maxTextBytes else { return }
+        let entry = Entry(schema: schema, document: document)
+        entries.withLock { entries in
+            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[text] = entry
+        }
     }
 }

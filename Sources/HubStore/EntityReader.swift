@@ -82,17 +82,26 @@ public struct EntityReader: Sendable {
         }
         let rows = try await withDatabaseErrors("listing \(model) entities") { () -> [(UUID, Int64, Date)] in
             var rows: [(UUID, Int64, Date)] = []
-            for try await row in try await client.query(
+            // With a digest, the few sources holding it lead (the GIN index), and `change_seq + 0`
+            // keeps a small LIMIT from walking every entity in change order to find them.
+            let query: PostgresQuery = if let digest {
+                """
+                SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
+                WHERE e.id IN (SELECT s.entity_id FROM unified_sources s
+                               WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity @> ARRAY[\(digest)::bytea])
+                  AND e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL AND e.change_seq > \(after ?? 0)
+                ORDER BY e.change_seq + 0 LIMIT \(limit)
+                """
+            } else {
                 """
                 SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
                 WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL
                   AND e.change_seq > \(after ?? 0)
-                  AND EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id
-                              AND (\(digest)::bytea IS NULL OR s.identity @> ARRAY[\(digest)::bytea]))
+                  AND EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id)
                 ORDER BY e.change_seq LIMIT \(limit)
-                """,
-                logger: logger
-            ).decode((UUID, Int64, Date).self) { rows.append(row) }
+                """
+            }
+            for try await row in try await client.query(query, logger: logger).decode((UUID, Int64, Date).self) { rows.append(row) }
             return rows
         }
         let sources = try await self.sources(of: rows.map(\.0), tenant: tenant, model: model, actor: actor)

@@ -21,8 +21,12 @@ struct RecordPageStatement: PostgresPreparedStatement {
           AND ($6::timestamptz IS NULL OR synced_at > $6)
         """
     static let sql = select + "\nORDER BY change_seq LIMIT $7"
-    /// `$8` is the digest, appended to `makeBindings()`'s values.
-    static let lookupSQL = select + "\n  AND blind_index @> ARRAY[$8::bytea]\nORDER BY change_seq LIMIT $7"
+    /// `$8` is the digest, appended to `makeBindings()`'s values. Ordered by `change_seq + 0`:
+    /// ordered by the column itself, a small `LIMIT` lets the planner walk `records_feed` in
+    /// order and test each record against the digest, which for one match among a million is a
+    /// scan of the stream (measured: 1.5 s a lookup over 200,000 records); with nothing to gain
+    /// from the feed's order it finds the few matches through the GIN index and sorts them.
+    static let lookupSQL = select + "\n  AND blind_index @> ARRAY[$8::bytea]\nORDER BY change_seq + 0 LIMIT $7"
 
     static let bindingDataTypes: [PostgresDataType] = [.uuid, .uuid, .text, .int8, .bool, .timestamptz, .int8]
 

@@ -172,6 +172,12 @@ struct GraphQLTests {
                     == "query_conflict", "one response key, two sets of arguments")
             #expect(try await code("{ personList(first: 49) { nodes { sources(first: 50) { record { data } } } } }") == "query_too_costly",
                     "a source's record is a database read")
+            // A document met before is not parsed again, but its limits hold for each request's variables.
+            let paged = "query($n: Int) { personList(first: $n) { nodes { sources(first: $n) { record { externalId } } } } }"
+            let small = try await graphql(world, paged, variables: ["n": .number(1)], key: world.readA)
+            #expect(small.json["errors"] == nil && small.json["data"]?["personList"]?["nodes"]?.arrayCount == 1, "\(small.json)")
+            let large = try await graphql(world, paged, variables: ["n": .number(100)], key: world.readA)
+            #expect(large.json["errors"]?.firstElement?["extensions"]?["code"] == .string("query_too_costly"), "\(large.json)")
             let alive = try await graphql(world, "{ __typename }", key: world.readA)
             #expect(alive.json["data"]?["__typename"] == .string("Query"))
 
