@@ -80,7 +80,7 @@ public enum APIServer {
         ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog, body: body).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)
         ModelsController(client: postgres, logger: logger, body: body, catalog: catalog).addRoutes(to: v1)
-        UnifiedController(client: postgres, keyring: keyring, logger: logger).addRoutes(to: v1)
+        UnifiedController(client: postgres, keyring: keyring, logger: logger, models: ModelCache(client: postgres, logger: logger)).addRoutes(to: v1)
         TenantsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)
         JobsController(client: postgres, logger: logger).addRoutes(to: v1)
         webhooks.addTenantRoutes(to: v1)

@@ -15,6 +15,7 @@ struct UnifiedController: Sendable {
     let client: PostgresClient
     let keyring: Keyring
     let logger: Logger
+    let models: ModelCache
 
     /// The most source records `include=raw` reads for one entity.
     static let maxRawSources = 100
@@ -30,7 +31,7 @@ struct UnifiedController: Sendable {
         guard let name = context.parameters.get("model"), UnifiedModel.isValidName(name) else {
             throw Problem.invalid(["model": "must be a model name: lower-case letters, digits, _ and -"])
         }
-        guard let model = try await ModelCatalog(client: client, logger: logger).latest([name])[name] else {
+        guard let model = try await models.latest(name) else {
             throw HubError(.notFound, "no model named \(name)")
         }
         return model

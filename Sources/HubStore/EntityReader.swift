@@ -80,32 +80,65 @@ public struct EntityReader: Sendable {
             let indexKey = try await keyring.indexKey(for: tenant)
             digest = ByteBuffer(bytes: BlindIndex.digest(identity.value, field: identity.field, key: indexKey))
         }
-        let rows = try await withDatabaseErrors("listing \(model) entities") { () -> [(UUID, Int64, Date)] in
-            var rows: [(UUID, Int64, Date)] = []
-            // With a digest, the few sources holding it lead (the GIN index), and `change_seq + 0`
-            // keeps a small LIMIT from walking every entity in change order to find them.
+        typealias Row = (UUID, Int64, Date, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date)
+        // One round trip: the page of entities, and each one's most recent sources beside it.
+        // With a digest, the few sources holding it lead (the GIN index), and `change_seq + 0`
+        // keeps a small LIMIT from walking every entity in change order to find them.
+        let rows = try await withDatabaseErrors("listing \(model) entities") { () -> [Row] in
+            var rows: [Row] = []
             let query: PostgresQuery = if let digest {
                 """
-                SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
-                WHERE e.id IN (SELECT s.entity_id FROM unified_sources s
-                               WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity @> ARRAY[\(digest)::bytea])
-                  AND e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL AND e.change_seq > \(after ?? 0)
-                ORDER BY e.change_seq + 0 LIMIT \(limit)
+                WITH page AS (
+                    SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
+                    WHERE e.id IN (SELECT s.entity_id FROM unified_sources s
+                                   WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity @> ARRAY[\(digest)::bytea])
+                      AND e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL AND e.change_seq > \(after ?? 0)
+                    ORDER BY e.change_seq + 0 LIMIT \(limit)
+                )
+                SELECT p.id, p.change_seq, p.updated_at, s.connection_id, s.stream, s.external_id, s.connector, s.data::text, s.sensitive,
+                       s.key_version, s.source_updated_at, s.updated_at
+                FROM page p CROSS JOIN LATERAL (
+                    SELECT * FROM unified_sources x WHERE x.entity_id = p.id AND x.tenant_id = \(tenant.rawValue) AND x.model = \(model)
+                    ORDER BY x.updated_at DESC LIMIT \(Self.maxSources)
+                ) s
+                ORDER BY p.change_seq, s.updated_at, s.connection_id, s.stream, s.external_id
                 """
             } else {
                 """
-                SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
-                WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL
-                  AND e.change_seq > \(after ?? 0)
-                  AND EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id)
-                ORDER BY e.change_seq LIMIT \(limit)
+                WITH page AS (
+                    SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
+                    WHERE e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL
+                      AND e.change_seq > \(after ?? 0)
+                      AND EXISTS (SELECT 1 FROM unified_sources s WHERE s.entity_id = e.id)
+                    ORDER BY e.change_seq LIMIT \(limit)
+                )
+                SELECT p.id, p.change_seq, p.updated_at, s.connection_id, s.stream, s.external_id, s.connector, s.data::text, s.sensitive,
+                       s.key_version, s.source_updated_at, s.updated_at
+                FROM page p CROSS JOIN LATERAL (
+                    SELECT * FROM unified_sources x WHERE x.entity_id = p.id AND x.tenant_id = \(tenant.rawValue) AND x.model = \(model)
+                    ORDER BY x.updated_at DESC LIMIT \(Self.maxSources)
+                ) s
+                ORDER BY p.change_seq, s.updated_at, s.connection_id, s.stream, s.external_id
                 """
             }
-            for try await row in try await client.query(query, logger: logger).decode((UUID, Int64, Date).self) { rows.append(row) }
+            for try await row in try await client.query(query, logger: logger).decode(Row.self) { rows.append(row) }
             return rows
         }
-        let sources = try await self.sources(of: rows.map(\.0), tenant: tenant, model: model, actor: actor)
-        return rows.map { Entity(id: $0.0, model: model, changeSequence: $0.1, updatedAt: $0.2, sources: sources[$0.0] ?? []) }
+        var entities: [Entity] = []
+        var current: (id: UUID, sequence: Int64, updatedAt: Date, sources: [Source])?
+        for row in rows {
+            let source = try await makeSource(tenant: tenant, model: model, actor: actor, connection: row.3, stream: row.4, externalID: row.5,
+                                              connector: row.6, dataText: row.7, sealed: row.8, keyVersion: row.9,
+                                              sourceUpdatedAt: row.10, updatedAt: row.11)
+            if current?.id == row.0 {
+                current?.sources.append(source)
+            } else {
+                if let done = current { entities.append(Entity(id: done.id, model: model, changeSequence: done.sequence, updatedAt: done.updatedAt, sources: done.sources)) }
+                current = (row.0, row.1, row.2, [source])
+            }
+        }
+        if let done = current { entities.append(Entity(id: done.id, model: model, changeSequence: done.sequence, updatedAt: done.updatedAt, sources: done.sources)) }
+        return entities
     }
 
     private func sources(of entities: [UUID], tenant: TenantID, model: String, actor: AuditActor?) async throws -> [UUID: [Source]] {
@@ -129,27 +162,36 @@ public struct EntityReader: Sendable {
         }
         var result: [UUID: [Source]] = [:]
         for (entity, connection, stream, externalID, connector, dataText, sealed, keyVersion, sourceUpdatedAt, updatedAt) in rows {
-            guard let data = try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8)) else {
-                throw HubError(.storedDataInvalid, "a \(model) source of connection \(connection) holds data that is not a JSON object")
-            }
-            var revealed: [String: JSONValue]?
-            if let actor, let sealed {
-                let key = try await keyring.decryptionKey(for: tenant, version: keyVersion)
-                let context = EncryptionContext(tenant: tenant, table: "unified_sources", column: "sensitive",
-                                                row: Self.rowIdentity(connection: connection, stream: stream, externalID: externalID, model: model))
-                let fields = try RecordProtector.reveal(Array(sealed.readableBytesView), key: key, context: context).revealed
-                try await AuditLog(client: client, logger: logger).recordDecryption(
-                    tenant: tenant, actor: actor, record: RecordKey(connection: connection, stream: stream, externalID: externalID),
-                    fields: fields.keys.sorted().map { "\(model).\($0)" }
-                )
-                revealed = fields
-            }
-            result[entity, default: []].append(Source(
-                connection: connection, stream: stream, externalID: externalID, connector: connector, data: data, sensitive: revealed,
-                hasSensitive: sealed != nil, sourceUpdatedAt: sourceUpdatedAt, updatedAt: updatedAt
+            result[entity, default: []].append(try await makeSource(
+                tenant: tenant, model: model, actor: actor, connection: connection, stream: stream, externalID: externalID, connector: connector,
+                dataText: dataText, sealed: sealed, keyVersion: keyVersion, sourceUpdatedAt: sourceUpdatedAt, updatedAt: updatedAt
             ))
         }
         return result
+    }
+
+    /// A source row as read: its plain fields parsed, its sealed ones revealed (and the reveal
+    /// audited) when there is an actor.
+    private func makeSource(tenant: TenantID, model: String, actor: AuditActor?, connection: UUID, stream: String, externalID: String,
+                            connector: String, dataText: String, sealed: ByteBuffer?, keyVersion: Int, sourceUpdatedAt: Date?,
+                            updatedAt: Date) async throws -> Source {
+        guard let data = try? JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8)) else {
+            throw HubError(.storedDataInvalid, "a \(model) source of connection \(connection) holds data that is not a JSON object")
+        }
+        var revealed: [String: JSONValue]?
+        if let actor, let sealed {
+            let key = try await keyring.decryptionKey(for: tenant, version: keyVersion)
+            let context = EncryptionContext(tenant: tenant, table: "unified_sources", column: "sensitive",
+                                            row: Self.rowIdentity(connection: connection, stream: stream, externalID: externalID, model: model))
+            let fields = try RecordProtector.reveal(Array(sealed.readableBytesView), key: key, context: context).revealed
+            try await AuditLog(client: client, logger: logger).recordDecryption(
+                tenant: tenant, actor: actor, record: RecordKey(connection: connection, stream: stream, externalID: externalID),
+                fields: fields.keys.sorted().map { "\(model).\($0)" }
+            )
+            revealed = fields
+        }
+        return Source(connection: connection, stream: stream, externalID: externalID, connector: connector, data: data, sensitive: revealed,
+                      hasSensitive: sealed != nil, sourceUpdatedAt: sourceUpdatedAt, updatedAt: updatedAt)
     }
 
     /// How many live entities the tenant has of `model`, and how many of them draw on more

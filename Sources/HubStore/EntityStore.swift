@@ -41,23 +41,22 @@ public struct EntityStore: Sendable {
     /// leaves an entity it no longer connects to, and an entity whose last bridge went is split
     /// into the groups its remaining sources form. Returns the entities changed.
     ///
-    /// Concurrent linkers of the same keys (two workers writing two sources of one person) are
-    /// serialized by transaction-scoped advisory locks on the keys, taken in one sorted
-    /// statement so that two batches never wait on each other in opposite orders.
+    /// Concurrent linkers of one tenant's model (two workers writing two sources of one person)
+    /// are serialized by a transaction-scoped advisory lock on the tenant and model.
     @discardableResult
     public func link(on database: PostgresConnection, tenant: TenantID, model: String, sources: [SourceInput]) async throws -> Int {
         guard !sources.isEmpty else { return 0 }
         return try await withDatabaseErrors("linking \(sources.count) \(model) sources") {
-            let digests = Array(Set(sources.flatMap(\.protected.blindIndex))).map { ByteBuffer(bytes: $0) }
-            if !digests.isEmpty {
-                try await database.query(
-                    """
-                    SELECT pg_advisory_xact_lock(hashtextextended(\(tenant.description) || ':' || \(model) || ':' || encode(d, 'hex'), 0))
-                    FROM (SELECT DISTINCT unnest(\(digests)::bytea[]) AS d ORDER BY 1) keys
-                    """,
-                    logger: logger
-                )
-            }
+            // One lock per tenant and model, not one per key: a batch of a thousand records
+            // holds two thousand keys, and every advisory lock a transaction holds takes a slot
+            // of PostgreSQL's shared lock table (64 per connection by default): four workers
+            // linking at once would run it out ("out of shared memory"). Linking is the short
+            // tail of a batch's transaction, so serializing one tenant's model costs little, and
+            // other tenants and models link side by side.
+            try await database.query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('unified:' || \(tenant.description) || ':' || \(model), 0))",
+                logger: logger
+            )
             let changedCount: Int
             if let changed = try await linkBatch(sources, on: database, tenant: tenant, model: model) {
                 changedCount = changed
