@@ -188,4 +188,21 @@ struct EntityStoreTests {
             #expect(entities.count == 2 && Set(entities.values).count == 1, "\(entities)")
         }
     }
+
+    @Test("a batch of a thousand two-key sources holds one advisory lock, not two thousand slots of the shared lock table")
+    func linkingHoldsOneLock() async throws {
+        try await withWorld { world in
+            let sources = try (0..<1000).map { try world.source("p\($0)", ["email": "p\($0)@x.com", "phone": "+1 555 \(100_000 + $0)"]) }
+            let tenant = world.store.tenant
+            let held = try await world.store.client.withTransaction(logger: TestDatabase.logger) { database -> Int in
+                try await EntityStore(logger: TestDatabase.logger).link(on: database, tenant: tenant, model: "person", sources: sources)
+                for try await count in try await database.query(
+                    "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", logger: TestDatabase.logger
+                ).decode(Int.self) { return count }
+                return -1
+            }
+            #expect(held == 1, "advisory locks held by one linking transaction: \(held)")
+            #expect(try await world.entities().count == 1000)
+        }
+    }
 }
