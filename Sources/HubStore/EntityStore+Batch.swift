@@ -40,13 +40,17 @@ extension EntityStore {
         var holders: [[UInt8]: Set<UUID>] = [:]
         if !digests.isEmpty {
             let batchKeys = Set(keys)
+            // One bitmap scan of the GIN index for every digest at once (`&&`), not one probe a
+            // digest: 2,000 probes cost 120 ms a batch, the one scan 12 ms. Each holder's entity
+            // is then fetched by its key (`OFFSET 0` keeps the planner from hashing the whole
+            // entities table to join a few rows). The array goes in as a sub-select: seen as a
+            // value, 2,000 digests make the planner expect every row to match and scan them all.
             for try await (entity, createdAt, connection, stream, externalID, identity) in try await database.query(
                 """
                 SELECT DISTINCT s.entity_id, e.created_at, s.connection_id, s.stream, s.external_id, s.identity
-                FROM unnest(\(digests)::bytea[]) AS d(digest)
-                CROSS JOIN LATERAL (SELECT * FROM unified_sources x WHERE x.identity @> ARRAY[d.digest]) s
-                JOIN unified_entities e ON e.id = s.entity_id
-                WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model)
+                FROM unified_sources s
+                CROSS JOIN LATERAL (SELECT x.created_at FROM unified_entities x WHERE x.id = s.entity_id OFFSET 0) e
+                WHERE s.identity && (SELECT \(digests)::bytea[]) AND s.tenant_id = \(tenant.rawValue) AND s.model = \(model)
                 """,
                 logger: logger
             ).decode((UUID, Date, UUID, String, String, [ByteBuffer]).self) {
