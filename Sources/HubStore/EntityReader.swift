@@ -82,18 +82,25 @@ public struct EntityReader: Sendable {
         }
         typealias Row = (UUID, Int64, Date, UUID, String, String, String, String, ByteBuffer?, Int, Date?, Date)
         // One round trip: the page of entities, and each one's most recent sources beside it.
-        // With a digest, the few sources holding it lead (the GIN index), and `change_seq + 0`
-        // keeps a small LIMIT from walking every entity in change order to find them.
+        // With a digest, the few sources holding it lead (the GIN index) and each one's entity is
+        // fetched by its key: `OFFSET 0` keeps the planner from walking every entity in change
+        // order under the LIMIT, or hashing them all for a semi-join (30 ms a lookup over
+        // 100,000 entities, against 0.5 ms).
         let rows = try await withDatabaseErrors("listing \(model) entities") { () -> [Row] in
             var rows: [Row] = []
             let query: PostgresQuery = if let digest {
                 """
                 WITH page AS (
-                    SELECT e.id, e.change_seq, e.updated_at FROM unified_entities e
-                    WHERE e.id IN (SELECT s.entity_id FROM unified_sources s
-                                   WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity @> ARRAY[\(digest)::bytea])
-                      AND e.tenant_id = \(tenant.rawValue) AND e.model = \(model) AND e.merged_into IS NULL AND e.change_seq > \(after ?? 0)
-                    ORDER BY e.change_seq + 0 LIMIT \(limit)
+                    SELECT e.id, e.change_seq, e.updated_at
+                    FROM (SELECT DISTINCT s.entity_id FROM unified_sources s
+                          WHERE s.tenant_id = \(tenant.rawValue) AND s.model = \(model) AND s.identity @> ARRAY[\(digest)::bytea]) m
+                    CROSS JOIN LATERAL (
+                        SELECT x.id, x.change_seq, x.updated_at FROM unified_entities x
+                        WHERE x.id = m.entity_id AND x.tenant_id = \(tenant.rawValue) AND x.model = \(model)
+                          AND x.merged_into IS NULL AND x.change_seq > \(after ?? 0)
+                        OFFSET 0
+                    ) e
+                    ORDER BY e.change_seq LIMIT \(limit)
                 )
                 SELECT p.id, p.change_seq, p.updated_at, s.connection_id, s.stream, s.external_id, s.connector, s.data::text, s.sensitive,
                        s.key_version, s.source_updated_at, s.updated_at
