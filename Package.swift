@@ -315,7 +315,7 @@ if Context.environment["TRIBUTARY_FUZZ"] == "1" {
         ("FuzzSidecar", ["HubConnectors"]),
         ("FuzzWebhook", ["HubConnectors", "HubCore", .product(name: "Crypto", package: "swift-crypto")]),
         ("FuzzRecordsQuery", [
-            "HubAPI",
+            "HubAPI", "HubCore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),

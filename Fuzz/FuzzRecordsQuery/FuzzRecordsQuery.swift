@@ -1,5 +1,6 @@
 import FuzzSupport
 import HubAPI
+import HubCore
 import Hummingbird
 import NIOCore
 
