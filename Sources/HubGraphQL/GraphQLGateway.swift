@@ -119,8 +119,10 @@ final class DocumentCache: Sendable {
     static let maxEntries = 256
     static let maxTextBytes = 8 << 10
 
-    /// The AST is never changed after parsing, so it may be shared between requests. The
-    /// schema is held, not its address: a new schema at a freed one's address must not match.
+    /// `@unchecked` because GraphQL's `Document` is not declared `Sendable`: it is a tree of
+    /// structs and `let`-only final classes that nothing mutates after `parse` returns (the
+    /// executor and validator only read it), so sharing it between requests races on nothing.
+    /// The schema is held, not its address: a new schema at a freed one's address must not match.
     private struct Entry: @unchecked Sendable {
         let schema: GraphQLSchema
         let document: Document

@@ -24,8 +24,10 @@ enum GraphQLValues {
         object.mapValues(map)
     }
 
-    /// Any JSON value, as it is stored.
-    static let json = try! GraphQLScalarType(
+    /// Any JSON value, as it is stored. Built with each schema (the library's initializer
+    /// throws on an invalid name; this one is valid, but a failure must reach the caller).
+    static func jsonScalar() throws -> GraphQLScalarType {
+        try GraphQLScalarType(
         name: "JSON",
         description: "Any JSON value: a record's data, or a model field of no simpler type.",
         serialize: { value in
@@ -33,7 +35,8 @@ enum GraphQLValues {
             if let value = value as? JSONValue { return map(value) }
             throw GraphQLError(message: "JSON cannot represent \(type(of: value))")
         }
-    )
+        )
+    }
 
     /// GraphQL names (`/[_A-Za-z][_0-9A-Za-z]*/`, not starting with `__`, which introspection owns).
     static func isName(_ text: String) -> Bool {

@@ -12,7 +12,7 @@ extension UnifiedSchema {
     static func entityType(_ model: UnifiedModel, typeName: String, shared: SharedTypes, costs: inout QueryCosts) throws -> GraphQLObjectType {
         var fieldMap: GraphQLFieldMap = [:]
         for name in model.fields where GraphQLValues.isName(name) {
-            let kind = FieldKind(schema: model.schema, field: name)
+            let kind = FieldKind(schema: model.schema, field: name, json: shared.json)
             let description = model.sensitive.contains(name) ? "Sensitive: `***` unless the key holds records:read-sensitive." : nil
             fieldMap[name] = Resolve.field(kind.type, description) { (node: EntityNode) in node.view.fields[name].flatMap(kind.value) }
         }
@@ -137,8 +137,11 @@ extension UnifiedSchema {
 struct FieldKind: Sendable {
     enum Kind: Sendable { case string, number, boolean, json }
     let kind: Kind
+    /// The schema's `JSON` scalar, for fields of no simpler type.
+    let json: GraphQLScalarType
 
-    init(schema: PyValue, field: String) {
+    init(schema: PyValue, field: String, json: GraphQLScalarType) {
+        self.json = json
         var declared: [String] = []
         if case .dict(let root) = schema, case .dict(let properties)? = root["properties"], case .dict(let property)? = properties[.string(field)] {
             switch property["type"] {
@@ -160,7 +163,7 @@ struct FieldKind: Sendable {
         case .string: GraphQLString
         case .number: GraphQLFloat
         case .boolean: GraphQLBoolean
-        case .json: GraphQLValues.json
+        case .json: json
         }
     }
 

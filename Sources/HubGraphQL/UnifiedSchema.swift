@@ -76,8 +76,11 @@ struct UnifiedSchema: Sendable {
         let pageInfo: GraphQLObjectType
         let record: GraphQLObjectType
         let source: GraphQLObjectType
+        let json: GraphQLScalarType
 
         init() throws {
+            let json = try GraphQLValues.jsonScalar()
+            self.json = json
             pageInfo = try GraphQLObjectType(name: "PageInfo", fields: [
                 "hasNextPage": Resolve.field(GraphQLNonNull(GraphQLBoolean)) { (page: EntityPage) in page.hasNextPage },
                 "endCursor": Resolve.field(GraphQLString, "Pass as `after` for the next page.") { (page: EntityPage) in page.cursors.last },
@@ -86,10 +89,10 @@ struct UnifiedSchema: Sendable {
                 "connectionId": Resolve.field(GraphQLNonNull(GraphQLID)) { (node: RecordNode) in node.record.key.connection.uuidString.lowercased() },
                 "stream": Resolve.field(GraphQLNonNull(GraphQLString)) { (node: RecordNode) in node.record.key.stream },
                 "externalId": Resolve.field(GraphQLNonNull(GraphQLString)) { (node: RecordNode) in node.record.key.externalID },
-                "data": Resolve.field(GraphQLNonNull(GraphQLValues.json), "Its fields, without the sensitive ones.") { (node: RecordNode) in
+                "data": Resolve.field(GraphQLNonNull(json), "Its fields, without the sensitive ones.") { (node: RecordNode) in
                     GraphQLValues.map(.object(node.record.data))
                 },
-                "sensitive": Resolve.field(GraphQLValues.json, "Its sensitive fields in clear: null unless the key holds records:read-sensitive (each such read is audited).") { (node: RecordNode) in
+                "sensitive": Resolve.field(json, "Its sensitive fields in clear: null unless the key holds records:read-sensitive (each such read is audited).") { (node: RecordNode) in
                     node.record.sensitive.map { GraphQLValues.map(.object($0.revealed)) }
                 },
             ])
