@@ -53,6 +53,8 @@ let package = Package(
                 "HubCore", "HubCrypto",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RSA signatures for JwtAuthenticator (RS*, PS*) and Ed25519 keys in PEM.
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -259,6 +261,7 @@ let package = Package(
             dependencies: [
                 "HubConnectors", "HubCore", "HubDatabase", "TributaryTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             resources: [.copy("Conformance")],

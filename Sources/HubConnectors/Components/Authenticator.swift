@@ -1,6 +1,6 @@
 import Foundation
 
-/// The request authenticators of the 70% tier, and OAuth.
+/// The request authenticators of the 70% tier, OAuth and signed JWTs.
 enum Authenticator: Sendable {
     case none
     case apiKey(header: RequestOption, token: BoundInterpolation)
@@ -9,6 +9,7 @@ enum Authenticator: Sendable {
     case sessionToken(SessionTokenAuthenticator)
     case oauth(OAuthAuthenticator)
     case selective(SelectiveAuthenticator)
+    case jwt(JwtAuthenticator)
 
     static func make(_ node: ComponentNode?) throws -> Authenticator {
         guard let node else { return .none }
@@ -36,6 +37,8 @@ enum Authenticator: Sendable {
             return .oauth(try OAuthAuthenticator(node))
         case "SelectiveAuthenticator":
             return .selective(try SelectiveAuthenticator(node))
+        case "JwtAuthenticator":
+            return .jwt(try JwtAuthenticator(node))
         default:
             throw ManifestError(node.path, "unsupported authenticator \(node.kindDescription)")
         }
@@ -48,7 +51,7 @@ enum Authenticator: Sendable {
         switch self {
         case .oauth(let authenticator): authenticator.endpoint != nil
         case .selective(let selective): selective.options.values.contains(where: \.refreshes)
-        case .none, .apiKey, .bearer, .basic, .sessionToken: false
+        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt: false
         }
     }
 
@@ -57,7 +60,7 @@ enum Authenticator: Sendable {
         switch self {
         case .oauth(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
         case .selective(let selective): for option in selective.options.values { await option.invalidate(tokens: tokens) }
-        case .none, .apiKey, .bearer, .basic, .sessionToken: break
+        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt: break
         }
     }
 
@@ -81,6 +84,8 @@ enum Authenticator: Sendable {
             try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
         case .oauth(let authenticator):
             try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
+        case .jwt(let authenticator):
+            try authenticator.apply(to: &request, context: context, now: environment.now())
         case .selective(let selective):
             try await selective.selected(context).apply(to: &request, context: context, transport: transport,
                                                         environment: environment, tokens: tokens)

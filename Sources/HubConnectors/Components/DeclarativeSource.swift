@@ -94,7 +94,7 @@ public struct DeclarativeSource: Sendable {
     static let supportedTypes: Set<String> = [
         "DeclarativeSource", "DeclarativeStream", "SimpleRetriever", "HttpRequester", "RequestOption", "RequestPath",
         "ApiKeyAuthenticator", "BearerAuthenticator", "BasicHttpAuthenticator", "SessionTokenAuthenticator", "OAuthAuthenticator", "NoAuth",
-        "SelectiveAuthenticator", "StateDelegatingStream",
+        "SelectiveAuthenticator", "JwtAuthenticator", "StateDelegatingStream",
         "HTTPAPIBudget", "UnlimitedCallRatePolicy", "FixedWindowCallRatePolicy", "MovingWindowCallRatePolicy", "Rate",
         "HttpRequestRegexMatcher", "RequestBodyJsonObject", "RequestBodyGraphQL", "RequestBodyGraphQlQuery", "RequestBodyPlainText",
         "RequestBodyUrlEncodedForm", "JsonlDecoder", "CsvDecoder", "IterableDecoder", "GzipDecoder",

@@ -75,8 +75,11 @@ enum PyRepr {
         return text
     }
 
-    /// `json.dumps(value)` with Python's default separators.
-    static func jsonDumps(_ value: PyValue) throws -> String {
+    /// `json.dumps(value)`: with Python's default separators, or `(",", ":")` when `compact`;
+    /// `sortKeys` sorts every object's keys, as `sort_keys=True`.
+    static func jsonDumps(_ value: PyValue, compact: Bool = false, sortKeys: Bool = false) throws -> String {
+        let item = compact ? "," : ", ", pair = compact ? ":" : ": "
+        func dumps(_ value: PyValue) throws -> String { try jsonDumps(value, compact: compact, sortKeys: sortKeys) }
         switch value {
         case .none: return "null"
         case .bool(let value): return value ? "true" : "false"
@@ -87,17 +90,19 @@ enum PyRepr {
             return float(value)
         case .string(let value): return jsonString(value)
         case .list(let values), .tuple(let values):
-            return "[" + (try values.map(jsonDumps)).joined(separator: ", ") + "]"
+            return "[" + (try values.map(dumps)).joined(separator: item) + "]"
         case .dict(let dict):
-            return "{" + (try dict.entries.map { entry in
+            var members = try dict.entries.map { entry in
                 let key: String
                 switch entry.key {
                 case .string(let string): key = string
                 case .int, .float, .bool, .none: key = try jsonDumps(entry.key)
                 default: throw ExpressionError("keys must be str, int, float, bool or None, not \(entry.key.typeName)")
                 }
-                return jsonString(key) + ": " + (try jsonDumps(entry.value))
-            }).joined(separator: ", ") + "}"
+                return (key: key, text: jsonString(key) + pair + (try dumps(entry.value)))
+            }
+            if sortKeys { members.sort { Array($0.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.key.unicodeScalars.map(\.value)) } }
+            return "{" + members.map(\.text).joined(separator: item) + "}"
         default:
             throw ExpressionError("Object of type \(value.typeName) is not JSON serializable")
         }
