@@ -3,8 +3,9 @@ import Foundation
 /// `OAuthAuthenticator` as the CDK's `DeclarativeOauth2Authenticator` runs it: an access token
 /// from the token endpoint (refresh-token or client-credentials grant), sent as a bearer token,
 /// fetched on first use and again once it expires. The token lives in the read's `TokenStore`.
-/// Single-use refresh tokens (`refresh_token_updater`, which writes the rotated token back to
-/// the connection) and profile assertions are refused at load.
+/// A profile assertion (`use_profile_assertion` with a `JwtAuthenticator`) exchanges a signed
+/// JWT for the token instead. Single-use refresh tokens (`refresh_token_updater`, which writes
+/// the rotated token back to the connection) are refused at load.
 final class OAuthAuthenticator: Sendable {
     let endpoint: BoundInterpolation?
     let clientID: BoundInterpolation
@@ -20,6 +21,9 @@ final class OAuthAuthenticator: Sendable {
     /// With a format, `expires_in` is the time of expiry, not a number of seconds.
     let expiryIsTime: Bool
     let accessTokenValue: BoundInterpolation?
+    /// The JWT bearer grant (RFC 7523): with one, the token request carries only the grant type
+    /// and this signed assertion.
+    let profileAssertion: JwtAuthenticator?
     let path: ManifestPath
 
     struct Names: Sendable {
@@ -31,19 +35,39 @@ final class OAuthAuthenticator: Sendable {
 
     init(_ node: ComponentNode) throws {
         path = node.path
-        for key in ["refresh_token_updater", "profile_assertion"] where node.has(key) {
-            throw ManifestError(node.path.appending(key), "is not supported: Tributary does not write rotated tokens back to a connection's config, or sign JWT assertions")
+        if node.has("refresh_token_updater") {
+            throw ManifestError(node.path.appending("refresh_token_updater"), "is not supported: Tributary does not write rotated tokens back to a connection's config")
         }
-        if try node.bool("use_profile_assertion", default: false) {
-            throw ManifestError(node.path.appending("use_profile_assertion"), "is not supported (JWT profile assertions)")
+        // As the CDK reads it: a flag, or a string (any non-empty one turns the flow on, since
+        // the CDK tests the string itself before it interpolates it).
+        let usesAssertion: Bool
+        if case .string(let text)? = node.value("use_profile_assertion") { usesAssertion = !text.isEmpty } else {
+            usesAssertion = try node.bool("use_profile_assertion", default: false)
+        }
+        if usesAssertion {
+            let assertion = try node.child("profile_assertion")
+            guard let assertion else {
+                throw ManifestError(node.path.appending("profile_assertion"), "is required when using the profile assertion flow")
+            }
+            guard assertion.type == "JwtAuthenticator" else {
+                throw ManifestError(assertion.path, "expected a JwtAuthenticator, found \(assertion.kindDescription)")
+            }
+            profileAssertion = try JwtAuthenticator(assertion)
+            if try node.bool("send_refresh_request_as_query_params", default: false) {
+                throw ManifestError(node.path.appending("send_refresh_request_as_query_params"),
+                                    "cannot be combined with a profile assertion, which the token endpoint takes in the body")
+            }
+        } else {
+            profileAssertion = nil
         }
         endpoint = try node.interpolation("token_refresh_endpoint")
         accessTokenValue = try node.interpolation("access_token_value")
-        guard let clientID = try node.interpolation("client_id"), let clientSecret = try node.interpolation("client_secret") else {
+        let clientID = try node.interpolation("client_id"), clientSecret = try node.interpolation("client_secret")
+        guard usesAssertion || clientID != nil && clientSecret != nil else {
             throw ManifestError(node.path, "an OAuthAuthenticator needs client_id and client_secret")
         }
-        self.clientID = clientID
-        self.clientSecret = clientSecret
+        self.clientID = try clientID ?? node.bind("", key: "client_id")
+        self.clientSecret = try clientSecret ?? node.bind("", key: "client_secret")
         refreshToken = try node.interpolation("refresh_token")
         scopes = try node.stringList("scopes")
         func name(_ key: String, _ fallback: String) throws -> BoundInterpolation {
@@ -52,8 +76,9 @@ final class OAuthAuthenticator: Sendable {
         names = Names(clientID: try name("client_id_name", "client_id"), clientSecret: try name("client_secret_name", "client_secret"),
                       refreshToken: try name("refresh_token_name", "refresh_token"), grantType: try name("grant_type_name", "grant_type"),
                       accessToken: try name("access_token_name", "access_token"), expiresIn: try name("expires_in_name", "expires_in"))
-        grantType = try name("grant_type", "refresh_token")
-        if case .string("refresh_token")? = node.value("grant_type") ?? .string("refresh_token"), refreshToken == nil, endpoint != nil {
+        grantType = usesAssertion ? try node.bind("urn:ietf:params:oauth:grant-type:jwt-bearer", key: "grant_type")
+            : try name("grant_type", "refresh_token")
+        if !usesAssertion, case .string("refresh_token")? = node.value("grant_type") ?? .string("refresh_token"), refreshToken == nil, endpoint != nil {
             throw ManifestError(node.path.appending("refresh_token"), "is required when grant_type is refresh_token")
         }
         guard endpoint != nil || accessTokenValue != nil else {
@@ -86,7 +111,12 @@ final class OAuthAuthenticator: Sendable {
     /// The standard arguments, in the CDK's order: grant type, client credentials (unless the
     /// refresh headers carry an Authorization), refresh token, scopes, then the extra body
     /// fields that don't override any of those. Lists repeat their key, None is left out.
-    func arguments(context: ExpressionContext, headers: PyDict) throws -> [(String, String)] {
+    func arguments(context: ExpressionContext, headers: PyDict, now: PyDateTime) throws -> [(String, String)] {
+        if let profileAssertion {
+            var token = try profileAssertion.signedToken(context: context, now: now)
+            if let prefix = try profileAssertion.headerPrefix?.text(context), !prefix.isEmpty { token = prefix + " " + token }
+            return [(try names.grantType.text(context) ?? "grant_type", try grantType.text(context) ?? ""), ("assertion", token)]
+        }
         var items: [(String, String)] = []
         var standard = Set<String>()
         func add(_ name: String, _ value: PyValue) {
@@ -116,7 +146,7 @@ final class OAuthAuthenticator: Sendable {
             throw ManifestError(path.appending("token_refresh_endpoint"), "evaluated to nothing")
         }
         let refreshHeaders = try headers?.evaluate(context) ?? PyDict()
-        let encoded = try arguments(context: context, headers: refreshHeaders)
+        let encoded = try arguments(context: context, headers: refreshHeaders, now: now)
             .map { "\(Requester.formEncode($0.0))=\(Requester.formEncode($0.1))" }.joined(separator: "&")
         var request = HTTPRequestData(method: "POST", url: url, headers: [], body: nil)
         for (key, value) in refreshHeaders.entries { request.headers.append((PyRepr.str(key), PyRepr.str(value))) }
