@@ -45,6 +45,19 @@ let package = Package(
             dependencies: ["HubCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // The key-encryption key in AWS KMS: Signature Version 4 and three JSON calls over
+        // AsyncHTTPClient (no AWS SDK is in the package mirror; see SignatureV4.swift).
+        .target(
+            name: "HubKMS",
+            dependencies: [
+                "HubCore", "HubCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The declarative connector engine: Airbyte low-code manifests, the expression
         // evaluator, HTTP with retries. Never touches the database.
         .target(
@@ -151,7 +164,7 @@ let package = Package(
         .target(
             name: "HubApp",
             dependencies: [
-                "HubDatabase", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
+                "HubDatabase", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubKMS", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -233,6 +246,11 @@ let package = Package(
         ),
         .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "HubKMSTests",
+            dependencies: ["HubKMS", "HubCrypto", "HubCore", "TributaryTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HubAPITests",
             dependencies: [
                 "HubAPI", "HubConnectors", "HubStore", "HubCore", "HubCrypto", "HubQueue", "HubSync", "TributaryTestSupport",
@@ -295,7 +313,7 @@ let package = Package(
         .testTarget(
             name: "HubAppTests",
             dependencies: [
-                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCrypto", "HubDatabase", "HubStore", "HubCore", "HubQueue", "TributaryTestSupport",
+                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCrypto", "HubKMS", "HubDatabase", "HubStore", "HubCore", "HubQueue", "TributaryTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

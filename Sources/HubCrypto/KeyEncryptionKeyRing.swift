@@ -30,6 +30,10 @@ public struct KeyEncryptionKeyRing: KeyEncryptionKeyProvider {
         try await current.unwrap(wrapped, tenant: tenant, label: label)
     }
 
+    public func generateDataKey(tenant: TenantID, label: String) async throws -> (key: SymmetricKey, wrapped: [UInt8]) {
+        try await current.generateDataKey(tenant: tenant, label: label)
+    }
+
     public func provider(for keyID: String) -> (any KeyEncryptionKeyProvider)? {
         ([current] + previous).first { $0.keyID == keyID }
     }

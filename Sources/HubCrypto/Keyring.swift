@@ -130,8 +130,7 @@ public final class Keyring: Sendable {
     }
 
     private func createKey(for tenant: TenantID, purpose: WrappedDataKey.Purpose, version: Int) async throws {
-        let material = SymmetricKey(size: .bits256)
-        let wrapped = try await kek.wrap(material, tenant: tenant, label: Self.label(purpose, version))
+        let (_, wrapped) = try await kek.generateDataKey(tenant: tenant, label: Self.label(purpose, version))
         do {
             try await repository.insertDataKey(
                 WrappedDataKey(tenant: tenant, purpose: purpose, version: version, wrapped: wrapped, kekID: kek.keyID, state: .active)

@@ -2,6 +2,7 @@ import Foundation
 import HubCore
 import HubCrypto
 import HubDatabase
+import HubKMS
 import HubStore
 import PostgresNIO
 import Testing
@@ -56,6 +57,59 @@ struct KeysCommandTests {
             let reader = RecordReader(client: client, keyring: Keyring(kek: newKEK, repository: PostgresDataKeyRepository(client: client, logger: logger)), logger: logger)
             let record = try await reader.record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: "1"), revealTo: .commandLine(user: "t"))
             #expect(record.sensitive?.revealed["email"] == .string("contact1@example.com"))
+        }
+    }
+
+    /// Moving from a local KEK to AWS KMS (moto, with request signing enforced): the file is
+    /// configured as the previous key, `keys rewrap` moves every key, and then KMS alone opens
+    /// the data, new tenants' keys included; no output carries the key or the AWS secret.
+    @Test func rewrapMovesKeysFromAFileToKMS() async throws {
+        try await FakeKMS.with { fake in
+            let url = try await TestDatabase.makeMigratedDatabase()
+            let root = try makeScratchDirectory()
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let oldFile = root + "/master.key"
+            let fileKEK = try MasterKeyFile.write(oldFile)
+            let (tenant, connection) = try await TestDatabase.withClient(url) { client in
+                let store = try await StoreFixture.make(client: client, kek: fileKEK)
+                try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: [TestKeys.contact(1)], policy: TestKeys.contactPolicy)
+                return (store.tenant, store.connection)
+            }
+            var environment = fake.environment()
+            environment["TRIBUTARY_DATABASE_URL"] = url.revealedString
+            // Both a local key and KMS is a mistake, named before anything is touched.
+            var both = environment
+            both["TRIBUTARY_MASTER_KEY_FILE"] = oldFile
+            let refused = try await TributaryProcess.run(["keys", "rewrap"], environment: both)
+            #expect(refused.status == 2 && refused.stderr.contains("TRIBUTARY_KMS_KEY_ID"), "\(refused.stderr)")
+
+            environment["TRIBUTARY_PREVIOUS_MASTER_KEY_FILES"] = oldFile
+            let rewrap = try await TributaryProcess.run(["keys", "rewrap"], environment: environment)
+            #expect(rewrap.status == 0, "\(rewrap.stderr)")
+            #expect(rewrap.stdout.contains("rewrapped 2 keys under key-encryption key aws-kms:\(fake.region):\(fake.alias)"), "\(rewrap.stdout)")
+            let output = rewrap.stdout + rewrap.stderr
+            let fileKey = try String(contentsOfFile: oldFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(!output.contains(fake.secretAccessKey) && !output.contains(fileKey))
+            let again = try await TributaryProcess.run(["keys", "rewrap"], environment: environment)
+            #expect(again.stdout.contains("rewrapped 0 keys"), "\(again.stdout)")
+
+            let credentials = try AWSCredentialProvider.fromEnvironment(fake.environment(), region: fake.region)
+            let kms = try AWSKMSKeyEncryptionKey(client: AWSKMSClient(region: fake.region, endpoint: fake.endpoint, credentials: credentials), keyReference: fake.alias)
+            try await TestDatabase.withClient(url) { client in
+                // No key is left under the file's KEK, and KMS alone opens the data.
+                let leftover = try await client.query("SELECT count(*)::int FROM data_keys WHERE kek_id <> \(kms.keyID)", logger: logger)
+                for try await count in leftover.decode(Int.self) { #expect(count == 0) }
+                let keyring = Keyring(kek: kms, repository: PostgresDataKeyRepository(client: client, logger: logger))
+                let reader = RecordReader(client: client, keyring: keyring, logger: logger)
+                let record = try await reader.record(tenant: tenant, key: RecordKey(connection: connection, stream: "contacts", externalID: "1"), revealTo: .commandLine(user: "t"))
+                #expect(record.sensitive?.revealed["email"] == .string("contact1@example.com"))
+                // A new tenant's keys are made by KMS directly.
+                let store = try await StoreFixture.make(client: client, kek: kms)
+                try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: [TestKeys.contact(2)], policy: TestKeys.contactPolicy)
+                let fresh = try await RecordReader(client: client, keyring: store.keyring, logger: logger)
+                    .record(tenant: store.tenant, key: RecordKey(connection: store.connection, stream: "contacts", externalID: "2"), revealTo: .commandLine(user: "t"))
+                #expect(fresh.sensitive?.revealed["email"] == .string("contact2@example.com"))
+            }
         }
     }
 

@@ -23,6 +23,8 @@ public struct HubConfiguration: Sendable {
     /// Files of key-encryption keys being rotated away from: they still open the tenant keys
     /// they wrapped until `tributary keys rewrap` has moved those to the current key.
     public var previousMasterKeyFiles: [String] = []
+    /// The key-encryption key in AWS KMS instead of a local one.
+    public var kms: KMSSettings?
     /// Queues the worker role serves, each with its number of concurrent jobs.
     public var workerQueues: [(name: String, slots: Int)] = [("default", 10), ("sync", 4), ("maintenance", 1)]
     /// Finished jobs are kept this long for inspection, then pruned.
@@ -109,7 +111,7 @@ public struct HubConfiguration: Sendable {
               meaning: "How long finished jobs are kept for inspection before they are pruned"),
         .init(name: "TRIBUTARY_EGRESS_ALLOW", defaultValue: "(unset: none)",
               meaning: "Comma-separated CIDR ranges connectors may reach although private, loopback or link-local, e.g. 10.20.0.0/16"),
-    ] + RetentionPolicy.variables.map { entry in
+    ] + KMSSettings.variables + RetentionPolicy.variables.map { entry in
         .init(name: entry.name, defaultValue: "\(RetentionPolicy()[keyPath: entry.keyPath].components.seconds / 86_400)", meaning: entry.meaning)
     }
 
@@ -257,6 +259,10 @@ public struct HubConfiguration: Sendable {
         }
         if configuration.masterKey != nil, configuration.masterKeyFile != nil {
             problems.append("TRIBUTARY_MASTER_KEY and TRIBUTARY_MASTER_KEY_FILE are both set; set one")
+        }
+        configuration.kms = KMSSettings.parse(value, problems: &problems)
+        if configuration.kms != nil, configuration.masterKey != nil || configuration.masterKeyFile != nil {
+            problems.append("TRIBUTARY_KMS_KEY_ID and a local master key are both set; set one (a local key being moved to KMS goes in TRIBUTARY_PREVIOUS_MASTER_KEY_FILES)")
         }
         guard problems.isEmpty else {
             throw HubError(.invalidConfiguration, "invalid configuration:\n  " + problems.joined(separator: "\n  "))

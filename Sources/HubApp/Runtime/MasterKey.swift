@@ -1,6 +1,7 @@
 import Foundation
 import HubCore
 import HubCrypto
+import HubKMS
 
 #if canImport(Glibc)
 import Glibc
@@ -13,10 +14,20 @@ public enum MasterKey {
         configuration.dataDirectory + "/master.key"
     }
 
-    /// The current key (`current(_:)`), with the previous ones of a rotation in progress
-    /// (TRIBUTARY_PREVIOUS_MASTER_KEY_FILES) when any are configured.
-    public static func load(_ configuration: HubConfiguration, createIfMissing: Bool = false) throws -> any KeyEncryptionKeyProvider {
-        let current = try current(configuration, createIfMissing: createIfMissing)
+    /// The current key (in AWS KMS when `TRIBUTARY_KMS_KEY_ID` names one, else `current(_:)`),
+    /// with the previous ones of a rotation in progress (TRIBUTARY_PREVIOUS_MASTER_KEY_FILES)
+    /// when any are configured: so `tributary keys rewrap` moves keys from a file to KMS.
+    public static func load(_ configuration: HubConfiguration, createIfMissing: Bool = false,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any KeyEncryptionKeyProvider {
+        let current: any KeyEncryptionKeyProvider
+        if let kms = configuration.kms {
+            let credentials = try AWSCredentialProvider.fromEnvironment(environment, region: kms.region, stsEndpoint: kms.stsEndpoint)
+            if let sts = kms.stsEndpoint { try AWSKMSClient.checkEndpoint(sts, variable: "TRIBUTARY_STS_ENDPOINT") }
+            let client = try AWSKMSClient(region: kms.region, endpoint: kms.endpoint, credentials: credentials)
+            current = try AWSKMSKeyEncryptionKey(client: client, keyReference: kms.keyID)
+        } else {
+            current = try self.current(configuration, createIfMissing: createIfMissing)
+        }
         guard !configuration.previousMasterKeyFiles.isEmpty else { return current }
         return try KeyEncryptionKeyRing(current: current,
                                         previous: configuration.previousMasterKeyFiles.map(LocalKeyEncryptionKey.init(contentsOfFile:)))

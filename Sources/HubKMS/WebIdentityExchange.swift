@@ -1,0 +1,50 @@
+import Foundation
+import HubCore
+
+/// STS `AssumeRoleWithWebIdentity`: the token file's JWT (rotated by Kubernetes or ECS, so it
+/// is read again on every exchange) for a role's temporary credentials. The call is not
+/// signed: the token is the proof. The answer is XML; the four values needed are taken from
+/// their elements, and nothing else of it is read.
+struct WebIdentityExchange: Sendable {
+    let tokenFile: String
+    let roleARN: String
+    let sessionName: String
+    let endpoint: URL
+
+    func credentials(client: AWSHTTP) async throws -> AWSCredentials {
+        let token: String
+        do {
+            token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw HubError(.keyUnavailable, "cannot read the web identity token file \(tokenFile) (AWS_WEB_IDENTITY_TOKEN_FILE)")
+        }
+        guard !token.isEmpty else { throw HubError(.keyUnavailable, "the web identity token file \(tokenFile) is empty") }
+        let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
+                    ("RoleSessionName", sessionName), ("WebIdentityToken", token), ("DurationSeconds", "3600")]
+            .map { "\($0.0)=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
+        let response = try await client.post(endpoint, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
+        let text = String(decoding: response.body, as: UTF8.self)
+        guard response.status == 200 else {
+            throw HubError(.keyUnavailable, "STS AssumeRoleWithWebIdentity for \(roleARN) failed (HTTP \(response.status)\(Self.element("Code", in: text).map { ": " + $0 } ?? ""))")
+        }
+        guard let id = Self.element("AccessKeyId", in: text), let secret = Self.element("SecretAccessKey", in: text),
+              let session = Self.element("SessionToken", in: text) else {
+            throw HubError(.keyUnavailable, "STS AssumeRoleWithWebIdentity for \(roleARN) answered without credentials")
+        }
+        let expiration = Self.element("Expiration", in: text).flatMap { try? Date($0, strategy: .iso8601) }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: Secret(Self.unescape(secret)), sessionToken: Secret(Self.unescape(session)),
+                              expiration: expiration ?? Date().addingTimeInterval(900))
+    }
+
+    /// The text of the first `<name>…</name>`.
+    static func element(_ name: String, in xml: String) -> String? {
+        guard let open = xml.range(of: "<\(name)>"), let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex) else { return nil }
+        return String(xml[open.upperBound..<close.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
