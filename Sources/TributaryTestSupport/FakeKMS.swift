@@ -15,6 +15,11 @@ public struct FakeKMS: Sendable {
     public let keyARN: String
     public let alias: String
     public let otherKeyID: String
+    /// The role's temporary credentials, as STS hands them to a web identity.
+    public let roleARN: String
+    public let roleAccessKeyID: String
+    public let roleSecretAccessKey: String
+    public let roleSessionToken: String
 
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
@@ -53,7 +58,9 @@ public struct FakeKMS: Sendable {
         let fake = FakeKMS(endpoint: endpoint, region: object["region"] ?? "", accessKeyID: object["access_key_id"] ?? "",
                            secretAccessKey: object["secret_access_key"] ?? "", deniedAccessKeyID: object["denied_access_key_id"] ?? "",
                            deniedSecretAccessKey: object["denied_secret_access_key"] ?? "", keyID: object["key_id"] ?? "",
-                           keyARN: object["key_arn"] ?? "", alias: object["alias"] ?? "", otherKeyID: object["other_key_id"] ?? "")
+                           keyARN: object["key_arn"] ?? "", alias: object["alias"] ?? "", otherKeyID: object["other_key_id"] ?? "",
+                           roleARN: object["role_arn"] ?? "", roleAccessKeyID: object["role_access_key_id"] ?? "",
+                           roleSecretAccessKey: object["role_secret_access_key"] ?? "", roleSessionToken: object["role_session_token"] ?? "")
         return try await body(fake)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import HubCore
 import HubCrypto
 @testable import HubKMS
+import Synchronization
 import Testing
 import TributaryTestSupport
 
@@ -70,6 +71,79 @@ struct AWSKMSKeyEncryptionKeyTests {
                 #expect(!text.contains(wrongSecret) && !text.contains(fake.secretAccessKey) && !text.contains(fake.deniedSecretAccessKey))
             }
         }
+    }
+
+    /// Web identity credentials (EKS, ECS): the token file's JWT goes to STS unsigned, the
+    /// answer's temporary credentials sign the KMS calls, and they are renewed (reading the
+    /// rotated token file again) once within five minutes of expiring. STS here is a local fake
+    /// answering as AWS does (moto's STS fails with IAM authentication on), with credentials
+    /// that moto's KMS accepts.
+    @Test func webIdentityCredentialsComeFromSTSAndAreRenewed() async throws {
+        try await FakeKMS.with { fake in
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("web-identity-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tokenFile = root.appendingPathComponent("token").path
+            try "token-one\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            // The first answer expires in two minutes (renewed before its next use), later ones in
+            // ten (kept).
+            let answers = Mutex(0)
+            let sts = FakeAPIServer { request in
+                let expires = answers.withLock { count in count += 1; return count == 1 } ? 120.0 : 600.0
+                let expiration = Date().addingTimeInterval(expires).formatted(.iso8601)
+                return .init(status: 200, body: Array("""
+                    <AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+                      <AssumeRoleWithWebIdentityResult><Credentials>
+                        <AccessKeyId>\(fake.roleAccessKeyID)</AccessKeyId><SecretAccessKey>\(fake.roleSecretAccessKey)</SecretAccessKey>
+                        <SessionToken>\(xmlEscaped(fake.roleSessionToken))</SessionToken><Expiration>\(expiration)</Expiration>
+                      </Credentials></AssumeRoleWithWebIdentityResult>
+                    </AssumeRoleWithWebIdentityResponse>
+                    """.utf8))
+            }
+            try await sts.withRunning { base in
+                let environment = ["AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": fake.roleARN,
+                                   "AWS_ROLE_SESSION_NAME": "worker 1"]
+                let credentials = try AWSCredentialProvider.fromEnvironment(environment, region: fake.region, stsEndpoint: URL(string: base))
+                let client = try AWSKMSClient(region: fake.region, endpoint: fake.endpoint, credentials: credentials)
+                let kek = try AWSKMSKeyEncryptionKey(client: client, keyReference: fake.alias)
+                let tenant = TenantID()
+                let (key, wrapped) = try await kek.generateDataKey(tenant: tenant, label: "data v1")
+                #expect(sts.requests.count == 1)
+                try "token-two\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+                #expect(try await kek.unwrap(wrapped, tenant: tenant, label: "data v1").withUnsafeBytes { Array($0) } == key.withUnsafeBytes { Array($0) })
+                #expect(sts.requests.count == 2, "credentials within five minutes of expiry are renewed before use")
+                for _ in 0..<2 { _ = try await kek.generateDataKey(tenant: tenant, label: "data v2") }
+                let requests = sts.requests
+                #expect(requests.count == 2, "credentials valid for ten minutes are kept")
+                let forms = requests.map { String(decoding: $0.body, as: UTF8.self) }
+                #expect(forms.first?.contains("WebIdentityToken=token-one") == true)
+                #expect(forms.last?.contains("WebIdentityToken=token-two") == true, "the rotated token file is read again")
+                for (request, form) in zip(requests, forms) {
+                    #expect(request.header("Authorization") == nil, "the exchange is not signed")
+                    #expect(form.contains("Action=AssumeRoleWithWebIdentity") && form.contains("Version=2011-06-15"))
+                    #expect(form.contains("RoleArn=" + fake.roleARN.replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: "/", with: "%2F")))
+                    #expect(form.contains("RoleSessionName=worker%201"))
+                }
+            }
+            // A refusal names STS's error code, never the token.
+            let refusing = FakeAPIServer { _ in
+                .init(status: 403, body: Array("<ErrorResponse><Error><Code>InvalidIdentityToken</Code></Error></ErrorResponse>".utf8))
+            }
+            try await refusing.withRunning { base in
+                let credentials = try AWSCredentialProvider.fromEnvironment(
+                    ["AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/r"], region: fake.region, stsEndpoint: URL(string: base)
+                )
+                let kek = try AWSKMSKeyEncryptionKey(client: AWSKMSClient(region: fake.region, endpoint: fake.endpoint, credentials: credentials), keyReference: fake.alias)
+                let refused = await #expect(throws: HubError.self) { try await kek.generateDataKey(tenant: TenantID(), label: "data v1") }
+                #expect(refused?.message.contains("InvalidIdentityToken") == true, "\(String(describing: refused))")
+                #expect(refused.map { !String(describing: $0).contains("token-two") } == true)
+            }
+        }
+    }
+
+    /// As an XML text node carries it (a session token may hold `&`, `<` or `>` after base64 and `+`).
+    func xmlEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
     @Test func configurationMistakesAreNamed() throws {

@@ -4,12 +4,13 @@ so every request after the set-up must carry a valid Signature Version 4 by a re
 
 Prints one JSON line once ready, then serves until stdin closes or it is terminated (the test's end):
   {"endpoint", "region", "access_key_id", "secret_access_key", "key_id", "key_arn", "alias",
-   "other_key_id", "role_arn", "denied_access_key_id", "denied_secret_access_key"}
+   "other_key_id", "role_arn", "denied_access_key_id", "denied_secret_access_key",
+   "role_access_key_id", "role_secret_access_key", "role_session_token"}
 """
 import json, os, signal, sys, socket
 
 # The set-up below makes exactly this many unauthenticated calls; every later one is checked.
-SETUP_CALLS = 11
+SETUP_CALLS = 12
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_CALLS)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "setup")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "setup")
@@ -46,6 +47,11 @@ role = iam.create_role(RoleName="tributary-worker", AssumeRolePolicyDocument=jso
 iam.put_role_policy(RoleName="tributary-worker", PolicyName="kms", PolicyDocument=json.dumps({  # 11
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["kms:*"], "Resource": "*"}]}))
+# Temporary credentials of the role, as STS's AssumeRoleWithWebIdentity would hand a worker
+# (moto's own web identity exchange fails with authentication on; the tests serve these from a
+# fake STS instead).
+sts = boto3.client("sts", endpoint_url=endpoint, region_name=region)
+assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="tributary-test")["Credentials"]  # 12
 
 print(json.dumps({
     "endpoint": endpoint, "region": region,
@@ -53,6 +59,8 @@ print(json.dumps({
     "denied_access_key_id": denied["AccessKeyId"], "denied_secret_access_key": denied["SecretAccessKey"],
     "key_id": key["KeyId"], "key_arn": key["Arn"], "alias": "alias/tributary-test",
     "other_key_id": other["KeyId"], "role_arn": role["Arn"],
+    "role_access_key_id": assumed["AccessKeyId"], "role_secret_access_key": assumed["SecretAccessKey"],
+    "role_session_token": assumed["SessionToken"],
 }), flush=True)
 # moto's server module installs a SIGTERM handler that raises SystemExit, which would wait for
 # the server's non-daemon threads forever: end the process outright instead.
