@@ -37,6 +37,9 @@ public enum APIServer {
         /// The database to watch on a connection of its own: while it does not answer,
         /// `/v1/…` requests get 503 with `Retry-After` instead of waiting. nil watches nothing.
         public var watchedDatabase: DatabaseURL?
+        /// Queues reported on `/metrics` even when idle (the worker pools' queues), so an
+        /// autoscaler sees 0, not a missing series.
+        public var knownQueues: [String] = []
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -58,7 +61,8 @@ public enum APIServer {
         router.add(middleware: MetricsMiddleware(registry: configuration.metrics))
         router.add(middleware: ProblemMiddleware())
         HealthController(readiness: DatabaseReadiness(client: postgres, logger: logger)).addRoutes(to: router)
-        MetricsController(registry: configuration.metrics, client: postgres, token: configuration.metricsToken, logger: logger)
+        MetricsController(registry: configuration.metrics, client: postgres, token: configuration.metricsToken,
+                          knownQueues: configuration.knownQueues, logger: logger)
             .addRoutes(to: router)
         DocsController().addRoutes(to: router)
         // Registered versions never change: each is parsed once per process.

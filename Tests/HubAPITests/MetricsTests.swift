@@ -31,6 +31,9 @@ struct MetricsTests {
             #expect(text.contains(#"tributary_http_request_duration_seconds_count{method="GET",route="/v1/connections/{id}"} 2"#))
             #expect(text.contains("# TYPE tributary_jobs gauge"))
             #expect(text.contains(#"tributary_jobs{queue="probe",state="available"} 1"#), "\(text)")
+            #expect(text.contains(#"tributary_queue_ready_jobs{queue="probe"} 1"#), "\(text)")
+            #expect(text.contains(#"tributary_queue_running_jobs{queue="probe"} 0"#))
+            #expect(text.contains("# TYPE tributary_queue_oldest_ready_seconds gauge"))
             // No connection id (or any uuid) becomes a label value.
             #expect(!text.lowercased().contains(world.connectionA.uuidString.lowercased()))
             // Every sample line is `name{labels} value` or `name value`.
@@ -67,7 +70,7 @@ struct MetricsTests {
                 return await group.reduce(into: [Int]()) { $0.append($1) }
             }
             #expect(await samples.reads == 1)
-            #expect(families.contains(3), "\(families)")
+            #expect(families.contains(6), "\(families)")
             for _ in 0..<100 { _ = await samples.current() }
             #expect(await samples.reads == 1)
         }

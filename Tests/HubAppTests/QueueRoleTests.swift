@@ -89,6 +89,18 @@ struct QueueRoleTests {
         #expect(try await scalar(url, "SELECT count(*)::int8 FROM job_queues WHERE name = 'sync' AND paused") == 0)
         let depth = try await TributaryProcess.run(["queues", "list"], environment: environment)
         #expect(depth.stdout.contains("sync"))
-        #expect(depth.stdout.contains("available"))
+        #expect(depth.stdout.contains("available="))
+        // The autoscaling signal, as CloudWatch's PutMetricData takes it.
+        let metrics = try await TributaryProcess.run(["queues", "metrics", "--cloudwatch", "--namespace", "Hub/Test"], environment: environment)
+        #expect(metrics.status == 0, "\(metrics.stderr)")
+        let input = try #require(JSONSerialization.jsonObject(with: Data(metrics.stdout.utf8)) as? [String: Any])
+        #expect(input["Namespace"] as? String == "Hub/Test")
+        let data = try #require(input["MetricData"] as? [[String: Any]])
+        let names = Set(data.compactMap { $0["MetricName"] as? String })
+        #expect(names == ["QueueReadyJobs", "QueueOldestReadyAge"])
+        let queues = Set(data.compactMap { ($0["Dimensions"] as? [[String: String]])?.first?["Value"] })
+        #expect(queues.isSuperset(of: ["default", "sync", "maintenance"]), "idle worker queues report 0: \(queues)")
+        let badNamespace = try await TributaryProcess.run(["queues", "metrics", "--cloudwatch", "--namespace", "AWS/EC2"], environment: environment)
+        #expect(badNamespace.status != 0 && badNamespace.stderr.contains("--namespace"))
     }
 }

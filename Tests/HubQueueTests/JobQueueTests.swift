@@ -21,6 +21,27 @@ struct JobQueueTests {
         try await queue.claim(queue: "default", kinds: ["k"], limit: limit, owner: owner ?? self.owner, lease: lease, grouped: false)
     }
 
+    /// The autoscaling signal: due jobs are ready, future ones are not load yet, running ones are
+    /// counted apart, the wait is the oldest due job's, and idle known queues report zero.
+    @Test func queueLoadCountsWhatIsDueAndHowLongItWaited() async throws {
+        try await withQueue { queue, client in
+            for _ in 0..<3 { try await queue.enqueue(JobRequest(kind: "k")) }
+            try await queue.enqueue(JobRequest(kind: "k", runAt: Date().addingTimeInterval(3600)))
+            let claimed = try await claim(queue, 1)
+            #expect(claimed.count == 1)
+            // The oldest ready job became due five minutes ago.
+            try await client.query("UPDATE jobs SET run_at = now() - interval '300 seconds' WHERE id = (SELECT min(id) FROM jobs WHERE state = 'available')", logger: logger)
+            try await queue.setPaused(true, queue: "paused-queue")
+            let load = try await queue.load(known: ["sync", "default"])
+            #expect(load.map(\.queue) == ["default", "paused-queue", "sync"])
+            let main = try #require(load.first { $0.queue == "default" })
+            #expect(main.ready == 2 && main.running == 1 && !main.paused)
+            #expect(main.oldestReadySeconds >= 299 && main.oldestReadySeconds < 360, "\(main.oldestReadySeconds)")
+            #expect(load.first { $0.queue == "sync" } == QueueLoad(queue: "sync", ready: 0, running: 0, oldestReadySeconds: 0, paused: false))
+            #expect(load.first { $0.queue == "paused-queue" }?.paused == true)
+        }
+    }
+
     /// One tenant's backlog must not hold another's syncs behind it: claims take turns.
     @Test func theSyncQueueTakesTurnsBetweenTenants() async throws {
         try await withQueue { queue, _ in

@@ -20,9 +20,9 @@ struct MetricsController: Sendable {
     /// `TRIBUTARY_METRICS_TOKEN`, as bytes; nil leaves the route open.
     let token: Secret<[UInt8]>?
 
-    init(registry: PrometheusCollectorRegistry, client: PostgresClient, token: Secret<String>? = nil, logger: Logger) {
+    init(registry: PrometheusCollectorRegistry, client: PostgresClient, token: Secret<String>? = nil, knownQueues: [String] = [], logger: Logger) {
         self.registry = registry
-        self.samples = DatabaseSamples(client: client, logger: logger)
+        self.samples = DatabaseSamples(client: client, knownQueues: knownQueues, logger: logger)
         self.token = token.map { Secret(Array($0.revealed.utf8)) }
     }
 
@@ -69,6 +69,7 @@ actor DatabaseSamples {
     static let lifetime: Duration = .seconds(5)
 
     private let client: PostgresClient
+    private let knownQueues: [String]
     private let logger: Logger
     private var families: [Family] = []
     private var readAt: ContinuousClock.Instant?
@@ -76,8 +77,9 @@ actor DatabaseSamples {
     /// How many times the database was read, for tests.
     private(set) var reads = 0
 
-    init(client: PostgresClient, logger: Logger) {
+    init(client: PostgresClient, knownQueues: [String] = [], logger: Logger) {
         self.client = client
+        self.knownQueues = knownQueues
         self.logger = logger
     }
 
@@ -100,6 +102,15 @@ actor DatabaseSamples {
         if let depth = try? await JobQueue(client: client, logger: logger).depth() {
             extra.append(("tributary_jobs", "Jobs in the queue by queue and state",
                           depth.map { ([("queue", $0.queue), ("state", $0.state.rawValue)], Double($0.count)) }))
+        }
+        // The autoscaling signal (KEDA, CloudWatch): work waiting now, and how long it has waited.
+        if let load = try? await JobQueue(client: client, logger: logger).load(known: knownQueues) {
+            extra.append(("tributary_queue_ready_jobs", "Jobs a worker could claim now, by queue",
+                          load.map { ([("queue", $0.queue)], Double($0.ready)) }))
+            extra.append(("tributary_queue_running_jobs", "Jobs running, by queue",
+                          load.map { ([("queue", $0.queue)], Double($0.running)) }))
+            extra.append(("tributary_queue_oldest_ready_seconds", "Seconds the oldest claimable job has waited since it became due, by queue",
+                          load.map { ([("queue", $0.queue)], $0.oldestReadySeconds) }))
         }
         if let counts = try? await RunStore(client: client, logger: logger).outcomeCounts() {
             extra.append(("tributary_sync_runs", "Stream sync runs by connector and status",

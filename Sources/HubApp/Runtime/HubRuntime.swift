@@ -88,6 +88,7 @@ public enum HubRuntime {
                 apiConfiguration.authFailureBurst = configuration.apiAuthFailureLimit * 10
                 apiConfiguration.trustedProxies = configuration.trustedProxies
                 apiConfiguration.watchedDatabase = databaseURL
+                apiConfiguration.knownQueues = configuration.workerQueues.map(\.name)
                 let api = APIServer.build(
                     configuration: apiConfiguration,
                     postgres: postgres, keyring: keyring, logger: logger, onServerRunning: onAPIListening
