@@ -21,7 +21,7 @@ public struct AWSCredentials: Sendable {
 /// Where the credentials come from, as the AWS SDKs look for them: the
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`(/`AWS_SESSION_TOKEN`) variables, else a web
 /// identity token file (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`, what EKS's IRSA
-/// and ECS mount), exchanged at STS for temporary credentials that are renewed five minutes
+/// mounts), exchanged at STS for temporary credentials that are renewed five minutes
 /// before they expire.
 public actor AWSCredentialProvider {
     enum Source: Sendable {
@@ -31,6 +31,10 @@ public actor AWSCredentialProvider {
 
     let source: Source
     private var cached: AWSCredentials?
+    /// The exchange in flight, which every caller needing fresh credentials awaits: one STS
+    /// call per renewal, not one per concurrent KMS request. Never cancelled; it ends with its
+    /// HTTP deadline.
+    private var renewal: Task<AWSCredentials, any Error>?
 
     init(source: Source) {
         self.source = source
@@ -69,9 +73,20 @@ public actor AWSCredentialProvider {
             return credentials
         case .webIdentity(let file, let role, let session, let sts):
             if let cached, let expiration = cached.expiration, expiration.timeIntervalSince(now) > 300 { return cached }
-            let fresh = try await WebIdentityExchange(tokenFile: file, roleARN: role, sessionName: session, endpoint: sts).credentials(client: client)
-            cached = fresh
-            return fresh
+            let exchange = renewal ?? Task {
+                try await WebIdentityExchange(tokenFile: file, roleARN: role, sessionName: session, endpoint: sts).credentials(client: client)
+            }
+            renewal = exchange
+            defer { renewal = nil }
+            do {
+                let fresh = try await exchange.value
+                cached = fresh
+                return fresh
+            } catch {
+                // A failed renewal inside the five-minute margin keeps what still works.
+                if let cached, let expiration = cached.expiration, expiration > Date() { return cached }
+                throw error
+            }
         }
     }
 }

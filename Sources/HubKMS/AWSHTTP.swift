@@ -13,6 +13,16 @@ struct AWSHTTP: Sendable {
     static let maxResponseBytes = 1 << 20
     let timeout: Duration
 
+    /// A client of its own, not `HTTPClient.shared`: that one follows redirects, re-sending a
+    /// POST's body (a data key being wrapped, a web identity token) and the session-token
+    /// header to wherever a 307 points, plain HTTP included. This one follows none (a 3xx is an
+    /// error like any other status), and bounds each read, which the request deadline (up to
+    /// the answer's head) does not cover. It lives as long as the process, so is never shut down.
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
+    )
+
     struct Response: Sendable {
         let status: Int
         let body: [UInt8]
@@ -31,7 +41,7 @@ struct AWSHTTP: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let deadline = TimeAmount.nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-        let response = try await HTTPClient.shared.execute(request, timeout: deadline)
+        let response = try await Self.client.execute(request, timeout: deadline)
         var collected = try await response.body.collect(upTo: Self.maxResponseBytes)
         return Response(status: Int(response.status.code), body: collected.readBytes(length: collected.readableBytes) ?? [])
     }

@@ -1,9 +1,11 @@
 import Foundation
 import HubCore
+import NIOCore
 
-/// The three KMS calls Tributary makes (`Encrypt`, `Decrypt`, `GenerateDataKey`), as signed
-/// JSON POSTs. Throttling, a 5xx or a failed connection is retried (four attempts, backing off
-/// 0.2, 0.4, 0.8 s); any other refusal fails at once with KMS's error type, which names the
+/// The four KMS calls Tributary makes (`Encrypt`, `Decrypt`, `GenerateDataKey`,
+/// `DescribeKey`), as signed JSON POSTs. Throttling, a 5xx or a failed connection is retried
+/// (three retries, backing off up to 0.2, 0.4, 0.8 s with full jitter, so processes refused
+/// together do not return together); any other refusal fails at once with KMS's error type, which names the
 /// problem (`AccessDeniedException`, `InvalidCiphertextException`, `NotFoundException`, …).
 /// No error carries a plaintext, a ciphertext or a credential.
 public struct AWSKMSClient: Sendable {
@@ -48,11 +50,15 @@ public struct AWSKMSClient: Sendable {
                 response = try await http.post(endpoint, headers: signed.filter { $0.0 != "host" }, body: Array(payload))
             } catch let error as HubError {
                 throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch let error as NIOTooManyBytesError {
+                throw HubError(.keyUnavailable, "AWS KMS \(operation) at \(endpoint.host ?? "") answered more than \(error.maxBytes.map(String.init) ?? "1 MiB") bytes: not KMS")
             } catch {
                 guard attempt < Self.attempts else {
                     throw HubError(.keyUnavailable, "AWS KMS \(operation) at \(endpoint.host ?? "") failed after \(attempt) attempts: \(error)")
                 }
-                try await Task.sleep(for: .milliseconds(100 << attempt))
+                try await Self.backOff(attempt)
                 continue
             }
             let decoded = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
@@ -64,8 +70,13 @@ public struct AWSKMSClient: Sendable {
                 let message = (decoded?["message"] as? String ?? decoded?["Message"] as? String).map { ": " + $0.prefix(300) } ?? ""
                 throw HubError(.keyUnavailable, "AWS KMS \(operation) refused (\(type))\(message)")
             }
-            try await Task.sleep(for: .milliseconds(100 << attempt))
+            try await Self.backOff(attempt)
         }
+    }
+
+    /// Full jitter: a random wait up to 0.2, 0.4, 0.8 s after the first, second, third attempt.
+    static func backOff(_ attempt: Int) async throws {
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...(100 << attempt))))
     }
 
     /// Bytes from a base64 field of an answer.

@@ -141,6 +141,26 @@ struct AWSKMSKeyEncryptionKeyTests {
         }
     }
 
+    /// A KMS endpoint that redirects is refused, not followed: a 307 would carry the request's
+    /// body (a data key being wrapped) and its session token to wherever it points.
+    @Test func aRedirectingEndpointIsNotFollowed() async throws {
+        let elsewhere = FakeAPIServer { _ in .json("{}") }
+        try await elsewhere.withRunning { target in
+            let redirecting = FakeAPIServer { _ in .init(status: 307, body: [], headers: [("Location", target + "/steal")]) }
+            try await redirecting.withRunning { base in
+                let credentials = try AWSCredentialProvider.fromEnvironment(
+                    ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "session-token"], region: "eu-west-1"
+                )
+                let kek = try AWSKMSKeyEncryptionKey(client: AWSKMSClient(region: "eu-west-1", endpoint: URL(string: base), credentials: credentials),
+                                                     keyReference: "alias/k")
+                let refused = await #expect(throws: HubError.self) { try await kek.wrap(SymmetricKey(size: .bits256), tenant: TenantID(), label: "data v1") }
+                #expect(refused?.message.contains("HTTP 307") == true, "\(String(describing: refused))")
+                #expect(redirecting.requests.count == 1)
+                #expect(elsewhere.requests.isEmpty, "the redirect was followed")
+            }
+        }
+    }
+
     /// As an XML text node carries it (a session token may hold `&`, `<` or `>` after base64 and `+`).
     func xmlEscaped(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
