@@ -21,15 +21,16 @@ public struct AWSCredentials: Sendable {
 /// Where the credentials come from, as the AWS SDKs look for them: the
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`(/`AWS_SESSION_TOKEN`) variables, else a web
 /// identity token file (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`, what EKS's IRSA
-/// mounts), exchanged at STS for temporary credentials that are renewed five minutes
-/// before they expire.
+/// mounts), exchanged at STS, else the container credentials endpoint (an ECS task role, EKS
+/// Pod Identity); temporary credentials are renewed five minutes before they expire.
 public actor AWSCredentialProvider {
     enum Source: Sendable {
         case fixed(AWSCredentials)
         case webIdentity(tokenFile: String, roleARN: String, sessionName: String, sts: URL)
+        case container(ContainerCredentials)
     }
 
-    let source: Source
+    nonisolated let source: Source
     private var cached: AWSCredentials?
     /// The exchange in flight, which every caller needing fresh credentials awaits: one STS
     /// call per renewal, not one per concurrent KMS request. Never cancelled; it ends with its
@@ -60,9 +61,13 @@ public actor AWSCredentialProvider {
             return AWSCredentialProvider(source: .webIdentity(tokenFile: file, roleARN: role,
                                                               sessionName: value("AWS_ROLE_SESSION_NAME") ?? "tributary", sts: sts))
         }
+        if let container = try ContainerCredentials.fromEnvironment(value) {
+            return AWSCredentialProvider(source: .container(container))
+        }
         throw HubError(
             .invalidConfiguration,
-            "no AWS credentials for KMS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
+            "no AWS credentials for KMS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, "
+                + "or run where ECS or EKS Pod Identity sets AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI"
         )
     }
 
@@ -71,10 +76,18 @@ public actor AWSCredentialProvider {
         switch source {
         case .fixed(let credentials):
             return credentials
-        case .webIdentity(let file, let role, let session, let sts):
+        case .webIdentity, .container:
             if let cached, let expiration = cached.expiration, expiration.timeIntervalSince(now) > 300 { return cached }
+            let source = source
             let exchange = renewal ?? Task {
-                try await WebIdentityExchange(tokenFile: file, roleARN: role, sessionName: session, endpoint: sts).credentials(client: client)
+                switch source {
+                case .webIdentity(let file, let role, let session, let sts):
+                    try await WebIdentityExchange(tokenFile: file, roleARN: role, sessionName: session, endpoint: sts).credentials(client: client)
+                case .container(let container):
+                    try await container.credentials(client: client)
+                case .fixed(let credentials):
+                    credentials
+                }
             }
             renewal = exchange
             defer { renewal = nil }

@@ -36,10 +36,18 @@ struct AWSHTTP: Sendable {
     }
 
     func post(_ url: URL, headers: [(String, String)], body: [UInt8]) async throws -> Response {
+        try await send(.POST, url, headers: headers, body: body)
+    }
+
+    func get(_ url: URL, headers: [(String, String)]) async throws -> Response {
+        try await send(.GET, url, headers: headers, body: nil)
+    }
+
+    private func send(_ method: HTTPMethod, _ url: URL, headers: [(String, String)], body: [UInt8]?) async throws -> Response {
         var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .POST
+        request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let deadline = TimeAmount.nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         let response = try await Self.client.execute(request, timeout: deadline)
         var collected = try await response.body.collect(upTo: Self.maxResponseBytes)

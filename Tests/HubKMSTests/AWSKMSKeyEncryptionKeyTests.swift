@@ -141,6 +141,44 @@ struct AWSKMSKeyEncryptionKeyTests {
         }
     }
 
+    /// Credentials from the container endpoint, as EKS Pod Identity (and, on its fixed address,
+    /// ECS) serves them: a GET with the token file's value as Authorization, JSON back, kept
+    /// until five minutes before they expire. A plain-HTTP endpoint elsewhere is refused.
+    @Test func containerCredentialsSignKMSCalls() async throws {
+        try await FakeKMS.with { fake in
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("container-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let tokenFile = root.appendingPathComponent("token").path
+            try "pod-identity-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            let agent = FakeAPIServer { request in
+                guard request.header("Authorization") == "pod-identity-token" else { return .json(#"{"message":"denied"}"#, status: 403) }
+                return .json("""
+                    {"AccessKeyId": "\(fake.roleAccessKeyID)", "SecretAccessKey": "\(fake.roleSecretAccessKey)",
+                     "Token": "\(fake.roleSessionToken)", "Expiration": "\(Date().addingTimeInterval(3600).formatted(.iso8601))"}
+                    """)
+            }
+            try await agent.withRunning { base in
+                let environment = ["AWS_CONTAINER_CREDENTIALS_FULL_URI": base + "/v1/credentials", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile]
+                let credentials = try AWSCredentialProvider.fromEnvironment(environment, region: fake.region)
+                let kek = try AWSKMSKeyEncryptionKey(client: AWSKMSClient(region: fake.region, endpoint: fake.endpoint, credentials: credentials),
+                                                     keyReference: fake.alias)
+                let tenant = TenantID()
+                let (key, wrapped) = try await kek.generateDataKey(tenant: tenant, label: "data v1")
+                #expect(try await kek.unwrap(wrapped, tenant: tenant, label: "data v1").withUnsafeBytes { Array($0) } == key.withUnsafeBytes { Array($0) })
+                #expect(agent.requests.count == 1, "credentials valid for an hour are kept")
+                #expect(agent.requests.first?.method == "GET" && agent.requests.first?.path == "/v1/credentials")
+            }
+            #expect(throws: HubError.self) {
+                try AWSCredentialProvider.fromEnvironment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://credentials.example.com/"], region: fake.region)
+            }
+            // ECS's relative form always means the link-local agent.
+            let ecs = try AWSCredentialProvider.fromEnvironment(["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc"], region: fake.region)
+            guard case .container(let container) = ecs.source else { Issue.record("not container credentials"); return }
+            #expect(container.endpoint.absoluteString == "http://169.254.170.2/v2/credentials/abc")
+        }
+    }
+
     /// A KMS endpoint that redirects is refused, not followed: a 307 would carry the request's
     /// body (a data key being wrapped) and its session token to wherever it points.
     @Test func aRedirectingEndpointIsNotFollowed() async throws {
