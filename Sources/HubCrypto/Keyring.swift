@@ -130,13 +130,29 @@ public final class Keyring: Sendable {
     }
 
     private func createKey(for tenant: TenantID, purpose: WrappedDataKey.Purpose, version: Int) async throws {
-        let (_, wrapped) = try await kek.generateDataKey(tenant: tenant, label: Self.label(purpose, version))
+        let (material, wrapped) = try await kek.generateDataKey(tenant: tenant, label: Self.label(purpose, version))
         do {
             try await repository.insertDataKey(
                 WrappedDataKey(tenant: tenant, purpose: purpose, version: version, wrapped: wrapped, kekID: kek.keyID, state: .active)
             )
         } catch let error as HubError where error.code == .conflict {
             // Another process created this version first; its key is the one to use.
+            return
+        }
+        // The key just stored is known in clear already: remembered, it needs no unwrap (a
+        // KMS Decrypt) on first use.
+        remember(CacheKey(tenant: tenant, purpose: purpose, version: version),
+                 DataKey(tenant: tenant, version: version, material: material), until: ContinuousClock.now + activeVersionTTL)
+    }
+
+    private func remember(_ cacheKey: CacheKey, _ key: DataKey, until: ContinuousClock.Instant) {
+        cache.withLock { cache in
+            if cache.keys[cacheKey] == nil { cache.insertionOrder.append(cacheKey) }
+            cache.keys[cacheKey] = CachedKey(key: key, until: until)
+            // Bounded: the oldest entries go first.
+            while cache.insertionOrder.count > capacity {
+                cache.keys[cache.insertionOrder.removeFirst()] = nil
+            }
         }
     }
 
@@ -162,14 +178,7 @@ public final class Keyring: Sendable {
         }
         let material = try await unwrapper.unwrap(wrapped, tenant: stored.tenant, label: Self.label(stored.purpose, stored.version))
         let key = DataKey(tenant: stored.tenant, version: stored.version, material: material)
-        cache.withLock { cache in
-            if cache.keys[cacheKey] == nil { cache.insertionOrder.append(cacheKey) }
-            cache.keys[cacheKey] = CachedKey(key: key, until: until)
-            // Bounded: the oldest entries go first.
-            while cache.insertionOrder.count > capacity {
-                cache.keys[cache.insertionOrder.removeFirst()] = nil
-            }
-        }
+        remember(cacheKey, key, until: until)
         return key
     }
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HubCore
+import Synchronization
 @testable import HubCrypto
 import Testing
 import TributaryTestSupport
@@ -36,6 +37,41 @@ struct KeyringTests {
         // No configuration keeps a key longer than the retirement rule allows for.
         let lax = Keyring(kek: kek(), repository: repository, activeVersionTTL: .seconds(3600))
         #expect(lax.activeVersionTTL == Keyring.maximumCacheLifetime)
+    }
+
+    /// A KEK that counts its unwraps, as a KMS bills its Decrypt calls.
+    final class CountingKEK: KeyEncryptionKeyProvider {
+        let inner: LocalKeyEncryptionKey
+        let unwraps = Mutex(0)
+        init(inner: LocalKeyEncryptionKey) { self.inner = inner }
+        var keyID: String { inner.keyID }
+        func wrap(_ dataKey: SymmetricKey, tenant: TenantID, label: String) async throws -> [UInt8] {
+            try await inner.wrap(dataKey, tenant: tenant, label: label)
+        }
+        func unwrap(_ wrapped: [UInt8], tenant: TenantID, label: String) async throws -> SymmetricKey {
+            unwraps.withLock { $0 += 1 }
+            return try await inner.unwrap(wrapped, tenant: tenant, label: label)
+        }
+    }
+
+    /// A key this process just made is used without unwrapping its stored copy; a key made
+    /// elsewhere is unwrapped once, then served from memory.
+    @Test func aNewKeyIsUsedWithoutAnUnwrap() async throws {
+        let repository = MemoryDataKeyRepository()
+        let tenant = TenantID()
+        let counting = CountingKEK(inner: kek())
+        let keyring = Keyring(kek: counting, repository: repository)
+        let sealing = try await keyring.encryptionKey(for: tenant)
+        _ = try await keyring.indexKey(for: tenant)
+        _ = try await keyring.decryptionKey(for: tenant, version: 1)
+        #expect(counting.unwraps.withLock { $0 } == 0)
+        let other = Keyring(kek: counting, repository: repository)
+        let opened = try await other.decryptionKey(for: tenant, version: 1)
+        _ = try await other.decryptionKey(for: tenant, version: 1)
+        #expect(counting.unwraps.withLock { $0 } == 1)
+        // The same key: their subkeys agree.
+        let field = "records.sensitive"
+        #expect(opened.subkey(.encryption, field: field).withUnsafeBytes { Array($0) } == sealing.subkey(.encryption, field: field).withUnsafeBytes { Array($0) })
     }
 
     @Test func badKeyMaterialIsRefusedWithoutEchoingIt() {
