@@ -58,6 +58,37 @@ struct ManifestTests {
         #expect(source.streamNames == ["users", "teams"])
     }
 
+    @Test("an IncrementingCountCursor with a partition router is refused at load, as the CDK refuses it")
+    func countCursorWithPartitionsRefused() throws {
+        let manifest = """
+            version: 6.0.0
+            streams:
+              - type: DeclarativeStream
+                name: items
+                incremental_sync:
+                  type: IncrementingCountCursor
+                  cursor_field: seq
+                retriever:
+                  type: SimpleRetriever
+                  requester:
+                    type: HttpRequester
+                    url_base: https://api.example.com
+                    path: /items
+                  record_selector:
+                    extractor:
+                      field_path: ["data"]
+                  partition_router:
+                    type: ListPartitionRouter
+                    values: ["a", "b"]
+                    cursor_field: part
+            """
+        let error = #expect(throws: (any Error).self) { try DeclarativeSource(yaml: manifest) }
+        #expect(String(describing: error).contains("cannot be used with a partition router"), "\(String(describing: error))")
+        // Without the router, the same stream loads.
+        let source = try DeclarativeSource(yaml: manifest.components(separatedBy: "      partition_router:")[0])
+        #expect(source.streamNames == ["items"])
+    }
+
     @Test("every unsupported component is listed at once, at load time")
     func unsupportedComponentsListed() throws {
         let manifest = Self.base

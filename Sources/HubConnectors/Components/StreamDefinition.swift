@@ -8,6 +8,8 @@ struct StreamDefinition: Sendable {
     let decoder: ResponseDecoder
     let routers: [PartitionRouter]
     let cursor: DatetimeCursor?
+    /// An `IncrementingCountCursor` instead of a datetime one.
+    let countCursor: CountCursor?
     let transformations: [Transformation]
     let parameters: PyValue
     let path: ManifestPath
@@ -42,7 +44,18 @@ struct StreamDefinition: Sendable {
             throw ManifestError(retriever.path.appending("decoder"), "the CDK pages only JSON responses; this decoder cannot be used with a paginator")
         }
         routers = try retriever.children("partition_router").map { try PartitionRouter.make($0, depth: depth) }
-        cursor = try node.child("incremental_sync").map(DatetimeCursor.init)
+        let incremental = try node.child("incremental_sync")
+        if let incremental, incremental.type == "IncrementingCountCursor" {
+            // As the CDK, which has not settled how the two would combine.
+            guard routers.isEmpty else {
+                throw ManifestError(incremental.path, "an IncrementingCountCursor cannot be used with a partition router (the CDK refuses it too)")
+            }
+            countCursor = try CountCursor(incremental)
+            cursor = nil
+        } else {
+            countCursor = nil
+            cursor = try incremental.map(DatetimeCursor.init)
+        }
         transformations = try node.children("transformations").map(Transformation.init)
         parameters = node.parameters
         path = node.path

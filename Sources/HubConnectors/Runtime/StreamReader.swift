@@ -50,7 +50,7 @@ public struct StreamReader: Sendable {
             try await emit(.complete(stream: name))
         } catch {
             // The CDK still closes a full-refresh stream's state before reporting it incomplete.
-            if stream.cursor == nil {
+            if stream.cursor == nil, stream.countCursor == nil {
                 var dict = PyDict()
                 dict["__ab_no_cursor_state_message"] = .bool(true)
                 try await emit(.state(stream: name, state: .dict(dict)))
@@ -92,6 +92,7 @@ public struct StreamReader: Sendable {
     }
 
     private func readStream(_ stream: StreamDefinition, state: PyValue?, only partition: PyValue?, emit: Emit) async throws {
+        if let count = stream.countCursor { return try await readCountStream(stream, cursor: count, state: state, emit: emit) }
         let context = baseContext()
         let cachedStreams = source.parentNames
         var running = false
@@ -177,6 +178,48 @@ public struct StreamReader: Sendable {
             dict["__ab_no_cursor_state_message"] = .bool(true)
             try await emit(.state(stream: stream.name, state: .dict(dict)))
         }
+    }
+
+    /// A stream with an `IncrementingCountCursor`: one read from its start value, the state
+    /// after it when records came (and at the end, as the CDK emits them).
+    private func readCountStream(_ stream: StreamDefinition, cursor: CountCursor, state: PyValue?, emit: Emit) async throws {
+        let context = baseContext()
+        let field = try cursor.cursorFieldName(context)
+        let start = try cursor.syncStart(state: state, field: field, context: context)
+        var partition = PartitionRouter.Partition()
+        if let option = cursor.startOption { partition.injections.append((option, .int(start))) }
+        var newest: Int?
+        var running = false
+        func currentState() -> PyValue {
+            var dict = PyDict()
+            if case .dict(let started)? = state { dict = started }
+            dict[field] = .int(max(newest ?? start, start))
+            return .dict(dict)
+        }
+        do {
+            try await readSlice(stream, partition: partition, slice: nil, state: state, cached: source.parentNames.contains(stream.name),
+                                rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { selected, extracted in
+                try await emit(.page(stream: stream.name, records: extracted))
+                let invalid = selected.firstIndex { if case .dict = $0 { false } else { true } }
+                let records = invalid.map { Array(selected[..<$0]) } ?? selected
+                if !records.isEmpty {
+                    if !running {
+                        running = true
+                        try await emit(.running(stream: stream.name))
+                    }
+                    for case .dict(let fields) in records {
+                        if let value = fields[field].flatMap(CountCursor.integer) { newest = max(newest ?? value, value) }
+                    }
+                    try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
+                }
+                if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
+            }
+        } catch {
+            try await emit(.state(stream: stream.name, state: currentState()))
+            throw error
+        }
+        if running { try await emit(.state(stream: stream.name, state: currentState())) }
+        try await emit(.state(stream: stream.name, state: currentState()))
     }
 
     static func notAnObject(_ record: PyValue, stream: StreamDefinition) -> ManifestError {

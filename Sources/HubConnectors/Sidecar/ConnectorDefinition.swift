@@ -99,7 +99,7 @@ public struct ConnectorDefinition: Sendable {
     }
 
     public func isIncremental(_ stream: String) -> Bool {
-        source.cursor(of: stream) != nil
+        source.cursor(of: stream) != nil || source.streams.contains { $0.name == stream && $0.countCursor != nil }
     }
 
     /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
