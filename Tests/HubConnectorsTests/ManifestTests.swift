@@ -89,6 +89,53 @@ struct ManifestTests {
         #expect(source.streamNames == ["items"])
     }
 
+    @Test("a CombinedExtractor is refused where the CDK would lose records: over a streaming decoder, or a union under OffsetIncrement")
+    func combinedExtractorMisusesRefused() throws {
+        func manifest(decoder: String, paginator: String?, mode: String) -> String {
+            let text = """
+            version: 6.0.0
+            streams:
+              - type: DeclarativeStream
+                name: items
+                retriever:
+                  type: SimpleRetriever
+                  requester:
+                    type: HttpRequester
+                    url_base: https://api.example.com
+                    path: /items
+                  decoder:
+                    type: \(decoder)
+                  paginator:
+                    type: DefaultPaginator
+                    pagination_strategy:
+                      type: \(paginator ?? "")
+                      page_size: 10
+                    page_token_option:
+                      type: RequestOption
+                      inject_into: request_parameter
+                      field_name: offset
+                  record_selector:
+                    extractor:
+                      type: CombinedExtractor
+                      mode: \(mode)
+                      extractors:
+                        - type: DpathExtractor
+                          field_path: ["a"]
+                        - type: DpathExtractor
+                          field_path: ["b"]
+            """
+            guard paginator == nil else { return text }
+            return text.components(separatedBy: "      paginator:")[0] + "      record_selector:" + text.components(separatedBy: "      record_selector:")[1]
+        }
+        let union = #expect(throws: (any Error).self) { try DeclarativeSource(yaml: manifest(decoder: "JsonDecoder", paginator: "OffsetIncrement", mode: "union")) }
+        #expect(String(describing: union).contains("cannot be used with OffsetIncrement"), "\(String(describing: union))")
+        let streaming = #expect(throws: (any Error).self) { try DeclarativeSource(yaml: manifest(decoder: "JsonlDecoder", paginator: nil, mode: "first_match")) }
+        #expect(String(describing: streaming).contains("needs a JSON decoder"), "\(String(describing: streaming))")
+        _ = try DeclarativeSource(yaml: manifest(decoder: "JsonDecoder", paginator: nil, mode: "union"))
+        _ = try DeclarativeSource(yaml: manifest(decoder: "JsonDecoder", paginator: "OffsetIncrement", mode: "first_match"))
+        _ = try DeclarativeSource(yaml: manifest(decoder: "JsonDecoder", paginator: "PageIncrement", mode: "union"))
+    }
+
     @Test("every unsupported component is listed at once, at load time")
     func unsupportedComponentsListed() throws {
         let manifest = Self.base

@@ -43,6 +43,16 @@ struct StreamDefinition: Sendable {
         if paginator != nil, !decoder.supportsPagination {
             throw ManifestError(retriever.path.appending("decoder"), "the CDK pages only JSON responses; this decoder cannot be used with a paginator")
         }
+        let selectorPath = retriever.path.appending("record_selector").appending("extractor")
+        if selector.extractor.isCombined, decoder.consumesBody {
+            // As the CDK: each sub-extractor reads the body again, which a streaming decoder
+            // cannot give twice (the CDK would silently lose every record after the first path's).
+            throw ManifestError(selectorPath, "a CombinedExtractor needs a JSON decoder: each sub-extractor reads the whole response")
+        }
+        if selector.extractor.hasUnion, let paginator, case .offset = paginator.strategy {
+            throw ManifestError(selectorPath, "a CombinedExtractor in union mode cannot be used with OffsetIncrement: the offset would "
+                                + "advance by the sum of every path's records and skip records (use first_match, or PageIncrement)")
+        }
         routers = try retriever.children("partition_router").map { try PartitionRouter.make($0, depth: depth) }
         let incremental = try node.child("incremental_sync")
         if let incremental, incremental.type == "IncrementingCountCursor" {

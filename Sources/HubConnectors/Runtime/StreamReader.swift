@@ -378,7 +378,7 @@ public struct StreamReader: Sendable {
                 }
                 var recordContext = pageContext
                 recordContext["response"] = decoded
-                let extracted = try stream.selector.extract(decoded, context: recordContext)
+                let (extracted, pageSize) = try stream.selector.extract(decoded, context: recordContext)
                 var records: [PyValue] = []
                 records.reserveCapacity(extracted.count)
                 for var item in extracted {
@@ -399,11 +399,11 @@ public struct StreamReader: Sendable {
                         paged = decoded
                     }
                     next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
-                                                   lastPageSize: extracted.count, lastRecord: records.last,
+                                                   lastPageSize: pageSize, lastRecord: records.last,
                                                    lastToken: token, context: pageContext)
                 }
                 if let next { requests.addTask(operation: try await prepare(next)) }
-                try await page(records, extracted.count)
+                try await page(records, pageSize)
                 guard let next else { return }
                 token = next
             }
