@@ -11,6 +11,31 @@ struct ResponseDecoderTests {
         return Array(try buffer.compress(with: .gzip()).readableBytesView)
     }
 
+    @Test("JsonItemsDecoder: ijson's dotted path is required, JSONPath is refused, and invalid JSON is an error")
+    func jsonItemsPaths() throws {
+        let decoder = ResponseDecoder.jsonItems(path: ["data", "item"])
+        var record = PyDict()
+        record["id"] = .int(1)
+        #expect(try decoder.decode(Array(#"{"data": [{"id": 1}, 2]}"#.utf8), path: .root) == .list([.dict(record), .int(2)]))
+        #expect(try decoder.decode(Array(#"{"data": {"other": []}}"#.utf8), path: .root) == .list([]))
+        #expect(throws: (any Error).self) { try decoder.decode(Array("{not json".utf8), path: .root) }
+        for (items, message) in [("", "is required"), ("$.data.users[*]", "not JSONPath")] {
+            let manifest = """
+                version: 6.0.0
+                streams:
+                  - type: DeclarativeStream
+                    name: items
+                    retriever:
+                      type: SimpleRetriever
+                      requester: {type: HttpRequester, url_base: "https://api.example.com", path: /items}
+                      record_selector: {extractor: {field_path: []}}
+                      decoder: {type: JsonItemsDecoder, items_path: "\(items)"}
+                """
+            let error = #expect(throws: (any Error).self) { try DeclarativeSource(yaml: manifest) }
+            #expect(String(describing: error).contains(message), "\(String(describing: error))")
+        }
+    }
+
     @Test("a gzip bomb stops at the limit with an error, not at the end of memory")
     func gzipBombIsBounded() throws {
         // 4 MiB of zeros compress to about 4 KiB.

@@ -97,7 +97,7 @@ public struct DeclarativeSource: Sendable {
         "SelectiveAuthenticator", "JwtAuthenticator", "StateDelegatingStream",
         "HTTPAPIBudget", "UnlimitedCallRatePolicy", "FixedWindowCallRatePolicy", "MovingWindowCallRatePolicy", "Rate",
         "HttpRequestRegexMatcher", "RequestBodyJsonObject", "RequestBodyGraphQL", "RequestBodyGraphQlQuery", "RequestBodyPlainText",
-        "RequestBodyUrlEncodedForm", "JsonlDecoder", "CsvDecoder", "IterableDecoder", "GzipDecoder",
+        "RequestBodyUrlEncodedForm", "JsonlDecoder", "CsvDecoder", "IterableDecoder", "GzipDecoder", "JsonItemsDecoder",
         "GroupingPartitionRouter", "UnionPartitionRouter",
         "Bearer", "ApiKey", "DefaultPaginator", "NoPagination", "CursorPagination", "OffsetIncrement", "PageIncrement",
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",

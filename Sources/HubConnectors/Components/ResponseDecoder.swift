@@ -14,6 +14,9 @@ indirect enum ResponseDecoder: Sendable {
     case csv(delimiter: Character, noneValues: Set<String>)
     /// Each line as `{"record": line}`.
     case lines
+    /// The elements of the array at a dotted path of one JSON document (`JsonItemsDecoder`,
+    /// ijson's `PATH.item`): a segment `item` steps into an array's elements.
+    case jsonItems(path: [String])
     /// gzip-compressed data (recognized by its magic bytes; anything else passes through)
     /// holding `inner`.
     case gzip(ResponseDecoder)
@@ -27,6 +30,16 @@ indirect enum ResponseDecoder: Sendable {
         case "JsonDecoder", nil: self = .json
         case "JsonlDecoder": self = .jsonLines
         case "IterableDecoder": self = .lines
+        case "JsonItemsDecoder":
+            try Self.requireUTF8(node)
+            guard let path = try node.string("items_path"), !path.isEmpty else {
+                throw ManifestError(node.path.appending("items_path"), "is required: the dotted path of the array whose elements are the records, such as data.users")
+            }
+            // ijson's syntax, not JSONPath: the CDK appends `.item` and passes it on.
+            guard !path.hasPrefix("$"), !path.contains("[") else {
+                throw ManifestError(node.path.appending("items_path"), "is ijson's dotted path (data.users), not JSONPath: found \(PyRepr.string(path))")
+            }
+            self = .jsonItems(path: path.split(separator: ".", omittingEmptySubsequences: false).map(String.init) + ["item"])
         case "CsvDecoder":
             try Self.requireUTF8(node)
             var delimiter = try node.string("delimiter") ?? ","
@@ -85,6 +98,8 @@ indirect enum ResponseDecoder: Sendable {
                 record["record"] = .string(String(decoding: line, as: UTF8.self))
                 return .dict(record)
             })
+        case .jsonItems(let itemsPath):
+            return .list(Self.items(at: itemsPath[...], in: try JSONBody.decode(body, path: path)))
         case .csv(let delimiter, let noneValues):
             return .list(CSVRows.parse(String(decoding: body, as: UTF8.self), delimiter: delimiter).dictionaries(noneValues: noneValues))
         case .gzip(let inner):
@@ -103,6 +118,18 @@ indirect enum ResponseDecoder: Sendable {
                 throw ResponseDecodingError(message: error == .bufferOverflow
                     ? "the gzip body expands past \(maxDecompressed) bytes" : "the gzip body is corrupt (\(error))")
             }
+        }
+    }
+
+    /// What ijson's `items(document, PATH)` yields: `item` steps into an array's elements (or,
+    /// as in ijson, an object's key named `item`), any other segment into an object's key.
+    static func items(at path: ArraySlice<String>, in value: PyValue) -> [PyValue] {
+        guard let segment = path.first else { return [value] }
+        let rest = path.dropFirst()
+        switch value {
+        case .list(let elements) where segment == "item": return elements.flatMap { items(at: rest, in: $0) }
+        case .dict(let fields): return fields[segment].map { items(at: rest, in: $0) } ?? []
+        default: return []
         }
     }
 
