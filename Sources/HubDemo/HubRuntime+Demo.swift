@@ -74,7 +74,7 @@ extension HubRuntime {
                 let driver = DemoDriver(
                     options: .init(dataDirectory: dataDirectory, connectorsDirectory: connectorsDirectory, json: demo.json,
                                    exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databaseURL: url,
-                                   keyFileShown: DemoState.keyFile(demo.dataDirectory)),
+                                   keyFileShown: DemoState.keyFile(dataDirectory)),
                     store: store, ports: ports, crm: crm, billing: billing, log: log, run: run, started: started, console: console)
                 // The sample APIs outlive the worker that reads them; the driver stops first.
                 return Companions(

@@ -71,6 +71,10 @@ struct DemoTests {
         #expect(records(summary, "billing", "invoices") == DemoData.invoiceCount)
         #expect(FileManager.default.fileExists(atPath: elsewhere + "/.tributary-demo/connectors/demo-crm/manifest.yaml"),
                 "the built-in connectors are written out beside the demo's data")
+        // The commands it prints work from wherever the user's shell is (scripts/demo runs it
+        // from the repository, not from there): the key file's path is absolute.
+        let printed = demo.standardOutput + demo.standardError
+        #expect(printed.contains("KEY=$(cat \(elsewhere)/.tributary-demo/api-key)"), "\(printed)")
         if geteuid() == 0 {
             #expect(demo.standardError.contains("its cluster lives in /var/lib/tributary/clusters/"), "\(demo.standardError)")
             // Its cluster went where the postgres account can reach it; clean it up.
