@@ -53,6 +53,22 @@ struct ConfigurationTests {
         #expect(!message.contains("SECRET-MARKER"))
     }
 
+    /// The KMS settings: a region that could redirect the default endpoints is refused, and
+    /// KMS beside a local key, or its settings without a key, are named.
+    @Test func kmsSettingsAreChecked() throws {
+        let configured = try HubConfiguration.fromEnvironment(["TRIBUTARY_KMS_KEY_ID": "alias/tributary", "AWS_REGION": "eu-west-1"])
+        #expect(configured.kms?.keyID == "alias/tributary" && configured.kms?.region == "eu-west-1" && configured.kms?.endpoint == nil)
+        for (environment, named) in [
+            (["TRIBUTARY_KMS_KEY_ID": "k", "TRIBUTARY_KMS_REGION": "evil.example.com/x"], "is not a region name"),
+            (["TRIBUTARY_KMS_KEY_ID": "k", "TRIBUTARY_KMS_REGION": "eu-west-1", "TRIBUTARY_MASTER_KEY": "x"], "both set"),
+            (["TRIBUTARY_KMS_REGION": "eu-west-1"], "without TRIBUTARY_KMS_KEY_ID"),
+            (["TRIBUTARY_KMS_KEY_ID": "k"], "without a region"),
+        ] {
+            let error = #expect(throws: HubError.self) { try HubConfiguration.fromEnvironment(environment) }
+            #expect(error?.message.contains(named) == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func everyVariableIsDocumented() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/configuration.md")

@@ -33,6 +33,12 @@ public struct KMSSettings: Sendable, Equatable {
             problems.append("TRIBUTARY_KMS_KEY_ID is set without a region: set TRIBUTARY_KMS_REGION (or AWS_REGION)")
             return nil
         }
+        // Checked before anything is built from it: the default KMS and STS hosts are made of it,
+        // and a region holding `/` or `.` would send credentials to another host.
+        guard !region.isEmpty, region.count <= 64, region.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            problems.append("the KMS region '\(region)' is not a region name such as eu-west-1")
+            return nil
+        }
         func url(_ name: String) -> URL? {
             guard let raw = value(name) else { return nil }
             guard let url = URL(string: raw), url.scheme != nil, url.host != nil else {

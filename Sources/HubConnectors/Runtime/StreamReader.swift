@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Runs one manifest's streams against the live API: partitions × cursor slices × pages,
 /// extracting, filtering and transforming records, and tracking the cursor for the state.
 public struct StreamReader: Sendable {
@@ -136,26 +134,12 @@ public struct StreamReader: Sendable {
                     do {
                         try await readSlice(stream, partition: partition, slice: slice, state: state, cached: cachedStreams.contains(stream.name),
                                             rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { selected, extracted in
-                            try await emit(.page(stream: stream.name, records: extracted))
-                            // A record must be an object: the CDK fails the stream at the first that
-                            // is not, after emitting the ones before it.
-                            let invalid = selected.firstIndex { if case .dict = $0 { false } else { true } }
-                            let records = invalid.map { Array(selected[..<$0]) } ?? selected
-                            guard !records.isEmpty else {
-                                if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
-                                return
-                            }
-                            if !running {
-                                running = true
-                                try await emit(.running(stream: stream.name))
-                            }
-                            if let cursor = stream.cursor, let cursorField {
+                            try await Self.deliver(selected, extracted: extracted, of: stream, running: &running, emit: emit) { records in
+                                guard let cursor = stream.cursor, let cursorField else { return }
                                 for record in records {
                                     if let value = cursor.recordCursor(record, field: cursorField) { newest = max(newest ?? value, value) }
                                 }
                             }
-                            try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
-                            if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
                         }
                     } catch let error where !(error is RateLimited) && !(error is CancellationError) && !Task.isCancelled && partitions.count > 1 {
                         failure = failure ?? error
@@ -178,48 +162,6 @@ public struct StreamReader: Sendable {
             dict["__ab_no_cursor_state_message"] = .bool(true)
             try await emit(.state(stream: stream.name, state: .dict(dict)))
         }
-    }
-
-    /// A stream with an `IncrementingCountCursor`: one read from its start value, the state
-    /// after it when records came (and at the end, as the CDK emits them).
-    private func readCountStream(_ stream: StreamDefinition, cursor: CountCursor, state: PyValue?, emit: Emit) async throws {
-        let context = baseContext()
-        let field = try cursor.cursorFieldName(context)
-        let start = try cursor.syncStart(state: state, field: field, context: context)
-        var partition = PartitionRouter.Partition()
-        if let option = cursor.startOption { partition.injections.append((option, .int(start))) }
-        var newest: Int?
-        var running = false
-        func currentState() -> PyValue {
-            var dict = PyDict()
-            if case .dict(let started)? = state { dict = started }
-            dict[field] = .int(max(newest ?? start, start))
-            return .dict(dict)
-        }
-        do {
-            try await readSlice(stream, partition: partition, slice: nil, state: state, cached: source.parentNames.contains(stream.name),
-                                rateLimited: { try await emit(.rateLimited(stream: stream.name)) }) { selected, extracted in
-                try await emit(.page(stream: stream.name, records: extracted))
-                let invalid = selected.firstIndex { if case .dict = $0 { false } else { true } }
-                let records = invalid.map { Array(selected[..<$0]) } ?? selected
-                if !records.isEmpty {
-                    if !running {
-                        running = true
-                        try await emit(.running(stream: stream.name))
-                    }
-                    for case .dict(let fields) in records {
-                        if let value = fields[field].flatMap(CountCursor.integer) { newest = max(newest ?? value, value) }
-                    }
-                    try await emit(.records(stream: stream.name, data: records.map(Self.emitted)))
-                }
-                if let invalid { throw Self.notAnObject(selected[invalid], stream: stream) }
-            }
-        } catch {
-            try await emit(.state(stream: stream.name, state: currentState()))
-            throw error
-        }
-        if running { try await emit(.state(stream: stream.name, state: currentState())) }
-        try await emit(.state(stream: stream.name, state: currentState()))
     }
 
     static func notAnObject(_ record: PyValue, stream: StreamDefinition) -> ManifestError {
@@ -269,158 +211,5 @@ public struct StreamReader: Sendable {
                 for record in collected { try onRecord(record, partition.values) }
             }
         }
-    }
-
-    /// Reads one partition × cursor slice page by page. The next page's request starts as
-    /// soon as this page's token is known, so the API's latency overlaps the consumer's work.
-    private func readSlice(_ stream: StreamDefinition, partition: PartitionRouter.Partition,
-                           slice: (start: PyDateTime, end: PyDateTime)?, state: PyValue?, cached: Bool = false,
-                           rateLimited: () async throws -> Void = {},
-                           page: ([PyValue], Int) async throws -> Void) async throws {
-        let cached = cached || stream.requester.useCache
-        let cache = self.cache
-        var sliceValues = partition.values
-        if let slice, let cursor = stream.cursor {
-            for (key, value) in cursor.sliceValues(slice).entries { sliceValues[key] = value }
-        }
-        var context = baseContext()
-        context["stream_slice"] = .dict(sliceValues)
-        context["stream_interval"] = .dict(sliceValues)
-        context["stream_partition"] = .dict(sliceValues)
-        context["stream_state"] = state ?? .dict(PyDict())
-
-        func requestContext(_ token: PyValue?) -> ExpressionContext {
-            var requestContext = context
-            if let token {
-                var wrapper = PyDict()
-                wrapper["next_page_token"] = token
-                requestContext["next_page_token"] = .dict(wrapper)
-            } else {
-                requestContext["next_page_token"] = PyValue.none
-            }
-            return requestContext
-        }
-        let transport = self.transport, environment = self.environment, tokens = self.tokens
-        // Counted where the request runs, reported here in the read's own order.
-        let rateLimits = EventCounter()
-        func reportRateLimits() async throws {
-            for _ in 0..<rateLimits.take() { try await rateLimited() }
-        }
-        /// Prepares the request for `token` (its parts, authentication) and returns the send,
-        /// to run as a child task of the page loop.
-        func prepare(_ token: PyValue?) async throws -> @Sendable () async throws -> HTTPResponseData? {
-            let requestContext = requestContext(token)
-            var parts = try stream.requester.prepare(context: requestContext)
-            try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
-            if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
-            for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
-            let unauthenticated = parts
-            let authenticator = stream.requester.authenticator
-            try await authenticator.apply(to: &parts, context: requestContext, transport: transport,
-                                          environment: environment, tokens: tokens)
-            let prepared = parts
-            // REFRESH_TOKEN_THEN_RETRY: the token is dropped and the request authenticated anew.
-            let retryWithNewToken: Requester.Reauthenticate? = !authenticator.refreshes ? nil : { @Sendable in
-                await authenticator.invalidate(tokens: tokens)
-                var fresh = unauthenticated
-                try await authenticator.apply(to: &fresh, context: requestContext, transport: transport,
-                                              environment: environment, tokens: tokens)
-                return try Requester.wireRequest(fresh)
-            }
-            return {
-                guard cached, prepared.method == "GET" else {
-                    return try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
-                                                                         environment: environment, reauthenticate: retryWithNewToken,
-                                                                         rateLimited: rateLimits.increment)
-                }
-                let key = try Requester.wireRequest(prepared).url
-                if let hit = await cache.response(for: key) { return hit }
-                let response = try await stream.requester.sendAllowingIgnore(prepared, transport: transport, context: requestContext,
-                                                                             environment: environment, reauthenticate: retryWithNewToken,
-                                                                             rateLimited: rateLimits.increment)
-                if let response { await cache.store(response, for: key) }
-                return response
-            }
-        }
-
-        // The next page's request runs as a child task while this page is consumed, so the API's
-        // latency overlaps the consumer's work; a failure or cancellation cancels it with the loop.
-        try await withThrowingTaskGroup(of: HTTPResponseData?.self) { requests in
-            var token = stream.paginator?.initialToken
-            requests.addTask(operation: try await prepare(token))
-            var pages = 0
-            while true {
-                pages += 1
-                if pages > 1_000_000 {
-                    throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
-                }
-                let answer: HTTPResponseData?
-                do {
-                    // One request is in flight at a time: this is the page for `token`.
-                    answer = try await requests.next() ?? nil
-                } catch {
-                    try await reportRateLimits()
-                    throw error
-                }
-                try await reportRateLimits()
-                guard let response = answer else {
-                    // As the CDK: an ignored response ends this slice. The pass is not whole, so a
-                    // full refresh must not treat what it didn't see as deleted.
-                    ignored.record()
-                    return
-                }
-                let pageContext = requestContext(token)
-                let decoded: PyValue
-                do { decoded = try stream.decoder.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
-                    let what = if case .json = stream.decoder { "is not valid JSON" } else { "could not be decoded" }
-                    throw RequestFailure(status: response.status, message: "the response \(what): \(error.message)",
-                                         path: stream.requester.manifestPath, attempts: 1)
-                }
-                var recordContext = pageContext
-                recordContext["response"] = decoded
-                let (extracted, pageSize) = try stream.selector.extract(decoded, context: recordContext)
-                var records: [PyValue] = []
-                records.reserveCapacity(extracted.count)
-                for var item in extracted {
-                    guard try stream.selector.keep(item, context: recordContext) else { continue }
-                    for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
-                    records.append(item)
-                }
-                var next: PyValue?
-                if let paginator = stream.paginator {
-                    // As the CDK's paginators, which read `next(decoder.decode(response))`: of a body
-                    // that is a list, its first element (an empty mapping for an empty list).
-                    let paged: PyValue
-                    if stream.decoder.consumesBody {
-                        paged = .dict(PyDict())
-                    } else if case .list(let items) = decoded {
-                        paged = items.first ?? .dict(PyDict())
-                    } else {
-                        paged = decoded
-                    }
-                    next = try paginator.nextToken(decoded: paged, headers: ErrorHandler.paginationHeaders(response),
-                                                   lastPageSize: pageSize, lastRecord: records.last,
-                                                   lastToken: token, context: pageContext)
-                }
-                if let next { requests.addTask(operation: try await prepare(next)) }
-                try await page(records, pageSize)
-                guard let next else { return }
-                token = next
-            }
-        }
-    }
-}
-
-/// A count that request tasks raise and the read takes, so that what happened inside a
-/// request (a rate limit) is reported in the read's own order.
-private final class EventCounter: Sendable {
-    private let value = Atomic<Int>(0)
-
-    @Sendable func increment() {
-        value.add(1, ordering: .relaxed)
-    }
-
-    func take() -> Int {
-        value.exchange(0, ordering: .relaxed)
     }
 }
