@@ -22,8 +22,20 @@ enum IngestBenchmark {
         return logger
     }()
 
-    static func run(url: DatabaseURL, apiBase: String, jsonl: String, manifestDirectory: String, expected: Int) async throws {
+    static func run(url: DatabaseURL, apiBase: String, jsonl: String, manifestDirectory: String, expected: Int,
+                    vault: DatabaseURL? = nil) async throws {
         try await PostgresClient.withRunning(url, maximumConnections: 8, logger: logger) { client in
+            // BENCH_VAULT_DATABASE_URL: the sync alone, with keys and credentials in that vault
+            // database (issue 19's figure: at most 10% slower than one database).
+            if let vault {
+                let split = try await PostgresClient.withRunning(vault, maximumConnections: 4, logger: logger) { vaultClient in
+                    try await tributary(client: client, vault: vaultClient, apiBase: apiBase, manifestDirectory: manifestDirectory,
+                                        expected: expected)
+                }
+                emit(["tool": "tributary-split", "what": "ingest", "records": split.records, "seconds": split.seconds,
+                      "records_per_s": Double(split.records) / split.seconds])
+                return
+            }
             // BENCH_ONLY=tributary skips the comparison rows (for profiling the sync path alone);
             // BENCH_ONLY=extract runs the extraction alone, five times over.
             let only = ProcessInfo.processInfo.environment["BENCH_ONLY"]
@@ -182,10 +194,10 @@ enum IngestBenchmark {
                 company: "{{ record.company }}"
         """
 
-    static func tributary(client: PostgresClient, apiBase: String, manifestDirectory: String, expected: Int,
+    static func tributary(client: PostgresClient, vault: PostgresClient? = nil, apiBase: String, manifestDirectory: String, expected: Int,
                           unified: Bool = false) async throws -> (records: Int, seconds: Double) {
         let kek = try LocalKeyEncryptionKey(base64: LocalKeyEncryptionKey.generateBase64(), source: "bench")
-        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
         let tenant = try await TenantStore(client: client, logger: logger).create(name: "ingest bench")
         let manifest = try String(contentsOfFile: manifestDirectory + "/manifest.yaml", encoding: .utf8)
         var sidecar = try String(contentsOfFile: manifestDirectory + "/hub.yaml", encoding: .utf8)

@@ -45,7 +45,8 @@ case "ingest":
     }
     do {
         try await IngestBenchmark.run(url: url, apiBase: api, jsonl: jsonl, manifestDirectory: manifest,
-                                      expected: environment["BENCH_RECORDS"].flatMap(Int.init) ?? 200_000)
+                                      expected: environment["BENCH_RECORDS"].flatMap(Int.init) ?? 200_000,
+                                      vault: try environment["BENCH_VAULT_DATABASE_URL"].map { try DatabaseURL(parsing: $0) })
     } catch {
         FileHandle.standardError.write(Data("ingest benchmark failed: \(error)\n".utf8))
         exit(1)

@@ -13,7 +13,9 @@ import Synchronization
 /// `forget`. An expired key is checked against its stored state again, not unwrapped again.
 public final class Keyring: Sendable {
     public let kek: any KeyEncryptionKeyProvider
-    let repository: any DataKeyRepository
+    /// Where the wrapped keys live. In the store this is the vault database, and the keyring
+    /// is how every secret-holding store finds it (HubStore's `Keyring.vault(or:)`).
+    public let repository: any DataKeyRepository
     let capacity: Int
     let activeVersionTTL: Duration
 

@@ -65,6 +65,40 @@ public enum DatabaseAdmin {
         }
     }
 
+    /// Creates (when missing) a login role and a database it owns that no other role may
+    /// connect to: `CONNECT` is revoked from `PUBLIC`, so only its owner and superusers reach
+    /// it. The role's password is set again on every call, so a rewritten password file wins.
+    /// `password` must be letters and digits only: it is spliced into the statement, because
+    /// PostgreSQL takes no parameters in `ALTER ROLE`.
+    public static func createPrivateDatabase(
+        _ name: String, owner: String, password: Secret<String>, on client: PostgresClient, logger: Logger
+    ) async throws {
+        for identifier in [name, owner] where !isPlainIdentifier(identifier) {
+            throw HubError(.invalidConfiguration, "'\(identifier)' must be lower-case letters, digits and underscores")
+        }
+        guard !password.revealed.isEmpty, password.revealed.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            throw HubError(.invalidConfiguration, "the password of role \(owner) must be ASCII letters and digits")
+        }
+        try await withDatabaseErrors("creating database \(name) for role \(owner)") {
+            let exists = try await client.query("SELECT 1 FROM pg_roles WHERE rolname = \(owner)", logger: logger)
+            var found = false
+            for try await _ in exists { found = true }
+            if !found {
+                do {
+                    try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(owner) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"), logger: logger)
+                } catch let error as PSQLError where error.sqlState == "42710" {
+                    // Created by a concurrent process between our check and our CREATE.
+                }
+            }
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(owner) PASSWORD '\(password.revealed)'"), logger: logger)
+        }
+        try await createDatabaseIfMissing(name, on: client, logger: logger)
+        try await withDatabaseErrors("limiting database \(name) to role \(owner)") {
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(name) OWNER TO \(owner)"), logger: logger)
+            try await client.query(PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \(name) FROM PUBLIC"), logger: logger)
+        }
+    }
+
     static func isPlainIdentifier(_ name: String) -> Bool {
         guard let first = name.first, first == "_" || ("a"..."z").contains(first), name.count <= 63 else { return false }
         return name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }

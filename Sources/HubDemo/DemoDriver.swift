@@ -22,7 +22,7 @@ struct DemoDriver: Service {
         var json: Bool
         var exitAfterSummary: Bool
         var apiHost: String
-        var databaseURL: DatabaseURL
+        var databases: Databases
         /// The key file's path as the user would type it (relative when the data folder was given so).
         var keyFileShown: String
     }
@@ -50,7 +50,7 @@ struct DemoDriver: Service {
         try await sync(state)
         let webhooks = try await fireWebhooks(state)
         let report = try await DemoReport.collect(store: store, state: state, log: log, run: run, webhooks: webhooks,
-                                                  apiURL: apiURL, keyFile: options.keyFileShown, databaseURL: options.databaseURL,
+                                                  apiURL: apiURL, keyFile: options.keyFileShown, databases: options.databases,
                                                   elapsed: ContinuousClock.now - started)
         try? log.jsonLines(run: run).appendingToFile(options.dataDirectory + "/sample-api-requests.jsonl")
         report.print(console)

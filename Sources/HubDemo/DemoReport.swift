@@ -37,7 +37,7 @@ struct DemoReport: Sendable {
     let apiKey: String
     /// Where the demo keeps its API key (0600), for `KEY=$(cat …)`.
     let keyFile: String
-    let databaseURL: DatabaseURL
+    let databases: Databases
     let connections: [(label: String, id: UUID, streams: [(String, Int)])]
     let fetched: [String: [String: Int]]
     let webhooks: Webhooks
@@ -52,7 +52,7 @@ struct DemoReport: Sendable {
     let elapsed: Duration
 
     static func collect(store: StoreContext, state: DemoState, log: SampleAPIRequestLog, run: Int, webhooks: Webhooks,
-                        apiURL: String, keyFile: String, databaseURL: DatabaseURL, elapsed: Duration) async throws -> DemoReport {
+                        apiURL: String, keyFile: String, databases: Databases, elapsed: Duration) async throws -> DemoReport {
         let statistics = RecordStatistics(client: store.client, logger: store.logger)
         let tenant = TenantID(state.tenant)
         func counts(_ connection: UUID) async throws -> [(String, Int)] {
@@ -79,7 +79,7 @@ struct DemoReport: Sendable {
         // Anything that looks like an email address anywhere in the records' clear columns.
         let plaintext = try await statistics.plaintextEmailCount(tenant: tenant)
         return DemoReport(
-            run: run, apiURL: apiURL, apiKey: state.apiKey, keyFile: keyFile, databaseURL: databaseURL,
+            run: run, apiURL: apiURL, apiKey: state.apiKey, keyFile: keyFile, databases: databases,
             connections: [("crm", state.crmConnection, try await counts(state.crmConnection)),
                           ("billing", state.billingConnection, try await counts(state.billingConnection))],
             fetched: log.recordsServed(), webhooks: webhooks, match: match,
@@ -153,8 +153,9 @@ struct DemoReport: Sendable {
             console.line("    \"query($e: String) { personList(email: $e) { nodes { id sources { connector } } } }\"}'")
         }
         console.line()
-        console.line("Database (its password is in the data folder):")
-        console.line("  \(databaseURL.description)")
+        console.line("Databases (their passwords are in the data folder):")
+        console.line("  records:  \(databases.main.description)")
+        if let vault = databases.vault { console.line("  vault:    \(vault.description)  (keys, credentials, audit log)") }
     }
 
     var json: JSONValue {
@@ -170,7 +171,8 @@ struct DemoReport: Sendable {
         var object: [String: JSONValue] = [
             "run": .number(Double(run)), "api_url": .string(apiURL), "api_key": .string(apiKey),
             // The machine-readable line carries the usable URL, password included, as it carries the API key.
-            "database_url": .string(databaseURL.revealedString),
+            "database_url": .string(databases.main.revealedString),
+            "vault_database_url": databases.vault.map { .string($0.revealedString) } ?? .null,
             "connections": .object(connectionsJSON),
             "webhooks": .object(["sent": .number(Double(webhooks.sent)), "processed": .number(Double(webhooks.processed)),
                                  "changes": .array(webhooks.changes.map { change in

@@ -57,8 +57,8 @@ extension HubRuntime {
         let run = (try DemoState.load(dataDirectory)?.runs ?? 0) + 1
 
         console.step("Starting PostgreSQL in \(dataDirectory)/")
-        try await withDatabase(configuration, logger: logger) { url in
-            let report = try await migrate(url, dryRun: false, logger: logger) { _ in }
+        try await withDatabase(configuration, logger: logger) { databases in
+            let report = try await migrate(databases, dryRun: false, splitVault: true, kek: try MasterKey.load(configuration), logger: logger) { _ in }
             console.line("    migrations: \(report.applied.count) applied, schema current")
             let log = SampleAPIRequestLog()
             let data = DemoData(rounds: run - 1)
@@ -69,11 +69,11 @@ extension HubRuntime {
             var quiet = logger
             quiet.logLevel = .critical
             console.step("Starting the api, worker and scheduler roles and two sample APIs")
-            try await serve(roles: Role.available, configuration: configuration, databaseURL: url, logger: logger,
+            try await serve(roles: Role.available, configuration: configuration, databases: databases, logger: logger,
                             onAPIListening: { port in await ports.publish("api", port) }) { store in
                 let driver = DemoDriver(
                     options: .init(dataDirectory: dataDirectory, connectorsDirectory: connectorsDirectory, json: demo.json,
-                                   exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databaseURL: url,
+                                   exitAfterSummary: demo.exitAfterSummary, apiHost: configuration.httpHost, databases: databases,
                                    keyFileShown: DemoState.keyFile(dataDirectory)),
                     store: store, ports: ports, crm: crm, billing: billing, log: log, run: run, started: started, console: console)
                 // The sample APIs outlive the worker that reads them; the driver stops first.

@@ -163,6 +163,40 @@ public actor EmbeddedPostgres {
         )
     }
 
+    /// The vault database beside Tributary's (docs/vault.md): `<database>_vault`, owned by the
+    /// login role `tributary_vault`, which may connect to nothing else; no other role but the
+    /// cluster's superuser may connect to it. Its password is generated once into
+    /// `vault-password` beside the superuser's. Call after `start`.
+    public func vaultURL() async throws -> DatabaseURL {
+        let main: DatabaseURL
+        switch state {
+        case .owned(_, _, let url), .attached(let url): main = url
+        case .stopped: throw HubError(.embeddedPostgres, "the embedded PostgreSQL is not running")
+        }
+        let passwordFile = configuration.rootDirectory + "/vault-password"
+        let password: String
+        if let text = try? String(contentsOfFile: passwordFile, encoding: .utf8), !text.isEmpty {
+            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            password = randomPassword()
+            try writePrivateFile(passwordFile, contents: password, owner: nil)
+        }
+        let name = configuration.database + "_vault"
+        try await PostgresClient.withRunning(main.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
+            try await DatabaseAdmin.createPrivateDatabase(name, owner: "tributary_vault", password: Secret(password), on: client, logger: logger)
+            // The vault's role must not reach the records either.
+            try await withDatabaseErrors("limiting database \(configuration.database)") {
+                try await client.query(
+                    PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \(configuration.database) FROM PUBLIC"), logger: logger
+                )
+            }
+        }
+        var url = main.withDatabase(name)
+        url.username = "tributary_vault"
+        url.password = Secret(password)
+        return url
+    }
+
     private func ensureDatabase(_ url: DatabaseURL) async throws {
         try await PostgresClient.withRunning(url.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
             try await DatabaseAdmin.createDatabaseIfMissing(configuration.database, on: client, logger: logger)

@@ -40,6 +40,12 @@ public struct ConnectionStore: Sendable {
         EncryptionContext(tenant: tenant, table: "connections", column: "credentials", row: connection.uuidString.lowercased())
     }
 
+    /// The database the credentials live in: the keyring's vault (docs/vault.md).
+    private func vault() throws -> PostgresClient { try credentialKeys().vault(or: client) }
+
+    /// Creates the connection in the main database, then its credentials in the vault (rule 2
+    /// of docs/vault.md: never a credential without its connection). When the vault write
+    /// fails the connection is removed again, so a retried call doesn't leave a twin behind.
     public func create(
         tenant: TenantID, connector: String, connectorVersion: Int, externalAccount: String = "",
         config: [String: JSONValue] = [:], credentials: Secret<[UInt8]>
@@ -47,32 +53,65 @@ public struct ConnectionStore: Sendable {
         let id = UUID()
         let key = try await credentialKeys().encryptionKey(for: tenant)
         let sealed = try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, id))
+        let vault = try vault()
         try await withDatabaseErrors("creating a connection") {
             try await client.query(
                 """
-                INSERT INTO connections (id, tenant_id, connector_name, connector_version, external_account, config,
-                                         credentials, credentials_key_version)
+                INSERT INTO connections (id, tenant_id, connector_name, connector_version, external_account, config)
                 VALUES (\(id), \(tenant.rawValue), \(connector), \(connectorVersion), \(externalAccount),
-                        \(JSONValue.object(config).canonicalJSON)::jsonb, \(ByteBuffer(bytes: sealed)), \(key.version))
+                        \(JSONValue.object(config).canonicalJSON)::jsonb)
                 """,
                 logger: logger
             )
         }
+        do {
+            try await storeCredentials(sealed, version: key.version, tenant: tenant, connection: id, in: vault)
+        } catch {
+            _ = try? await client.query("DELETE FROM connections WHERE id = \(id)", logger: logger)
+            throw error
+        }
         return id
+    }
+
+    /// Writes (or replaces) the sealed credentials of a connection that exists in main.
+    private func storeCredentials(
+        _ sealed: [UInt8], version: Int, tenant: TenantID, connection: UUID, in vault: PostgresClient
+    ) async throws {
+        try await withDatabaseErrors("storing the credentials of connection \(connection)") {
+            try await vault.query(
+                """
+                INSERT INTO connection_credentials (connection_id, tenant_id, sealed, key_version)
+                VALUES (\(connection), \(tenant.rawValue), \(ByteBuffer(bytes: sealed)), \(version))
+                ON CONFLICT (connection_id) DO UPDATE
+                SET sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version, updated_at = now()
+                WHERE connection_credentials.tenant_id = EXCLUDED.tenant_id
+                """,
+                logger: logger
+            )
+        }
     }
 
     /// The connection's credentials in clear, for the sync that calls the third-party API.
     public func credentials(tenant: TenantID, connection: UUID) async throws -> Secret<[UInt8]> {
-        let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer?, Int?)? in
-            let rows = try await client.query(
-                "SELECT credentials, credentials_key_version FROM connections WHERE tenant_id = \(tenant.rawValue) AND id = \(connection)",
+        let vault = try vault()
+        let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer, Int)? in
+            let rows = try await vault.query(
+                "SELECT sealed, key_version FROM connection_credentials WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection)",
                 logger: logger
             )
-            for try await row in rows.decode((ByteBuffer?, Int?).self) { return row }
+            for try await row in rows.decode((ByteBuffer, Int).self) { return row }
             return nil
         }
-        guard let (sealed, version) = row else { throw HubError(.notFound, "connection \(connection) not found") }
-        guard let sealed, let version else { return Secret([]) }
+        guard let (sealed, version) = row else {
+            guard try await summary(tenant: tenant, id: connection) != nil else {
+                throw HubError(.notFound, "connection \(connection) not found")
+            }
+            // Its creation stopped between the two databases (docs/vault.md, rule 2).
+            throw HubError(
+                .storedDataInvalid,
+                "connection \(connection) has no stored credentials (its creation was interrupted); update its config to store them"
+            )
+        }
         let key = try await credentialKeys().decryptionKey(for: tenant, version: version)
         return try Envelope.open(Array(sealed.readableBytesView), with: key, context: Self.credentialsContext(tenant, connection))
     }
@@ -134,23 +173,19 @@ extension ConnectionStore {
         tenant: TenantID, connection: UUID, config: [String: JSONValue]?, credentials: Secret<[UInt8]>?,
         status: ConnectionStatus?, scheduleSeconds: Int??, connectorVersion: Int? = nil
     ) async throws -> Bool {
-        var sealed: ByteBuffer?
-        var version: Int?
+        var sealed: (bytes: [UInt8], version: Int)?
         if let credentials {
             let key = try await credentialKeys().encryptionKey(for: tenant)
-            sealed = ByteBuffer(bytes: try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)))
-            version = key.version
+            sealed = (try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)), key.version)
         }
         let configText = config.map { JSONValue.object($0).canonicalJSON }
         let setSchedule = scheduleSeconds != nil
         let schedule = scheduleSeconds ?? nil
-        return try await withDatabaseErrors("updating connection \(connection)") {
+        let found = try await withDatabaseErrors("updating connection \(connection)") {
             let rows = try await client.query(
                 """
                 UPDATE connections SET
                     config = COALESCE(\(configText)::jsonb, config),
-                    credentials = CASE WHEN \(sealed)::bytea IS NULL THEN credentials ELSE \(sealed) END,
-                    credentials_key_version = COALESCE(\(version)::int, credentials_key_version),
                     status = COALESCE(\(status?.rawValue)::text, status),
                     schedule_seconds = CASE WHEN \(setSchedule) THEN \(schedule)::int ELSE schedule_seconds END,
                     connector_version = COALESCE(\(connectorVersion)::int, connector_version),
@@ -164,17 +199,34 @@ extension ConnectionStore {
             for try await _ in rows { return true }
             return false
         }
+        // Main first, then the vault: the credentials of a connection that no longer exists
+        // would be an orphan, which is harmless and collected.
+        if found, let sealed {
+            try await storeCredentials(sealed.bytes, version: sealed.version, tenant: tenant, connection: connection, in: try vault())
+        }
+        return found
     }
 
-    /// Deletes the connection with its records, state and runs.
+    /// Deletes the connection with its records, state and runs, then its credentials. A
+    /// store made without a keyring leaves the credentials to `collectOrphanedCredentials`.
     public func delete(tenant: TenantID, connection: UUID) async throws -> Bool {
-        try await withDatabaseErrors("deleting connection \(connection)") {
+        let deleted = try await withDatabaseErrors("deleting connection \(connection)") {
             let rows = try await client.query(
                 "DELETE FROM connections WHERE id = \(connection) AND tenant_id = \(tenant.rawValue) RETURNING 1", logger: logger
             )
             for try await _ in rows { return true }
             return false
         }
+        if deleted, let keyring {
+            let vault = keyring.vault(or: client)
+            try await withDatabaseErrors("deleting the credentials of connection \(connection)") {
+                try await vault.query(
+                    "DELETE FROM connection_credentials WHERE connection_id = \(connection) AND tenant_id = \(tenant.rawValue)",
+                    logger: logger
+                )
+            }
+        }
+        return deleted
     }
 }
 
@@ -213,6 +265,59 @@ extension ConnectionStore {
             var ids: [UUID] = []
             for try await id in rows.decode(UUID.self) { ids.append(id) }
             return ids
+        }
+    }
+}
+
+extension ConnectionStore {
+    /// Deletes credentials whose connection no longer exists in the main database and that
+    /// have not been written for `age`: what a delete that stopped between the two databases,
+    /// or a delete by a store without a keyring, leaves in the vault (docs/vault.md, rule 2).
+    /// With one database the foreign key removes them with the connection and this finds none.
+    public func collectOrphanedCredentials(olderThan age: Duration = .seconds(3600), batchSize: Int = 1000) async throws -> Int {
+        let vault = try vault()
+        let seconds = Double(age.components.seconds)
+        var after = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        var collected = 0
+        while true {
+            let candidates = try await withDatabaseErrors("listing stored credentials") { () -> [UUID] in
+                let rows = try await vault.query(
+                    """
+                    SELECT connection_id FROM connection_credentials
+                    WHERE connection_id > \(after) AND updated_at < now() - make_interval(secs => \(seconds))
+                    ORDER BY connection_id LIMIT \(batchSize)
+                    """,
+                    logger: logger
+                )
+                var ids: [UUID] = []
+                for try await id in rows.decode(UUID.self) { ids.append(id) }
+                return ids
+            }
+            guard let last = candidates.last else { return collected }
+            after = last
+            let live = try await withDatabaseErrors("checking connections") { () -> Set<UUID> in
+                let rows = try await client.query("SELECT id FROM connections WHERE id = ANY(\(candidates))", logger: logger)
+                var ids = Set<UUID>()
+                for try await id in rows.decode(UUID.self) { ids.insert(id) }
+                return ids
+            }
+            let orphans = candidates.filter { !live.contains($0) }
+            if !orphans.isEmpty {
+                collected += try await withDatabaseErrors("collecting orphaned credentials") { () -> Int in
+                    let rows = try await vault.query(
+                        """
+                        DELETE FROM connection_credentials
+                        WHERE connection_id = ANY(\(orphans)) AND updated_at < now() - make_interval(secs => \(seconds))
+                        RETURNING 1
+                        """,
+                        logger: logger
+                    )
+                    var count = 0
+                    for try await _ in rows { count += 1 }
+                    return count
+                }
+            }
+            if candidates.count < batchSize { return collected }
         }
     }
 }

@@ -191,7 +191,7 @@ public struct EntityReader: Sendable {
             let context = EncryptionContext(tenant: tenant, table: "unified_sources", column: "sensitive",
                                             row: Self.rowIdentity(connection: connection, stream: stream, externalID: externalID, model: model))
             let fields = try RecordProtector.reveal(Array(sealed.readableBytesView), key: key, context: context).revealed
-            try await AuditLog(client: client, logger: logger).recordDecryption(
+            try await AuditLog(client: keyring.vault(or: client), logger: logger).recordDecryption(
                 tenant: tenant, actor: actor, record: RecordKey(connection: connection, stream: stream, externalID: externalID),
                 fields: fields.keys.sorted().map { "\(model).\($0)" }
             )

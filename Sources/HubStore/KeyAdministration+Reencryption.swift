@@ -14,8 +14,10 @@ extension KeyAdministration {
     /// Re-seals up to `batchSize` rows in one transaction; rows another pass holds are skipped
     /// (`SKIP LOCKED`), so several passes may run at once.
     func reencryptBatch(_ column: SealedColumn, tenant: TenantID, target: DataKey, batchSize: Int) async throws -> Int {
-        try await withDatabaseErrors("re-encrypting rows of tenant \(tenant)") {
-            try await client.withTransaction(logger: logger) { connection in
+        // Credentials are in the vault, everything else in the main database.
+        let database = column == .connections ? vault : client
+        return try await withDatabaseErrors("re-encrypting rows of tenant \(tenant)") {
+            try await database.withTransaction(logger: logger) { connection in
                 switch column {
                 case .records:
                     return try await reencryptRecords(connection, tenant: tenant, target: target, batchSize: batchSize)
@@ -69,9 +71,9 @@ extension KeyAdministration {
     {
         let rows = try await connection.query(
             """
-            SELECT id, credentials, credentials_key_version FROM connections
-            WHERE tenant_id = \(tenant.rawValue) AND credentials IS NOT NULL AND credentials_key_version < \(target.version)
-            ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
+            SELECT connection_id, sealed, key_version FROM connection_credentials
+            WHERE tenant_id = \(tenant.rawValue) AND key_version < \(target.version)
+            ORDER BY connection_id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
             """,
             logger: logger
         )
@@ -83,8 +85,8 @@ extension KeyAdministration {
         for (id, sealed) in updates {
             try await connection.query(
                 """
-                UPDATE connections SET credentials = \(ByteBuffer(bytes: sealed)), credentials_key_version = \(target.version)
-                WHERE id = \(id)
+                UPDATE connection_credentials SET sealed = \(ByteBuffer(bytes: sealed)), key_version = \(target.version)
+                WHERE connection_id = \(id)
                 """,
                 logger: logger
             )

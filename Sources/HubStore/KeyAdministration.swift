@@ -6,11 +6,14 @@ import Logging
 import PostgresNIO
 
 /// Key lifecycle over the store: status, re-encryption after rotation, retirement,
-/// crypto-shredding and key-encryption-key rotation.
+/// crypto-shredding and key-encryption-key rotation. Keys and credentials are in the vault,
+/// the rest in the main database; no transaction spans the two (docs/vault.md, rules 5 and 6).
 public struct KeyAdministration: Sendable {
     let client: PostgresClient
     let keyring: Keyring
     let logger: Logger
+    /// Where keys, credentials and the audit log live.
+    var vault: PostgresClient { keyring.vault(or: client) }
 
     public init(client: PostgresClient, keyring: Keyring, logger: Logger) {
         self.client = client
@@ -31,29 +34,31 @@ public struct KeyAdministration: Sendable {
 
     public func status(tenant: TenantID? = nil) async throws -> [VersionStatus] {
         try await withDatabaseErrors("reading key status") {
-            let rows = try await client.query(
+            // Rows per (tenant, version): records in main, credentials in the vault.
+            let records = try await countsByVersion(
+                client, "SELECT tenant_id, key_version, count(*)::int8 FROM records WHERE sensitive IS NOT NULL", tenant: tenant
+            )
+            let credentials = try await countsByVersion(
+                vault, "SELECT tenant_id, key_version, count(*)::int8 FROM connection_credentials WHERE true", tenant: tenant
+            )
+            let rows = try await vault.query(
                 """
-                SELECT k.tenant_id, k.purpose, k.version, k.state, k.kek_id,
-                       (SELECT count(*) FROM records r
-                         WHERE k.purpose = 'data' AND r.tenant_id = k.tenant_id AND r.key_version = k.version
-                           AND r.sensitive IS NOT NULL)::int8,
-                       (SELECT count(*) FROM connections c
-                         WHERE k.purpose = 'data' AND c.tenant_id = k.tenant_id AND c.credentials_key_version = k.version)::int8
-                FROM data_keys k
+                SELECT k.tenant_id, k.purpose, k.version, k.state, k.kek_id FROM data_keys k
                 WHERE \(tenant?.rawValue)::uuid IS NULL OR k.tenant_id = \(tenant?.rawValue)
                 ORDER BY k.tenant_id, k.purpose, k.version
                 """,
                 logger: logger
             )
             var result: [VersionStatus] = []
-            for try await (id, purpose, version, state, kek, records, connections)
-                in rows.decode((UUID, String, Int, String, String, Int, Int).self)
-            {
+            for try await (id, purpose, version, state, kek) in rows.decode((UUID, String, Int, String, String).self) {
+                let kind = WrappedDataKey.Purpose(rawValue: purpose) ?? .data
+                let key = VersionKey(tenant: id, version: version)
                 result.append(
                     VersionStatus(
-                        tenant: TenantID(id), purpose: WrappedDataKey.Purpose(rawValue: purpose) ?? .data, version: version,
-                        state: WrappedDataKey.State(rawValue: state) ?? .retired, kekID: kek, records: records,
-                        connections: connections
+                        tenant: TenantID(id), purpose: kind, version: version,
+                        state: WrappedDataKey.State(rawValue: state) ?? .retired, kekID: kek,
+                        records: kind == .data ? records[key, default: 0] : 0,
+                        connections: kind == .data ? credentials[key, default: 0] : 0
                     )
                 )
             }
@@ -61,10 +66,26 @@ public struct KeyAdministration: Sendable {
         }
     }
 
+    private struct VersionKey: Hashable {
+        let tenant: UUID
+        let version: Int
+    }
+
+    /// `select` (tenant, version, count) grouped by both, for one tenant or all.
+    private func countsByVersion(_ database: PostgresClient, _ select: String, tenant: TenantID?) async throws -> [VersionKey: Int] {
+        var query = PostgresQuery(unsafeSQL: select + " AND ($1::uuid IS NULL OR tenant_id = $1) GROUP BY 1, 2")
+        query.binds.append(tenant?.rawValue)
+        var counts: [VersionKey: Int] = [:]
+        for try await (id, version, count) in try await database.query(query, logger: logger).decode((UUID, Int, Int).self) {
+            counts[VersionKey(tenant: id, version: version)] = count
+        }
+        return counts
+    }
+
     /// Tenants that have data keys (and so may need rotation or re-encryption).
     public func tenantsWithKeys() async throws -> [TenantID] {
         try await withDatabaseErrors("listing tenants with keys") {
-            let rows = try await client.query(
+            let rows = try await vault.query(
                 "SELECT DISTINCT tenant_id FROM data_keys WHERE purpose = 'data' AND state = 'active' ORDER BY tenant_id",
                 logger: logger
             )
@@ -106,23 +127,29 @@ public struct KeyAdministration: Sendable {
         return moved
     }
 
-    /// Rows of the tenant still sealed under a data key older than `version`.
+    /// Rows of the tenant still sealed under a data key older than `version`, in both databases.
     public func countBelow(tenant: TenantID, version: Int) async throws -> Int {
         try await withDatabaseErrors("counting rows to re-encrypt") {
             let rows = try await client.query(
                 """
                 SELECT (SELECT count(*) FROM records WHERE tenant_id = \(tenant.rawValue) AND sensitive IS NOT NULL
                           AND key_version < \(version))
-                     + (SELECT count(*) FROM connections WHERE tenant_id = \(tenant.rawValue) AND credentials IS NOT NULL
-                          AND credentials_key_version < \(version))
                      + (SELECT count(*) FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
                      + (SELECT count(*) FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND sensitive IS NOT NULL
                           AND key_version < \(version))
                 """,
                 logger: logger
             )
-            for try await count in rows.decode(Int.self) { return count }
-            return 0
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            let credentials = try await vault.query(
+                """
+                SELECT count(*)::int8 FROM connection_credentials WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version)
+                """,
+                logger: logger
+            )
+            for try await value in credentials.decode(Int.self) { count += value }
+            return count
         }
     }
 
@@ -154,7 +181,7 @@ public struct KeyAdministration: Sendable {
         }
         let settle = Double(Self.rotationSettleTime.components.seconds)
         let age = try await withDatabaseErrors("reading key ages") { () -> Double in
-            let rows = try await client.query(
+            let rows = try await vault.query(
                 """
                 SELECT extract(epoch FROM now() - min(created_at))::float8 FROM data_keys
                 WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data' AND version >= \(version)
@@ -172,20 +199,19 @@ public struct KeyAdministration: Sendable {
                     + "Run `tributary keys reencrypt` again, then retire in \(Int((settle - age).rounded(.up))) s"
             )
         }
+        // The main database was checked above, in its own statement: no transaction spans the
+        // two. Nothing can be sealed under an old version between that check and this update,
+        // because the settle time has passed (docs/vault.md, rule 5); the vault's own rows are
+        // checked again here, in the statement that retires.
         let retired = try await withDatabaseErrors("retiring keys") { () -> [Int] in
-            let rows = try await client.query(
+            let rows = try await vault.query(
                 """
                 UPDATE data_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
                 WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data' AND state = 'active' AND version < \(version)
                   AND (SELECT min(created_at) FROM data_keys WHERE tenant_id = \(tenant.rawValue) AND purpose = 'data'
                          AND version >= \(version)) <= now() - make_interval(secs => \(settle))
-                  AND NOT EXISTS (SELECT 1 FROM records WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version)
-                                    AND sensitive IS NOT NULL)
-                  AND NOT EXISTS (SELECT 1 FROM connections WHERE tenant_id = \(tenant.rawValue)
-                                    AND credentials_key_version < \(version) AND credentials IS NOT NULL)
-                  AND NOT EXISTS (SELECT 1 FROM webhook_events WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version))
-                  AND NOT EXISTS (SELECT 1 FROM unified_sources WHERE tenant_id = \(tenant.rawValue) AND key_version < \(version)
-                                    AND sensitive IS NOT NULL)
+                  AND NOT EXISTS (SELECT 1 FROM connection_credentials WHERE tenant_id = \(tenant.rawValue)
+                                    AND key_version < \(version))
                 RETURNING version
                 """,
                 logger: logger
@@ -200,16 +226,25 @@ public struct KeyAdministration: Sendable {
 
     /// Crypto-shredding: destroys every key of the tenant, then deletes its rows. Copies of
     /// its ciphertexts anywhere else (backups, replicas, dumps) can never be decrypted again.
+    ///
+    /// The vault goes first (docs/vault.md, rule 6): once its keys are gone, a crash before the
+    /// main database's deletes leaves only ciphertexts no key opens, and a rerun finishes.
     public func shred(tenant: TenantID) async throws {
         try await withDatabaseErrors("shredding tenant \(tenant)") {
-            try await client.withTransaction(logger: logger) { connection in
-                let rows = try await connection.query(
-                    "UPDATE tenants SET shredded_at = COALESCE(shredded_at, now()) WHERE id = \(tenant.rawValue) RETURNING id",
+            let exists = try await client.query("SELECT 1 FROM tenants WHERE id = \(tenant.rawValue)", logger: logger)
+            var found = false
+            for try await _ in exists { found = true }
+            guard found else { throw HubError(.notFound, "tenant \(tenant) does not exist") }
+            try await vault.withTransaction(logger: logger) { connection in
+                // Locks the row a concurrent new key locks too: that key either committed
+                // before this (and is shredded below) or sees the tenant shredded.
+                try await connection.query(
+                    """
+                    INSERT INTO vault_tenants (tenant_id, shredded_at) VALUES (\(tenant.rawValue), now())
+                    ON CONFLICT (tenant_id) DO UPDATE SET shredded_at = COALESCE(vault_tenants.shredded_at, now())
+                    """,
                     logger: logger
                 )
-                var found = false
-                for try await _ in rows { found = true }
-                guard found else { throw HubError(.notFound, "tenant \(tenant) does not exist") }
                 try await connection.query(
                     """
                     UPDATE data_keys SET state = 'shredded', wrapped_key = NULL, retired_at = COALESCE(retired_at, now())
@@ -217,10 +252,16 @@ public struct KeyAdministration: Sendable {
                     """,
                     logger: logger
                 )
-                try await connection.query("DELETE FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger)
-                try await connection.query("DELETE FROM api_keys WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+                try await connection.query("DELETE FROM connection_credentials WHERE tenant_id = \(tenant.rawValue)", logger: logger)
                 // Who read which of its records in clear names its records: it goes with them.
                 try await connection.query("DELETE FROM audit_log WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+            }
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "UPDATE tenants SET shredded_at = COALESCE(shredded_at, now()) WHERE id = \(tenant.rawValue)", logger: logger
+                )
+                try await connection.query("DELETE FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+                try await connection.query("DELETE FROM api_keys WHERE tenant_id = \(tenant.rawValue)", logger: logger)
             }
         }
         keyring.forget(tenant)
@@ -235,7 +276,7 @@ public struct KeyAdministration: Sendable {
         let configured = keyring.kek
         let newKEK = target ?? configured
         return try await withDatabaseErrors("rewrapping data keys") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await vault.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     "SELECT tenant_id, purpose, version, wrapped_key, kek_id FROM data_keys WHERE state = 'active' FOR UPDATE",
                     logger: logger

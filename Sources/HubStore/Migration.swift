@@ -23,6 +23,12 @@ public struct Migration: Sendable, Equatable {
         EmbeddedMigrationFiles.all.map { Migration(name: $0.name, sql: $0.sql) }
     }
 
+    /// The vault database's migrations (`migrations-vault/`), applied to
+    /// `TRIBUTARY_VAULT_DATABASE_URL` with a history of their own (docs/vault.md).
+    public static var vault: [Migration] {
+        EmbeddedVaultMigrationFiles.all.map { Migration(name: $0.name, sql: $0.sql) }
+    }
+
     /// Names must be `NNNN_words.sql`, unique in number, in ascending order with no gaps.
     public static func validate(_ migrations: [Migration]) throws {
         var expected = 1

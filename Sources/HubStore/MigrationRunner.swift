@@ -17,16 +17,27 @@ public struct MigrationRunner: Sendable {
     public struct Report: Sendable {
         public let applied: [String]
         public let alreadyApplied: Int
+
+        public init(applied: [String], alreadyApplied: Int) {
+            self.applied = applied
+            self.alreadyApplied = alreadyApplied
+        }
     }
 
     /// "tributar" in ASCII: the advisory lock key all Tributary processes agree on.
     static let lockKey: Int64 = 0x7472_6962_7574_6172
 
     public let migrations: [Migration]
+    /// The folder the files come from, for messages: `migrations` or `migrations-vault`.
+    public let folder: String
 
-    public init(migrations: [Migration] = Migration.embedded) {
+    public init(migrations: [Migration] = Migration.embedded, folder: String = "migrations") {
         self.migrations = migrations
+        self.folder = folder
     }
+
+    /// The runner of the vault database's migrations.
+    public static var vault: MigrationRunner { MigrationRunner(migrations: Migration.vault, folder: "migrations-vault") }
 
     /// Reads the schema's state without changing anything (no lock, no table created).
     public func status(on client: PostgresClient, logger: Logger) async throws -> MigrationStatus {
@@ -112,7 +123,7 @@ public struct MigrationRunner: Sendable {
                 let cause = (error as? PSQLError)?.serverInfo?[.message] ?? String(describing: type(of: error))
                 throw HubError(
                     .migrationFailed,
-                    "migrations/\(migration.name) failed at statement \(index + 1) of \(statements.count): \(cause); nothing of it was applied"
+                    "\(folder)/\(migration.name) failed at statement \(index + 1) of \(statements.count): \(cause); nothing of it was applied"
                 )
             }
         }
@@ -139,11 +150,13 @@ public struct MigrationRunner: Sendable {
         }
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.name, $0) })
         let appliedNames = Set(rows.map(\.name))
-        return MigrationStatus(
+        var status = MigrationStatus(
             applied: rows,
             pending: migrations.filter { !appliedNames.contains($0.name) },
             unknown: rows.filter { known[$0.name] == nil }.map(\.name),
             changed: rows.filter { row in known[row.name].map { $0.checksum != row.checksum } ?? false }.map(\.name)
         )
+        status.folder = folder
+        return status
     }
 }

@@ -15,6 +15,9 @@ public struct MigrationStatus: Sendable {
     public let unknown: [String]
     /// Applied files whose text changed since (name of the file).
     public let changed: [String]
+    /// Which files: `migrations` (the main database) or `migrations-vault` (the vault).
+    public var folder = "migrations"
+    private var database: String { folder == "migrations" ? "the database" : "the vault database" }
 
     public var isCurrent: Bool { pending.isEmpty && unknown.isEmpty && changed.isEmpty }
 
@@ -23,19 +26,19 @@ public struct MigrationStatus: Sendable {
         if let name = changed.first {
             return HubError(
                 .migrationChecksumMismatch,
-                "migrations/\(name) was edited after it was applied to this database; restore it and add a new migration instead"
+                "\(folder)/\(name) was edited after it was applied to \(database); restore it and add a new migration instead"
             )
         }
         if !unknown.isEmpty {
             return HubError(
                 .schemaTooNew,
-                "the database has migrations this binary does not know (\(unknown.joined(separator: ", "))); run a newer tributary"
+                "\(database) has migrations this binary does not know (\(unknown.joined(separator: ", "))); run a newer tributary"
             )
         }
         if !pending.isEmpty {
             return HubError(
                 .schemaOutOfDate,
-                "the database schema is out of date (\(pending.count) pending migration\(pending.count == 1 ? "" : "s"), first \(pending[0].name)); run `tributary migrate`"
+                "\(database)'s schema is out of date (\(pending.count) pending migration\(pending.count == 1 ? "" : "s"), first \(pending[0].name)); run `tributary migrate`"
             )
         }
         return nil

@@ -91,7 +91,7 @@ extension RecordReader {
             revealed[row.key] = fields
         }
         // Audited before anything decrypted leaves: no entry, no plaintext.
-        try await AuditLog(client: client, logger: logger).recordDecryptions(tenant: tenant, actor: actor, records: entries)
+        try await AuditLog(client: keyring.vault(or: client), logger: logger).recordDecryptions(tenant: tenant, actor: actor, records: entries)
         return revealed
     }
 }

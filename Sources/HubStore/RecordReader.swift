@@ -53,7 +53,7 @@ public struct RecordReader: Sendable {
             let dataKey = try await keyring.decryptionKey(for: tenant, version: keyVersion)
             let context = EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: key.rowIdentity)
             let revealed = try RecordProtector.reveal(Array(sealed.readableBytesView), key: dataKey, context: context)
-            try await AuditLog(client: client, logger: logger).recordDecryption(
+            try await AuditLog(client: keyring.vault(or: client), logger: logger).recordDecryption(
                 tenant: tenant, actor: actor, record: key, fields: revealed.revealed.keys.sorted()
             )
             sensitive = revealed

@@ -48,7 +48,11 @@ public struct FakeKMS: Sendable {
             // another test inherits the pipe's write end and would keep it open.
             try? input.fileHandleForWriting.close()
             process.terminate()
-            process.waitUntilExit()
+            // Foundation's waitUntilExit spins on a thread that isn't the main one: wait by
+            // polling, and kill a fake that ignored SIGTERM rather than spin forever.
+            for _ in 0..<100 where process.isRunning { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            while process.isRunning { usleep(10_000) }
         }
         let line = try await firstLine(of: output.fileHandleForReading)
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String],

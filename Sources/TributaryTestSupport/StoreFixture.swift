@@ -18,12 +18,14 @@ public struct StoreFixture: Sendable {
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
     public var connections: ConnectionStore { ConnectionStore(client: client, keyring: keyring, logger: logger) }
 
-    /// A new tenant (and connector `test-crm` v1, and a connection holding `credentials`).
+    /// A new tenant (and connector `test-crm` v1, and a connection holding `credentials`);
+    /// keys, credentials and the audit log in `vault` when given.
     public static func make(
-        client: PostgresClient, kek: any KeyEncryptionKeyProvider, credentials: String = "{\"api_key\":\"sk_test\"}"
+        client: PostgresClient, vault: PostgresClient? = nil, kek: any KeyEncryptionKeyProvider,
+        credentials: String = "{\"api_key\":\"sk_test\"}"
     ) async throws -> StoreFixture {
         let logger = TestDatabase.logger
-        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
         let tenant = try await TenantStore(client: client, logger: logger).create(name: "tenant \(UUID().uuidString.prefix(6))")
         try await client.query(
             """

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import HubDatabase
 import HubEmbeddedPostgres
 import HubStore
@@ -87,6 +88,13 @@ actor SharedTestServer {
             var names: [String] = []
             for try await name in rows.decode(String.self) { names.append(name) }
             for name in names { try await DatabaseAdmin.dropDatabase(name, on: client, logger: TestDatabase.logger) }
+            // The roles of split-database tests, whose databases are gone now.
+            let roles = try await client.query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'tr\\_%'", logger: TestDatabase.logger)
+            var roleNames: [String] = []
+            for try await name in roles.decode(String.self) { roleNames.append(name) }
+            for name in roleNames {
+                _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(name)"), logger: TestDatabase.logger)
+            }
         }
     }
 
@@ -132,6 +140,70 @@ actor SharedTestServer {
 }
 
 extension TestDatabase {
+    /// Two new databases on the test server, the main one and a vault, each owned by a login
+    /// role of its own that may connect to nothing else (docs/vault.md), both migrated by
+    /// their own role. The main database's copies of the vault tables are dropped, as
+    /// `tributary migrate` drops them when a vault is configured.
+    public static func makeSplitDatabases() async throws -> (main: DatabaseURL, vault: DatabaseURL) {
+        let base = try await SharedTestServer.shared.url()
+        let suffix = UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        var made: [DatabaseURL] = []
+        for kind in ["m", "v"] {
+            let password = UUID().uuidString.replacingOccurrences(of: "-", with: "")
+            let name = "t_\(kind)\(suffix)", role = "tr_\(kind)\(suffix)"
+            try await withClient(base) { client in
+                try await DatabaseAdmin.createPrivateDatabase(name, owner: role, password: Secret(password), on: client, logger: logger)
+            }
+            var url = base.withDatabase(name)
+            url.username = role
+            url.password = Secret(password)
+            made.append(url)
+        }
+        try await withClient(made[0]) { client in
+            _ = try await MigrationRunner().migrate(on: client, logger: logger)
+            try await VaultSplit.dropOriginals(in: client, logger: logger)
+        }
+        try await withClient(made[1]) { client in _ = try await MigrationRunner.vault.migrate(on: client, logger: logger) }
+        return (made[0], made[1])
+    }
+
+    /// A migrated, empty vault database (owned by the server's superuser) for a main database
+    /// made by `makeMigratedDatabase`: the target of a split.
+    public static func makeVaultDatabase() async throws -> DatabaseURL {
+        let url = try await SharedTestServer.shared.makeDatabase(template: nil)
+        try await withClient(url) { client in _ = try await MigrationRunner.vault.migrate(on: client, logger: logger) }
+        return url
+    }
+
+    /// `pg_dump` of the whole database, as text, run as the server's superuser (a backup
+    /// taker's view). The password goes through the environment, never the arguments.
+    public static func dump(_ database: DatabaseURL) async throws -> String {
+        let base = try await SharedTestServer.shared.url()
+        let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+            .compactMap(Int.init).sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin/pg_dump" }
+            + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/pg_dump" }
+        guard let tool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw HubError(.postgresNotInstalled, "pg_dump not found in /usr/lib/postgresql/*/bin or PATH: apt-get install postgresql-client")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["--host", base.host, "--port", "\(base.port)", "--username", base.username, "--no-password",
+                             "--dbname", database.database]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = base.password?.revealed
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw HubError(.internalError, "pg_dump of \(database.database) exited with \(process.terminationStatus)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The first column of the first row of `sql`, as an integer (-1 when there is no row).
     public static func scalar(_ url: DatabaseURL, _ sql: String) async throws -> Int {
         try await withClient(url) { client in

@@ -11,21 +11,33 @@ import TributaryTestSupport
 struct EncryptionStoreTests {
     let logger = TestDatabase.logger
 
-    @Test func thePostgresRepositoryKeepsTheContract() async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
+    @Test(arguments: [false, true]) func thePostgresRepositoryKeepsTheContract(split: Bool) async throws {
+        try await withStores(split: split) { client, vault in
             let tenant = try await TenantStore(client: client, logger: logger).create(name: "contract")
             let failures = try await DataKeyRepositoryContract.check(
-                PostgresDataKeyRepository(client: client, logger: logger), tenant: tenant.id
+                PostgresDataKeyRepository(client: client, vault: vault, logger: logger), tenant: tenant.id
             )
             #expect(failures.isEmpty, "\(failures)")
         }
     }
 
-    @Test func rotationReencryptionAndRetirement() async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
-            let store = try await StoreFixture.make(client: client, kek: try TestKeys.kek())
+    /// Runs `body` with the main database and the vault: one database for both, or two
+    /// databases, each with its own role (docs/vault.md).
+    func withStores(split: Bool, _ body: (_ client: PostgresClient, _ vault: PostgresClient) async throws -> Void) async throws {
+        if split {
+            let (main, vault) = try await TestDatabase.makeSplitDatabases()
+            try await TestDatabase.withClient(main) { client in
+                try await TestDatabase.withClient(vault) { vaultClient in try await body(client, vaultClient) }
+            }
+        } else {
+            let url = try await TestDatabase.makeMigratedDatabase()
+            try await TestDatabase.withClient(url) { client in try await body(client, client) }
+        }
+    }
+
+    @Test(arguments: [false, true]) func rotationReencryptionAndRetirement(split: Bool) async throws {
+        try await withStores(split: split) { client, vault in
+            let store = try await StoreFixture.make(client: client, vault: vault, kek: try TestKeys.kek())
             let policy = TestKeys.contactPolicy
             // Records written under versions 1, 2 and 3; a webhook payload in the inbox under version 1.
             let inbox = WebhookInbox(client: client, keyring: store.keyring, logger: store.logger)
@@ -69,8 +81,8 @@ struct EncryptionStoreTests {
             #expect(early?.message.contains("other processes may still seal with older versions") == true, "\(String(describing: early))")
             #expect(try await store.keys.status(tenant: store.tenant).filter { $0.purpose == .data }.map(\.state) == [.active, .active, .active])
             // Time passes (the rotation's timestamp moves back past the settle time).
-            _ = try await client.query("UPDATE data_keys SET created_at = created_at - interval '3 minutes' WHERE tenant_id = \(store.tenant.rawValue)",
-                                   logger: store.logger)
+            _ = try await vault.query("UPDATE data_keys SET created_at = created_at - interval '3 minutes' WHERE tenant_id = \(store.tenant.rawValue)",
+                                  logger: store.logger)
             #expect(try await store.keys.retire(tenant: store.tenant, below: 3) == [1, 2])
             await #expect(throws: HubError.self) { try await store.keyring.decryptionKey(for: store.tenant, version: 1) }
             for id in Array(100..<120) + Array(200..<220) + Array(300..<320) {
@@ -132,16 +144,15 @@ struct EncryptionStoreTests {
         }
     }
 
-    @Test func revealingIsAuditedAndWithoutRevealNothingIsDecrypted() async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
-            let store = try await StoreFixture.make(client: client, kek: try TestKeys.kek())
+    @Test(arguments: [false, true]) func revealingIsAuditedAndWithoutRevealNothingIsDecrypted(split: Bool) async throws {
+        try await withStores(split: split) { client, vault in
+            let store = try await StoreFixture.make(client: client, vault: vault, kek: try TestKeys.kek())
             try await store.writer.upsert(tenant: store.tenant, connection: store.connection, stream: "contacts", records: [TestKeys.contact(7)], policy: TestKeys.contactPolicy)
             let masked = try await store.reader.record(tenant: store.tenant, key: store.key("7"))
             #expect(masked.sensitive == nil)
             #expect(masked.data["email"] == nil)
             #expect(masked.data["name"] == "Contact 7")
-            let audit = AuditLog(client: client, logger: logger)
+            let audit = AuditLog(client: vault, logger: logger)
             #expect(try await audit.entries(tenant: store.tenant).isEmpty)
 
             let keyID = UUID()
@@ -176,12 +187,11 @@ struct EncryptionStoreTests {
         }
     }
 
-    @Test func shreddingLeavesNothingDecryptable() async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
+    @Test(arguments: [false, true]) func shreddingLeavesNothingDecryptable(split: Bool) async throws {
+        try await withStores(split: split) { client, vault in
             let kek = try TestKeys.kek()
-            let store = try await StoreFixture.make(client: client, kek: kek, credentials: "SHRED-CREDENTIAL-MARKER")
-            let survivor = try await StoreFixture.make(client: client, kek: kek)
+            let store = try await StoreFixture.make(client: client, vault: vault, kek: kek, credentials: "SHRED-CREDENTIAL-MARKER")
+            let survivor = try await StoreFixture.make(client: client, vault: vault, kek: kek)
             for fixture in [store, survivor] {
                 try await fixture.writer.upsert(tenant: fixture.tenant, connection: fixture.connection, stream: "contacts", records: (1...10).map { TestKeys.contact($0) }, policy: TestKeys.contactPolicy)
             }
@@ -191,12 +201,12 @@ struct EncryptionStoreTests {
             }
             _ = try await store.keyring.rotate(store.tenant)
             // What a backup of the tenant's rows holds.
-            let backup = try await ciphertexts(client, tenant: store.tenant)
+            let backup = try await ciphertexts(client, vault: vault, tenant: store.tenant)
             #expect(backup.count == 11)
 
             try await store.keys.shred(tenant: store.tenant)
 
-            let fresh = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let fresh = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
             for (version, context, ciphertext) in backup {
                 let error = await #expect(throws: HubError.self) {
                     let key = try await fresh.decryptionKey(for: store.tenant, version: version)
@@ -205,12 +215,13 @@ struct EncryptionStoreTests {
                 #expect(error?.code == .keyShredded)
             }
             let remainingKeyMaterial = try await rawText(
-                client, "SELECT coalesce(string_agg(encode(wrapped_key, 'hex'), ''), '') FROM data_keys WHERE tenant_id = '\(store.tenant)'"
+                vault, "SELECT coalesce(string_agg(encode(wrapped_key, 'hex'), ''), '') FROM data_keys WHERE tenant_id = '\(store.tenant)'"
             )
             #expect(remainingKeyMaterial.isEmpty)
             #expect(try await rawText(client, "SELECT count(*)::text FROM records WHERE tenant_id = '\(store.tenant)'") == "0")
-            #expect(try await rawText(client, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(store.tenant)'") == "0")
-            #expect(try await rawText(client, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(survivor.tenant)'") == "1")
+            #expect(try await rawText(vault, "SELECT count(*)::text FROM connection_credentials WHERE tenant_id = '\(store.tenant)'") == "0")
+            #expect(try await rawText(vault, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(store.tenant)'") == "0")
+            #expect(try await rawText(vault, "SELECT count(*)::text FROM audit_log WHERE tenant_id = '\(survivor.tenant)'") == "1")
             await #expect(throws: HubError.self) { try await fresh.encryptionKey(for: store.tenant) }
             await #expect(throws: HubError.self) { try await fresh.rotate(store.tenant) }
             // Other tenants are untouched.
@@ -280,7 +291,7 @@ struct EncryptionStoreTests {
         return text
     }
 
-    func ciphertexts(_ client: PostgresClient, tenant: TenantID) async throws -> [(Int, EncryptionContext, [UInt8])] {
+    func ciphertexts(_ client: PostgresClient, vault: PostgresClient, tenant: TenantID) async throws -> [(Int, EncryptionContext, [UInt8])] {
         var result: [(Int, EncryptionContext, [UInt8])] = []
         let records = try await client.query(
             "SELECT connection_id, stream, external_id, sensitive, key_version FROM records WHERE tenant_id = \(tenant.rawValue)",
@@ -290,8 +301,8 @@ struct EncryptionStoreTests {
             let key = RecordKey(connection: connection, stream: stream, externalID: id)
             result.append((version, EncryptionContext(tenant: tenant, table: "records", column: "sensitive", row: key.rowIdentity), Array(sealed.readableBytesView)))
         }
-        let connections = try await client.query(
-            "SELECT id, credentials, credentials_key_version FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger
+        let connections = try await vault.query(
+            "SELECT connection_id, sealed, key_version FROM connection_credentials WHERE tenant_id = \(tenant.rawValue)", logger: logger
         )
         for try await (id, sealed, version) in connections.decode((UUID, ByteBuffer, Int).self) {
             result.append((version, ConnectionStore.credentialsContext(tenant, id), Array(sealed.readableBytesView)))

@@ -75,8 +75,8 @@ struct SyncCommandTests {
                 let rows = try await client.query(
                     """
                     SELECT (SELECT count(*)::int FROM records WHERE connection_id = \(UUID(uuidString: connection)!)),
-                           (SELECT count(*)::int FROM connections WHERE config::text LIKE \("%" + crm.token + "%")
-                              OR position(convert_to(\(crm.token), 'UTF8') in credentials) > 0)
+                           (SELECT count(*)::int FROM connections WHERE config::text LIKE \("%" + crm.token + "%"))
+                         + (SELECT count(*)::int FROM connection_credentials WHERE position(convert_to(\(crm.token), 'UTF8') in sealed) > 0)
                     """,
                     logger: TestDatabase.logger
                 )

@@ -7,7 +7,7 @@ Prints one JSON line once ready, then serves until stdin closes or it is termina
    "other_key_id", "role_arn", "denied_access_key_id", "denied_secret_access_key",
    "role_access_key_id", "role_secret_access_key", "role_session_token"}
 """
-import json, os, signal, sys, socket
+import json, os, select, signal, sys, socket
 
 # The set-up below makes exactly this many unauthenticated calls; every later one is checked.
 SETUP_CALLS = 12
@@ -17,6 +17,11 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "setup")
 
 import boto3  # noqa: E402  (after the environment above)
 from moto.server import ThreadedMotoServer  # noqa: E402
+
+# moto's server module installs a SIGTERM handler that raises SystemExit, which would wait for
+# the server's non-daemon threads forever: end the process outright instead. Installed before
+# anything else runs, so a test that stops the fake at once never meets moto's handler.
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
@@ -62,8 +67,10 @@ print(json.dumps({
     "role_access_key_id": assumed["AccessKeyId"], "role_secret_access_key": assumed["SecretAccessKey"],
     "role_session_token": assumed["SessionToken"],
 }), flush=True)
-# moto's server module installs a SIGTERM handler that raises SystemExit, which would wait for
-# the server's non-daemon threads forever: end the process outright instead.
-signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-sys.stdin.read()
-os._exit(0)
+# Wait for stdin to close, waking often: the kernel may deliver SIGTERM to one of the server's
+# threads, and Python runs the handler only when the main thread next runs bytecode, which a
+# plain blocking read of stdin would never let it do.
+while True:
+    ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+    if ready and not os.read(sys.stdin.fileno(), 4096):
+        os._exit(0)

@@ -10,6 +10,9 @@ import Logging
 public struct HubConfiguration: Sendable {
     /// An external PostgreSQL; nil runs the embedded one in `dataDirectory`.
     public var databaseURL: DatabaseURL?
+    /// The vault database (keys, credentials, audit log: docs/vault.md); nil keeps them in
+    /// the main database. With the embedded PostgreSQL the vault is always a database of its own.
+    public var vaultDatabaseURL: DatabaseURL?
     public var databaseMaxConnections: Int
     public var dataDirectory: String
     public var httpHost: String
@@ -79,6 +82,8 @@ public struct HubConfiguration: Sendable {
     public static let variables: [Variable] = [
         .init(name: "TRIBUTARY_DATABASE_URL", defaultValue: "(unset: embedded PostgreSQL)",
               meaning: "PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=disable|prefer|require|verify-full"),
+        .init(name: "TRIBUTARY_VAULT_DATABASE_URL", defaultValue: "(unset: the main database; embedded: its own database)",
+              meaning: "PostgreSQL URL of the vault database: wrapped keys, connection credentials, audit log (docs/vault.md)"),
         .init(name: "TRIBUTARY_DATABASE_MAX_CONNECTIONS", defaultValue: "20",
               meaning: "Connections each process may open to PostgreSQL"),
         .init(name: "TRIBUTARY_DATA_DIR", defaultValue: ".tributary",
@@ -127,6 +132,21 @@ public struct HubConfiguration: Sendable {
                 configuration.databaseURL = try DatabaseURL(parsing: raw)
             } catch let error as HubError {
                 problems.append("TRIBUTARY_DATABASE_URL: \(error.message)")
+            }
+        }
+        if let raw = value("TRIBUTARY_VAULT_DATABASE_URL") {
+            do {
+                let vault = try DatabaseURL(parsing: raw)
+                if configuration.databaseURL == nil {
+                    problems.append("TRIBUTARY_VAULT_DATABASE_URL: set TRIBUTARY_DATABASE_URL too (the embedded PostgreSQL makes its own vault)")
+                } else if let main = configuration.databaseURL, main.host == vault.host, main.port == vault.port,
+                          main.database == vault.database {
+                    problems.append("TRIBUTARY_VAULT_DATABASE_URL: names the main database (\(vault.database) on \(vault.host)); the vault must be another database")
+                } else {
+                    configuration.vaultDatabaseURL = vault
+                }
+            } catch let error as HubError {
+                problems.append("TRIBUTARY_VAULT_DATABASE_URL: \(error.message)")
             }
         }
         if let raw = value("TRIBUTARY_DATABASE_MAX_CONNECTIONS") {

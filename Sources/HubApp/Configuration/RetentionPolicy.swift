@@ -30,10 +30,13 @@ public struct RetentionPolicy: Sendable, Equatable {
         public var webhookRows = 0
         public var auditEntries = 0
         public var deletedRecords = 0
+        /// Vault credentials whose connection was deleted (docs/vault.md, rule 2).
+        public var orphanedCredentials = 0
 
-        public init(runs: Int = 0, webhookPayloads: Int = 0, webhookRows: Int = 0, auditEntries: Int = 0, deletedRecords: Int = 0) {
+        public init(runs: Int = 0, webhookPayloads: Int = 0, webhookRows: Int = 0, auditEntries: Int = 0, deletedRecords: Int = 0,
+                    orphanedCredentials: Int = 0) {
             (self.runs, self.webhookPayloads, self.webhookRows) = (runs, webhookPayloads, webhookRows)
-            (self.auditEntries, self.deletedRecords) = (auditEntries, deletedRecords)
+            (self.auditEntries, self.deletedRecords, self.orphanedCredentials) = (auditEntries, deletedRecords, orphanedCredentials)
         }
     }
 
@@ -46,9 +49,11 @@ public struct RetentionPolicy: Sendable, Equatable {
             .prune(payloadsBefore: before(webhookPayloads), rowsBefore: before(max(webhookRows, webhookPayloads)))
         report.webhookPayloads = webhooks.erased
         report.webhookRows = webhooks.deleted
-        report.auditEntries = try await AuditLog(client: client, logger: logger).prune(before: before(auditLog))
+        report.auditEntries = try await AuditLog(client: keyring.vault(or: client), logger: logger).prune(before: before(auditLog))
         report.deletedRecords = try await RecordWriter(client: client, keyring: keyring, logger: logger)
             .purgeDeleted(before: before(deletedRecords))
+        report.orphanedCredentials = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
+            .collectOrphanedCredentials()
         return report
     }
 

@@ -18,19 +18,21 @@ public enum HubRuntime {
     /// role serves it at `/metrics`.
     public static let metrics = PrometheusCollectorRegistry()
 
-    /// Runs `body` with the configured database, or with the embedded PostgreSQL in the data
-    /// folder when none is configured; the embedded server is stopped afterwards, also on error.
+    /// Runs `body` with the configured databases, or with the embedded PostgreSQL in the data
+    /// folder when none is configured (whose vault is always a database of its own); the
+    /// embedded server is stopped afterwards, also on error.
     public static func withDatabase<T>(
         _ configuration: HubConfiguration, embedded: EmbeddedPostgresConfiguration? = nil, logger: Logger,
-        isolation: isolated (any Actor)? = #isolation, _ body: (DatabaseURL) async throws -> T
+        isolation: isolated (any Actor)? = #isolation, _ body: (Databases) async throws -> T
     ) async throws -> T {
-        if let url = configuration.databaseURL { return try await body(url) }
+        if let url = configuration.databaseURL { return try await body(Databases(main: url, vault: configuration.vaultDatabaseURL)) }
         let server = EmbeddedPostgres(
             configuration: embedded ?? EmbeddedPostgresConfiguration(rootDirectory: configuration.dataDirectory), logger: logger
         )
-        let url = try await server.start()
         do {
-            let result = try await body(url)
+            let url = try await server.start()
+            let vault = try await server.vaultURL()
+            let result = try await body(Databases(main: url, vault: vault))
             await server.stop()
             return result
         } catch {
@@ -39,42 +41,92 @@ public enum HubRuntime {
         }
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations to the main database and, when there is one, the vault.
+    /// With a vault, the main database's copies of the vault tables are dropped while they
+    /// are empty; rows in them are moved first with `splitVault` (`migrate --split-vault`),
+    /// and refused without it, since a process would no longer see them.
     public static func migrate(
-        _ url: DatabaseURL, dryRun: Bool, logger: Logger, progress: @escaping @Sendable (MigrationRunner.Event) -> Void
+        _ databases: Databases, dryRun: Bool, splitVault: Bool = false, kek: (any KeyEncryptionKeyProvider)? = nil, logger: Logger,
+        progress: @escaping @Sendable (MigrationRunner.Event) -> Void,
+        splitProgress: @escaping @Sendable (VaultSplit.Progress) -> Void = { _ in }
     ) async throws -> MigrationRunner.Report {
-        try await PostgresClient.withRunning(url, maximumConnections: 1, logger: logger) { client in
-            try await MigrationRunner().migrate(on: client, dryRun: dryRun, logger: logger, progress: progress)
+        try await PostgresClient.withRunning(databases.main, maximumConnections: 2, logger: logger) { main in
+            let report = try await MigrationRunner().migrate(on: main, dryRun: dryRun, logger: logger, progress: progress)
+            guard let vaultURL = databases.vault else {
+                if splitVault { throw HubError(.invalidConfiguration, "--split-vault needs TRIBUTARY_VAULT_DATABASE_URL: the database to move the secrets to") }
+                return report
+            }
+            return try await PostgresClient.withRunning(vaultURL, maximumConnections: 2, logger: logger) { vault in
+                let vaultReport = try await MigrationRunner.vault.migrate(on: vault, dryRun: dryRun, logger: logger, progress: progress)
+                let combined = MigrationRunner.Report(applied: report.applied + vaultReport.applied,
+                                                      alreadyApplied: report.alreadyApplied + vaultReport.alreadyApplied)
+                if dryRun { return combined }
+                let held = try await VaultSplit.originals(in: main, logger: logger).filter { $0.value > 0 }
+                if held.isEmpty {
+                    try await VaultSplit.dropOriginals(in: main, logger: logger)
+                } else if splitVault {
+                    guard let kek else { throw HubError(.keyUnavailable, "--split-vault checks every key it moves: configure the master key") }
+                    try await VaultSplit(main: main, vault: vault, kek: kek, logger: logger).run(progress: splitProgress)
+                } else {
+                    let list = held.sorted { $0.key < $1.key }.map { "\($0.value) rows in \($0.key)" }.joined(separator: ", ")
+                    throw HubError(
+                        .conflict,
+                        "the main database holds secrets (\(list)) that belong in the vault; run `tributary migrate --split-vault` to move them"
+                    )
+                }
+                return combined
+            }
         }
     }
 
     /// Runs `roles` until SIGTERM or SIGINT, then drains them. Refuses to start on a schema
     /// that isn't exactly this binary's.
     public static func serve(
-        roles: [Role], configuration: HubConfiguration, databaseURL: DatabaseURL, logger: Logger,
+        roles: [Role], configuration: HubConfiguration, databases: Databases, logger: Logger,
         onAPIListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
         companions: (StoreContext) -> Companions = { _ in Companions() }
     ) async throws {
+        let databaseURL = databases.main
         try await DatabaseProbe.check(databaseURL, logger: logger)
         let postgres = PostgresClient(
             configuration: databaseURL.clientConfiguration(maximumConnections: configuration.databaseMaxConnections,
                                                            session: configuration.databaseSessionLimits),
             backgroundLogger: logger
         )
+        // Only the roles that read secrets connect to the vault: the scheduler never does.
+        let vaultURL = roles.contains(.api) || roles.contains(.worker) ? databases.vault : nil
+        if let vaultURL { try await DatabaseProbe.check(vaultURL, logger: logger) }
+        let vaultClient = vaultURL.map {
+            PostgresClient(
+                configuration: $0.clientConfiguration(maximumConnections: max(4, configuration.databaseMaxConnections / 2),
+                                                      session: configuration.databaseSessionLimits),
+                backgroundLogger: logger
+            )
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // The client runs outside the service group so that it closes last, after every
-            // service that uses it has drained.
+            // The clients run outside the service group so that they close last, after every
+            // service that uses them has drained.
             await postgres.startRunning(in: &group)
+            if let vaultClient { await vaultClient.startRunning(in: &group) }
             defer { group.cancelAll() }
 
             let status = try await MigrationRunner().status(on: postgres, logger: logger)
             if let refusal = status.refusal { throw refusal }
+            if let vaultClient {
+                let vaultStatus = try await MigrationRunner.vault.status(on: vaultClient, logger: logger)
+                if let refusal = vaultStatus.refusal { throw refusal }
+            }
+            if roles != [.scheduler],
+               let problem = try await VaultSplit.layoutProblem(main: postgres, vaultConfigured: vaultClient != nil, logger: logger)
+            {
+                throw problem
+            }
 
             // The API decrypts for sensitive-scope keys and workers open credentials: both need the
             // master key. Without one they still run, and what needs a key fails with the key error.
             let kek: any KeyEncryptionKeyProvider
             do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
-            let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, logger: logger))
+            let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, vault: vaultClient, logger: logger))
             let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport))
             // A group stops its services in reverse order: what the roles depend on goes first in
             // the list, so it stops last (a sync in flight never loses the API it reads).
@@ -127,6 +179,19 @@ public enum HubRuntime {
             try await ServiceGroup(configuration: groupConfiguration).run()
             logger.info("stopped cleanly")
         }
+    }
+}
+
+/// The databases a process works on.
+public struct Databases: Sendable {
+    /// Records, connections, runs, state, the queue.
+    public var main: DatabaseURL
+    /// Keys, credentials and the audit log; nil when they live in the main database.
+    public var vault: DatabaseURL?
+
+    public init(main: DatabaseURL, vault: DatabaseURL? = nil) {
+        self.main = main
+        self.vault = vault
     }
 }
 

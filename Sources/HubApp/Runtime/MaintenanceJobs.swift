@@ -22,6 +22,7 @@ enum MaintenanceJobs {
                     "hub.jobs.pruned": "\(pruned)", "hub.runs.pruned": "\(report.runs)",
                     "hub.webhooks.payloads_erased": "\(report.webhookPayloads)", "hub.webhooks.pruned": "\(report.webhookRows)",
                     "hub.audit.pruned": "\(report.auditEntries)", "hub.records.purged": "\(report.deletedRecords)",
+                    "hub.credentials.orphans_collected": "\(report.orphanedCredentials)",
                 ])
                 return .completed
             }

@@ -55,12 +55,22 @@ extension HubRuntime {
         } catch let error as HubError {
             kek = UnavailableKeyEncryptionKey(error: error)
         }
-        return try await withDatabase(configuration, logger: logger) { url in
-            try await PostgresClient.withRunning(url, maximumConnections: 4, logger: logger) { client in
+        return try await withDatabase(configuration, logger: logger) { databases in
+            try await PostgresClient.withRunning(databases.main, maximumConnections: 4, logger: logger) { client in
                 let status = try await MigrationRunner().status(on: client, logger: logger)
                 if let refusal = status.refusal { throw refusal }
-                let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
-                return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
+                guard let vaultURL = databases.vault else {
+                    if let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: false, logger: logger) { throw problem }
+                    let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
+                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
+                }
+                return try await PostgresClient.withRunning(vaultURL, maximumConnections: 4, logger: logger) { vault in
+                    let vaultStatus = try await MigrationRunner.vault.status(on: vault, logger: logger)
+                    if let refusal = vaultStatus.refusal { throw refusal }
+                    if let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: true, logger: logger) { throw problem }
+                    let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
+                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
+                }
             }
         }
     }

@@ -38,9 +38,10 @@ struct DevCommand: AsyncParsableCommand {
         if configuration.databaseURL == nil, configuration.masterKey == nil, configuration.masterKeyFile == nil {
             _ = try MasterKey.load(configuration, createIfMissing: true)
         }
-        try await HubRuntime.withDatabase(configuration, logger: logger) { url in
-            _ = try await HubRuntime.migrate(url, dryRun: false, logger: logger) { _ in }
-            try await HubRuntime.serve(roles: Role.available, configuration: configuration, databaseURL: url, logger: logger) {
+        try await HubRuntime.withDatabase(configuration, logger: logger) { databases in
+            // Its own laptop install: secrets left in the main database by an older version move to the vault.
+            _ = try await HubRuntime.migrate(databases, dryRun: false, splitVault: true, kek: try MasterKey.load(configuration), logger: logger) { _ in }
+            try await HubRuntime.serve(roles: Role.available, configuration: configuration, databases: databases, logger: logger) {
                 port in
                 logger.info("api listening", metadata: ["hub.http.port": "\(port)"])
                 printError("Tributary is running: http://\(host):\(port)/healthz  (Ctrl-C stops it, and its database)")

@@ -40,8 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try CommandEnvironment.configuration()
         let logger = CommandEnvironment.bootstrapLogging(configuration, server: true)
         let roles = try roles()
-        try await HubRuntime.withDatabase(configuration, logger: logger) { url in
-            try await HubRuntime.serve(roles: roles, configuration: configuration, databaseURL: url, logger: logger) { port in
+        try await HubRuntime.withDatabase(configuration, logger: logger) { databases in
+            try await HubRuntime.serve(roles: roles, configuration: configuration, databases: databases, logger: logger) { port in
                 logger.info("api listening", metadata: ["hub.http.port": "\(port)"])
             }
         }

@@ -1,0 +1,273 @@
+import Foundation
+import HubCore
+import HubCrypto
+import HubDatabase
+import Logging
+import PostgresNIO
+
+/// The move of an install's secrets from the main database into a vault database of its own
+/// (`tributary migrate --split-vault`, docs/vault.md), and the checks that each process makes
+/// of where the secrets are before it starts.
+///
+/// The move goes table by table, one batch at a time: copy the batch to the vault, read it
+/// back and check it (every row is there with the same content, every active key unwraps,
+/// every credential opens), then delete it from the main database. Each step is idempotent,
+/// so a run stopped anywhere is finished by running it again. The main database's copies of
+/// the tables are dropped once all of them are empty.
+public struct VaultSplit: Sendable {
+    /// A vault table and how its rows are told apart.
+    struct Table: Sendable {
+        let name: String
+        let key: [String]
+        /// Left out of the comparison: two servers may print times differently.
+        let times: [String]
+    }
+
+    /// In the order they move: a key's tenant row first, credentials after the keys that open them.
+    static let tables: [Table] = [
+        Table(name: "vault_tenants", key: ["tenant_id"], times: ["shredded_at"]),
+        Table(name: "data_keys", key: ["tenant_id", "purpose", "version"], times: ["created_at", "retired_at"]),
+        Table(name: "connection_credentials", key: ["connection_id"], times: ["updated_at"]),
+        Table(name: "audit_log", key: ["id"], times: ["at"]),
+    ]
+
+    /// The names of the tables the vault holds.
+    public static var tableNames: [String] { tables.map(\.name) }
+
+    let main: PostgresClient
+    let vault: PostgresClient
+    let kek: any KeyEncryptionKeyProvider
+    let logger: Logger
+
+    public init(main: PostgresClient, vault: PostgresClient, kek: any KeyEncryptionKeyProvider, logger: Logger) {
+        self.main = main
+        self.vault = vault
+        self.kek = kek
+        self.logger = logger
+    }
+
+    /// How far the move is.
+    public struct Progress: Sendable {
+        public let table: String
+        public let moved: Int
+        public let remaining: Int
+    }
+
+    /// Moves every row, then drops the main database's copies. Returns the rows moved per table.
+    @discardableResult
+    public func run(batchSize: Int = 500, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [String: Int] {
+        let batchSize = min(max(batchSize, 1), 10_000)
+        var moved: [String: Int] = [:]
+        let counts = try await Self.originals(in: main, logger: logger)
+        for table in Self.tables where counts[table.name] != nil {
+            var remaining = counts[table.name] ?? 0
+            var done = 0
+            progress(Progress(table: table.name, moved: 0, remaining: remaining))
+            while true {
+                let count = try await moveBatch(table, limit: batchSize)
+                if count == 0 { break }
+                done += count
+                remaining = max(0, remaining - count)
+                progress(Progress(table: table.name, moved: done, remaining: remaining))
+            }
+            moved[table.name] = done
+        }
+        // The audit log's ids came along; the vault's sequence continues after them.
+        try await withDatabaseErrors("advancing the vault's audit log ids") {
+            try await vault.query(
+                "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST((SELECT max(id) FROM audit_log), 1))",
+                logger: logger
+            )
+        }
+        try await Self.dropOriginals(in: main, logger: logger)
+        return moved
+    }
+
+    /// Copies, checks and deletes the first `limit` rows left in the main database's table.
+    func moveBatch(_ table: Table, limit: Int) async throws -> Int {
+        let keyList = table.key.joined(separator: ", ")
+        let rows = try await withDatabaseErrors("reading \(table.name) from the main database") { () -> [String] in
+            let result = try await main.query(
+                PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table.name) t ORDER BY \(keyList) LIMIT \(limit)"),
+                logger: logger
+            )
+            var rows: [String] = []
+            for try await text in result.decode(String.self) { rows.append(text) }
+            return rows
+        }
+        guard !rows.isEmpty else { return 0 }
+        let batch = "[" + rows.joined(separator: ",") + "]"
+        // Main stays the truth until its row is deleted: a rerun overwrites an earlier copy.
+        let assignments = try await columns(of: table).filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
+        try await withDatabaseErrors("copying \(table.name) to the vault") {
+            var query = PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(table.name) SELECT * FROM json_populate_recordset(NULL::\(table.name), $1::json)
+                    ON CONFLICT (\(keyList)) DO UPDATE SET \(assignments.joined(separator: ", "))
+                    """
+            )
+            query.binds.append(batch)
+            try await vault.query(query, logger: logger)
+        }
+        try await verify(table, batch: batch, expected: rows.count)
+        try await withDatabaseErrors("deleting moved rows of \(table.name) from the main database") {
+            let match = table.key.map { "t.\($0) = b.\($0)" }.joined(separator: " AND ")
+            var query = PostgresQuery(
+                unsafeSQL: """
+                    DELETE FROM \(table.name) t USING json_populate_recordset(NULL::\(table.name), $1::json) b WHERE \(match)
+                    """
+            )
+            query.binds.append(batch)
+            try await main.query(query, logger: logger)
+        }
+        return rows.count
+    }
+
+    /// The batch as the vault now holds it equals the main database's rows, and its secrets open.
+    private func verify(_ table: Table, batch: String, expected: Int) async throws {
+        let match = table.key.map { "t.\($0) = b.\($0)" }.joined(separator: " AND ")
+        let drop = table.times.map { "'\($0)'" }.joined(separator: ", ")
+        let comparison = try await withDatabaseErrors("checking the copy of \(table.name)") { () -> (Int, Int) in
+            var query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT count(*)::int8, count(*) FILTER (WHERE to_jsonb(t) - ARRAY[\(drop)]::text[] = to_jsonb(b) - ARRAY[\(drop)]::text[])::int8
+                    FROM json_populate_recordset(NULL::\(table.name), $1::json) b JOIN \(table.name) t ON \(match)
+                    """
+            )
+            query.binds.append(batch)
+            for try await row in try await vault.query(query, logger: logger).decode((Int, Int).self) { return row }
+            return (0, 0)
+        }
+        guard comparison.0 == expected, comparison.1 == expected else {
+            throw HubError(
+                .storedDataInvalid,
+                "the vault's copy of \(table.name) does not match the main database (\(comparison.0) of \(expected) rows found, "
+                    + "\(comparison.1) equal); nothing of this batch was deleted from the main database"
+            )
+        }
+        switch table.name {
+        case "data_keys": try await verifyKeys(batch)
+        case "connection_credentials": try await verifyCredentials(batch)
+        default: break
+        }
+    }
+
+    /// Every active key of the batch unwraps with the configured key-encryption key.
+    private func verifyKeys(_ batch: String) async throws {
+        var query = PostgresQuery(
+            unsafeSQL: """
+                SELECT tenant_id, purpose, version, wrapped_key, kek_id FROM json_populate_recordset(NULL::data_keys, $1::json)
+                WHERE state = 'active'
+                """
+        )
+        query.binds.append(batch)
+        let rows = try await withDatabaseErrors("reading keys to check") { () -> [(UUID, String, Int, ByteBuffer, String)] in
+            var rows: [(UUID, String, Int, ByteBuffer, String)] = []
+            for try await row in try await vault.query(query, logger: logger).decode((UUID, String, Int, ByteBuffer, String).self) {
+                rows.append(row)
+            }
+            return rows
+        }
+        for (tenant, purpose, version, wrapped, kekID) in rows {
+            guard let opener = kek.provider(for: kekID) else {
+                throw HubError(
+                    .keyUnavailable,
+                    "the \(purpose) v\(version) key of tenant \(tenant) is wrapped by key-encryption key \(kekID), which is not configured; "
+                        + "the split checks every key it moves, so configure it (TRIBUTARY_PREVIOUS_MASTER_KEY_FILES) and run again"
+                )
+            }
+            _ = try await opener.unwrap(Array(wrapped.readableBytesView), tenant: TenantID(tenant), label: "\(purpose) v\(version)")
+        }
+    }
+
+    /// Every credential of the batch opens with its tenant's key, read from the vault.
+    private func verifyCredentials(_ batch: String) async throws {
+        let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: main, vault: vault, logger: logger))
+        let store = ConnectionStore(client: main, keyring: keyring, logger: logger)
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT tenant_id, connection_id FROM json_populate_recordset(NULL::connection_credentials, $1::json)"
+        )
+        query.binds.append(batch)
+        let rows = try await withDatabaseErrors("reading credentials to check") { () -> [(UUID, UUID)] in
+            var rows: [(UUID, UUID)] = []
+            for try await row in try await vault.query(query, logger: logger).decode((UUID, UUID).self) { rows.append(row) }
+            return rows
+        }
+        for (tenant, connection) in rows {
+            _ = try await store.credentials(tenant: TenantID(tenant), connection: connection)
+        }
+    }
+
+    private func columns(of table: Table) async throws -> [String] {
+        try await withDatabaseErrors("reading the columns of \(table.name)") {
+            let rows = try await vault.query(
+                """
+                SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(\(table.name)) AND attnum > 0 AND NOT attisdropped
+                ORDER BY attnum
+                """,
+                logger: logger
+            )
+            var names: [String] = []
+            for try await name in rows.decode(String.self) { names.append(name) }
+            return names
+        }
+    }
+
+    /// The main database's copies of the vault tables that still exist, with their row counts.
+    public static func originals(in main: PostgresClient, logger: Logger) async throws -> [String: Int] {
+        try await withDatabaseErrors("looking for vault tables in the main database") {
+            var counts: [String: Int] = [:]
+            for table in tables {
+                let exists = try await main.query("SELECT to_regclass(\(table.name)) IS NOT NULL", logger: logger)
+                var found = false
+                for try await value in exists.decode(Bool.self) { found = value }
+                guard found else { continue }
+                let rows = try await main.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table.name)"), logger: logger)
+                for try await count in rows.decode(Int.self) { counts[table.name] = count }
+            }
+            return counts
+        }
+    }
+
+    /// Drops the main database's copies, all at once, and only while every one is empty.
+    public static func dropOriginals(in main: PostgresClient, logger: Logger) async throws {
+        let existing = try await originals(in: main, logger: logger).keys.sorted()
+        guard !existing.isEmpty else { return }
+        try await withDatabaseErrors("dropping the vault tables from the main database") {
+            try await main.withTransaction(logger: logger) { connection in
+                for name in existing {
+                    // Held until the drop commits: no row can land between the count and the drop.
+                    try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(name) IN ACCESS EXCLUSIVE MODE"), logger: logger)
+                    let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(name)"), logger: logger)
+                    for try await count in rows.decode(Int.self) where count > 0 {
+                        throw HubError(.conflict, "\(name) in the main database still holds \(count) rows; run `tributary migrate --split-vault`")
+                    }
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE " + existing.joined(separator: ", ")), logger: logger)
+            }
+        }
+    }
+
+    /// Why a process must not start with this layout, or nil: secrets in the main database
+    /// while a vault is configured (they would be invisible), or a main database whose secrets
+    /// were moved to a vault that isn't configured.
+    public static func layoutProblem(main: PostgresClient, vaultConfigured: Bool, logger: Logger) async throws -> HubError? {
+        let originals = try await originals(in: main, logger: logger)
+        if vaultConfigured, !originals.isEmpty {
+            let held = originals.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) in \($0.key)" }
+            return HubError(
+                .schemaOutOfDate,
+                held.isEmpty
+                    ? "the main database still has the vault's tables; run `tributary migrate` with TRIBUTARY_VAULT_DATABASE_URL set"
+                    : "the main database still holds secrets (\(held.joined(separator: ", "))); run `tributary migrate --split-vault` to move them to the vault"
+            )
+        }
+        if !vaultConfigured, originals.isEmpty {
+            return HubError(
+                .invalidConfiguration,
+                "this database's keys, credentials and audit log were moved to a vault database; set TRIBUTARY_VAULT_DATABASE_URL"
+            )
+        }
+        return nil
+    }
+}
