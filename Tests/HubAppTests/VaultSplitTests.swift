@@ -103,6 +103,9 @@ struct VaultSplitTests {
         let alone = try await TributaryProcess.run(["keys", "status"], environment: ["TRIBUTARY_DATABASE_URL": mainURL.revealedString,
                                                                                     "TRIBUTARY_MASTER_KEY_FILE": keyFile])
         #expect(alone.status != 0 && alone.stderr.contains("TRIBUTARY_VAULT_DATABASE_URL"), "\(alone.stderr)")
+        // The queue's commands touch no secret: they run without the vault, as the scheduler does.
+        let queues = try await TributaryProcess.run(["queues", "list"], environment: ["TRIBUTARY_DATABASE_URL": mainURL.revealedString])
+        #expect(queues.status == 0, "\(queues.stderr)")
         let status = try await TributaryProcess.run(["keys", "status"], environment: environment)
         #expect(status.status == 0, "\(status.stderr)")
         // A rerun has nothing to move.

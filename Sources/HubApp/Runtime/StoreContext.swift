@@ -45,8 +45,11 @@ public struct StoreContext: Sendable {
 
 extension HubRuntime {
     /// Runs `body` against the configured store; refuses a schema that isn't this binary's.
+    ///
+    /// With `secrets: false` the vault is neither opened nor required: for commands that touch
+    /// no key, credential or audit entry, which then run with the main database alone.
     public static func withStore<T>(
-        _ configuration: HubConfiguration, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ configuration: HubConfiguration, secrets: Bool = true, logger: Logger, isolation: isolated (any Actor)? = #isolation,
         _ body: (StoreContext) async throws -> T
     ) async throws -> T {
         let kek: any KeyEncryptionKeyProvider
@@ -59,8 +62,10 @@ extension HubRuntime {
             try await PostgresClient.withRunning(databases.main, maximumConnections: 4, logger: logger) { client in
                 let status = try await MigrationRunner().status(on: client, logger: logger)
                 if let refusal = status.refusal { throw refusal }
-                guard let vaultURL = databases.vault else {
-                    if let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: false, logger: logger) { throw problem }
+                guard secrets, let vaultURL = databases.vault else {
+                    if secrets, let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: false, logger: logger) {
+                        throw problem
+                    }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
                     return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
                 }

@@ -33,9 +33,12 @@ enum CommandEnvironment {
 
     /// The preamble of every operator command that works on the store: configuration,
     /// logging to stderr, a client on a current schema and the keyring.
-    static func withStore<T>(_ body: (StoreContext) async throws -> T) async throws -> T {
-        let configuration = try configuration()
+    /// `secrets: false` for commands that never touch a key, credential or audit entry (the
+    /// queue's): they run without the vault database, as the scheduler role does.
+    static func withStore<T>(secrets: Bool = true, _ body: (StoreContext) async throws -> T) async throws -> T {
+        var configuration = try configuration()
+        if !secrets { configuration.vaultDatabaseURL = nil }
         let logger = bootstrapLogging(configuration, server: false)
-        return try await HubRuntime.withStore(configuration, logger: logger, body)
+        return try await HubRuntime.withStore(configuration, secrets: secrets, logger: logger, body)
     }
 }

@@ -30,7 +30,7 @@ struct QueuesListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let known = try CommandEnvironment.configuration().workerQueues.map(\.name)
-        let (load, depth) = try await CommandEnvironment.withStore { store in
+        let (load, depth) = try await CommandEnvironment.withStore(secrets: false) { store in
             (try await store.jobs.load(known: known), try await store.jobs.depth())
         }
         let states = Dictionary(grouping: depth, by: \.queue).mapValues { rows in
@@ -78,7 +78,7 @@ struct QueuesMetricsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let known = try CommandEnvironment.configuration().workerQueues.map(\.name)
-        let load = try await CommandEnvironment.withStore { store in try await store.jobs.load(known: known) }
+        let load = try await CommandEnvironment.withStore(secrets: false) { store in try await store.jobs.load(known: known) }
         guard cloudwatch else {
             for queue in load { print(try CLIOutput.json(queue)) }
             return
@@ -130,7 +130,7 @@ struct QueuesPauseCommand: AsyncParsableCommand {
     @Argument(help: "The queue name.") var name: String
 
     func run() async throws {
-        try await CommandEnvironment.withStore { store in try await store.jobs.setPaused(true, queue: name) }
+        try await CommandEnvironment.withStore(secrets: false) { store in try await store.jobs.setPaused(true, queue: name) }
         print("queue \(name) paused: workers claim none of its jobs until `tributary queues resume \(name)`")
     }
 }
@@ -141,7 +141,7 @@ struct QueuesResumeCommand: AsyncParsableCommand {
     @Argument(help: "The queue name.") var name: String
 
     func run() async throws {
-        try await CommandEnvironment.withStore { store in try await store.jobs.setPaused(false, queue: name) }
+        try await CommandEnvironment.withStore(secrets: false) { store in try await store.jobs.setPaused(false, queue: name) }
         print("queue \(name) resumed")
     }
 }
