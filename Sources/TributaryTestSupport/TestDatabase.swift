@@ -167,6 +167,26 @@ extension TestDatabase {
         return (made[0], made[1])
     }
 
+    /// Whether harnesses keep the vault in a database of its own: `TRIBUTARY_TEST_VAULT=split`
+    /// (scripts/test runs the API suite a second time so).
+    public static var splitVault: Bool { ProcessInfo.processInfo.environment["TRIBUTARY_TEST_VAULT"] == "split" }
+
+    /// Runs `body` with clients of a new migrated main database and of its vault: two
+    /// databases, each with its own role, when `split`; one database for both otherwise.
+    public static func withStores<T>(
+        split: Bool = splitVault, isolation: isolated (any Actor)? = #isolation,
+        _ body: (_ main: PostgresClient, _ vault: PostgresClient) async throws -> T
+    ) async throws -> T {
+        if split {
+            let (main, vault) = try await makeSplitDatabases()
+            return try await withClient(main) { client in
+                try await withClient(vault) { vaultClient in try await body(client, vaultClient) }
+            }
+        }
+        let url = try await makeMigratedDatabase()
+        return try await withClient(url) { client in try await body(client, client) }
+    }
+
     /// A migrated, empty vault database (owned by the server's superuser) for a main database
     /// made by `makeMigratedDatabase`: the target of a split.
     public static func makeVaultDatabase() async throws -> DatabaseURL {

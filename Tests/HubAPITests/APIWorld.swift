@@ -40,6 +40,8 @@ struct APIWorld: Sendable {
     struct World: Sendable {
         let baseURL: String
         let client: PostgresClient
+        /// Where keys, credentials and the audit log are: `client` itself unless TRIBUTARY_TEST_VAULT=split.
+        let vault: PostgresClient
         let tenantA: TenantID
         let connectionA: UUID
         let connectionB: UUID
@@ -56,10 +58,10 @@ struct APIWorld: Sendable {
     /// Two tenants with a connection and 5 contacts each, keys, and a running API server.
     func withWorld(rateLimit: Double = 1000, rateBurst: Double? = nil, idleTimeout: Duration = .seconds(75),
                    metricsToken: String? = nil, authFailureBurst: Double = 100, trustedProxies: [IPRange] = [], _ body: @Sendable (World) async throws -> Void) async throws {
-        let url = try await TestDatabase.makeMigratedDatabase()
-        try await TestDatabase.withClient(url) { client in
+        // TRIBUTARY_TEST_VAULT=split: keys, credentials and the audit log in a database of their own.
+        try await TestDatabase.withStores { client, vault in
             let logger = TestDatabase.logger
-            let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+            let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
             let tenants = TenantStore(client: client, logger: logger)
             let (version, _) = try await ConnectorStore(client: client, logger: logger).register(name: "crm", manifest: Self.manifest, sidecar: Self.sidecar)
             let keys = ApiKeyStore(client: client, logger: logger)
@@ -104,7 +106,7 @@ struct APIWorld: Sendable {
                 group.addTask { try await app.run() }
                 defer { group.cancelAll() }
                 let port = try await ports.wait()
-                try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, tenantA: tenantIDs[0],
+                try await body(World(baseURL: "http://127.0.0.1:\(port)", client: client, vault: vault, tenantA: tenantIDs[0],
                                      connectionA: connections[0], connectionB: connections[1], readA: readA,
                                      sensitiveA: sensitiveA, readB: readB, revokedA: revoked.key.revealed, writeA: writeA, admin: admin, connectorsWriter: connectorsWriter,
                                      keyring: keyring))

@@ -49,13 +49,13 @@ struct APIv1Tests {
             #expect(items.count == 5)
             #expect(items.allSatisfy { $0["data"]?["email"] == .string("***") && $0["data"]?["phone"] == .string("***") })
             #expect(items.first?["data"]?["name"] == .string("Contact 1"))
-            let auditBefore = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
+            let auditBefore = try await count(world.vault, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
             #expect(auditBefore == 0)
 
             let revealed = try await api.get(path, key: world.sensitiveA)
             guard case .array(let clear) = revealed.json["data"] else { Issue.record("no data"); return }
             #expect(clear.first?["data"]?["email"] == .string("Person1@Example.com"))
-            let auditAfter = try await count(world.client, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
+            let auditAfter = try await count(world.vault, "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)")
             #expect(auditAfter == 5)
         }
     }
@@ -328,7 +328,7 @@ struct APIv1Tests {
             let revealed = try await api.get("\(world.baseURL)/v1/unified/person/\(id)", key: world.sensitiveA)
             #expect(revealed.json["fields"]?["email"]?.stringValue?.lowercased() == "ada@x.com", "\(revealed.json)")
             var audited = 0
-            for try await count in try await world.client.query(
+            for try await count in try await world.vault.query(
                 "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)", logger: logger).decode(Int.self) { audited = count }
             #expect(audited >= 2, "each revealed source is audited")
             // Tenant B sees its own Ada only, and nothing of A's, even by A's id.
@@ -502,7 +502,8 @@ struct APIv1Tests {
                 let text = String(decoding: try JSONEncoder().encode(reply.json), as: UTF8.self)
                 #expect(!text.contains(secret), "a response carried the credential")
             }
-            let stored = try await count(world.client, "SELECT (SELECT count(*) FROM connections WHERE config::text LIKE \("%" + secret + "%"))::int + (SELECT count(*) FROM connection_credentials WHERE position(convert_to(\(secret), 'UTF8') in sealed) > 0)::int")
+            let stored = try await count(world.client, "SELECT count(*)::int FROM connections WHERE config::text LIKE \("%" + secret + "%")")
+                + count(world.vault, "SELECT count(*)::int FROM connection_credentials WHERE position(convert_to(\(secret), 'UTF8') in sealed) > 0")
             #expect(stored == 0)
 
             // Pause, then change the plain config only: the credential keeps its value.

@@ -68,7 +68,7 @@ struct GraphQLTests {
             #expect(shown["fields"]?["email"]?.stringValue?.lowercased() == "ada@x.com", "\(shown)")
             #expect(shown["sources"]?.firstElement?["record"]?["sensitive"]?["email"] != nil, "\(shown)")
             var audited = 0
-            for try await count in try await world.client.query(
+            for try await count in try await world.vault.query(
                 "SELECT count(*)::int FROM audit_log WHERE tenant_id = \(world.tenantA.rawValue)", logger: TestDatabase.logger
             ).decode(Int.self) { audited = count }
             #expect(audited >= 4, "two revealed sources and two revealed records are audited, found \(audited)")

@@ -24,15 +24,7 @@ struct EncryptionStoreTests {
     /// Runs `body` with the main database and the vault: one database for both, or two
     /// databases, each with its own role (docs/vault.md).
     func withStores(split: Bool, _ body: (_ client: PostgresClient, _ vault: PostgresClient) async throws -> Void) async throws {
-        if split {
-            let (main, vault) = try await TestDatabase.makeSplitDatabases()
-            try await TestDatabase.withClient(main) { client in
-                try await TestDatabase.withClient(vault) { vaultClient in try await body(client, vaultClient) }
-            }
-        } else {
-            let url = try await TestDatabase.makeMigratedDatabase()
-            try await TestDatabase.withClient(url) { client in try await body(client, client) }
-        }
+        try await TestDatabase.withStores(split: split, body)
     }
 
     @Test(arguments: [false, true]) func rotationReencryptionAndRetirement(split: Bool) async throws {
