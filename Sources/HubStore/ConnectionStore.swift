@@ -78,16 +78,21 @@ public struct ConnectionStore: Sendable {
         _ sealed: [UInt8], version: Int, tenant: TenantID, connection: UUID, in vault: PostgresClient
     ) async throws {
         try await withDatabaseErrors("storing the credentials of connection \(connection)") {
-            try await vault.query(
+            let rows = try await vault.query(
                 """
                 INSERT INTO connection_credentials (connection_id, tenant_id, sealed, key_version)
                 VALUES (\(connection), \(tenant.rawValue), \(ByteBuffer(bytes: sealed)), \(version))
                 ON CONFLICT (connection_id) DO UPDATE
                 SET sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version, updated_at = now()
                 WHERE connection_credentials.tenant_id = EXCLUDED.tenant_id
+                RETURNING 1
                 """,
                 logger: logger
             )
+            var stored = false
+            for try await _ in rows { stored = true }
+            // Only a row of another tenant under this connection id can refuse the update.
+            guard stored else { throw HubError(.notFound, "connection \(connection) not found") }
         }
     }
 
@@ -302,6 +307,17 @@ extension ConnectionStore {
                 return ids
             }
             let orphans = candidates.filter { !live.contains($0) }
+            // Deletes remove both halves, and a crash between them leaves one orphan at a
+            // time: most of a batch orphaned means this vault is paired with the wrong main
+            // database (another environment, an older restore), where collecting would
+            // destroy every credential.
+            if orphans.count > 20, orphans.count * 2 > candidates.count {
+                throw HubError(
+                    .conflict,
+                    "\(orphans.count) of \(candidates.count) stored credentials name connections the main database doesn't have: "
+                        + "is TRIBUTARY_DATABASE_URL the vault's own main database? Nothing was collected"
+                )
+            }
             if !orphans.isEmpty {
                 collected += try await withDatabaseErrors("collecting orphaned credentials") { () -> Int in
                     let rows = try await vault.query(

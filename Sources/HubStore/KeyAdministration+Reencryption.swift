@@ -86,7 +86,7 @@ extension KeyAdministration {
             try await connection.query(
                 """
                 UPDATE connection_credentials SET sealed = \(ByteBuffer(bytes: sealed)), key_version = \(target.version)
-                WHERE connection_id = \(id)
+                WHERE connection_id = \(id) AND tenant_id = \(tenant.rawValue)
                 """,
                 logger: logger
             )

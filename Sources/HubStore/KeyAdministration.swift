@@ -230,6 +230,8 @@ public struct KeyAdministration: Sendable {
     /// The vault goes first (docs/vault.md, rule 6): once its keys are gone, a crash before the
     /// main database's deletes leaves only ciphertexts no key opens, and a rerun finishes.
     public func shred(tenant: TenantID) async throws {
+        // Whatever happens below, this process stops using the tenant's keys at once.
+        defer { keyring.forget(tenant) }
         try await withDatabaseErrors("shredding tenant \(tenant)") {
             let exists = try await client.query("SELECT 1 FROM tenants WHERE id = \(tenant.rawValue)", logger: logger)
             var found = false
@@ -256,15 +258,41 @@ public struct KeyAdministration: Sendable {
                 // Who read which of its records in clear names its records: it goes with them.
                 try await connection.query("DELETE FROM audit_log WHERE tenant_id = \(tenant.rawValue)", logger: logger)
             }
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query(
-                    "UPDATE tenants SET shredded_at = COALESCE(shredded_at, now()) WHERE id = \(tenant.rawValue)", logger: logger
-                )
-                try await connection.query("DELETE FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger)
-                try await connection.query("DELETE FROM api_keys WHERE tenant_id = \(tenant.rawValue)", logger: logger)
-            }
+            try await shredMain(tenant)
         }
-        keyring.forget(tenant)
+    }
+
+    /// The main database's half of a shred: the tenant marked, its connections (and with them
+    /// its records) and API keys deleted.
+    private func shredMain(_ tenant: TenantID) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                "UPDATE tenants SET shredded_at = COALESCE(shredded_at, now()) WHERE id = \(tenant.rawValue)", logger: logger
+            )
+            try await connection.query("DELETE FROM connections WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+            try await connection.query("DELETE FROM api_keys WHERE tenant_id = \(tenant.rawValue)", logger: logger)
+        }
+    }
+
+    /// Finishes shreds that stopped between the two databases: tenants the vault marks
+    /// shredded whose main half didn't happen (their API keys would still answer). Run by the
+    /// hourly maintenance job; returns how many it finished.
+    public func finishInterruptedShreds() async throws -> Int {
+        try await withDatabaseErrors("finishing interrupted shreds") {
+            var marked: [UUID] = []
+            for try await id in try await vault.query("SELECT tenant_id FROM vault_tenants WHERE shredded_at IS NOT NULL", logger: logger)
+                .decode(UUID.self) { marked.append(id) }
+            guard !marked.isEmpty else { return 0 }
+            var pending: [UUID] = []
+            for try await id in try await client.query("SELECT id FROM tenants WHERE id = ANY(\(marked)) AND shredded_at IS NULL", logger: logger)
+                .decode(UUID.self) { pending.append(id) }
+            for id in pending {
+                keyring.forget(TenantID(id))
+                try await shredMain(TenantID(id))
+                logger.notice("finished an interrupted shred", metadata: ["hub.tenant": "\(id)"])
+            }
+            return pending.count
+        }
     }
 
     /// Key-encryption-key rotation: rewraps every live key not yet under `newKEK` (by default

@@ -11,24 +11,23 @@ import PostgresNIO
 ///
 /// The move goes table by table, one batch at a time: copy the batch to the vault, read it
 /// back and check it (every row is there with the same content, every active key unwraps,
-/// every credential opens), then delete it from the main database. Each step is idempotent,
-/// so a run stopped anywhere is finished by running it again. The main database's copies of
-/// the tables are dropped once all of them are empty.
+/// every credential opens), then delete it from the main database. The main side is one
+/// transaction that holds the tables against writers until they are dropped, so it commits
+/// whole or not at all; the vault side is upserts, so a run stopped anywhere is finished by
+/// running it again.
 public struct VaultSplit: Sendable {
     /// A vault table and how its rows are told apart.
     struct Table: Sendable {
         let name: String
         let key: [String]
-        /// Left out of the comparison: two servers may print times differently.
-        let times: [String]
     }
 
     /// In the order they move: a key's tenant row first, credentials after the keys that open them.
     static let tables: [Table] = [
-        Table(name: "vault_tenants", key: ["tenant_id"], times: ["shredded_at"]),
-        Table(name: "data_keys", key: ["tenant_id", "purpose", "version"], times: ["created_at", "retired_at"]),
-        Table(name: "connection_credentials", key: ["connection_id"], times: ["updated_at"]),
-        Table(name: "audit_log", key: ["id"], times: ["at"]),
+        Table(name: "vault_tenants", key: ["tenant_id"]),
+        Table(name: "data_keys", key: ["tenant_id", "purpose", "version"]),
+        Table(name: "connection_credentials", key: ["connection_id"]),
+        Table(name: "audit_log", key: ["id"]),
     ]
 
     /// The names of the tables the vault holds.
@@ -54,71 +53,99 @@ public struct VaultSplit: Sendable {
     }
 
     /// Moves every row, then drops the main database's copies. Returns the rows moved per table.
+    ///
+    /// Everything on the main side happens in one transaction that locks the four tables
+    /// against writers (`EXCLUSIVE`: reads go on) from the first read to the drop. A process
+    /// still running without the vault can then neither change a row after it was copied (a
+    /// shred, a rotated token) nor add one: its writes wait, and fail once the tables are
+    /// gone. A crash rolls the main side back whole; the vault's copies are upserts, so a rerun
+    /// simply copies again.
     @discardableResult
     public func run(batchSize: Int = 500, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> [String: Int] {
         let batchSize = min(max(batchSize, 1), 10_000)
-        var moved: [String: Int] = [:]
         let counts = try await Self.originals(in: main, logger: logger)
-        for table in Self.tables where counts[table.name] != nil {
-            var remaining = counts[table.name] ?? 0
-            var done = 0
-            progress(Progress(table: table.name, moved: 0, remaining: remaining))
-            while true {
-                let count = try await moveBatch(table, limit: batchSize)
-                if count == 0 { break }
-                done += count
-                remaining = max(0, remaining - count)
-                progress(Progress(table: table.name, moved: done, remaining: remaining))
+        let present = Self.tables.filter { counts[$0.name] != nil }
+        guard !present.isEmpty else { return [:] }
+        let moved = try await withDatabaseErrors("moving secrets to the vault") { () -> [String: Int] in
+            try await main.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "LOCK TABLE " + present.map(\.name).joined(separator: ", ") + " IN EXCLUSIVE MODE"),
+                    logger: logger
+                )
+                var moved: [String: Int] = [:]
+                for table in present {
+                    var remaining = try await Self.count(table.name, on: connection, logger: logger)
+                    var done = 0
+                    progress(Progress(table: table.name, moved: 0, remaining: remaining))
+                    while true {
+                        let count = try await moveBatch(table, limit: batchSize, on: connection)
+                        if count == 0 { break }
+                        done += count
+                        remaining = max(0, remaining - count)
+                        progress(Progress(table: table.name, moved: done, remaining: remaining))
+                    }
+                    moved[table.name] = done
+                }
+                // The audit log's ids came along; the vault's sequence continues after them.
+                try await vault.query(
+                    "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST((SELECT max(id) FROM audit_log), 1))",
+                    logger: logger
+                )
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "DROP TABLE " + present.map(\.name).joined(separator: ", ")), logger: logger
+                )
+                return moved
             }
-            moved[table.name] = done
         }
-        // The audit log's ids came along; the vault's sequence continues after them.
-        try await withDatabaseErrors("advancing the vault's audit log ids") {
-            try await vault.query(
-                "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST((SELECT max(id) FROM audit_log), 1))",
-                logger: logger
-            )
-        }
-        try await Self.dropOriginals(in: main, logger: logger)
         return moved
     }
 
-    /// Copies, checks and deletes the first `limit` rows left in the main database's table.
-    func moveBatch(_ table: Table, limit: Int) async throws -> Int {
+    private static func count(_ table: String, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        for try await count in try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table)"), logger: logger)
+            .decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Copies, checks and deletes (in the split's transaction) the first `limit` rows left in
+    /// the main database's table.
+    func moveBatch(_ table: Table, limit: Int, on connection: PostgresConnection) async throws -> Int {
         let keyList = table.key.joined(separator: ", ")
-        let rows = try await withDatabaseErrors("reading \(table.name) from the main database") { () -> [String] in
-            let result = try await main.query(
-                PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table.name) t ORDER BY \(keyList) LIMIT \(limit)"),
-                logger: logger
-            )
-            var rows: [String] = []
-            for try await text in result.decode(String.self) { rows.append(text) }
-            return rows
-        }
+        let result = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table.name) t ORDER BY \(keyList) LIMIT \(limit)"),
+            logger: logger
+        )
+        var rows: [String] = []
+        for try await text in result.decode(String.self) { rows.append(text) }
         guard !rows.isEmpty else { return 0 }
         let batch = "[" + rows.joined(separator: ",") + "]"
         // Main stays the truth until its row is deleted: a rerun overwrites an earlier copy.
         let assignments = try await columns(of: table).filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
-        try await withDatabaseErrors("copying \(table.name) to the vault") {
-            var query = PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO \(table.name) SELECT * FROM json_populate_recordset(NULL::\(table.name), $1::json)
-                    ON CONFLICT (\(keyList)) DO UPDATE SET \(assignments.joined(separator: ", "))
-                    """
-            )
-            query.binds.append(batch)
-            try await vault.query(query, logger: logger)
-        }
+        var copy = PostgresQuery(
+            unsafeSQL: """
+                INSERT INTO \(table.name) SELECT * FROM json_populate_recordset(NULL::\(table.name), $1::json)
+                ON CONFLICT (\(keyList)) DO UPDATE SET \(assignments.joined(separator: ", "))
+                """
+        )
+        copy.binds.append(batch)
+        try await vault.query(copy, logger: logger)
         try await verify(table, batch: batch, expected: rows.count)
-        try await withDatabaseErrors("deleting moved rows of \(table.name) from the main database") {
-            let match = table.key.map { "t.\($0) = b.\($0)" }.joined(separator: " AND ")
-            var query = PostgresQuery(
-                unsafeSQL: """
-                    DELETE FROM \(table.name) t USING json_populate_recordset(NULL::\(table.name), $1::json) b WHERE \(match)
-                    """
+        // Only rows exactly as they were read and copied (the lock makes that all of them).
+        let match = table.key.map { "t.\($0) = b.\($0)" }.joined(separator: " AND ")
+        var delete = PostgresQuery(
+            unsafeSQL: """
+                DELETE FROM \(table.name) t USING json_populate_recordset(NULL::\(table.name), $1::json) b
+                WHERE \(match) AND to_jsonb(t) = to_jsonb(b) RETURNING 1
+                """
+        )
+        delete.binds.append(batch)
+        var deleted = 0
+        for try await _ in try await connection.query(delete, logger: logger) { deleted += 1 }
+        guard deleted == rows.count else {
+            throw HubError(
+                .conflict,
+                "\(table.name) changed in the main database while it was being moved (\(deleted) of \(rows.count) rows matched); "
+                    + "nothing was deleted from it: stop every process and run the split again"
             )
-            query.binds.append(batch)
-            try await main.query(query, logger: logger)
         }
         return rows.count
     }
@@ -126,11 +153,10 @@ public struct VaultSplit: Sendable {
     /// The batch as the vault now holds it equals the main database's rows, and its secrets open.
     private func verify(_ table: Table, batch: String, expected: Int) async throws {
         let match = table.key.map { "t.\($0) = b.\($0)" }.joined(separator: " AND ")
-        let drop = table.times.map { "'\($0)'" }.joined(separator: ", ")
         let comparison = try await withDatabaseErrors("checking the copy of \(table.name)") { () -> (Int, Int) in
             var query = PostgresQuery(
                 unsafeSQL: """
-                    SELECT count(*)::int8, count(*) FILTER (WHERE to_jsonb(t) - ARRAY[\(drop)]::text[] = to_jsonb(b) - ARRAY[\(drop)]::text[])::int8
+                    SELECT count(*)::int8, count(*) FILTER (WHERE to_jsonb(t) = to_jsonb(b))::int8
                     FROM json_populate_recordset(NULL::\(table.name), $1::json) b JOIN \(table.name) t ON \(match)
                     """
             )

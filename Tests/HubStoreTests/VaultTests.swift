@@ -93,6 +93,18 @@ struct VaultTests {
                 // A delete through the keyring's store removes both at once.
                 #expect(try await store.connections.delete(tenant: store.tenant, connection: kept))
                 #expect(try await TestDatabase.scalar(vaultURL, "SELECT count(*)::int FROM connection_credentials") == 0)
+                // A vault whose credentials the main database mostly doesn't know is paired with the
+                // wrong main database: collecting there would destroy them all, so nothing is.
+                try await vault.query(
+                    """
+                    INSERT INTO connection_credentials (connection_id, tenant_id, sealed, key_version, updated_at)
+                    SELECT gen_random_uuid(), \(store.tenant.rawValue), '\\x00'::bytea, 1, now() - interval '2 hours' FROM generate_series(1, 30)
+                    """,
+                    logger: logger
+                )
+                let refused = await #expect(throws: HubError.self) { try await store.connections.collectOrphanedCredentials() }
+                #expect(refused?.message.contains("TRIBUTARY_DATABASE_URL") == true, "\(String(describing: refused))")
+                #expect(try await TestDatabase.scalar(vaultURL, "SELECT count(*)::int FROM connection_credentials") == 30)
             }
         }
     }
@@ -142,6 +154,12 @@ struct VaultTests {
                 }
                 #expect(error?.code == .keyShredded)
                 #expect(try await TestDatabase.scalar(vaultURL, "SELECT count(*)::int FROM data_keys WHERE wrapped_key IS NOT NULL") == 0)
+                // The hourly job finishes a shred whose main half never happened.
+                let apiKey = try await ApiKeyStore(client: client, logger: logger).create(tenant: store.tenant, name: "left", scopes: [.recordsRead])
+                #expect(try await store.keys.finishInterruptedShreds() == 1)
+                #expect(try await TestDatabase.scalar(mainURL, "SELECT count(*)::int FROM tenants WHERE id = '\(store.tenant)' AND shredded_at IS NOT NULL") == 1)
+                #expect(try await TestDatabase.scalar(mainURL, "SELECT count(*)::int FROM api_keys WHERE id = '\(apiKey.id)'") == 0)
+                #expect(try await store.keys.finishInterruptedShreds() == 0)
             }
         }
     }

@@ -32,6 +32,8 @@ public struct RetentionPolicy: Sendable, Equatable {
         public var deletedRecords = 0
         /// Vault credentials whose connection was deleted (docs/vault.md, rule 2).
         public var orphanedCredentials = 0
+        /// Shreds whose main-database half was finished (docs/vault.md, rule 6).
+        public var finishedShreds = 0
 
         public init(runs: Int = 0, webhookPayloads: Int = 0, webhookRows: Int = 0, auditEntries: Int = 0, deletedRecords: Int = 0,
                     orphanedCredentials: Int = 0) {
@@ -54,6 +56,7 @@ public struct RetentionPolicy: Sendable, Equatable {
             .purgeDeleted(before: before(deletedRecords))
         report.orphanedCredentials = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
             .collectOrphanedCredentials()
+        report.finishedShreds = try await KeyAdministration(client: client, keyring: keyring, logger: logger).finishInterruptedShreds()
         return report
     }
 

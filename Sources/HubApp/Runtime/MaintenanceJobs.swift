@@ -23,6 +23,7 @@ enum MaintenanceJobs {
                     "hub.webhooks.payloads_erased": "\(report.webhookPayloads)", "hub.webhooks.pruned": "\(report.webhookRows)",
                     "hub.audit.pruned": "\(report.auditEntries)", "hub.records.purged": "\(report.deletedRecords)",
                     "hub.credentials.orphans_collected": "\(report.orphanedCredentials)",
+                    "hub.tenants.shreds_finished": "\(report.finishedShreds)",
                 ])
                 return .completed
             }
