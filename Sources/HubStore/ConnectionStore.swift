@@ -51,21 +51,22 @@ public struct ConnectionStore: Sendable {
         config: [String: JSONValue] = [:], credentials: Secret<[UInt8]>
     ) async throws -> UUID {
         let id = UUID()
+        let generation = UUID()
         let key = try await credentialKeys().encryptionKey(for: tenant)
         let sealed = try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, id))
         let vault = try vault()
         try await withDatabaseErrors("creating a connection") {
             try await client.query(
                 """
-                INSERT INTO connections (id, tenant_id, connector_name, connector_version, external_account, config)
+                INSERT INTO connections (id, tenant_id, connector_name, connector_version, external_account, config, credentials_generation)
                 VALUES (\(id), \(tenant.rawValue), \(connector), \(connectorVersion), \(externalAccount),
-                        \(JSONValue.object(config).canonicalJSON)::jsonb)
+                        \(JSONValue.object(config).canonicalJSON)::jsonb, \(generation))
                 """,
                 logger: logger
             )
         }
         do {
-            try await storeCredentials(sealed, version: key.version, tenant: tenant, connection: id, in: vault)
+            try await storeCredentials(sealed, version: key.version, generation: generation, tenant: tenant, connection: id, in: vault)
         } catch {
             _ = try? await client.query("DELETE FROM connections WHERE id = \(id)", logger: logger)
             throw error
@@ -73,17 +74,18 @@ public struct ConnectionStore: Sendable {
         return id
     }
 
-    /// Writes (or replaces) the sealed credentials of a connection that exists in main.
+    /// Writes (or replaces) the sealed credentials of a connection that exists in main, with the
+    /// generation main now holds for them.
     private func storeCredentials(
-        _ sealed: [UInt8], version: Int, tenant: TenantID, connection: UUID, in vault: PostgresClient
+        _ sealed: [UInt8], version: Int, generation: UUID, tenant: TenantID, connection: UUID, in vault: PostgresClient
     ) async throws {
         try await withDatabaseErrors("storing the credentials of connection \(connection)") {
             let rows = try await vault.query(
                 """
-                INSERT INTO connection_credentials (connection_id, tenant_id, sealed, key_version)
-                VALUES (\(connection), \(tenant.rawValue), \(ByteBuffer(bytes: sealed)), \(version))
+                INSERT INTO connection_credentials (connection_id, tenant_id, sealed, key_version, generation)
+                VALUES (\(connection), \(tenant.rawValue), \(ByteBuffer(bytes: sealed)), \(version), \(generation))
                 ON CONFLICT (connection_id) DO UPDATE
-                SET sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version, updated_at = now()
+                SET sealed = EXCLUDED.sealed, key_version = EXCLUDED.key_version, generation = EXCLUDED.generation, updated_at = now()
                 WHERE connection_credentials.tenant_id = EXCLUDED.tenant_id
                 RETURNING 1
                 """,
@@ -99,22 +101,41 @@ public struct ConnectionStore: Sendable {
     /// The connection's credentials in clear, for the sync that calls the third-party API.
     public func credentials(tenant: TenantID, connection: UUID) async throws -> Secret<[UInt8]> {
         let vault = try vault()
-        let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer, Int)? in
+        // The generation main holds, read first: a write of both that lands in between makes the
+        // vault's newer than this, which is refused below and right on the next read.
+        let current = try await withDatabaseErrors("reading connection \(connection)") { () -> UUID?? in
+            let rows = try await client.query(
+                "SELECT credentials_generation FROM connections WHERE tenant_id = \(tenant.rawValue) AND id = \(connection)", logger: logger
+            )
+            for try await generation in rows.decode(UUID?.self) { return .some(generation) }
+            return .none
+        }
+        guard let current else { throw HubError(.notFound, "connection \(connection) not found") }
+        let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer, Int, UUID?)? in
             let rows = try await vault.query(
-                "SELECT sealed, key_version FROM connection_credentials WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection)",
+                """
+                SELECT sealed, key_version, generation FROM connection_credentials
+                WHERE tenant_id = \(tenant.rawValue) AND connection_id = \(connection)
+                """,
                 logger: logger
             )
-            for try await row in rows.decode((ByteBuffer, Int).self) { return row }
+            for try await row in rows.decode((ByteBuffer, Int, UUID?).self) { return row }
             return nil
         }
-        guard let (sealed, version) = row else {
-            guard try await summary(tenant: tenant, id: connection) != nil else {
-                throw HubError(.notFound, "connection \(connection) not found")
-            }
+        guard let (sealed, version, generation) = row else {
             // Its creation stopped between the two databases (docs/vault.md, rule 2).
             throw HubError(
                 .storedDataInvalid,
                 "connection \(connection) has no stored credentials (its creation was interrupted); update its config to store them"
+            )
+        }
+        guard generation == current else {
+            // Two updates crossed between the databases, or one stopped between them: these may
+            // be the credentials of another configuration (another host).
+            throw HubError(
+                .storedDataInvalid,
+                "the stored credentials of connection \(connection) do not belong to its current config (an update stopped between "
+                    + "the two databases, or two updates crossed); update its config again"
             )
         }
         let key = try await credentialKeys().decryptionKey(for: tenant, version: version)
@@ -178,10 +199,10 @@ extension ConnectionStore {
         tenant: TenantID, connection: UUID, config: [String: JSONValue]?, credentials: Secret<[UInt8]>?,
         status: ConnectionStatus?, scheduleSeconds: Int??, connectorVersion: Int? = nil
     ) async throws -> Bool {
-        var sealed: (bytes: [UInt8], version: Int)?
+        var sealed: (bytes: [UInt8], version: Int, generation: UUID)?
         if let credentials {
             let key = try await credentialKeys().encryptionKey(for: tenant)
-            sealed = (try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)), key.version)
+            sealed = (try Envelope.seal(credentials.revealed, with: key, context: Self.credentialsContext(tenant, connection)), key.version, UUID())
         }
         let configText = config.map { JSONValue.object($0).canonicalJSON }
         let setSchedule = scheduleSeconds != nil
@@ -191,6 +212,7 @@ extension ConnectionStore {
                 """
                 UPDATE connections SET
                     config = COALESCE(\(configText)::jsonb, config),
+                    credentials_generation = COALESCE(\(sealed?.generation)::uuid, credentials_generation),
                     status = COALESCE(\(status?.rawValue)::text, status),
                     schedule_seconds = CASE WHEN \(setSchedule) THEN \(schedule)::int ELSE schedule_seconds END,
                     connector_version = COALESCE(\(connectorVersion)::int, connector_version),
@@ -207,7 +229,8 @@ extension ConnectionStore {
         // Main first, then the vault: the credentials of a connection that no longer exists
         // would be an orphan, which is harmless and collected.
         if found, let sealed {
-            try await storeCredentials(sealed.bytes, version: sealed.version, tenant: tenant, connection: connection, in: try vault())
+            try await storeCredentials(sealed.bytes, version: sealed.version, generation: sealed.generation, tenant: tenant,
+                                       connection: connection, in: try vault())
         }
         return found
     }

@@ -125,6 +125,22 @@ struct VaultTests {
                 _ = try await store.connections.update(tenant: store.tenant, connection: store.connection, config: nil,
                                                        credentials: Secret(Array("again".utf8)), status: nil, scheduleSeconds: nil)
                 #expect(try await store.connections.credentials(tenant: store.tenant, connection: store.connection).revealed == Array("again".utf8))
+                // An update whose vault half is lost (or overtaken by another update's): the
+                // stored credentials may be another config's, for another host, and are refused.
+                try await vault.query("UPDATE connection_credentials SET generation = gen_random_uuid() WHERE connection_id = \(store.connection)",
+                                      logger: logger)
+                let crossed = await #expect(throws: HubError.self) {
+                    try await store.connections.credentials(tenant: store.tenant, connection: store.connection)
+                }
+                #expect(crossed?.code == .storedDataInvalid)
+                #expect(crossed?.message.contains("do not belong to its current config") == true)
+                // Pausing touches neither; updating the config with its credentials puts them in step.
+                _ = try await store.connections.update(tenant: store.tenant, connection: store.connection, config: nil, credentials: nil,
+                                                       status: .paused, scheduleSeconds: nil)
+                await #expect(throws: HubError.self) { try await store.connections.credentials(tenant: store.tenant, connection: store.connection) }
+                _ = try await store.connections.update(tenant: store.tenant, connection: store.connection, config: ["region": .string("eu")],
+                                                       credentials: Secret(Array("third".utf8)), status: nil, scheduleSeconds: nil)
+                #expect(try await store.connections.credentials(tenant: store.tenant, connection: store.connection).revealed == Array("third".utf8))
                 // Another tenant's connection id is "not found", never its credentials.
                 let other = try await StoreFixture.make(client: client, vault: vault, kek: try TestKeys.kek())
                 let refused = await #expect(throws: HubError.self) {
