@@ -117,6 +117,28 @@ actor SharedTestServer {
         return name
     }
 
+    private var vault: Task<(url: DatabaseURL, client: PostgresClient), any Error>?
+    /// Runs the shared vault's client for the rest of the process (never cancelled: the
+    /// process's exit ends it, as it ends the shared server).
+    private var vaultRunner: Task<Void, Never>?
+
+    /// The process's shared vault database and a running client of it.
+    func sharedVault() async throws -> (url: DatabaseURL, client: PostgresClient) {
+        if let vault { return try await vault.value }
+        let task = Task { () -> (url: DatabaseURL, client: PostgresClient) in
+            let url = try await TestDatabase.makeVaultDatabase()
+            let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 20), backgroundLogger: TestDatabase.logger)
+            self.startRunning(client)
+            return (url, client)
+        }
+        vault = task
+        return try await task.value
+    }
+
+    private func startRunning(_ client: PostgresClient) {
+        vaultRunner = Task.detached { await client.run() }
+    }
+
     func makeDatabase(template: String?) async throws -> DatabaseURL {
         let base = try await url()
         let name = "t_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
@@ -185,6 +207,23 @@ extension TestDatabase {
         }
         let url = try await makeMigratedDatabase()
         return try await withClient(url) { client in try await body(client, client) }
+    }
+
+    /// For harnesses that make their main database themselves: with `TRIBUTARY_TEST_VAULT=split`,
+    /// one vault database shared by the whole test process (each test's tenants are its own),
+    /// after dropping `main`'s empty copies of the vault tables, so that a secret reached
+    /// through the main database fails; otherwise nil (the vault is the main database).
+    public static func vault(for main: PostgresClient) async throws -> PostgresClient? {
+        guard splitVault else { return nil }
+        try await VaultSplit.dropOriginals(in: main, logger: logger)
+        return try await SharedTestServer.shared.sharedVault().client
+    }
+
+    /// What a `tributary` process started by such a harness needs to find that vault:
+    /// `TRIBUTARY_VAULT_DATABASE_URL`, or nothing when the vault is the main database.
+    public static func vaultEnvironment() async throws -> [String: String] {
+        guard splitVault else { return [:] }
+        return ["TRIBUTARY_VAULT_DATABASE_URL": try await SharedTestServer.shared.sharedVault().url.revealedString]
     }
 
     /// A migrated, empty vault database (owned by the server's superuser) for a main database

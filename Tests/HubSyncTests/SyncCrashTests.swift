@@ -25,7 +25,7 @@ struct SyncCrashTests {
                     "TRIBUTARY_DATABASE_URL": url.revealedString, "TRIBUTARY_MASTER_KEY": keyText.revealed,
                     "TRIBUTARY_WORKER_QUEUES": "sync:2", "TRIBUTARY_JOB_LEASE_SECONDS": "3", "TRIBUTARY_LOG_LEVEL": "warning",
                     "TRIBUTARY_EGRESS_ALLOW": LoopbackEgress.allowList,
-                ]
+                ].merging(try await TestDatabase.vaultEnvironment()) { $1 }
                 let first = try TributaryProcess(["serve", "--role", "worker"], environment: environment)
                 let run = try #require(try await SyncService(client: client, logger: harness.logger)
                     .start(connection: harness.connection).first)

@@ -23,7 +23,9 @@ struct SyncHarness: Sendable {
         sidecar: String = FakeCRM.sidecar, kek: (any KeyEncryptionKeyProvider)? = nil, tenant existing: TenantID? = nil
     ) async throws -> SyncHarness {
         let logger = TestDatabase.logger
-        let keyring = Keyring(kek: try kek ?? TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, logger: logger))
+        // TRIBUTARY_TEST_VAULT=split: keys and credentials in a vault database of their own.
+        let vault = try await TestDatabase.vault(for: client)
+        let keyring = Keyring(kek: try kek ?? TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
         var tenant: TenantID
         if let existing { tenant = existing } else { tenant = try await TenantStore(client: client, logger: logger).create(name: "sync test").id }
         let name = "crm-\(UUID().uuidString.prefix(8).lowercased())"
