@@ -163,24 +163,76 @@ public actor EmbeddedPostgres {
         )
     }
 
+    /// Tributary's database as its application role, `tributary_app`: a login role that owns the
+    /// database and everything in it but is no superuser, so it can connect to nothing else
+    /// (the vault's `CONNECT` is revoked from `PUBLIC`). A cluster made before this role
+    /// existed has its database and objects handed over on the first call. The password is
+    /// generated once into `app-password`. The superuser (`start`'s URL) stays for
+    /// administration: `tributary db`, the tests' server. Call after `start`.
+    public func applicationURL() async throws -> DatabaseURL {
+        let main = try runningURL()
+        let password = try rolePassword(file: "app-password")
+        let name = configuration.database
+        try await PostgresClient.withRunning(main.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
+            try await DatabaseAdmin.createPrivateDatabase(name, owner: "tributary_app", password: Secret(password), on: client, logger: logger)
+        }
+        try await PostgresClient.withRunning(main, maximumConnections: 1, logger: logger) { client in
+            try await withDatabaseErrors("handing database \(name) to role tributary_app") {
+                _ = try await client.query(PostgresQuery(unsafeSQL: Self.handOver), logger: logger)
+            }
+        }
+        var url = main
+        url.username = "tributary_app"
+        url.password = Secret(password)
+        return url
+    }
+
+    /// Gives `tributary_app` every relation of the public schema it doesn't own yet (a
+    /// sequence owned by a column moves with its table). Idempotent.
+    static let handOver = """
+        DO $$
+        DECLARE r record;
+        BEGIN
+            FOR r IN SELECT c.oid, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+                       AND pg_get_userbyid(c.relowner) <> 'tributary_app'
+                     ORDER BY c.relkind <> 'S' DESC
+            LOOP
+                CONTINUE WHEN r.relkind = 'S' AND EXISTS (
+                    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = r.oid AND d.deptype IN ('a', 'i'));
+                EXECUTE format('ALTER %s public.%I OWNER TO tributary_app',
+                               CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+                               r.relname);
+            END LOOP;
+        END
+        $$
+        """
+
+    private func runningURL() throws -> DatabaseURL {
+        switch state {
+        case .owned(_, _, let url), .attached(let url): return url
+        case .stopped: throw HubError(.embeddedPostgres, "the embedded PostgreSQL is not running")
+        }
+    }
+
+    /// A role's password, generated into `file` in the data folder (0600) the first time.
+    private func rolePassword(file: String) throws -> String {
+        let path = configuration.rootDirectory + "/" + file
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let password = randomPassword()
+        try writePrivateFile(path, contents: password, owner: nil)
+        return password
+    }
+
     /// The vault database beside Tributary's (docs/vault.md): `<database>_vault`, owned by the
     /// login role `tributary_vault`, which may connect to nothing else; no other role but the
     /// cluster's superuser may connect to it. Its password is generated once into
     /// `vault-password` beside the superuser's. Call after `start`.
     public func vaultURL() async throws -> DatabaseURL {
-        let main: DatabaseURL
-        switch state {
-        case .owned(_, _, let url), .attached(let url): main = url
-        case .stopped: throw HubError(.embeddedPostgres, "the embedded PostgreSQL is not running")
-        }
-        let passwordFile = configuration.rootDirectory + "/vault-password"
-        let password: String
-        if let text = try? String(contentsOfFile: passwordFile, encoding: .utf8), !text.isEmpty {
-            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        } else {
-            password = randomPassword()
-            try writePrivateFile(passwordFile, contents: password, owner: nil)
-        }
+        let main = try runningURL()
+        let password = try rolePassword(file: "vault-password")
         let name = configuration.database + "_vault"
         try await PostgresClient.withRunning(main.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
             try await DatabaseAdmin.createPrivateDatabase(name, owner: "tributary_vault", password: Secret(password), on: client, logger: logger)

@@ -111,15 +111,18 @@ struct DemoTests {
         #expect(number(one["plaintext_emails"]) == 0)
         #expect(number(one["rate_limited"]).map { $0 >= 1 } == true, "the CRM's 429 was met and retried")
 
-        // The keys and credentials are in the vault database, reached by a role of its own that
-        // reaches nothing else; the records' database has no table for them (docs/vault.md).
+        // The keys and credentials are in the vault database, reached by a role of its own; the
+        // records' database has no table for them, and each role reaches only its own database.
         let mainURL = try DatabaseURL(parsing: try #require(one["database_url"]?.stringValue))
         let vaultURL = try DatabaseURL(parsing: try #require(one["vault_database_url"]?.stringValue))
         #expect(vaultURL.database == "tributary_vault" && vaultURL.username == "tributary_vault")
         #expect(try await TestDatabase.scalar(vaultURL, "SELECT count(*)::int FROM connection_credentials") == 2)
         #expect(try await TestDatabase.scalar(vaultURL, "SELECT count(*)::int FROM data_keys WHERE state = 'active'") >= 2)
         #expect(try await TestDatabase.scalar(mainURL, "SELECT count(*)::int FROM pg_tables WHERE tablename IN ('data_keys', 'connection_credentials', 'audit_log')") == 0)
+        #expect(mainURL.username == "tributary_app")
         await #expect(throws: (any Error).self) { _ = try await TestDatabase.scalar(vaultURL.withDatabase(mainURL.database), "SELECT 1") }
+        await #expect(throws: (any Error).self) { _ = try await TestDatabase.scalar(mainURL.withDatabase(vaultURL.database), "SELECT 1") }
+        #expect(try await TestDatabase.scalar(mainURL, "SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> 'tributary_app'") == 0)
 
         let key = try #require(one["api_key"]?.stringValue)
         #expect(number(one["unified_people"]) == DemoData.contactCount + DemoData.customerCount - DemoData.sharedCustomers)

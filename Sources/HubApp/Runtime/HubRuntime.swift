@@ -21,8 +21,12 @@ public enum HubRuntime {
     /// Runs `body` with the configured databases, or with the embedded PostgreSQL in the data
     /// folder when none is configured (whose vault is always a database of its own); the
     /// embedded server is stopped afterwards, also on error.
+    ///
+    /// The embedded server's databases are reached by two roles, each limited to its own
+    /// database (`tributary_app`, `tributary_vault`); `administrator` gives the cluster's
+    /// superuser instead for the main database, for `tributary db`'s psql sessions and tools.
     public static func withDatabase<T>(
-        _ configuration: HubConfiguration, embedded: EmbeddedPostgresConfiguration? = nil, logger: Logger,
+        _ configuration: HubConfiguration, embedded: EmbeddedPostgresConfiguration? = nil, administrator: Bool = false, logger: Logger,
         isolation: isolated (any Actor)? = #isolation, _ body: (Databases) async throws -> T
     ) async throws -> T {
         if let url = configuration.databaseURL { return try await body(Databases(main: url, vault: configuration.vaultDatabaseURL)) }
@@ -30,7 +34,8 @@ public enum HubRuntime {
             configuration: embedded ?? EmbeddedPostgresConfiguration(rootDirectory: configuration.dataDirectory), logger: logger
         )
         do {
-            let url = try await server.start()
+            let superuser = try await server.start()
+            let url = administrator ? superuser : try await server.applicationURL()
             let vault = try await server.vaultURL()
             let result = try await body(Databases(main: url, vault: vault))
             await server.stop()

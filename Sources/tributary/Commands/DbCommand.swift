@@ -46,7 +46,7 @@ struct DbCommand: AsyncParsableCommand {
         let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let embedded = EmbeddedPostgresConfiguration(rootDirectory: configuration.dataDirectory, port: port)
-        try await HubRuntime.withDatabase(configuration, embedded: embedded, logger: logger) { databases in
+        try await HubRuntime.withDatabase(configuration, embedded: embedded, administrator: true, logger: logger) { databases in
             let url = databases.main
             if let urlFile {
                 try writePrivateFile(urlFile, contents: url.revealedString + "\n")
