@@ -175,6 +175,10 @@ public actor EmbeddedPostgres {
         let name = configuration.database
         try await PostgresClient.withRunning(main.withDatabase("postgres"), maximumConnections: 1, logger: logger) { client in
             try await DatabaseAdmin.createPrivateDatabase(name, owner: "tributary_app", password: Secret(password), on: client, logger: logger)
+            // Nor the cluster's own databases: the two roles reach their database and nothing else.
+            try await withDatabaseErrors("limiting the cluster's own databases") {
+                _ = try await client.query("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC", logger: logger)
+            }
         }
         try await PostgresClient.withRunning(main, maximumConnections: 1, logger: logger) { client in
             try await withDatabaseErrors("handing database \(name) to role tributary_app") {

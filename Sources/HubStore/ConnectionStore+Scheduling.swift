@@ -17,24 +17,28 @@ extension ConnectionStore {
         public let status: ConnectionStatus
         public let scheduleSeconds: Int?
         public let externalAccount: String
+        /// The generation of credentials that goes with `config` (docs/vault.md, rule 3): what
+        /// `credentials(for:)` insists on, so a config and credentials of two writes never meet.
+        public let credentialsGeneration: UUID?
     }
 
     public func connection(_ id: UUID, tenant: TenantID? = nil) async throws -> ConnectionInfo {
         let found = try await withDatabaseErrors("reading connection \(id)") { () -> ConnectionInfo? in
             let rows = try await client.query(
                 """
-                SELECT tenant_id, connector_name, connector_version, config::text, status, schedule_seconds, external_account
+                SELECT tenant_id, connector_name, connector_version, config::text, status, schedule_seconds, external_account,
+                       credentials_generation
                 FROM connections WHERE id = \(id) AND (\(tenant?.rawValue)::uuid IS NULL OR tenant_id = \(tenant?.rawValue))
                 """,
                 logger: logger
             )
-            for try await row in rows.decode((UUID, String, Int, String, String, Int?, String).self) {
+            for try await row in rows.decode((UUID, String, Int, String, String, Int?, String, UUID?).self) {
                 guard let config = try? JSONDecoder().decode(JSONValue.self, from: Data(row.3.utf8)), case .object = config else {
                     throw HubError(.storedDataInvalid, "connection \(id)'s stored config is not a JSON object")
                 }
                 return ConnectionInfo(id: id, tenant: TenantID(row.0), connector: row.1, connectorVersion: row.2, config: config,
                                       status: try ConnectionStatus.stored(row.4, in: "connection \(id)"), scheduleSeconds: row.5,
-                                      externalAccount: row.6)
+                                      externalAccount: row.6, credentialsGeneration: row.7)
             }
             return nil
         }

@@ -98,11 +98,8 @@ public struct ConnectionStore: Sendable {
         }
     }
 
-    /// The connection's credentials in clear, for the sync that calls the third-party API.
+    /// The connection's credentials in clear, checked against the generation main holds now.
     public func credentials(tenant: TenantID, connection: UUID) async throws -> Secret<[UInt8]> {
-        let vault = try vault()
-        // The generation main holds, read first: a write of both that lands in between makes the
-        // vault's newer than this, which is refused below and right on the next read.
         let current = try await withDatabaseErrors("reading connection \(connection)") { () -> UUID?? in
             let rows = try await client.query(
                 "SELECT credentials_generation FROM connections WHERE tenant_id = \(tenant.rawValue) AND id = \(connection)", logger: logger
@@ -111,6 +108,18 @@ public struct ConnectionStore: Sendable {
             return .none
         }
         guard let current else { throw HubError(.notFound, "connection \(connection) not found") }
+        return try await open(tenant: tenant, connection: connection, expected: .some(current))
+    }
+
+    /// The credentials that go with `info.config`, for the sync or webhook that read it: those
+    /// of the same write, or an error (never another write's, which may be for another host).
+    public func credentials(for info: ConnectionInfo) async throws -> Secret<[UInt8]> {
+        try await open(tenant: info.tenant, connection: info.id, expected: .some(info.credentialsGeneration))
+    }
+
+    /// Opens the stored credentials; with `expected`, only those of that generation.
+    func open(tenant: TenantID, connection: UUID, expected: UUID??) async throws -> Secret<[UInt8]> {
+        let vault = try vault()
         let row = try await withDatabaseErrors("reading connection credentials") { () -> (ByteBuffer, Int, UUID?)? in
             let rows = try await vault.query(
                 """
@@ -123,19 +132,22 @@ public struct ConnectionStore: Sendable {
             return nil
         }
         guard let (sealed, version, generation) = row else {
+            guard try await summary(tenant: tenant, id: connection) != nil else {
+                throw HubError(.notFound, "connection \(connection) not found")
+            }
             // Its creation stopped between the two databases (docs/vault.md, rule 2).
             throw HubError(
                 .storedDataInvalid,
-                "connection \(connection) has no stored credentials (its creation was interrupted); update its config to store them"
+                "connection \(connection) has no stored credentials (its creation was interrupted); update it with all of its credentials"
             )
         }
-        guard generation == current else {
-            // Two updates crossed between the databases, or one stopped between them: these may
-            // be the credentials of another configuration (another host).
+        if case .some(let expected) = expected, generation != expected {
+            // An update stopped between the databases, two crossed, or one landed after the
+            // caller read the config: these may be another config's, for another host.
             throw HubError(
                 .storedDataInvalid,
-                "the stored credentials of connection \(connection) do not belong to its current config (an update stopped between "
-                    + "the two databases, or two updates crossed); update its config again"
+                "the stored credentials of connection \(connection) do not belong to the config read with them (an update landed "
+                    + "meanwhile, or stopped between the two databases); if this persists, update it with all of its credentials"
             )
         }
         let key = try await credentialKeys().decryptionKey(for: tenant, version: version)
@@ -338,7 +350,7 @@ extension ConnectionStore {
                 throw HubError(
                     .conflict,
                     "\(orphans.count) of \(candidates.count) stored credentials name connections the main database doesn't have: "
-                        + "is TRIBUTARY_DATABASE_URL the vault's own main database? Nothing was collected"
+                        + "is TRIBUTARY_DATABASE_URL the vault's own main database? Nothing more was collected"
                 )
             }
             if !orphans.isEmpty {

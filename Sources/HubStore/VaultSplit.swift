@@ -68,6 +68,10 @@ public struct VaultSplit: Sendable {
         guard !present.isEmpty else { return [:] }
         let moved = try await withDatabaseErrors("moving secrets to the vault") { () -> [String: Int] in
             try await main.withTransaction(logger: logger) { connection in
+                // The tables the copies' foreign keys reference first, against writers too: the
+                // drop at the end needs them, and a delete cascading from one of them into a
+                // held table would otherwise deadlock with it. Both modes let reads go on.
+                try await connection.query("LOCK TABLE tenants, connections IN SHARE ROW EXCLUSIVE MODE", logger: logger)
                 try await connection.query(
                     PostgresQuery(unsafeSQL: "LOCK TABLE " + present.map(\.name).joined(separator: ", ") + " IN EXCLUSIVE MODE"),
                     logger: logger
@@ -220,7 +224,8 @@ public struct VaultSplit: Sendable {
             return rows
         }
         for (tenant, connection) in rows {
-            _ = try await store.credentials(tenant: TenantID(tenant), connection: connection)
+            // Whether it opens; whether it is in step with its config is the sync's check, not the move's.
+            _ = try await store.open(tenant: TenantID(tenant), connection: connection, expected: .none)
         }
     }
 

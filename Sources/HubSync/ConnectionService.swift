@@ -126,7 +126,7 @@ public struct ConnectionService: Sendable {
             let definition = try await catalog.definition(name: info.connector, version: change.connectorVersion ?? info.connectorVersion)
             var merged = change.config ?? (info.config.objectValue ?? [:])
             if definition.credentialFields.contains(where: { merged[$0] == nil }) {
-                let existing = try await connections.credentials(tenant: tenant, connection: id)
+                let existing = try await connections.credentials(for: info)
                 if !existing.revealed.isEmpty {
                     guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
                         throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")

@@ -189,7 +189,7 @@ struct StreamSync: Sendable {
     private func configuration(_ info: ConnectionStore.ConnectionInfo, tenant: TenantID) async throws -> PyValue {
         var config = PyValue(json: info.config)
         let sealed = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
-            .credentials(tenant: tenant, connection: info.id)
+            .credentials(for: info)
         if !sealed.revealed.isEmpty {
             guard case .dict(let credentials) = try PyValue.parseJSON(sealed.revealed), case .dict(var merged) = config else {
                 throw HubError(.invalidInput, "connection \(info.id)'s credentials are not a JSON object")

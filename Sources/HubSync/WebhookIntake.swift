@@ -100,7 +100,7 @@ public struct WebhookIntake: Sendable {
 
     private func signingSecret(_ info: ConnectionStore.ConnectionInfo, field: String) async throws -> Secret<[UInt8]> {
         let credentials = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
-            .credentials(tenant: info.tenant, connection: info.id)
+            .credentials(for: info)
         guard !credentials.revealed.isEmpty,
               case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(credentials.revealed)),
               case .string(let secret)? = object[field] else { return Secret([]) }

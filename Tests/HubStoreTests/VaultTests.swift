@@ -133,7 +133,7 @@ struct VaultTests {
                     try await store.connections.credentials(tenant: store.tenant, connection: store.connection)
                 }
                 #expect(crossed?.code == .storedDataInvalid)
-                #expect(crossed?.message.contains("do not belong to its current config") == true)
+                #expect(crossed?.message.contains("do not belong to the config read with them") == true)
                 // Pausing touches neither; updating the config with its credentials puts them in step.
                 _ = try await store.connections.update(tenant: store.tenant, connection: store.connection, config: nil, credentials: nil,
                                                        status: .paused, scheduleSeconds: nil)

@@ -46,6 +46,9 @@ public struct RetentionPolicy: Sendable, Equatable {
     public func apply(client: PostgresClient, keyring: Keyring, logger: Logger, now: Date = Date()) async throws -> Report {
         func before(_ age: Duration) -> Date { now.addingTimeInterval(-age.inSeconds) }
         var report = Report()
+        // First: a half-shredded tenant's API keys still answer until this runs, so no failure
+        // of the steps below may hold it back.
+        report.finishedShreds = try await KeyAdministration(client: client, keyring: keyring, logger: logger).finishInterruptedShreds()
         report.runs = try await RunStore(client: client, logger: logger).pruneRuns(finishedBefore: before(runs))
         let webhooks = try await WebhookInbox(client: client, keyring: keyring, logger: logger)
             .prune(payloadsBefore: before(webhookPayloads), rowsBefore: before(max(webhookRows, webhookPayloads)))
@@ -56,7 +59,6 @@ public struct RetentionPolicy: Sendable, Equatable {
             .purgeDeleted(before: before(deletedRecords))
         report.orphanedCredentials = try await ConnectionStore(client: client, keyring: keyring, logger: logger)
             .collectOrphanedCredentials()
-        report.finishedShreds = try await KeyAdministration(client: client, keyring: keyring, logger: logger).finishInterruptedShreds()
         return report
     }
 
