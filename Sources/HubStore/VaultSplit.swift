@@ -282,7 +282,8 @@ public struct VaultSplit: Sendable {
     /// Why a process must not start with this layout, or nil: secrets in the main database
     /// while a vault is configured (they would be invisible), or a main database whose secrets
     /// were moved to a vault that isn't configured.
-    public static func layoutProblem(main: PostgresClient, vaultConfigured: Bool, logger: Logger) async throws -> HubError? {
+    public static func layoutProblem(main: PostgresClient, vault: PostgresClient?, logger: Logger) async throws -> HubError? {
+        let vaultConfigured = vault != nil
         let originals = try await originals(in: main, logger: logger)
         if vaultConfigured, !originals.isEmpty {
             let held = originals.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) in \($0.key)" }
@@ -299,6 +300,51 @@ public struct VaultSplit: Sendable {
                 "this database's keys, credentials and audit log were moved to a vault database; set TRIBUTARY_VAULT_DATABASE_URL"
             )
         }
+        if let vault {
+            let (vaultID, paired) = try await pairing(main: main, vault: vault, logger: logger)
+            guard let paired else {
+                return HubError(.schemaOutOfDate, "this main database has not been paired with its vault yet; run `tributary migrate`")
+            }
+            if paired != vaultID { return mispaired(vaultID: vaultID, paired: paired) }
+        }
         return nil
+    }
+
+    /// Records in the main database which vault it uses (`tributary migrate`), or refuses a
+    /// vault other than the one recorded: another environment's, or another restore's.
+    public static func pair(main: PostgresClient, vault: PostgresClient, logger: Logger) async throws {
+        let (vaultID, paired) = try await pairing(main: main, vault: vault, logger: logger)
+        if let paired {
+            if paired != vaultID { throw mispaired(vaultID: vaultID, paired: paired) }
+            return
+        }
+        try await withDatabaseErrors("pairing the main database with its vault") {
+            try await main.query(
+                "INSERT INTO vault_pairing (vault_id) VALUES (\(vaultID)) ON CONFLICT (singleton) DO NOTHING", logger: logger
+            )
+        }
+        // A concurrent `migrate` may have paired it first, with another vault.
+        if let now = try await pairing(main: main, vault: vault, logger: logger).paired, now != vaultID {
+            throw mispaired(vaultID: vaultID, paired: now)
+        }
+    }
+
+    private static func pairing(main: PostgresClient, vault: PostgresClient, logger: Logger) async throws -> (vault: UUID, paired: UUID?) {
+        try await withDatabaseErrors("reading the vault's pairing") {
+            var vaultID: UUID?
+            for try await id in try await vault.query("SELECT vault_id FROM vault_identity", logger: logger).decode(UUID.self) { vaultID = id }
+            guard let vaultID else { throw HubError(.storedDataInvalid, "the vault database has no identity row (vault_identity); it was not made by `tributary migrate`") }
+            var paired: UUID?
+            for try await id in try await main.query("SELECT vault_id FROM vault_pairing", logger: logger).decode(UUID.self) { paired = id }
+            return (vaultID, paired)
+        }
+    }
+
+    private static func mispaired(vaultID: UUID, paired: UUID) -> HubError {
+        HubError(
+            .invalidConfiguration,
+            "TRIBUTARY_VAULT_DATABASE_URL names vault \(vaultID), but this main database's secrets are in vault \(paired): "
+                + "another environment's vault, or another restore's; point both URLs at databases of the same install"
+        )
     }
 }

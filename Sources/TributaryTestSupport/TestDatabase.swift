@@ -186,6 +186,9 @@ extension TestDatabase {
             try await VaultSplit.dropOriginals(in: client, logger: logger)
         }
         try await withClient(made[1]) { client in _ = try await MigrationRunner.vault.migrate(on: client, logger: logger) }
+        try await withClient(made[0]) { main in
+            try await withClient(made[1]) { vault in try await VaultSplit.pair(main: main, vault: vault, logger: logger) }
+        }
         return (made[0], made[1])
     }
 
@@ -216,7 +219,9 @@ extension TestDatabase {
     public static func vault(for main: PostgresClient) async throws -> PostgresClient? {
         guard splitVault else { return nil }
         try await VaultSplit.dropOriginals(in: main, logger: logger)
-        return try await SharedTestServer.shared.sharedVault().client
+        let vault = try await SharedTestServer.shared.sharedVault().client
+        try await VaultSplit.pair(main: main, vault: vault, logger: logger)
+        return vault
     }
 
     /// What a `tributary` process started by such a harness needs to find that vault:

@@ -31,6 +31,25 @@ struct VaultTests {
         #expect(try await TestDatabase.scalar(main, "SELECT count(*)::int FROM pg_tables WHERE tablename IN ('data_keys', 'audit_log', 'connection_credentials', 'vault_tenants')") == 0)
     }
 
+    /// A main database runs only with its own vault: another install's (another environment,
+    /// another restore) is refused by name, before anything reads or collects there.
+    @Test func aMainDatabaseRefusesAnotherInstallsVault() async throws {
+        let (mainA, vaultA) = try await TestDatabase.makeSplitDatabases()
+        let (_, vaultB) = try await TestDatabase.makeSplitDatabases()
+        try await TestDatabase.withClient(mainA) { main in
+            try await TestDatabase.withClient(vaultA) { own in
+                #expect(try await VaultSplit.layoutProblem(main: main, vault: own, logger: logger) == nil)
+                try await VaultSplit.pair(main: main, vault: own, logger: logger)
+            }
+            try await TestDatabase.withClient(vaultB) { other in
+                let problem = try await VaultSplit.layoutProblem(main: main, vault: other, logger: logger)
+                #expect(problem?.code == .invalidConfiguration)
+                #expect(problem?.message.contains("another environment's vault") == true, "\(String(describing: problem))")
+                await #expect(throws: HubError.self) { try await VaultSplit.pair(main: main, vault: other, logger: logger) }
+            }
+        }
+    }
+
     /// The proof of issue 19: a dump of the main database holds no key, credential or sensitive
     /// value; a dump of the vault holds no record data, in clear or sealed.
     @Test func aDumpOfEitherDatabaseHoldsNothingOfTheOther() async throws {

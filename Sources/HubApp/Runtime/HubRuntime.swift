@@ -66,6 +66,7 @@ public enum HubRuntime {
                 let combined = MigrationRunner.Report(applied: report.applied + vaultReport.applied,
                                                       alreadyApplied: report.alreadyApplied + vaultReport.alreadyApplied)
                 if dryRun { return combined }
+                try await VaultSplit.pair(main: main, vault: vault, logger: logger)
                 let held = try await VaultSplit.originals(in: main, logger: logger).filter { $0.value > 0 }
                 if held.isEmpty {
                     try await VaultSplit.dropOriginals(in: main, logger: logger)
@@ -122,7 +123,7 @@ public enum HubRuntime {
                 if let refusal = vaultStatus.refusal { throw refusal }
             }
             if roles != [.scheduler],
-               let problem = try await VaultSplit.layoutProblem(main: postgres, vaultConfigured: vaultClient != nil, logger: logger)
+               let problem = try await VaultSplit.layoutProblem(main: postgres, vault: vaultClient, logger: logger)
             {
                 throw problem
             }

@@ -63,7 +63,7 @@ extension HubRuntime {
                 let status = try await MigrationRunner().status(on: client, logger: logger)
                 if let refusal = status.refusal { throw refusal }
                 guard secrets, let vaultURL = databases.vault else {
-                    if secrets, let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: false, logger: logger) {
+                    if secrets, let problem = try await VaultSplit.layoutProblem(main: client, vault: nil, logger: logger) {
                         throw problem
                     }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
@@ -72,7 +72,7 @@ extension HubRuntime {
                 return try await PostgresClient.withRunning(vaultURL, maximumConnections: 4, logger: logger) { vault in
                     let vaultStatus = try await MigrationRunner.vault.status(on: vault, logger: logger)
                     if let refusal = vaultStatus.refusal { throw refusal }
-                    if let problem = try await VaultSplit.layoutProblem(main: client, vaultConfigured: true, logger: logger) { throw problem }
+                    if let problem = try await VaultSplit.layoutProblem(main: client, vault: vault, logger: logger) { throw problem }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
                     return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
                 }
