@@ -81,8 +81,10 @@ public struct VaultSplit: Sendable {
                     var remaining = try await Self.count(table.name, on: connection, logger: logger)
                     var done = 0
                     progress(Progress(table: table.name, moved: 0, remaining: remaining))
+                    let assignments = try await columns(of: table).filter { !table.key.contains($0) }
+                        .map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
                     while true {
-                        let count = try await moveBatch(table, limit: batchSize, on: connection)
+                        let count = try await moveBatch(table, assignments: assignments, limit: batchSize, on: connection)
                         if count == 0 { break }
                         done += count
                         remaining = max(0, remaining - count)
@@ -112,7 +114,8 @@ public struct VaultSplit: Sendable {
 
     /// Copies, checks and deletes (in the split's transaction) the first `limit` rows left in
     /// the main database's table.
-    func moveBatch(_ table: Table, limit: Int, on connection: PostgresConnection) async throws -> Int {
+    /// `assignments` is the upsert's `SET` list (every column but the key), read once per table.
+    func moveBatch(_ table: Table, assignments: String, limit: Int, on connection: PostgresConnection) async throws -> Int {
         let keyList = table.key.joined(separator: ", ")
         let result = try await connection.query(
             PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table.name) t ORDER BY \(keyList) LIMIT \(limit)"),
@@ -123,11 +126,10 @@ public struct VaultSplit: Sendable {
         guard !rows.isEmpty else { return 0 }
         let batch = "[" + rows.joined(separator: ",") + "]"
         // Main stays the truth until its row is deleted: a rerun overwrites an earlier copy.
-        let assignments = try await columns(of: table).filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }
         var copy = PostgresQuery(
             unsafeSQL: """
                 INSERT INTO \(table.name) SELECT * FROM json_populate_recordset(NULL::\(table.name), $1::json)
-                ON CONFLICT (\(keyList)) DO UPDATE SET \(assignments.joined(separator: ", "))
+                ON CONFLICT (\(keyList)) DO UPDATE SET \(assignments)
                 """
         )
         copy.binds.append(batch)
@@ -244,25 +246,35 @@ public struct VaultSplit: Sendable {
         }
     }
 
-    /// The main database's copies of the vault tables that still exist, with their row counts.
+    /// The main database's copies of the vault tables that still exist, with their row counts
+    /// (a scan of each: for `migrate`, not for every start).
     public static func originals(in main: PostgresClient, logger: Logger) async throws -> [String: Int] {
-        try await withDatabaseErrors("looking for vault tables in the main database") {
+        let existing = try await existingOriginals(in: main, logger: logger)
+        return try await withDatabaseErrors("counting the vault tables' rows in the main database") {
             var counts: [String: Int] = [:]
-            for table in tables {
-                let exists = try await main.query("SELECT to_regclass(\(table.name)) IS NOT NULL", logger: logger)
-                var found = false
-                for try await value in exists.decode(Bool.self) { found = value }
-                guard found else { continue }
-                let rows = try await main.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table.name)"), logger: logger)
-                for try await count in rows.decode(Int.self) { counts[table.name] = count }
+            for name in existing {
+                let rows = try await main.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(name)"), logger: logger)
+                for try await count in rows.decode(Int.self) { counts[name] = count }
             }
             return counts
         }
     }
 
+    /// The main database's copies of the vault tables that still exist, in one catalog query.
+    static func existingOriginals(in main: PostgresClient, logger: Logger) async throws -> [String] {
+        try await withDatabaseErrors("looking for vault tables in the main database") {
+            let rows = try await main.query(
+                "SELECT name FROM unnest(\(tableNames)::text[]) AS name WHERE to_regclass(name) IS NOT NULL ORDER BY name", logger: logger
+            )
+            var names: [String] = []
+            for try await name in rows.decode(String.self) { names.append(name) }
+            return names
+        }
+    }
+
     /// Drops the main database's copies, all at once, and only while every one is empty.
     public static func dropOriginals(in main: PostgresClient, logger: Logger) async throws {
-        let existing = try await originals(in: main, logger: logger).keys.sorted()
+        let existing = try await existingOriginals(in: main, logger: logger)
         guard !existing.isEmpty else { return }
         try await withDatabaseErrors("dropping the vault tables from the main database") {
             try await main.withTransaction(logger: logger) { connection in
@@ -284,8 +296,10 @@ public struct VaultSplit: Sendable {
     /// were moved to a vault that isn't configured.
     public static func layoutProblem(main: PostgresClient, vault: PostgresClient?, logger: Logger) async throws -> HubError? {
         let vaultConfigured = vault != nil
-        let originals = try await originals(in: main, logger: logger)
-        if vaultConfigured, !originals.isEmpty {
+        // Every start asks: the catalog answers, and rows are counted only to say what is wrong.
+        let existing = try await existingOriginals(in: main, logger: logger)
+        if vaultConfigured, !existing.isEmpty {
+            let originals = try await originals(in: main, logger: logger)
             let held = originals.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) in \($0.key)" }
             return HubError(
                 .schemaOutOfDate,
@@ -294,7 +308,7 @@ public struct VaultSplit: Sendable {
                     : "the main database still holds secrets (\(held.joined(separator: ", "))); run `tributary migrate --split-vault` to move them to the vault"
             )
         }
-        if !vaultConfigured, originals.isEmpty {
+        if !vaultConfigured, existing.isEmpty {
             return HubError(
                 .invalidConfiguration,
                 "this database's keys, credentials and audit log were moved to a vault database; set TRIBUTARY_VAULT_DATABASE_URL"
