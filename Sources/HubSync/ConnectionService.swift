@@ -124,13 +124,16 @@ public struct ConnectionService: Sendable {
                 _ = try await ConnectorStore(client: client, logger: logger).definition(name: info.connector, version: upgrade)
             }
             let definition = try await catalog.definition(name: info.connector, version: change.connectorVersion ?? info.connectorVersion)
-            var merged = change.config ?? (info.config.objectValue ?? [:])
-            if definition.credentialFields.contains(where: { merged[$0] == nil }) {
+            let stored = info.config.objectValue ?? [:]
+            var merged = change.config ?? stored
+            let carried = definition.credentialFields.filter { merged[$0] == nil }
+            if !carried.isEmpty {
                 let existing = try await connections.credentials(for: info)
                 if !existing.revealed.isEmpty {
                     guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
                         throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")
                     }
+                    try Self.checkCarriedOver(carried.filter { old[$0] != nil }, from: stored, to: merged, definition: definition)
                     for (key, value) in old where merged[key] == nil { merged[key] = value }
                 }
             }
@@ -148,6 +151,23 @@ public struct ConnectionService: Sendable {
             try await RederivationService(client: client, catalog: catalog, logger: logger)
                 .connectionChanged(tenant: tenant, connection: id, previousVersion: previousVersion)
         }
+    }
+
+    /// Stored credentials are write-only, so they may only follow a change that leaves where
+    /// requests go alone: a change to a field the connector's URLs read (a `base_url`, a
+    /// subdomain) must send the credentials again, or whoever may edit the connection could
+    /// point it at a host of their own and have the next sync hand that host the credentials.
+    static func checkCarriedOver(_ carried: Set<String>, from stored: [String: JSONValue], to merged: [String: JSONValue],
+                                 definition: ConnectorDefinition) throws {
+        guard !carried.isEmpty else { return }
+        let credentials = definition.credentialFields
+        let changed = Set(stored.keys).union(merged.keys).filter { !credentials.contains($0) && stored[$0] != merged[$0] }
+        let moved = definition.requestDestinations.affected(by: changed)
+        guard !moved.isEmpty else { return }
+        let fields = moved.sorted().map { "config.\($0)" }.joined(separator: ", ")
+        throw HubError(.invalidConfig, "\(fields) \(moved.count == 1 ? "decides" : "decide") where \(definition.name)'s requests go, so changing it needs the credentials "
+                       + "again: send \(carried.sorted().joined(separator: ", ")) in the same config (stored credentials are only "
+                       + "sent where they were given for)")
     }
 
     /// Checks a full configuration against the connector's spec, then splits it into plain

@@ -33,7 +33,11 @@ struct APIWorld: Sendable {
             primary_key: [id]
             retriever:
               type: SimpleRetriever
-              requester: {type: HttpRequester, url_base: "https://crm.example.com", path: /contacts}
+              requester:
+                type: HttpRequester
+                url_base: "https://{{ config.get('subdomain', 'crm') }}.example.com"
+                path: /contacts
+                request_parameters: {region: "{{ config['region'] }}"}
               record_selector: {type: RecordSelector, extractor: {type: DpathExtractor, field_path: [data]}}
         """
 

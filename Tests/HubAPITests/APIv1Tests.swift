@@ -516,6 +516,22 @@ struct APIv1Tests {
             #expect(String(decoding: credentials.revealed, as: UTF8.self).contains(secret))
             #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH, body: #"{"status": "gone"}"#).status == 400)
 
+            // Pointing the connection at another host (the url_base reads config.subdomain) without
+            // sending the credentials again is refused: they would go to whoever answers there.
+            let moved = try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH,
+                                      body: #"{"config": {"region": "us", "subdomain": "attacker"}}"#)
+            #expect(moved.status == 422, "\(moved.json)")
+            #expect(moved.json["detail"]?.stringValue?.contains("config.subdomain decides where crm's requests go") == true, "\(moved.json)")
+            #expect(moved.json["detail"]?.stringValue?.contains("send api_key") == true, "\(moved.json)")
+            #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.readA).json["config"]?["subdomain"] == nil)
+            // With the credentials sent again, the move is the owner's own.
+            let resent = try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .PATCH,
+                                       body: #"{"config": {"region": "us", "subdomain": "crm2", "api_key": "sk_new"}}"#)
+            #expect(resent.status == 200, "\(resent.json)")
+            let replaced = try await ConnectionStore(client: world.client, keyring: world.keyring, logger: TestDatabase.logger)
+                .credentials(tenant: world.tenantA, connection: UUID(uuidString: id)!)
+            #expect(String(decoding: replaced.revealed, as: UTF8.self).contains("sk_new"))
+
             // Another tenant can't touch it.
             #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.readB).status == 404)
             #expect(try await api.get("\(world.baseURL)/v1/connections/\(id)", key: world.writeA, method: .DELETE).status == 204)

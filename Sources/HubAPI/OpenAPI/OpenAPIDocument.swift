@@ -111,7 +111,7 @@ enum OpenAPIDocument {
                     responses: ["200": json(ref("ConnectionDetail"), "The connection"), "400": errorsBadRequest, "403": forbidden, "404": notFound]
                 ),
                 "patch": operation(
-                    "Update config (credentials left out keep their values), pause or resume, set the schedule, or upgrade to another "
+                    "Update config (credentials left out keep their values, unless a field the connector's URLs read changes), pause or resume, set the schedule, or upgrade to another "
                         + "published connector version, checked against its spec (connections:write)",
                     tag: "connections", parameters: [connectionID],
                     body: .object(["type": .string("object"), "additionalProperties": .bool(false), "properties": .object([
@@ -122,7 +122,8 @@ enum OpenAPIDocument {
                         "connector_version": .object(["type": .string("integer"), "minimum": .number(1), "maximum": .number(999_999_999)]),
                     ])]),
                     responses: ["200": json(ref("Connection"), "Updated"), "400": errorsBadRequest, "403": forbidden, "404": notFound,
-                                "422": problem("The configuration does not satisfy the connector's spec")]
+                                "422": problem("The configuration does not satisfy the connector's spec, or moves requests to another host "
+                                                      + "without the credentials sent again")]
                 ),
                 "delete": operation(
                     "Delete a connection with its records, state and runs (connections:write)", tag: "connections", parameters: [connectionID],

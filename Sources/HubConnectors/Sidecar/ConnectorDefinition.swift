@@ -102,6 +102,10 @@ public struct ConnectorDefinition: Sendable {
         source.cursor(of: stream) != nil || source.streams.contains { $0.name == stream && $0.countCursor != nil }
     }
 
+    /// The config fields that decide where requests go: stored credentials never follow a
+    /// change to them.
+    public var requestDestinations: RequestDestinations { RequestDestinations(manifest: source.resolved) }
+
     /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
     public var credentialFields: Set<String> {
         var fields = Set(sidecar.credentialFields)

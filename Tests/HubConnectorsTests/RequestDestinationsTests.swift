@@ -1,0 +1,86 @@
+import HubConnectors
+import Testing
+
+/// Which config fields decide where requests go: the fields a stored credential never follows
+/// a change of without being sent again.
+@Suite("Request destinations")
+struct RequestDestinationsTests {
+    static func destinations(requester: String, extra: String = "") throws -> RequestDestinations {
+        let yaml = """
+            version: 6.0.0
+            type: DeclarativeSource
+            \(extra)
+            streams:
+              - type: DeclarativeStream
+                name: items
+                primary_key: [id]
+                retriever:
+                  type: SimpleRetriever
+                  record_selector: {type: RecordSelector, extractor: {type: DpathExtractor, field_path: [data]}}
+                  requester:
+            \(requester)
+            """
+        return RequestDestinations(manifest: try DeclarativeSource(yaml: yaml).resolved)
+    }
+
+    @Test func theFieldsAURLReadsCountAndNoOthers() throws {
+        let scanned = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://{{ config.get('subdomain', 'api') }}.example.com/{{ config[\\"region\\"] }}"
+                        path: "/v1/{{ config.account }}/items"
+                        request_parameters: {since: "{{ config['start_date'] }}"}
+                        request_headers: {X-Token: "{{ config['api_key'] }}"}
+                        authenticator:
+                          type: OAuthAuthenticator
+                          token_refresh_endpoint: "{{ config['token_url'] }}"
+                          client_id: "{{ config['client_id'] }}"
+                          client_secret: "{{ config['client_secret'] }}"
+                          refresh_token: "{{ config['refresh_token'] }}"
+            """)
+        #expect(scanned == .fields(["subdomain", "region", "account", "token_url"]))
+        #expect(scanned.affected(by: ["start_date", "api_key"]).isEmpty)
+        #expect(scanned.affected(by: ["start_date", "subdomain"]) == ["subdomain"])
+    }
+
+    @Test func aURLThatReadsTheConfigIndirectlyMakesEveryConfigReadCount() throws {
+        // The path takes a partition's value; the partitions are the config's list: a change
+        // of `ids` (or of anything else the manifest reads) moves requests.
+        let scanned = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://api.example.com"
+                        path: "{{ stream_partition.id }}"
+                        request_parameters: {since: "{{ config['start_date'] }}"}
+                  partition_router:
+                    type: ListPartitionRouter
+                    cursor_field: id
+                    values: "{{ config['ids'] }}"
+            """)
+        #expect(scanned == .fields(["start_date", "ids"]))
+    }
+
+    @Test func aURLThatReadsTheConfigByAComputedKeyMakesAnyChangeCount() throws {
+        let scanned = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://{{ config[config['which']] }}.example.com"
+                        path: /items
+            """)
+        #expect(scanned == .anyField)
+        #expect(scanned.affected(by: ["start_date"]) == ["start_date"])
+        let whole = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://api.example.com"
+                        path: "/{{ config | tojson }}"
+            """)
+        #expect(whole == .anyField)
+    }
+
+    @Test func aFixedURLLetsEveryChangeKeepTheCredentials() throws {
+        let scanned = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://api.example.com"
+                        path: /items
+                        request_parameters: {since: "{{ config['start_date'] }}"}
+            """)
+        #expect(scanned == .fields([]))
+    }
+}
