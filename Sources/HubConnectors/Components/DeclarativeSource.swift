@@ -103,7 +103,7 @@ public struct DeclarativeSource: Sendable {
         "RecordSelector", "DpathExtractor", "RecordFilter", "AddFields", "AddedFieldDefinition", "RemoveFields",
         "KeysToLower", "KeysToSnakeCase", "KeysReplace", "FlattenFields", "DpathFlattenFields", "KeyTransformation",
         "SubstreamPartitionRouter", "ParentStreamConfig", "ListPartitionRouter", "DatetimeBasedCursor", "MinMaxDatetime",
-        "IncrementingCountCursor", "CombinedExtractor",
+        "IncrementingCountCursor", "CombinedExtractor", "RecordExpander", "ParentFieldPath",
         "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",

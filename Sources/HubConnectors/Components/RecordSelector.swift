@@ -8,13 +8,14 @@ struct RecordSelector: Sendable {
     /// page: `union` yields all their records in order, `firstMatch` those of the first that
     /// yields one; `skipEmpty` drops falsy records (null, {}, [], "") first.
     indirect enum Extractor: Sendable {
-        case dpath([BoundInterpolation])
+        case dpath([BoundInterpolation], expander: RecordExpander?)
         case combined([Extractor], firstMatch: Bool, skipEmpty: Bool)
 
         init(_ node: ComponentNode) throws {
             switch node.type {
             case "DpathExtractor", nil:
-                self = .dpath(try node.stringList("field_path").map { try node.bind($0, key: "field_path") })
+                self = .dpath(try node.stringList("field_path").map { try node.bind($0, key: "field_path") },
+                              expander: try node.child("record_expander").map(RecordExpander.init))
             case "CombinedExtractor":
                 let children = try node.children("extractors")
                 guard !children.isEmpty else {
@@ -62,12 +63,14 @@ struct RecordSelector: Sendable {
     private static func extract(_ extractor: Extractor, _ decoded: PyValue, context: ExpressionContext,
                                 countDropped: Bool) throws -> (records: [PyValue], count: Int) {
         switch extractor {
-        case .dpath(let fieldPath):
+        case .dpath(let fieldPath, let expander):
             // As the CDK's JSON decoder, a body that is a list is decoded element by element, and
             // the path applies to each.
             let path = try fieldPath.map { PyRepr.str(try $0.evaluate(context)) }
-            let records: [PyValue]
+            var records: [PyValue]
             if case .list(let bodies) = decoded { records = bodies.flatMap { extract(path, from: $0) } } else { records = extract(path, from: decoded) }
+            // The expander runs inside the extractor: the page's size counts the expanded items.
+            if let expander { records = try records.flatMap { try expander.expand($0, context: context) } }
             return (records, records.count)
         case .combined(let children, let firstMatch, let skipEmpty):
             var records: [PyValue] = []
