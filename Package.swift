@@ -35,6 +35,11 @@ let package = Package(
         .package(url: "https://github.com/GraphQLSwift/GraphQL", from: "4.3.0"),
         // OrderedDictionary, which GraphQL's values and field maps are made of.
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // Child processes for Airbyte sources run as processes: process groups, a teardown
+        // sequence (TERM, then KILL) on cancellation, and pipes read as async sequences.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // FilePath, which Subprocess's API takes (already in the graph through swift-subprocess).
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // Domain types, errors, Secret<T>. No I/O and no third-party imports.
@@ -73,6 +78,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The second connector runtime: Airbyte sources published on PyPI, installed into a
+        // virtual environment each and run as processes speaking the Airbyte protocol.
+        .target(
+            name: "HubAirbyteProcess",
+            dependencies: [
+                "HubCore", "HubConnectors",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -245,6 +262,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HubAirbyteProcessTests",
+            dependencies: ["HubAirbyteProcess", "HubConnectors", "HubCore", .product(name: "Logging", package: "swift-log")],
+            // Read in place by path (#filePath): the fake source runs from the checkout.
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HubKMSTests",
             dependencies: ["HubKMS", "HubCrypto", "HubCore", "TributaryTestSupport", .product(name: "Crypto", package: "swift-crypto")],

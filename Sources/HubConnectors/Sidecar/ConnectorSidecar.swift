@@ -21,6 +21,7 @@ import HubCrypto
 ///         email: "{{ record.email }}"
 ///         full_name: "{{ record.first_name ~ ' ' ~ record.last_name }}"
 /// webhooks: …                    # see WebhookPolicy
+/// runtime: …                     # see ProcessRuntime: an Airbyte source run as a process
 /// ```
 public struct ConnectorSidecar: Sendable {
     public struct StreamPolicy: Sendable {
@@ -39,6 +40,8 @@ public struct ConnectorSidecar: Sendable {
     public var followRedirects = false
     public var streams: [String: StreamPolicy] = [:]
     public var webhooks: WebhookPolicy?
+    /// Set for a connector that runs as a process (no manifest).
+    public var runtime: ProcessRuntime?
 
     public init() {}
 
@@ -47,7 +50,7 @@ public struct ConnectorSidecar: Sendable {
         if document == .none { self.init(); return }
         let root = try ComponentNode(document, path: .root)
         var problems: [ManifestError] = []
-        let settings = ["schedule", "account_concurrency", "credentials", "follow_redirects", "streams", "webhooks"]
+        let settings = ["schedule", "account_concurrency", "credentials", "follow_redirects", "streams", "webhooks", "runtime"]
         for key in root.fields.keys.map(PyRepr.str) where !settings.contains(key) {
             problems.append(ManifestError(.root.appending(key), "unknown setting; expected one of " + settings.joined(separator: ", ")))
         }
@@ -69,6 +72,11 @@ public struct ConnectorSidecar: Sendable {
             accountConcurrency = limit
         }
         credentialFields = try root.stringList("credentials")
+        do {
+            runtime = try root.child("runtime").map(ProcessRuntime.init)
+        } catch let error as ManifestError {
+            problems.append(error)
+        }
         if let streamsValue = root.value("streams") {
             guard case .dict(let dict) = streamsValue else {
                 throw ManifestError(.root.appending("streams"), "expected a mapping of stream name to settings")

@@ -1,0 +1,290 @@
+import Foundation
+import HubConnectors
+import HubCore
+import Logging
+import Subprocess
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one Airbyte protocol command (`spec`, `check`, `discover`, `read`) of a source as a
+/// child process, and hands each line of its output on as a checked `AirbyteMessage`.
+///
+/// What the source is given, and nothing more:
+/// - its config, catalog and state as files in a folder of its own, readable only by this
+///   user, removed when the run ends whatever happened: never on its command line, never in an
+///   environment variable;
+/// - a scrubbed environment (`PATH`, `HOME` and `TMPDIR` in that folder, the locale): none of
+///   the worker's own settings, database URLs or keys;
+/// - a process group of its own, ended as a whole (TERM, then KILL after the grace period)
+///   when the run is cancelled, times out or its reader fails, children included;
+/// - a data-segment limit (`prlimit --data`), so a runaway allocation fails in the source and
+///   not in the machine.
+///
+/// Its standard error goes to the log, capped; its output lines are bounded in length.
+public struct AirbyteProcess: Sendable {
+    /// The command that starts the source, before the protocol arguments: a console script of
+    /// a virtual environment, or an interpreter and a script.
+    public let command: [String]
+    public let limits: Limits
+    let logger: Logger
+
+    public struct Limits: Sendable {
+        public var timeout: Duration
+        public var memoryMegabytes: Int
+        /// Between TERM and KILL.
+        public var grace: Duration = .seconds(10)
+        /// Longer output lines fail the run (a record larger than this is refused).
+        public var maxLineBytes = 64 << 20
+        /// Standard error logged per run, in bytes; the rest is counted, not logged.
+        public var stderrBytes = 64 << 10
+
+        public init(timeout: Duration, memoryMegabytes: Int) {
+            self.timeout = timeout
+            self.memoryMegabytes = memoryMegabytes
+        }
+
+        public init(_ runtime: ProcessRuntime) {
+            self.init(timeout: .seconds(runtime.timeoutSeconds), memoryMegabytes: runtime.memoryMegabytes)
+        }
+    }
+
+    public init(command: [String], limits: Limits, logger: Logger) {
+        self.command = command
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// The inputs of one command; nil ones are not passed.
+    public struct Inputs: Sendable {
+        public var config: PyValue?
+        public var catalog: PyValue?
+        public var state: PyValue?
+
+        public init(config: PyValue? = nil, catalog: PyValue? = nil, state: PyValue? = nil) {
+            self.config = config
+            self.catalog = catalog
+            self.state = state
+        }
+    }
+
+    /// Runs `verb` and calls `handle` with each message, in order. Returns when the source
+    /// exits 0; throws `ConnectorProcessFailure` otherwise (the source's own ERROR trace, when
+    /// it wrote one, is the message), or the first error of `handle` or of the protocol.
+    public func run(_ verb: String, _ inputs: Inputs = Inputs(),
+                    handle: @escaping @Sendable (AirbyteMessage) async throws -> Void) async throws {
+        let folder = try PrivateFolder()
+        defer { folder.remove() }
+        var arguments = [verb]
+        for (flag, value) in [("--config", inputs.config), ("--catalog", inputs.catalog), ("--state", inputs.state)] {
+            guard let value else { continue }
+            arguments += [flag, try folder.write(String(flag.dropFirst(2)) + ".json", value.jsonText)]
+        }
+        guard let program = command.first else { throw HubError(.invalidInput, "a process connector needs a command") }
+        // prlimit sets the limit on itself, then execs the source: the source starts under it.
+        let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let prlimit else {
+            throw HubError(.invalidConfiguration, "prlimit (util-linux) is needed to bound a process connector's memory; install util-linux")
+        }
+        let bytes = limits.memoryMegabytes << 20
+        let launched = [prlimit, "--data=\(bytes):\(bytes)", "--", program] + command.dropFirst() + arguments
+
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: limits.grace)]
+        let environment: [Environment.Key: String] = [
+            "PATH": ([URL(fileURLWithPath: program).deletingLastPathComponent().path] + ["/usr/local/bin", "/usr/bin", "/bin"])
+                .joined(separator: ":"),
+            "HOME": folder.path, "TMPDIR": folder.path, "LANG": "C.UTF-8",
+            // Messages reach us as they are written, not when a buffer fills.
+            "PYTHONUNBUFFERED": "1",
+        ]
+        let monitor = RunMonitor()
+        let (timedOut, errorTrace, stderrTail) = (monitor.timedOut, monitor.errorTrace, monitor.stderrTail)
+        let limits = self.limits, logger = self.logger
+        let outcome = try await Subprocess.run(
+            .path(FilePath(launched[0])), arguments: Arguments(Array(launched.dropFirst())), environment: .custom(environment),
+            workingDirectory: FilePath(folder.path), platformOptions: options, input: .none, output: .sequence, error: .sequence
+        ) { execution in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                // Each child says whether it was an output stream, which end when every process
+                // holding them has exited.
+                group.addTask {
+                    var lines = LineSplitter(maxLineBytes: limits.maxLineBytes)
+                    var number = 0
+                    for try await buffer in execution.standardOutput {
+                        let complete = try buffer.withUnsafeBytes { try lines.append($0) }
+                        for line in complete {
+                            number += 1
+                            if line.isEmpty { continue }
+                            let message = try AirbyteMessage(line: line, number: number)
+                            if case .error(let text, _) = message { errorTrace.withLock { $0 = $0 ?? text } }
+                            try await handle(message)
+                        }
+                    }
+                    if let last = lines.finish() {
+                        let message = try AirbyteMessage(line: last, number: number + 1)
+                        if case .error(let text, _) = message { errorTrace.withLock { $0 = $0 ?? text } }
+                        try await handle(message)
+                    }
+                    return true
+                }
+                group.addTask {
+                    var lines = LineSplitter(maxLineBytes: .max)
+                    for try await buffer in execution.standardError {
+                        let complete = buffer.withUnsafeBytes { (try? lines.append($0)) ?? [] }
+                        for line in complete {
+                            let logged = stderrTail.withLock { $0.take(line, limit: limits.stderrBytes) }
+                            if let logged { logger.notice("connector stderr", metadata: ["hub.connector.stderr": "\(logged)"]) }
+                        }
+                    }
+                    return true
+                }
+                // The watchdog: past the timeout the whole group gets TERM, then KILL; a process
+                // that left the group but still holds a pipe can't keep the run waiting either.
+                group.addTask {
+                    try await Task.sleep(for: limits.timeout)
+                    timedOut.withLock { $0 = true }
+                    try? execution.send(signal: .terminate, toProcessGroup: true)
+                    try await Task.sleep(for: limits.grace)
+                    try? execution.send(signal: .kill, toProcessGroup: true)
+                    throw ConnectorProcessFailure("did not finish within \(Self.describe(limits.timeout)) and was ended (runtime.timeout)")
+                }
+                var streamsOpen = 2
+                while streamsOpen > 0, let wasStream = try await group.next() {
+                    if wasStream { streamsOpen -= 1 }
+                }
+                group.cancelAll()
+            }
+        }
+        if timedOut.withLock({ $0 }) {
+            throw ConnectorProcessFailure("did not finish within \(Self.describe(limits.timeout)) and was ended (runtime.timeout)")
+        }
+        let skipped = stderrTail.withLock { $0.skipped }
+        if skipped > 0 { logger.notice("connector stderr truncated", metadata: ["hub.connector.stderr_skipped_bytes": "\(skipped)"]) }
+        switch outcome.terminationStatus {
+        case .exited(0):
+            return
+        case .exited(let code):
+            if stderrTail.withLock({ $0.sawMemoryError }) {
+                throw ConnectorProcessFailure("ran out of its memory limit of \(limits.memoryMegabytes) MB (runtime.memory_mb) and exited with status \(code)")
+            }
+            let reason = errorTrace.withLock { $0 }
+            throw ConnectorProcessFailure("exited with status \(code)" + (reason.map { ": \($0)" } ?? "; its log above says why"))
+        case .signaled(let signal):
+            throw ConnectorProcessFailure("was killed by signal \(signal)")
+        }
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        return seconds % 60 == 0 && seconds >= 60 ? "\(seconds / 60) min" : "\(seconds) s"
+    }
+}
+
+/// What the output readers and the watchdog of one run share.
+final class RunMonitor: Sendable {
+    let timedOut = Shared(false)
+    let errorTrace = Shared<String?>(nil)
+    let stderrTail = Shared(StderrTail())
+
+    final class Shared<Value: Sendable>: Sendable {
+        private let value: Mutex<Value>
+        init(_ initial: Value) { value = Mutex(initial) }
+        func withLock<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
+    }
+}
+
+/// A source process that failed: the message says how, in words for the job's error.
+public struct ConnectorProcessFailure: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = "the source process " + message }
+    public var description: String { message }
+}
+
+/// Splits a byte stream into lines at `\n` only (a record's text may hold U+2028), bounding a
+/// line's length so a source writing without newlines can't grow our memory.
+struct LineSplitter {
+    let maxLineBytes: Int
+    private var pending: [UInt8] = []
+
+    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) throws -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var start = 0
+        for index in 0..<bytes.count where bytes[index] == 0x0A {
+            pending.append(contentsOf: bytes[start..<index])
+            if pending.last == 0x0D { pending.removeLast() }
+            lines.append(pending)
+            pending.removeAll(keepingCapacity: true)
+            start = index + 1
+        }
+        pending.append(contentsOf: bytes[start..<bytes.count])
+        if pending.count > maxLineBytes {
+            throw ConnectorProcessFailure("wrote a line longer than \(maxLineBytes >> 20) MiB; an Airbyte message must fit on one line of that size")
+        }
+        return lines
+    }
+
+    /// The last line, when the output did not end with a newline.
+    mutating func finish() -> [UInt8]? {
+        defer { pending = [] }
+        return pending.isEmpty ? nil : pending
+    }
+}
+
+/// What of a source's standard error reaches the log: the first bytes up to the cap.
+struct StderrTail {
+    private(set) var logged = 0
+    private(set) var skipped = 0
+    private(set) var sawMemoryError = false
+
+    mutating func take(_ line: [UInt8], limit: Int) -> String? {
+        let text = String(decoding: line, as: UTF8.self)
+        if text.contains("MemoryError") || text.contains("Cannot allocate memory") { sawMemoryError = true }
+        guard logged + line.count <= limit else {
+            skipped += line.count
+            return nil
+        }
+        logged += line.count
+        return text
+    }
+}
+
+/// A folder only this user can read, for one run's files.
+struct PrivateFolder {
+    let path: String
+
+    init() throws {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/tributary-source-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw HubError(.internalError, "cannot make a private folder under \(base): \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: made)
+    }
+
+    /// Writes a file readable by this user only (0600, created anew) and returns its path.
+    func write(_ name: String, _ text: String) throws -> String {
+        let file = "\(path)/\(name)"
+        let descriptor = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw HubError(.internalError, "cannot write \(file): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            guard result > 0 else { throw HubError(.internalError, "cannot write \(file): \(String(cString: strerror(errno)))") }
+            written += result
+        }
+        return file
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
