@@ -211,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubDatabase", "HubStore", "HubQueue", "HubConnectors", "HubSync",
+                "HubApp", "HubDemo", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubDatabase", "HubStore", "HubQueue", "HubConnectors", "HubSync", "HubAirbyteProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -120,3 +120,52 @@ public struct ProtocolViolation: Error, Sendable, CustomStringConvertible {
         "line \(line) of the source's output (\(bytes) bytes) \(reason); an Airbyte source writes one protocol message per line"
     }
 }
+
+extension AirbyteMessage {
+    /// The message as one protocol line again (what `tributary connectors read` prints).
+    public func line(emittedAt: Int64) -> String {
+        func dict(_ pairs: [(String, PyValue)]) -> PyValue {
+            var result = PyDict()
+            for (key, value) in pairs { result[key] = value }
+            return .dict(result)
+        }
+        func descriptor(_ name: String) -> PyValue { dict([("name", .string(name))]) }
+        let emitted = PyValue.int(Int(emittedAt))
+        let message: PyValue
+        switch self {
+        case .record(let stream, let data):
+            message = dict([("type", .string("RECORD")), ("record", dict([("stream", .string(stream)), ("data", data), ("emitted_at", emitted)]))])
+        case .state(.stream(let name, let state)):
+            message = dict([("type", .string("STATE")), ("state", dict([("type", .string("STREAM")), ("stream", dict([
+                ("stream_descriptor", descriptor(name)), ("stream_state", state)]))]))])
+        case .state(.global(let global)):
+            message = dict([("type", .string("STATE")), ("state", dict([("type", .string("GLOBAL")), ("global", global)]))])
+        case .state(.legacy(let data)):
+            message = dict([("type", .string("STATE")), ("state", dict([("type", .string("LEGACY")), ("data", data)]))])
+        case .log(let level, let text):
+            message = dict([("type", .string("LOG")), ("log", dict([("level", .string(level)), ("message", .string(text))]))])
+        case .error(let text, let stream):
+            var error: [(String, PyValue)] = [("message", .string(text))]
+            if let stream { error.append(("stream_descriptor", descriptor(stream))) }
+            message = dict([("type", .string("TRACE")), ("trace", dict([("type", .string("ERROR")), ("emitted_at", emitted), ("error", dict(error))]))])
+        case .streamStatus(let stream, let status):
+            message = dict([("type", .string("TRACE")), ("trace", dict([("type", .string("STREAM_STATUS")), ("emitted_at", emitted), ("stream_status", dict([
+                ("stream_descriptor", descriptor(stream)), ("status", .string(status))]))]))])
+        case .otherTrace(let type):
+            message = dict([("type", .string("TRACE")), ("trace", dict([("type", .string(type)), ("emitted_at", emitted)]))])
+        case .configUpdate:
+            // The new config holds credentials: it is stored sealed, never printed.
+            message = dict([("type", .string("CONTROL")), ("control", dict([("type", .string("CONNECTOR_CONFIG")), ("emitted_at", emitted),
+                                                                   ("connectorConfig", dict([("config", .string("(sealed, not shown)"))]))]))])
+        case .spec(let spec):
+            message = dict([("type", .string("SPEC")), ("spec", spec)])
+        case .catalog(let catalog):
+            message = dict([("type", .string("CATALOG")), ("catalog", catalog)])
+        case .connectionStatus(let succeeded, let text):
+            var status: [(String, PyValue)] = [("status", .string(succeeded ? "SUCCEEDED" : "FAILED"))]
+            if let text { status.append(("message", .string(text))) }
+            message = dict([("type", .string("CONNECTION_STATUS")), ("connectionStatus", dict(status))])
+        }
+        return message.jsonText
+    }
+}

@@ -26,6 +26,11 @@ public struct PythonEnvironments: Sendable {
         self.logger = logger
     }
 
+    /// Whether the runtime's version is installed here already.
+    public func isInstalled(_ runtime: ProcessRuntime) -> Bool {
+        FileManager.default.fileExists(atPath: "\(root)/\(runtime.package.lowercased())-\(runtime.version)/.tributary-installed")
+    }
+
     /// The command that starts the runtime's source, installing it first when needed.
     public func command(for runtime: ProcessRuntime) async throws -> [String] {
         let folder = "\(root)/\(runtime.package.lowercased())-\(runtime.version)"

@@ -15,6 +15,10 @@ public struct HubConfiguration: Sendable {
     public var vaultDatabaseURL: DatabaseURL?
     public var databaseMaxConnections: Int
     public var dataDirectory: String
+    /// Where process connectors' virtual environments are installed; nil: DATA_DIR/connector-runtimes.
+    public var connectorRuntimesDirectory: String?
+    /// The folder process connectors are installed in.
+    public var runtimesDirectory: String { connectorRuntimesDirectory ?? "\(dataDirectory)/connector-runtimes" }
     public var httpHost: String
     public var httpPort: Int
     public var logLevel: Logger.Level
@@ -88,6 +92,8 @@ public struct HubConfiguration: Sendable {
               meaning: "Connections each process may open to PostgreSQL"),
         .init(name: "TRIBUTARY_DATA_DIR", defaultValue: ".tributary",
               meaning: "Local folder for the embedded PostgreSQL cluster (pg/), its password and log"),
+        .init(name: "TRIBUTARY_CONNECTOR_RUNTIMES_DIR", defaultValue: "(unset: DATA_DIR/connector-runtimes)",
+              meaning: "Folder of the process connectors' Python environments, one per connector version, installed on first use"),
         .init(name: "TRIBUTARY_HTTP_ADDRESS", defaultValue: "127.0.0.1:8080",
               meaning: "HOST:PORT the api role listens on"),
         .init(name: "TRIBUTARY_LOG_LEVEL", defaultValue: "info",
@@ -157,6 +163,7 @@ public struct HubConfiguration: Sendable {
             }
         }
         if let raw = value("TRIBUTARY_DATA_DIR") { configuration.dataDirectory = raw }
+        if let raw = value("TRIBUTARY_CONNECTOR_RUNTIMES_DIR") { configuration.connectorRuntimesDirectory = raw }
         if let raw = value("TRIBUTARY_HTTP_ADDRESS") {
             if let (host, port) = parseAddress(raw) {
                 configuration.httpHost = host

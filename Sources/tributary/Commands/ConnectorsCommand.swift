@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import HubApp
 import HubConnectors
 import HubCore
 
 struct ConnectorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connectors",
-        abstract: "Check and run connectors (Airbyte declarative manifests).",
+        abstract: "Check and run connectors (Airbyte declarative manifests, and Airbyte sources run as processes).",
         subcommands: [
             ConnectorsAddCommand.self, ConnectorsListCommand.self, ConnectorsShowCommand.self, ConnectorsValidateCommand.self,
             ConnectorsReadCommand.self, ConnectorsResolveCommand.self,
@@ -21,7 +22,7 @@ struct ConnectorsValidateCommand: AsyncParsableCommand {
         discussion: "Example:\n  tributary connectors validate connectors/gocardless"
     )
 
-    @Argument(help: "The connector folder (holding manifest.yaml) or the manifest file.")
+    @Argument(help: "The connector folder (holding manifest.yaml, or a hub.yaml with a runtime) or the manifest file.")
     var path: String
 
     func run() async throws {
@@ -48,10 +49,14 @@ struct ConnectorsReadCommand: AsyncParsableCommand {
             Example:
               tributary connectors read connectors/gocardless --config secrets/config.json \\
                   --catalog catalog.json --state state.json --streams payments,refunds
+
+            A folder whose hub.yaml has a runtime (runtime.pypi: PACKAGE==VERSION) runs that
+            Airbyte source as a process: installed on first use into
+            TRIBUTARY_CONNECTOR_RUNTIMES_DIR, its streams discovered unless --catalog is given.
             """
     )
 
-    @Argument(help: "The connector folder (holding manifest.yaml) or the manifest file.")
+    @Argument(help: "The connector folder (holding manifest.yaml, or a hub.yaml with a runtime) or the manifest file.")
     var path: String
 
     @Option(help: "The connector configuration (JSON). It holds credentials: keep the file private.")
@@ -67,13 +72,26 @@ struct ConnectorsReadCommand: AsyncParsableCommand {
     var streams: String?
 
     func run() async throws {
+        let selected = streams.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } }
+        if let runtime = try ProcessConnectorRead.runtime(at: path) {
+            let configuration = try CommandEnvironment.configuration()
+            let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
+            let failures = try await ProcessConnectorRead(runtime: runtime).run(
+                config: try ConnectorRead.loadJSON(at: config, what: "config"),
+                catalog: try catalog.map { try ConnectorRead.loadJSON(at: $0, what: "catalog") },
+                state: try state.map { try ConnectorRead.loadJSON(at: $0, what: "state") },
+                streams: selected, runtimes: configuration.runtimesDirectory, logger: logger
+            )
+            if failures > 0 { throw HubError(.internalError, "\(failures) stream(s) failed; the lines above say why") }
+            return
+        }
         let source = try ConnectorRead.loadSource(at: path)
         let read = try ConnectorRead(
             source: source,
             config: try ConnectorRead.loadJSON(at: config, what: "config"),
             catalog: try catalog.map { try ConnectorRead.loadJSON(at: $0, what: "catalog") },
             state: try state.map { try ConnectorRead.loadJSON(at: $0, what: "state") },
-            streams: streams.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } }
+            streams: selected
         )
         var environment = EngineEnvironment()
         environment.followRedirects = try ConnectorRead.followsRedirects(at: path)
@@ -103,7 +121,7 @@ struct ConnectorsResolveCommand: AsyncParsableCommand {
         discussion: "What the engine actually runs; useful when a reference or parameter does not land where expected.\nExample:\n  tributary connectors resolve connectors/gocardless"
     )
 
-    @Argument(help: "The connector folder (holding manifest.yaml) or the manifest file.")
+    @Argument(help: "The connector folder (holding manifest.yaml, or a hub.yaml with a runtime) or the manifest file.")
     var path: String
 
     func run() async throws {
