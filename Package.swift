@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "HubSync",
             dependencies: [
-                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue",
+                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubAirbyteProcess", "HubStore", "HubQueue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -182,6 +182,7 @@ let package = Package(
             name: "HubApp",
             dependencies: [
                 "HubDatabase", "HubEmbeddedPostgres", "HubCore", "HubCrypto", "HubKMS", "HubStore", "HubQueue", "HubAPI", "HubSync", "HubConnectors",
+                "HubAirbyteProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -292,7 +293,7 @@ let package = Package(
         .testTarget(
             name: "HubSyncTests",
             dependencies: [
-                "HubSync", "HubConnectors", "HubDatabase", "HubStore", "HubQueue", "HubCore", "HubCrypto", "TributaryTestSupport",
+                "HubSync", "HubConnectors", "HubAirbyteProcess", "HubDatabase", "HubStore", "HubQueue", "HubCore", "HubCrypto", "TributaryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -41,7 +41,7 @@ struct ConnectorsController: Sendable {
         let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
         return try JSONResponse.make(.object([
             "name": .string(stored.name), "version": .number(Double(stored.version)), "checksum": .string(stored.checksum),
-            "streams": .array(definition.source.streamNames.map { stream in
+            "streams": .array(definition.streamNames.map { stream in
                 let policy = definition.sidecar.streams[stream]
                 return .object([
                     "name": .string(stream), "incremental": .bool(definition.isIncremental(stream)),
@@ -78,7 +78,7 @@ struct ConnectorsController: Sendable {
         let (version, created) = try await ConnectorStore(client: client, logger: logger).register(name: name, manifest: manifest, sidecar: sidecar)
         return try JSONResponse.make(.object([
             "name": .string(name), "version": .number(Double(version)), "created": .bool(created),
-            "streams": .array(definition.source.streamNames.map(JSONValue.string)),
+            "streams": .array(definition.streamNames.map(JSONValue.string)),
         ]), status: created ? .created : .ok)
     }
 }

@@ -30,7 +30,7 @@ struct RecordsController: Sendable {
         // 404 for another tenant's connection, as for one that does not exist.
         let info = try await ConnectionStore(client: client, logger: logger).connection(connection, tenant: tenant)
         let definition = try await definitions.definition(name: info.connector, version: info.connectorVersion)
-        guard definition.source.streamNames.contains(stream) else {
+        guard definition.streamNames.contains(stream) else {
             throw Problem.invalid(["stream": "connector \(info.connector) has no stream \(stream)"])
         }
         let policy = definition.sidecar.streams[stream]

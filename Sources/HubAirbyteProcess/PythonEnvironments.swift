@@ -15,7 +15,7 @@ import Glibc
 /// Installing is safe to race: processes that need the same version take turns on a lock
 /// file, and an environment counts only once a marker is written after pip succeeded, so a
 /// crash halfway leaves a folder the next install replaces.
-public struct PythonEnvironments: Sendable {
+public struct PythonEnvironments: ProcessCommandResolver {
     public let root: String
     let logger: Logger
     /// How long a process waits for another one installing the same version.
@@ -132,4 +132,9 @@ public struct PythonEnvironments: Sendable {
         }
         return descriptor
     }
+}
+
+/// Where a worker gets the command of a process connector's version.
+public protocol ProcessCommandResolver: Sendable {
+    func command(for runtime: ProcessRuntime) async throws -> [String]
 }

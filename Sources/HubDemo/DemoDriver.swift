@@ -93,7 +93,7 @@ struct DemoDriver: Service {
                 name: name, manifest: definition.manifestText, sidecar: definition.sidecarText)
             versions[name] = version
             console.line("    \(DemoConsole.pad(name, 14)) v\(version)\(created ? " (new)" : "")   streams: "
-                         + definition.source.streamNames.joined(separator: ", "))
+                         + definition.streamNames.joined(separator: ", "))
         }
         return versions
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -17,6 +18,8 @@ struct StreamSync: Sendable {
     let transport: any HTTPTransport
     let environment: EngineEnvironment
     let batchSize: Int
+    /// Where process connectors' commands come from; nil on a worker that runs none.
+    let processes: (any ProcessCommandResolver)?
     let logger: Logger
 
     func run(_ context: JobContext) async throws -> JobOutcome {
@@ -31,7 +34,7 @@ struct StreamSync: Sendable {
             return .completed
         }
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
-        guard definition.source.streamNames.contains(arguments.stream) else {
+        guard definition.streamNames.contains(arguments.stream) else {
             throw HubError(.invalidInput, "connector \(info.connector) v\(info.connectorVersion) has no stream \(arguments.stream)")
         }
         let config = try await configuration(info, tenant: arguments.tenant)
@@ -39,13 +42,13 @@ struct StreamSync: Sendable {
         var environment = self.environment
         environment.rateLimitHandoff = true
         environment.followRedirects = definition.sidecar.followRedirects
-        let reader = StreamReader(source: definition.source, config: config, transport: transport, environment: environment)
+        let reader = definition.source.map { StreamReader(source: $0, config: config, transport: transport, environment: environment) }
         if arguments.partition == nil {
             try await context.withTransaction { try await runs.startRun(on: $0, arguments.run) }
             // An incremental stream with partitions runs as one job per partition, each resuming
             // from its own state. A full pass stays one job: marking what it did not see as
             // deleted needs every partition read in one place.
-            if incremental {
+            if incremental, let reader {
                 do {
                     if let outcome = try await fanOut(arguments, reader: reader, definition: definition, info: info, context: context) {
                         return outcome
@@ -81,6 +84,16 @@ struct StreamSync: Sendable {
             writer: RecordWriter(client: client, keyring: keyring, logger: context.logger), syncs: syncs, runs: runs,
             context: context, batchSize: batchSize, trackSeen: !incremental, unified: unified
         )
+        if let runtime = definition.runtime {
+            do {
+                return try await runProcess(arguments, definition: definition, runtime: runtime, info: info, config: config,
+                                            incremental: incremental, batch: batch, state: state, context: context)
+            } catch {
+                try? await recordFailure(error, arguments: arguments, context: context)
+                throw error
+            }
+        }
+        guard let reader else { throw HubError(.internalError, "connector \(definition.name) has neither a manifest nor a runtime") }
         do {
             // Every background commit has ended when this returns, whatever the read did.
             return try await batch.withBackgroundCommits {

@@ -1,4 +1,5 @@
 import Foundation
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -16,11 +17,11 @@ public enum SyncJobs {
     public static func handlers(
         client: PostgresClient, keyring: Keyring, logger: Logger,
         transport: any HTTPTransport = AsyncHTTPTransport(), environment: EngineEnvironment = EngineEnvironment(),
-        batchSize: Int = 1000, defaultSchedule: Duration? = nil
+        batchSize: Int = 1000, defaultSchedule: Duration? = nil, processes: (any ProcessCommandResolver)? = nil
     ) -> [String: JobHandler] {
         let catalog = ConnectorCatalog(store: ConnectorStore(client: client, logger: logger))
         let sync = StreamSync(client: client, keyring: keyring, catalog: catalog, transport: transport,
-                              environment: environment, batchSize: batchSize, logger: logger)
+                              environment: environment, batchSize: batchSize, processes: processes, logger: logger)
         let service = SyncService(client: client, logger: logger)
         let webhooks = WebhookProcessor(client: client, keyring: keyring, catalog: catalog, logger: logger)
         let rederivation = UnifiedRederivation(client: client, keyring: keyring, catalog: catalog, logger: logger)

@@ -41,9 +41,9 @@ public struct SyncService: Sendable {
         let runs = RunStore(client: client, logger: logger)
         let info = try await connections.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
-        let streams = requested ?? definition.source.streamNames
-        for stream in streams where !definition.source.streamNames.contains(stream) {
-            throw HubError(.invalidInput, "connector \(info.connector) has no stream \(stream); it has \(definition.source.streamNames.joined(separator: ", "))")
+        let streams = requested ?? definition.streamNames
+        for stream in streams where !definition.streamNames.contains(stream) {
+            throw HubError(.invalidInput, "connector \(info.connector) has no stream \(stream); it has \(definition.streamNames.joined(separator: ", "))")
         }
         let queue = JobQueue(client: client, logger: logger)
         var started: [Started] = []

@@ -1,4 +1,5 @@
 import Foundation
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -16,6 +17,8 @@ struct SyncHarness: Sendable {
     let keyring: Keyring
     let tenant: TenantID
     let connection: UUID
+    /// Where the worker gets process connectors' commands.
+    var processes: (any ProcessCommandResolver)?
     var logger: Logger { TestDatabase.logger }
 
     static func make(
@@ -83,7 +86,8 @@ struct SyncHarness: Sendable {
     /// Runs `body` beside an in-process worker of the sync queue.
     private func withWorker<T: Sendable>(requestTimeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: LoopbackEgress.transport,
-                                         environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250)
+                                         environment: EngineEnvironment(sleep: { _ in }, requestTimeout: requestTimeout), batchSize: 250,
+                                         processes: processes)
         let worker = WorkerPool(
             client: client,
             configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: 2, grouped: true)],

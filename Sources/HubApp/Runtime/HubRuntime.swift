@@ -1,4 +1,5 @@
 import HubAPI
+import HubAirbyteProcess
 import HubCore
 import HubCrypto
 import HubDatabase
@@ -133,7 +134,8 @@ public enum HubRuntime {
             let kek: any KeyEncryptionKeyProvider
             do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
             let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, vault: vaultClient, logger: logger))
-            let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport))
+            let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport,
+                                                   runtimesDirectory: configuration.runtimesDirectory))
             // A group stops its services in reverse order: what the roles depend on goes first in
             // the list, so it stops last (a sync in flight never loses the API it reads).
             var services = extra.dependencies
@@ -156,7 +158,9 @@ public enum HubRuntime {
             if roles.contains(.worker) {
                 var handlers = MaintenanceJobs.handlers(client: postgres, keyring: keyring, retention: configuration.jobRetention,
                                                        policy: configuration.retention, logger: logger)
-                handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport)) { first, _ in first }
+                let processes = PythonEnvironments(root: configuration.runtimesDirectory, logger: logger)
+                handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport,
+                                                 processes: processes)) { first, _ in first }
                 let worker = WorkerPool(
                     client: postgres,
                     configuration: WorkerConfiguration(

@@ -1,3 +1,4 @@
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -16,6 +17,8 @@ public struct StoreContext: Sendable {
     public let logger: Logger
     /// How syncs run from here reach third parties (the configuration's egress policy).
     public var transport = AsyncHTTPTransport()
+    /// Where process connectors are installed, for syncs run from here.
+    public var runtimesDirectory: String?
 
     public var tenants: TenantStore { TenantStore(client: client, logger: logger) }
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
@@ -30,7 +33,8 @@ public struct StoreContext: Sendable {
     /// Runs a worker for the sync queue in this process until `body` returns: `tributary sync
     /// --local` needs no separate worker.
     public func withLocalSyncWorker<T: Sendable>(slots: Int = 4, _ body: @Sendable () async throws -> T) async throws -> T {
-        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: transport)
+        let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: transport,
+                                         processes: runtimesDirectory.map { PythonEnvironments(root: $0, logger: logger) })
         let worker = WorkerPool(
             client: client, configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: slots, grouped: true)]),
             handlers: handlers, logger: logger
@@ -67,14 +71,16 @@ extension HubRuntime {
                         throw problem
                     }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
-                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
+                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport,
+                                                     runtimesDirectory: configuration.runtimesDirectory))
                 }
                 return try await PostgresClient.withRunning(vaultURL, maximumConnections: 4, logger: logger) { vault in
                     let vaultStatus = try await MigrationRunner.vault.status(on: vault, logger: logger)
                     if let refusal = vaultStatus.refusal { throw refusal }
                     if let problem = try await VaultSplit.layoutProblem(main: client, vault: vault, logger: logger) { throw problem }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
-                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport))
+                    return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport,
+                                                     runtimesDirectory: configuration.runtimesDirectory))
                 }
             }
         }

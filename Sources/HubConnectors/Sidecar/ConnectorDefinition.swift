@@ -8,8 +8,23 @@ public struct ConnectorDefinition: Sendable {
     public let name: String
     public let manifestText: String
     public let sidecarText: String
-    public let source: DeclarativeSource
+    /// The manifest our engine runs; nil for a process connector.
+    public let source: DeclarativeSource?
     public let sidecar: ConnectorSidecar
+    /// The spec's `connection_specification`: the manifest's, or what a process connector's
+    /// `spec` printed when it was registered (kept in place of its manifest).
+    public let connectionSpecification: PyValue?
+    /// The streams Tributary syncs: the manifest's, or for a process connector those its
+    /// hub.yaml declares (with their keys and cursors).
+    public let streamNames: [String]
+
+    /// How the connector runs: the engine, or a process (`hub.yaml` `runtime`).
+    public var runtime: ProcessRuntime? { sidecar.runtime }
+
+    /// The same connector with its process source's spec (what `spec` printed) as its manifest.
+    public func withSpecification(_ specification: PyValue) throws -> ConnectorDefinition {
+        try ConnectorDefinition(name: name, manifest: specification.jsonText, sidecar: sidecarText)
+    }
 
     public init(name: String, manifest: String, sidecar: String) throws {
         guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,99}$", options: .regularExpression) != nil else {
@@ -19,19 +34,36 @@ public struct ConnectorDefinition: Sendable {
         manifestText = manifest
         sidecarText = sidecar
         do {
-            source = try DeclarativeSource(yaml: manifest, source: "\(name)/manifest.yaml")
             self.sidecar = sidecar.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
                 ? ConnectorSidecar() : try ConnectorSidecar(yaml: sidecar, source: "\(name)/hub.yaml")
+            if self.sidecar.runtime != nil {
+                // A process connector: the "manifest" is the spec its source printed (JSON), or empty.
+                source = nil
+                let spec = manifest.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                    ? PyValue.none : try YAMLDocument.load(manifest, source: "\(name)/spec.json")
+                connectionSpecification = spec == .none ? nil : spec
+                streamNames = self.sidecar.streams.keys.sorted()
+            } else {
+                let source = try DeclarativeSource(yaml: manifest, source: "\(name)/manifest.yaml")
+                self.source = source
+                connectionSpecification = source.connectionSpecification
+                streamNames = source.streamNames
+            }
         } catch let error as ManifestError {
             throw HubError(.invalidInput, "connector \(name): \(error)")
         } catch let error as ManifestProblems {
             throw HubError(.invalidInput, "connector \(name): \(error)")
         }
         var problems: [String] = []
-        for stream in self.sidecar.streams.keys.sorted() where !source.streamNames.contains(stream) {
-            problems.append("hub.yaml streams.\(stream): the manifest has no such stream (it has \(source.streamNames.joined(separator: ", ")))")
+        if let source {
+            for stream in self.sidecar.streams.keys.sorted() where !source.streamNames.contains(stream) {
+                problems.append("hub.yaml streams.\(stream): the manifest has no such stream (it has \(source.streamNames.joined(separator: ", ")))")
+            }
+        } else if streamNames.isEmpty {
+            problems.append("hub.yaml streams: a process connector lists the streams to sync, each with its primary_key "
+                            + "(and cursor_field to sync incrementally); `tributary connectors read` shows what the source has")
         }
-        for stream in source.streamNames where primaryKey(stream).isEmpty {
+        for stream in streamNames where primaryKey(stream).isEmpty {
             problems.append("stream \(stream) has no primary key: set primary_key in the manifest or in hub.yaml streams.\(stream)")
         }
         for (stream, policy) in self.sidecar.streams.sorted(by: { $0.key < $1.key }) {
@@ -55,7 +87,7 @@ public struct ConnectorDefinition: Sendable {
             }
         }
         if let webhooks = self.sidecar.webhooks {
-            for (type, route) in webhooks.events.sorted(by: { $0.key < $1.key }) where !source.streamNames.contains(route.stream) {
+            for (type, route) in webhooks.events.sorted(by: { $0.key < $1.key }) where !streamNames.contains(route.stream) {
                 problems.append("hub.yaml webhooks.events.\(type).stream: the manifest has no stream \(route.stream)")
             }
             if !credentialFields.contains(webhooks.signature.secretField) {
@@ -68,27 +100,33 @@ public struct ConnectorDefinition: Sendable {
         }
     }
 
-    /// Loads `PATH/manifest.yaml` and `PATH/hub.yaml`; the folder's name is the connector's.
+    /// Loads `PATH/manifest.yaml` and `PATH/hub.yaml`; the folder's name is the connector's. A
+    /// process connector's folder has only hub.yaml; its spec is added when it is registered.
     public static func load(folder: String) throws -> ConnectorDefinition {
         let url = URL(fileURLWithPath: folder)
         let manifestURL = url.appendingPathComponent("manifest.yaml")
-        guard let manifest = try? String(contentsOf: manifestURL, encoding: .utf8) else {
-            throw HubError(.notFound, "cannot read \(manifestURL.path); a connector is a folder with manifest.yaml and hub.yaml")
-        }
         let sidecar = (try? String(contentsOf: url.appendingPathComponent("hub.yaml"), encoding: .utf8)) ?? ""
+        guard let manifest = try? String(contentsOf: manifestURL, encoding: .utf8) else {
+            // A process connector has no manifest: its hub.yaml names the source to run.
+            if sidecar.contains("runtime"), let parsed = try? ConnectorSidecar(yaml: sidecar), parsed.runtime != nil {
+                return try ConnectorDefinition(name: url.standardizedFileURL.lastPathComponent, manifest: "", sidecar: sidecar)
+            }
+            throw HubError(.notFound, "cannot read \(manifestURL.path); a connector is a folder with manifest.yaml and hub.yaml "
+                           + "(or a hub.yaml whose runtime names an Airbyte source to run as a process)")
+        }
         return try ConnectorDefinition(name: url.standardizedFileURL.lastPathComponent, manifest: manifest, sidecar: sidecar)
     }
 
     public func primaryKey(_ stream: String) -> [[String]] {
         if let override = sidecar.streams[stream]?.primaryKey { return override }
-        return source.streams.first { $0.name == stream }?.primaryKey ?? []
+        return source?.streams.first { $0.name == stream }?.primaryKey ?? []
     }
 
     /// The record field that says when the provider last changed a record (the sidecar's
     /// `cursor_field`, else the manifest cursor's), so an older version never overwrites a newer.
     public func updatedAtField(_ stream: String) -> String? {
         if let field = sidecar.streams[stream]?.cursorField { return field }
-        guard let cursor = source.cursor(of: stream) else { return nil }
+        guard let cursor = source?.cursor(of: stream) else { return nil }
         return try? cursor.cursorFieldName(ExpressionContext(now: PyDateTime(wallMicros: 0, offset: 0)))
     }
 
@@ -99,17 +137,20 @@ public struct ConnectorDefinition: Sendable {
     }
 
     public func isIncremental(_ stream: String) -> Bool {
-        source.cursor(of: stream) != nil || source.streams.contains { $0.name == stream && $0.countCursor != nil }
+        guard let source else { return sidecar.streams[stream]?.cursorField != nil }
+        return source.cursor(of: stream) != nil || source.streams.contains { $0.name == stream && $0.countCursor != nil }
     }
 
     /// The config fields that decide where requests go: stored credentials never follow a
     /// change to them.
-    public var requestDestinations: RequestDestinations { RequestDestinations(manifest: source.resolved) }
+    /// A process connector's code decides where its requests go, out of our sight: any change
+    /// needs the credentials again.
+    public var requestDestinations: RequestDestinations { source.map { RequestDestinations(manifest: $0.resolved) } ?? .anyField }
 
     /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
     public var credentialFields: Set<String> {
         var fields = Set(sidecar.credentialFields)
-        if case .dict(let spec)? = source.connectionSpecification, case .dict(let properties)? = spec["properties"] {
+        if case .dict(let spec)? = connectionSpecification, case .dict(let properties)? = spec["properties"] {
             for (key, value) in properties.entries {
                 if case .dict(let property) = value, property["airbyte_secret"] == .bool(true) { fields.insert(PyRepr.str(key)) }
             }
@@ -119,7 +160,7 @@ public struct ConnectorDefinition: Sendable {
 
     /// Checks a full configuration (credentials included) against the manifest's spec.
     public func validate(config: PyValue) throws {
-        let problems = ConfigValidator.problems(config, schema: source.connectionSpecification)
+        let problems = ConfigValidator.problems(config, schema: connectionSpecification)
         guard problems.isEmpty else {
             throw HubError(.invalidInput, "the configuration for \(name) is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }

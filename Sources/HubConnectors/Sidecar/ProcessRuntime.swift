@@ -8,7 +8,7 @@ import Foundation
 ///   pypi: airbyte-source-faker==7.2.1   # one exact version: a connector version runs one build
 ///   entrypoint: source-faker            # its console script (default: the name without airbyte-)
 ///   timeout: PT2H                       # a run taking longer is ended (default PT6H)
-///   memory_mb: 1024                     # its data segment's limit (default 2048)
+///   memory_mb: 512                      # its data segment's limit (default 1024)
 /// ```
 ///
 /// Every value is bounded and shaped here: the package name and version reach `pip`'s command
@@ -23,7 +23,7 @@ public struct ProcessRuntime: Sendable, Equatable {
     public static let timeoutRange = 60...604_800
     public static let memoryRange = 128...65_536
 
-    public init(package: String, version: String, entrypoint: String? = nil, timeoutSeconds: Int = 21_600, memoryMegabytes: Int = 2_048) throws {
+    public init(package: String, version: String, entrypoint: String? = nil, timeoutSeconds: Int = 21_600, memoryMegabytes: Int = 1_024) throws {
         guard Self.matches(package, #"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"#) else {
             throw ManifestError(.root.appending("runtime").appending("pypi"), "\(PyRepr.string(package)) is not a PyPI package name")
         }
@@ -67,7 +67,7 @@ public struct ProcessRuntime: Sendable, Equatable {
             timeout = Int(min(parsed.micros / 1_000_000, Int64(Int32.max)))
         }
         try self.init(package: parts[0], version: parts[1], entrypoint: try node.string("entrypoint"), timeoutSeconds: timeout,
-                      memoryMegabytes: try node.int("memory_mb") ?? 2_048)
+                      memoryMegabytes: try node.int("memory_mb") ?? 1_024)
     }
 
     /// `package==version`, as pip takes it.

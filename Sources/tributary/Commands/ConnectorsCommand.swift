@@ -29,7 +29,7 @@ struct ConnectorsValidateCommand: AsyncParsableCommand {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             let definition = try ConnectorDefinition.load(folder: path)
-            print("ok: \(definition.name): \(definition.source.streamNames.count) stream(s): \(definition.source.streamNames.joined(separator: ", "))")
+            print("ok: \(definition.name): \(definition.streamNames.count) stream(s): \(definition.streamNames.joined(separator: ", "))")
         } else {
             let source = try ConnectorRead.loadSource(at: path)
             print("ok: \(source.streamNames.count) stream(s): \(source.streamNames.joined(separator: ", "))")

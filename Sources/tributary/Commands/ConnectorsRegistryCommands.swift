@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HubAirbyteProcess
 import HubApp
 import HubConnectors
 import HubCore
@@ -10,7 +11,7 @@ import HubSync
 struct ConnectorsAddCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
-        abstract: "Register a connector folder (manifest.yaml + hub.yaml) as a new version.",
+        abstract: "Register a connector folder (manifest.yaml + hub.yaml, or a process connector's hub.yaml) as a new version.",
         discussion: """
             The folder's name is the connector's name. Registering unchanged content again is a
             no-op that prints the existing version. No rebuild or redeploy is needed: workers
@@ -25,16 +26,23 @@ struct ConnectorsAddCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let definition = try ConnectorDefinition.load(folder: path)
-        let (version, created) = try await CommandEnvironment.withStore { store in
+        var definition = try ConnectorDefinition.load(folder: path)
+        if let runtime = definition.runtime {
+            // The source's spec says which config fields are secrets: it is asked once, here.
+            let configuration = try CommandEnvironment.configuration()
+            let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
+            let source = try await ProcessConnectorRead(runtime: runtime).source(runtimes: configuration.runtimesDirectory, logger: logger)
+            definition = try definition.withSpecification(try await source.spec())
+        }
+        let (version, created) = try await CommandEnvironment.withStore { [definition] store in
             try await ModelCatalog(client: store.client, logger: store.logger).check(definition)
             return try await store.connectors.register(name: definition.name, manifest: definition.manifestText, sidecar: definition.sidecarText)
         }
         if json {
             struct Output: Encodable { let name: String; let version: Int; let created: Bool; let streams: [String] }
-            print(try CLIOutput.json(Output(name: definition.name, version: version, created: created, streams: definition.source.streamNames)))
+            print(try CLIOutput.json(Output(name: definition.name, version: version, created: created, streams: definition.streamNames)))
         } else {
-            print(created ? "registered \(definition.name) v\(version) (\(definition.source.streamNames.count) streams)"
+            print(created ? "registered \(definition.name) v\(version) (\(definition.streamNames.count) streams)"
                           : "\(definition.name) v\(version) already has this content; nothing changed")
         }
     }
@@ -80,14 +88,14 @@ struct ConnectorsShowCommand: AsyncParsableCommand {
         if let limit = definition.sidecar.accountConcurrency { print("per-account concurrency: \(limit)") }
         let credentials = definition.credentialFields.sorted()
         if !credentials.isEmpty { print("credentials (encrypted): \(credentials.joined(separator: ", "))") }
-        for stream in definition.source.streamNames {
+        for stream in definition.streamNames {
             for (model, mapping) in (definition.sidecar.streams[stream]?.unified ?? [:]).sorted(by: { $0.key < $1.key }) {
                 print("\(stream) → \(model): \(mapping.fieldNames.joined(separator: ", "))")
             }
         }
         print(CLIOutput.table(
             header: ["STREAM", "SYNC", "PRIMARY KEY", "SENSITIVE", "BLIND INDEX"],
-            rows: definition.source.streamNames.map { stream in
+            rows: definition.streamNames.map { stream in
                 let policy = definition.sidecar.streams[stream]
                 return [
                     stream, definition.isIncremental(stream) ? "incremental" : "full refresh",

@@ -26,15 +26,20 @@ struct ProcessConnectorRead {
         }
     }
 
-    /// Installs the source if needed, discovers its streams unless a catalog is given, reads,
-    /// and prints each message as a protocol line. Returns the number of streams that failed.
-    func run(config: PyValue, catalog: PyValue?, state: PyValue?, streams: [String]?, runtimes: String, logger: Logger) async throws -> Int {
+    /// The installed source (installing it first, with a line on stderr, when needed).
+    func source(runtimes: String, logger: Logger) async throws -> ProcessSource {
         let environments = PythonEnvironments(root: runtimes, logger: logger)
         if !environments.isInstalled(runtime) {
             FileHandle.standardError.write(Data("installing \(runtime.requirement) into \(runtimes) (once per version; pip takes a minute)…\n".utf8))
         }
         let command = try await environments.command(for: runtime)
-        let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), logger: logger))
+        return ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), logger: logger))
+    }
+
+    /// Installs the source if needed, discovers its streams unless a catalog is given, reads,
+    /// and prints each message as a protocol line. Returns the number of streams that failed.
+    func run(config: PyValue, catalog: PyValue?, state: PyValue?, streams: [String]?, runtimes: String, logger: Logger) async throws -> Int {
+        let source = try await source(runtimes: runtimes, logger: logger)
         var configured = catalog ?? .none
         if catalog == nil {
             configured = ProcessSource.configuredCatalog(from: try await source.discover(config: config), streams: streams)

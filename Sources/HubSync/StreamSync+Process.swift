@@ -1,0 +1,111 @@
+import Foundation
+import HubAirbyteProcess
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubQueue
+import HubStore
+import Logging
+import PostgresNIO
+
+extension StreamSync {
+    /// The `sync.stream` job of a process connector: runs the source's `read` for this one
+    /// stream from its stored state, and writes what it says through the same batch as the
+    /// engine's records: records sealed and indexed, each STATE committed with the records
+    /// before it in one fenced transaction (the Airbyte checkpoint rule), so a crash resumes
+    /// from the last state and duplicates nothing.
+    func runProcess(_ arguments: SyncJobArguments, definition: ConnectorDefinition, runtime: ProcessRuntime,
+                    info: ConnectionStore.ConnectionInfo, config: PyValue, incremental: Bool, batch: SyncBatch,
+                    state: JSONValue?, context: JobContext) async throws -> JobOutcome {
+        guard let processes else {
+            throw HubError(.invalidConfiguration, "connector \(definition.name) runs as a process, and this worker has no connector runtime folder")
+        }
+        let command = try await processes.command(for: runtime)
+        let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), logger: context.logger))
+        let stream = arguments.stream
+        let catalog = Self.configuredCatalog(stream: stream, definition: definition, incremental: incremental)
+        let states: PyValue? = state.map { saved in
+            var descriptor = PyDict()
+            descriptor["name"] = .string(stream)
+            var streamState = PyDict()
+            streamState["stream_descriptor"] = .dict(descriptor)
+            streamState["stream_state"] = PyValue(json: saved)
+            var message = PyDict()
+            message["type"] = .string("STREAM")
+            message["stream"] = .dict(streamState)
+            return .list([.dict(message)])
+        }
+        let updater = ConfigWriteBack(client: client, keyring: keyring, definition: definition, tenant: arguments.tenant,
+                                      connection: arguments.connection, logger: context.logger)
+        let logger = context.logger
+        return try await batch.withBackgroundCommits {
+            try await source.read(config: config, catalog: catalog, state: incremental ? states : nil) { message in
+                try context.checkCancellation()
+                switch message {
+                case .record(let name, let data) where name == stream:
+                    try await batch.handle(.record(stream: stream, data: data))
+                case .record:
+                    break
+                case .state(.stream(let name, let value)) where name == stream:
+                    try await batch.handle(.state(stream: stream, state: value))
+                case .state(.stream):
+                    break
+                case .state(.global), .state(.legacy):
+                    throw HubError(.invalidInput, "the source wrote a GLOBAL or LEGACY state; Tributary keeps per-stream states only "
+                                   + "(a source with a shared, CDC-style state is not supported yet)")
+                case .configUpdate(let updated):
+                    try await updater.write(updated)
+                case .log(let level, let text):
+                    logger.debug("\(text)", metadata: ["hub.connector.level": "\(level)"])
+                case .streamStatus, .error, .otherTrace, .spec, .catalog, .connectionStatus:
+                    break
+                }
+            }
+            try await batch.finish()
+            return .completed
+        }
+    }
+
+    /// The catalog of one stream, as Airbyte's platform would configure it from the sidecar's
+    /// keys and cursor; nothing is discovered per job.
+    static func configuredCatalog(stream: String, definition: ConnectorDefinition, incremental: Bool) -> PyValue {
+        var descriptor = PyDict()
+        descriptor["name"] = .string(stream)
+        descriptor["json_schema"] = .dict(PyDict())
+        descriptor["supported_sync_modes"] = .list(incremental ? [.string("full_refresh"), .string("incremental")] : [.string("full_refresh")])
+        var entry = PyDict()
+        entry["stream"] = .dict(descriptor)
+        entry["sync_mode"] = .string(incremental ? "incremental" : "full_refresh")
+        entry["destination_sync_mode"] = .string("append_dedup")
+        if incremental, let cursor = definition.updatedAtField(stream) { entry["cursor_field"] = .list([.string(cursor)]) }
+        entry["primary_key"] = .list(definition.primaryKey(stream).map { .list($0.map(PyValue.string)) })
+        var catalog = PyDict()
+        catalog["streams"] = .list([.dict(entry)])
+        return .dict(catalog)
+    }
+}
+
+/// A source's `CONTROL` config update (a rotated OAuth token): the new config is split and
+/// sealed like any config change, and written back to the connection at once, since the old
+/// token may already be revoked.
+struct ConfigWriteBack: Sendable {
+    let client: PostgresClient
+    let keyring: Keyring
+    let definition: ConnectorDefinition
+    let tenant: TenantID
+    let connection: UUID
+    let logger: Logger
+
+    func write(_ updated: PyValue) async throws {
+        guard case .object(let fields) = updated.json else {
+            throw HubError(.invalidInput, "the source's CONTROL config update is not a JSON object")
+        }
+        let (plain, secrets) = try ConnectionService.split(fields, definition: definition)
+        let sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
+        guard try await ConnectionStore(client: client, keyring: keyring, logger: logger)
+            .update(tenant: tenant, connection: connection, config: plain, credentials: sealed, status: nil, scheduleSeconds: nil) else {
+            throw HubError(.notFound, "connection \(connection) was deleted during its sync")
+        }
+        logger.notice("the source updated its config; stored sealed", metadata: ["hub.sync.connection": "\(connection)"])
+    }
+}

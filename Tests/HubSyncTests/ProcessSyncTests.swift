@@ -1,0 +1,97 @@
+import Foundation
+import HubAirbyteProcess
+import HubConnectors
+import HubCore
+import HubCrypto
+import HubStore
+import HubSync
+import PostgresNIO
+import Testing
+import TributaryTestSupport
+
+/// Syncs of a process connector (an Airbyte source run as a process) through the queue into a
+/// real PostgreSQL: the fake source of the process runtime's tests stands in for a PyPI one.
+@Suite("Process connector syncs")
+struct ProcessSyncTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("HubAirbyteProcessTests/Fixtures/fake_source.py").path
+
+    /// Runs the fake source for any runtime, as an installed console script would be run.
+    struct FakeSourceCommand: ProcessCommandResolver {
+        func command(for runtime: ProcessRuntime) async throws -> [String] { ["/usr/bin/python3", ProcessSyncTests.script] }
+    }
+
+    static let sidecar = """
+        credentials: [api_key]
+        runtime:
+          pypi: fake-source==1.0.0
+        streams:
+          people:
+            primary_key: [id]
+            cursor_field: updated_at
+            sensitive: [name]
+        """
+
+    static func harness(client: PostgresClient, mode: String) async throws -> SyncHarness {
+        let logger = TestDatabase.logger
+        let vault = try await TestDatabase.vault(for: client)
+        let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
+        let tenant = try await TenantStore(client: client, logger: logger).create(name: "process sync test").id
+        let name = "people-\(UUID().uuidString.prefix(8).lowercased())"
+        let definition = try ConnectorDefinition(name: name, manifest: "", sidecar: sidecar)
+        #expect(definition.streamNames == ["people"] && definition.isIncremental("people"))
+        let (version, _) = try await ConnectorStore(client: client, logger: logger)
+            .register(name: name, manifest: definition.manifestText, sidecar: definition.sidecarText)
+        let connection = try await ConnectionStore(client: client, keyring: keyring, logger: logger).create(
+            tenant: tenant, connector: name, connectorVersion: version, externalAccount: "acct-1",
+            config: ["mode": .string(mode)], credentials: Secret(Array(#"{"api_key":"sk_first"}"#.utf8))
+        )
+        var harness = SyncHarness(client: client, keyring: keyring, tenant: tenant, connection: connection)
+        harness.processes = FakeSourceCommand()
+        return harness
+    }
+
+    @Test("a process connector syncs incrementally, sealed, from its state, and writes back the config it rotates")
+    func processConnectorSyncs() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await Self.harness(client: client, mode: "ok")
+            let first = try await harness.sync()
+            #expect(first.map(\.status) == [.succeeded], "\(first.map { $0.error ?? "" })")
+            #expect(first.first?.recordsWritten == 3)
+            #expect(try await harness.syncs.state(connection: harness.connection, stream: "people") == .object(["updated_at": .number(3)]))
+            // The sensitive field is sealed, never in the row in clear.
+            #expect(try await harness.count("SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)") == 3)
+            #expect(try await harness.count("""
+                SELECT count(*)::int FROM records WHERE connection_id = \(harness.connection)
+                  AND (data ? 'name' OR position(convert_to('Person', 'UTF8') in sensitive) > 0)
+                """) == 0)
+            // The source's CONTROL message rotated the credential: stored, sealed, at once.
+            let credentials = try await ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)
+                .credentials(tenant: harness.tenant, connection: harness.connection)
+            #expect(String(decoding: credentials.revealed, as: UTF8.self).contains("sk_rotated"))
+
+            // The next sync passes the state: the source resumes after it.
+            let second = try await harness.sync()
+            #expect(second.map(\.status) == [.succeeded], "\(second.map { $0.error ?? "" })")
+            let rows = try await client.query("SELECT external_id FROM records WHERE connection_id = \(harness.connection) ORDER BY external_id",
+                                              logger: harness.logger)
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            #expect(ids == ["1", "2", "3", "4", "5", "6"])
+            #expect(try await harness.syncs.state(connection: harness.connection, stream: "people") == .object(["updated_at": .number(6)]))
+        }
+    }
+
+    /// (A broken protocol line fails the same way, naming the line: `AirbyteProcessTests`.)
+    @Test("a source's own error is the run's error")
+    func processConnectorFailures() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let failing = try await Self.harness(client: client, mode: "error")
+            let runs = try await failing.sync()
+            #expect(runs.map(\.status) == [.failed])
+            #expect(runs.first?.error?.contains("The API answered 403 Forbidden for /people") == true, "\(runs.map { $0.error ?? "" })")
+        }
+    }
+}
