@@ -26,17 +26,19 @@ struct ConnectorsAddCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        var definition = try ConnectorDefinition.load(folder: path)
-        if let runtime = definition.runtime {
-            // The source's spec says which config fields are secrets: it is asked once, here.
-            let configuration = try CommandEnvironment.configuration()
-            let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
-            let source = try await ProcessConnectorRead(runtime: runtime).source(runtimes: configuration.runtimesDirectory, logger: logger)
-            definition = try definition.withSpecification(try await source.spec())
-        }
-        let (version, created) = try await CommandEnvironment.withStore { [definition] store in
+        let loaded = try ConnectorDefinition.load(folder: path)
+        let runtimes = try CommandEnvironment.configuration().runtimesDirectory
+        let (definition, version, created) = try await CommandEnvironment.withStore { store in
+            var definition = loaded
+            if let runtime = definition.runtime {
+                // The source's spec says which config fields are secrets: it is asked once, here.
+                let source = try await ProcessConnectorRead(runtime: runtime).source(runtimes: runtimes, logger: store.logger)
+                definition = try definition.withSpecification(try await source.spec())
+            }
             try await ModelCatalog(client: store.client, logger: store.logger).check(definition)
-            return try await store.connectors.register(name: definition.name, manifest: definition.manifestText, sidecar: definition.sidecarText)
+            let (version, created) = try await store.connectors.register(name: definition.name, manifest: definition.manifestText,
+                                                                         sidecar: definition.sidecarText)
+            return (definition, version, created)
         }
         if json {
             struct Output: Encodable { let name: String; let version: Int; let created: Bool; let streams: [String] }
