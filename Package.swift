@@ -157,7 +157,7 @@ let package = Package(
         .target(
             name: "HubAPI",
             dependencies: [
-                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync", "HubGraphQL",
+                "HubDatabase", "HubCore", "HubCrypto", "HubConnectors", "HubStore", "HubQueue", "HubSync", "HubGraphQL", "HubAirbyteProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

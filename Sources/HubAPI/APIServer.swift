@@ -1,3 +1,4 @@
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -40,6 +41,8 @@ public enum APIServer {
         /// Queues reported on `/metrics` even when idle (the worker pools' queues), so an
         /// autoscaler sees 0, not a missing series.
         public var knownQueues: [String] = []
+        /// Where a process connector's `check` gets its command when a connection's config is set.
+        public var processes: (any ProcessCommandResolver)?
 
         public init(host: String, port: Int, rateLimit: Double = 50, rateBurst: Double = 100,
                     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -81,7 +84,8 @@ public enum APIServer {
         GraphQLController(gateway: GraphQLGateway(client: postgres, keyring: keyring, logger: logger), body: body)
             .addRoutes(to: router.group("/graphql").add(middleware: authentication).add(middleware: rateLimit))
         RecordsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog).addRoutes(to: v1)
-        ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog, body: body).addRoutes(to: v1)
+        ConnectionsController(client: postgres, keyring: keyring, logger: logger, definitions: catalog,
+                              processes: configuration.processes, body: body).addRoutes(to: v1)
         ConnectorsController(client: postgres, logger: logger, body: body).addRoutes(to: v1)
         ModelsController(client: postgres, logger: logger, body: body, catalog: catalog).addRoutes(to: v1)
         UnifiedController(client: postgres, keyring: keyring, logger: logger, models: ModelCache(client: postgres, logger: logger)).addRoutes(to: v1)

@@ -1,4 +1,5 @@
 import Foundation
+import HubAirbyteProcess
 import HubCore
 import HubConnectors
 import HubCrypto
@@ -15,6 +16,7 @@ struct ConnectionsController: Sendable {
     let keyring: Keyring
     let logger: Logger
     let definitions: ConnectorCatalog
+    let processes: (any ProcessCommandResolver)?
     let body: RequestBody
 
     func addRoutes(to routes: RouterGroup<APIRequestContext>) {
@@ -89,7 +91,7 @@ struct ConnectionsController: Sendable {
             errors[key] = "is not a field of this request"
         }
         guard errors.isEmpty, let connector else { throw Problem.invalid(errors) }
-        let (id, _) = try await ConnectionService(client: client, keyring: keyring, catalog: definitions, logger: logger).create(
+        let (id, _) = try await ConnectionService(client: client, keyring: keyring, catalog: definitions, processes: processes, logger: logger).create(
             .init(tenant: tenant, connector: connector, version: version, account: account, config: config, scheduleSeconds: schedule)
         )
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
@@ -133,7 +135,7 @@ struct ConnectionsController: Sendable {
         }
         for key in body.keys where !["status", "schedule_seconds", "config", "connector_version"].contains(key) { errors[key] = "is not a field of this request" }
         if !errors.isEmpty { throw Problem.invalid(errors) }
-        try await ConnectionService(client: client, keyring: keyring, catalog: definitions, logger: logger).update(
+        try await ConnectionService(client: client, keyring: keyring, catalog: definitions, processes: processes, logger: logger).update(
             .init(tenant: tenant, connection: id, status: status, scheduleSeconds: schedule, config: config, connectorVersion: upgrade)
         )
         let connections = ConnectionStore(client: client, logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import HubAirbyteProcess
 import HubConnectors
 import HubCore
 import HubCrypto
@@ -19,13 +20,34 @@ public struct ConnectionService: Sendable {
     let client: PostgresClient
     let keyring: Keyring
     let catalog: ConnectorCatalog
+    /// Runs a process connector's `check` when its config is set; nil skips the check (a
+    /// process without a runtime folder).
+    let processes: (any ProcessCommandResolver)?
     let logger: Logger
 
-    public init(client: PostgresClient, keyring: Keyring, catalog: ConnectorCatalog, logger: Logger) {
+    public init(client: PostgresClient, keyring: Keyring, catalog: ConnectorCatalog, processes: (any ProcessCommandResolver)? = nil,
+                logger: Logger) {
         self.client = client
         self.keyring = keyring
         self.catalog = catalog
+        self.processes = processes
         self.logger = logger
+    }
+
+    /// A process connector's `check` with the full config: its failure is the request's, in
+    /// the source's words, before anything is stored.
+    func checkWithSource(_ definition: ConnectorDefinition, config: [String: JSONValue]) async throws {
+        guard let runtime = definition.runtime else { return }
+        guard let processes else {
+            logger.notice("no connector runtime folder here; the source's check is skipped", metadata: ["hub.connector": "\(definition.name)"])
+            return
+        }
+        let source = ProcessSource(process: AirbyteProcess(command: try await processes.command(for: runtime), limits: .init(runtime),
+                                                           logger: logger))
+        let outcome = try await source.check(config: PyValue(json: .object(config)))
+        guard outcome.succeeded else {
+            throw HubError(.invalidConfig, "\(definition.name)'s check failed: \(outcome.message ?? "the source gave no reason")")
+        }
     }
 
     /// What a new connection is made of.
@@ -65,6 +87,7 @@ public struct ConnectionService: Sendable {
         let stored = try await ConnectorStore(client: client, logger: logger).definition(name: request.connector, version: request.version)
         let definition = try await catalog.definition(name: stored.name, version: stored.version)
         let (plain, secrets) = try Self.split(request.config, definition: definition)
+        try await checkWithSource(definition, config: request.config)
         let connections = ConnectionStore(client: client, keyring: keyring, logger: logger)
         let id = try await connections.create(
             tenant: request.tenant, connector: stored.name, connectorVersion: stored.version, externalAccount: request.account,
@@ -138,6 +161,7 @@ public struct ConnectionService: Sendable {
                 }
             }
             let (newPlain, secrets) = try Self.split(merged, definition: definition)
+            if change.config != nil { try await checkWithSource(definition, config: merged) }
             plain = newPlain
             sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
         }

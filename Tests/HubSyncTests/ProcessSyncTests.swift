@@ -94,4 +94,34 @@ struct ProcessSyncTests {
             #expect(runs.first?.error?.contains("The API answered 403 Forbidden for /people") == true, "\(runs.map { $0.error ?? "" })")
         }
     }
+
+    @Test("a connection's config is checked by the source when it is set, and a failed check stores nothing")
+    func sourceChecksTheConfig() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await Self.harness(client: client, mode: "ok")
+            let info = try await harness.connections.connection(harness.connection)
+            let service = ConnectionService(client: client, keyring: harness.keyring,
+                                            catalog: ConnectorCatalog(store: ConnectorStore(client: client, logger: harness.logger)),
+                                            processes: FakeSourceCommand(), logger: harness.logger)
+            let refused = await #expect(throws: HubError.self) {
+                _ = try await service.create(.init(tenant: harness.tenant, connector: info.connector,
+                                                   config: ["mode": .string("ok"), "api_key": .string("sk_bad")]))
+            }
+            #expect(refused?.code == .invalidConfig)
+            #expect(refused?.message.hasSuffix("'s check failed: 401 Unauthorized: the api_key is not valid") == true, "\(String(describing: refused))")
+            #expect(try await harness.count("SELECT count(*)::int FROM connections WHERE tenant_id = \(harness.tenant.rawValue)") == 1)
+            _ = try await service.create(.init(tenant: harness.tenant, connector: info.connector,
+                                               config: ["mode": .string("ok"), "api_key": .string("sk_good")]))
+            // A config change is checked too; the refused one leaves the stored credentials alone.
+            let update = await #expect(throws: HubError.self) {
+                try await service.update(.init(tenant: harness.tenant, connection: harness.connection,
+                                               config: ["mode": .string("ok"), "api_key": .string("sk_bad")]))
+            }
+            #expect(update?.message.contains("check failed") == true)
+            let credentials = try await ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)
+                .credentials(tenant: harness.tenant, connection: harness.connection)
+            #expect(String(decoding: credentials.revealed, as: UTF8.self).contains("sk_first"))
+        }
+    }
 }

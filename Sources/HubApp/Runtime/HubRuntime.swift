@@ -147,6 +147,8 @@ public enum HubRuntime {
                 apiConfiguration.authFailureRate = configuration.apiAuthFailureLimit
                 apiConfiguration.authFailureBurst = configuration.apiAuthFailureLimit * 10
                 apiConfiguration.trustedProxies = configuration.trustedProxies
+                // A process connector's check runs when a connection's config is set.
+                apiConfiguration.processes = PythonEnvironments(root: configuration.runtimesDirectory, logger: logger)
                 apiConfiguration.watchedDatabase = databaseURL
                 apiConfiguration.knownQueues = configuration.workerQueues.map(\.name)
                 let api = APIServer.build(
