@@ -30,6 +30,8 @@ public struct AirbyteProcess: Sendable {
     /// a virtual environment, or an interpreter and a script.
     public let command: [String]
     public let limits: Limits
+    /// When set, the source's requests go through an egress proxy checking this policy.
+    public let egress: EgressPolicy?
     let logger: Logger
 
     public struct Limits: Sendable {
@@ -52,9 +54,10 @@ public struct AirbyteProcess: Sendable {
         }
     }
 
-    public init(command: [String], limits: Limits, logger: Logger) {
+    public init(command: [String], limits: Limits, egress: EgressPolicy? = nil, logger: Logger) {
         self.command = command
         self.limits = limits
+        self.egress = egress
         self.logger = logger
     }
 
@@ -92,16 +95,33 @@ public struct AirbyteProcess: Sendable {
         let bytes = limits.memoryMegabytes << 20
         let launched = [prlimit, "--data=\(bytes):\(bytes)", "--", program] + command.dropFirst() + arguments
 
+        guard let egress else {
+            return try await launch(launched, folder: folder, proxy: nil, handle: handle)
+        }
+        try await EgressProxy(policy: egress, logger: logger).withRunning { port in
+            try await self.launch(launched, folder: folder, proxy: "http://127.0.0.1:\(port)", handle: handle)
+        }
+    }
+
+    private func launch(_ launched: [String], folder: PrivateFolder, proxy: String?,
+                        handle: @escaping @Sendable (AirbyteMessage) async throws -> Void) async throws {
+        guard let program = command.first else { return }
         var options = PlatformOptions()
         options.processGroupID = 0
         options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: limits.grace)]
-        let environment: [Environment.Key: String] = [
+        var environment: [Environment.Key: String] = [
             "PATH": ([URL(fileURLWithPath: program).deletingLastPathComponent().path] + ["/usr/local/bin", "/usr/bin", "/bin"])
                 .joined(separator: ":"),
             "HOME": folder.path, "TMPDIR": folder.path, "LANG": "C.UTF-8",
             // Messages reach us as they are written, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
         ]
+        if let proxy {
+            // Both spellings: libraries differ in which they read. Nothing bypasses it.
+            for key in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] { environment[Environment.Key(stringLiteral: key)] = proxy }
+            environment["NO_PROXY"] = ""
+            environment["no_proxy"] = ""
+        }
         let monitor = RunMonitor()
         let (timedOut, errorTrace, stderrTail) = (monitor.timedOut, monitor.errorTrace, monitor.stderrTail)
         let limits = self.limits, logger = self.logger

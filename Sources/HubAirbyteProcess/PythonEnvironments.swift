@@ -17,12 +17,15 @@ import Glibc
 /// crash halfway leaves a folder the next install replaces.
 public struct PythonEnvironments: ProcessCommandResolver {
     public let root: String
+    /// Checked on every request of the sources run from here.
+    public let egress: EgressPolicy?
     let logger: Logger
     /// How long a process waits for another one installing the same version.
     static let lockWait: Duration = .seconds(1_800)
 
-    public init(root: String, logger: Logger) {
+    public init(root: String, egress: EgressPolicy? = nil, logger: Logger) {
         self.root = root
+        self.egress = egress
         self.logger = logger
     }
 
@@ -137,4 +140,10 @@ public struct PythonEnvironments: ProcessCommandResolver {
 /// Where a worker gets the command of a process connector's version.
 public protocol ProcessCommandResolver: Sendable {
     func command(for runtime: ProcessRuntime) async throws -> [String]
+    /// The policy the sources' requests are checked against (through `EgressProxy`).
+    var egress: EgressPolicy? { get }
+}
+
+extension ProcessCommandResolver {
+    public var egress: EgressPolicy? { nil }
 }

@@ -43,7 +43,7 @@ public struct ConnectionService: Sendable {
             return
         }
         let source = ProcessSource(process: AirbyteProcess(command: try await processes.command(for: runtime), limits: .init(runtime),
-                                                           logger: logger))
+                                                           egress: processes.egress, logger: logger))
         let outcome = try await source.check(config: PyValue(json: .object(config)))
         guard outcome.succeeded else {
             throw HubError(.invalidConfig, "\(definition.name)'s check failed: \(outcome.message ?? "the source gave no reason")")

@@ -21,7 +21,7 @@ extension StreamSync {
             throw HubError(.invalidConfiguration, "connector \(definition.name) runs as a process, and this worker has no connector runtime folder")
         }
         let command = try await processes.command(for: runtime)
-        let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), logger: context.logger))
+        let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), egress: processes.egress, logger: context.logger))
         let stream = arguments.stream
         let catalog = Self.configuredCatalog(stream: stream, definition: definition, incremental: incremental)
         let states: PyValue? = state.map { saved in

@@ -198,6 +198,31 @@ struct AirbyteProcessTests {
         let messages = try await read(Self.source(stderrBytes: 4_096), Self.config("stderr_flood"))
         #expect(messages.filter { if case .record = $0 { true } else { false } }.count == 3)
     }
+
+    @Test func theSourcesRequestsGoThroughTheEgressPolicy() async throws {
+        var config = PyDict()
+        config["mode"] = .string("fetch")
+        config["urls"] = .list([.string("http://127.0.0.1:{port}/a"), .string("http://169.254.169.254/latest/meta-data/"),
+                                .string("https://169.254.169.254/latest/meta-data/")])
+        func fetch(_ policy: EgressPolicy) async throws -> [String] {
+            var limits = AirbyteProcess.Limits(timeout: .seconds(60), memoryMegabytes: 512)
+            limits.grace = .seconds(1)
+            let process = AirbyteProcess(command: ["/usr/bin/python3", Self.script], limits: limits, egress: policy, logger: Logger(label: "test"))
+            let collected = Collected()
+            try await process.run("read", .init(config: .dict(config), catalog: .dict(PyDict()))) { collected.append($0) }
+            return collected.all.compactMap { if case .log(_, let text) = $0 { text } else { nil } }
+        }
+        // Loopback and the cloud metadata address are refused by default, over http and https.
+        let refused = try await fetch(EgressPolicy())
+        #expect(refused.count == 3, "\(refused)")
+        #expect(refused.allSatisfy { $0.hasPrefix("failed ") && $0.contains("403") }, "\(refused)")
+        // An operator allowing loopback lets the local server answer; metadata stays refused.
+        let allowed = try await fetch(EgressPolicy(allowed: try EgressPolicy.parseAllowList("127.0.0.1/32")))
+        // The server saw the absolute-form target a proxy forwards: the request went through it.
+        #expect(allowed.first?.hasPrefix("fetched http://127.0.0.1:") == true && allowed.first?.contains(": hello from http://127.0.0.1:") == true,
+                "\(allowed)")
+        #expect(allowed.dropFirst().allSatisfy { $0.hasPrefix("failed ") && $0.contains("403") }, "\(allowed)")
+    }
 }
 
 /// A value shared between a test and the closures it hands the runtime.

@@ -60,7 +60,9 @@ public struct HubConfiguration: Sendable {
     public var retention = RetentionPolicy()
 
     /// The transport every sync and read uses, behind this configuration's egress policy.
-    public var transport: AsyncHTTPTransport { AsyncHTTPTransport(egress: EgressPolicy(allowed: egressAllow)) }
+    public var transport: AsyncHTTPTransport { AsyncHTTPTransport(egress: egress) }
+    /// The egress policy: the engine's requests and process connectors' (through their proxy).
+    public var egress: EgressPolicy { EgressPolicy(allowed: egressAllow) }
 
     public init(
         databaseURL: DatabaseURL? = nil, databaseMaxConnections: Int = 20, dataDirectory: String = ".tributary",

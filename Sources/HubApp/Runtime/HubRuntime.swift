@@ -135,7 +135,7 @@ public enum HubRuntime {
             do { kek = try MasterKey.load(configuration) } catch let error as HubError { kek = UnavailableKeyEncryptionKey(error: error) }
             let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: postgres, vault: vaultClient, logger: logger))
             let extra = companions(StoreContext(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport,
-                                                   runtimesDirectory: configuration.runtimesDirectory))
+                                                   runtimesDirectory: configuration.runtimesDirectory, egress: configuration.egress))
             // A group stops its services in reverse order: what the roles depend on goes first in
             // the list, so it stops last (a sync in flight never loses the API it reads).
             var services = extra.dependencies
@@ -148,7 +148,8 @@ public enum HubRuntime {
                 apiConfiguration.authFailureBurst = configuration.apiAuthFailureLimit * 10
                 apiConfiguration.trustedProxies = configuration.trustedProxies
                 // A process connector's check runs when a connection's config is set.
-                apiConfiguration.processes = PythonEnvironments(root: configuration.runtimesDirectory, logger: logger)
+                apiConfiguration.processes = PythonEnvironments(root: configuration.runtimesDirectory, egress: configuration.egress,
+                                                                 logger: logger)
                 apiConfiguration.watchedDatabase = databaseURL
                 apiConfiguration.knownQueues = configuration.workerQueues.map(\.name)
                 let api = APIServer.build(
@@ -160,7 +161,7 @@ public enum HubRuntime {
             if roles.contains(.worker) {
                 var handlers = MaintenanceJobs.handlers(client: postgres, keyring: keyring, retention: configuration.jobRetention,
                                                        policy: configuration.retention, logger: logger)
-                let processes = PythonEnvironments(root: configuration.runtimesDirectory, logger: logger)
+                let processes = PythonEnvironments(root: configuration.runtimesDirectory, egress: configuration.egress, logger: logger)
                 handlers.merge(SyncJobs.handlers(client: postgres, keyring: keyring, logger: logger, transport: configuration.transport,
                                                  processes: processes)) { first, _ in first }
                 let worker = WorkerPool(

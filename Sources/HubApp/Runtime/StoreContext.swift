@@ -19,6 +19,10 @@ public struct StoreContext: Sendable {
     public var transport = AsyncHTTPTransport()
     /// Where process connectors are installed, for syncs run from here.
     public var runtimesDirectory: String?
+    /// The egress policy process connectors run under from here.
+    public var egress: EgressPolicy?
+    /// How process connectors run from here: installed under `runtimesDirectory`, behind `egress`.
+    public var processes: PythonEnvironments? { runtimesDirectory.map { PythonEnvironments(root: $0, egress: egress, logger: logger) } }
 
     public var tenants: TenantStore { TenantStore(client: client, logger: logger) }
     public var keys: KeyAdministration { KeyAdministration(client: client, keyring: keyring, logger: logger) }
@@ -34,7 +38,7 @@ public struct StoreContext: Sendable {
     /// --local` needs no separate worker.
     public func withLocalSyncWorker<T: Sendable>(slots: Int = 4, _ body: @Sendable () async throws -> T) async throws -> T {
         let handlers = SyncJobs.handlers(client: client, keyring: keyring, logger: logger, transport: transport,
-                                         processes: runtimesDirectory.map { PythonEnvironments(root: $0, logger: logger) })
+                                         processes: processes)
         let worker = WorkerPool(
             client: client, configuration: WorkerConfiguration(queues: [.init(name: SyncJobs.queue, slots: slots, grouped: true)]),
             handlers: handlers, logger: logger
@@ -72,7 +76,7 @@ extension HubRuntime {
                     }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, logger: logger))
                     return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport,
-                                                     runtimesDirectory: configuration.runtimesDirectory))
+                                                     runtimesDirectory: configuration.runtimesDirectory, egress: configuration.egress))
                 }
                 return try await PostgresClient.withRunning(vaultURL, maximumConnections: 4, logger: logger) { vault in
                     let vaultStatus = try await MigrationRunner.vault.status(on: vault, logger: logger)
@@ -80,7 +84,7 @@ extension HubRuntime {
                     if let problem = try await VaultSplit.layoutProblem(main: client, vault: vault, logger: logger) { throw problem }
                     let keyring = Keyring(kek: kek, repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
                     return try await body(StoreContext(client: client, keyring: keyring, logger: logger, transport: configuration.transport,
-                                                     runtimesDirectory: configuration.runtimesDirectory))
+                                                     runtimesDirectory: configuration.runtimesDirectory, egress: configuration.egress))
                 }
             }
         }

@@ -56,7 +56,7 @@ struct ConnectionsCreateCommand: AsyncParsableCommand {
         }
         let (id, definitionVersion) = try await CommandEnvironment.withStore { store in
             let service = ConnectionService(client: store.client, keyring: store.keyring, catalog: ConnectorCatalog(store: store.connectors),
-                                            processes: store.runtimesDirectory.map { PythonEnvironments(root: $0, logger: store.logger) },
+                                            processes: store.processes,
                                             logger: store.logger)
             return try await service.create(.init(tenant: tenantID, connector: connector, version: version, account: account,
                                                   config: config.entries.reduce(into: [:]) { $0[$1.key.text] = $1.value.json },

@@ -28,12 +28,13 @@ struct ProcessConnectorRead {
 
     /// The installed source (installing it first, with a line on stderr, when needed).
     func source(runtimes: String, logger: Logger) async throws -> ProcessSource {
-        let environments = PythonEnvironments(root: runtimes, logger: logger)
+        let egress = try EgressPolicy.fromEnvironment(ProcessInfo.processInfo.environment)
+        let environments = PythonEnvironments(root: runtimes, egress: egress, logger: logger)
         if !environments.isInstalled(runtime) {
             FileHandle.standardError.write(Data("installing \(runtime.requirement) into \(runtimes) (once per version; pip takes a minute)…\n".utf8))
         }
         let command = try await environments.command(for: runtime)
-        return ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), logger: logger))
+        return ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), egress: egress, logger: logger))
     }
 
     /// Installs the source if needed, discovers its streams unless a catalog is given, reads,

@@ -79,6 +79,33 @@ def main():
         sys.stdout.flush()
         time.sleep(600)
         return 0
+    if mode == "fetch":
+        # Requests through whatever proxy the environment names, as requests and urllib do.
+        import http.server
+        import threading
+        import urllib.request
+
+        class Hello(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"hello from " + self.path.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        for url in config["urls"]:
+            url = url.replace("{port}", str(server.server_address[1]))
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    log("fetched %s: %s" % (url, answer.read().decode()))
+            except Exception as error:
+                log("failed %s: %s" % (url, error))
+        return 0
     if mode == "stderr_flood":
         for i in range(20000):
             sys.stderr.write("noise line %d with some padding to make it longer\n" % i)
