@@ -83,10 +83,12 @@ let package = Package(
         ),
         // The second connector runtime: Airbyte sources published on PyPI, installed into a
         // virtual environment each and run as processes speaking the Airbyte protocol.
+        // prctl(2) for the process runtime: a variadic C function Swift can't call directly.
+        .target(name: "CProcessShims"),
         .target(
             name: "HubAirbyteProcess",
             dependencies: [
-                "HubCore", "HubConnectors",
+                "HubCore", "HubConnectors", "CProcessShims",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 // The egress proxy a source's requests go through.
@@ -268,7 +270,7 @@ let package = Package(
         .testTarget(name: "HubCoreTests", dependencies: ["HubCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HubAirbyteProcessTests",
-            dependencies: ["HubAirbyteProcess", "HubConnectors", "HubCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HubAirbyteProcess", "HubConnectors", "HubCore", "CProcessShims", .product(name: "Logging", package: "swift-log")],
             // Read in place by path (#filePath): the fake source runs from the checkout.
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

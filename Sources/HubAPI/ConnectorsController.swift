@@ -71,6 +71,12 @@ struct ConnectorsController: Sendable {
         let definition: ConnectorDefinition
         do {
             definition = try ConnectorDefinition(name: name, manifest: manifest, sidecar: sidecar)
+            // A process connector's spec says which fields are secrets: without it, only the
+            // sidecar's list would be sealed. Its manifest is the spec the source printed.
+            if definition.runtime != nil, definition.connectionSpecification == nil {
+                throw HubError(.invalidInput, "a process connector (hub.yaml runtime) is registered with its source's spec as its manifest "
+                               + "(the JSON `spec` prints under connectionSpecification); `tributary connectors add` asks the source for it")
+            }
             try await ModelCatalog(client: client, logger: logger).check(definition)
         } catch let error as HubError where error.code == .invalidInput {
             throw Problem(status: .unprocessableContent, code: .invalidConnector, title: "Invalid connector", detail: error.message)

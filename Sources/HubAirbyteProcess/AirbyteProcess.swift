@@ -1,3 +1,4 @@
+import CProcessShims
 import Foundation
 import HubConnectors
 import HubCore
@@ -79,6 +80,10 @@ public struct AirbyteProcess: Sendable {
     /// it wrote one, is the message), or the first error of `handle` or of the protocol.
     public func run(_ verb: String, _ inputs: Inputs = Inputs(),
                     handle: @escaping @Sendable (AirbyteMessage) async throws -> Void) async throws {
+        // The source runs as our user: without this it could read /proc/<us>/environ (the
+        // database URLs, a key given by environment) or attach to us. Not dumpable, our /proc
+        // files belong to root. Process-wide and idempotent; it also turns off our core dumps.
+        _ = hub_set_not_dumpable()
         let folder = try PrivateFolder()
         defer { folder.remove() }
         var arguments = [verb]
@@ -153,7 +158,9 @@ public struct AirbyteProcess: Sendable {
                     return true
                 }
                 group.addTask {
-                    var lines = LineSplitter(maxLineBytes: .max)
+                    // A progress bar redraws with \r and may never end a line: split there too, and
+                    // cut a line that grows past the cap rather than hold it.
+                    var lines = LineSplitter(maxLineBytes: 8 << 10, truncating: true)
                     for try await buffer in execution.standardError {
                         let complete = buffer.withUnsafeBytes { (try? lines.append($0)) ?? [] }
                         for line in complete {
@@ -165,12 +172,14 @@ public struct AirbyteProcess: Sendable {
                 }
                 // The watchdog: past the timeout the whole group gets TERM, then KILL; a process
                 // that left the group but still holds a pipe can't keep the run waiting either.
+                let pid = execution.processIdentifier.value
                 group.addTask {
                     try await Task.sleep(for: limits.timeout)
                     timedOut.withLock { $0 = true }
-                    try? execution.send(signal: .terminate, toProcessGroup: true)
+                    // The process itself too: it may have moved to a group of its own.
+                    Self.signal(pid, SIGTERM)
                     try await Task.sleep(for: limits.grace)
-                    try? execution.send(signal: .kill, toProcessGroup: true)
+                    Self.signal(pid, SIGKILL)
                     throw ConnectorProcessFailure("did not finish within \(Self.describe(limits.timeout)) and was ended (runtime.timeout)")
                 }
                 var streamsOpen = 2
@@ -178,6 +187,18 @@ public struct AirbyteProcess: Sendable {
                     if wasStream { streamsOpen -= 1 }
                 }
                 group.cancelAll()
+                // Its output is closed: the source exits now, or is ended after the grace period
+                // (one that closed its output and sleeps must not hold the slot). Once it has
+                // exited, and before it is reaped (so the group's number can't be anyone
+                // else's), whatever is left of its group is killed.
+                let deadline = ContinuousClock.now + limits.grace
+                while !Self.hasExited(pid), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+                if !Self.hasExited(pid) {
+                    Self.signal(pid, SIGTERM)
+                    let end = ContinuousClock.now + limits.grace
+                    while !Self.hasExited(pid), ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
+                }
+                Self.signal(pid, SIGKILL)
             }
         }
         if timedOut.withLock({ $0 }) {
@@ -192,11 +213,24 @@ public struct AirbyteProcess: Sendable {
             if stderrTail.withLock({ $0.sawMemoryError }) {
                 throw ConnectorProcessFailure("ran out of its memory limit of \(limits.memoryMegabytes) MB (runtime.memory_mb) and exited with status \(code)")
             }
-            let reason = errorTrace.withLock { $0 }
+            let reason = errorTrace.withLock { $0 }.map { $0.count > 2_000 ? $0.prefix(2_000) + "…" : $0 }
             throw ConnectorProcessFailure("exited with status \(code)" + (reason.map { ": \($0)" } ?? "; its log above says why"))
         case .signaled(let signal):
             throw ConnectorProcessFailure("was killed by signal \(signal)")
         }
+    }
+
+    /// Sends a signal to the process and to its process group.
+    static func signal(_ pid: pid_t, _ signal: Int32) {
+        _ = kill(pid, signal)
+        _ = kill(-pid, signal)
+    }
+
+    /// Whether the process has exited (a zombie not yet reaped, or gone).
+    static func hasExited(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     static func describe(_ duration: Duration) -> String {
@@ -229,23 +263,33 @@ public struct ConnectorProcessFailure: Error, Sendable, CustomStringConvertible 
 /// line's length so a source writing without newlines can't grow our memory.
 struct LineSplitter {
     let maxLineBytes: Int
+    /// Text for the log (stderr, pip): `\r` ends a line too, and a line past the cap is cut
+    /// and handed on rather than refused.
+    let truncating: Bool
     private var pending: [UInt8] = []
 
-    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+    init(maxLineBytes: Int, truncating: Bool = false) {
+        self.maxLineBytes = maxLineBytes
+        self.truncating = truncating
+    }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) throws -> [[UInt8]] {
         var lines: [[UInt8]] = []
         var start = 0
-        for index in 0..<bytes.count where bytes[index] == 0x0A {
+        for index in 0..<bytes.count where bytes[index] == 0x0A || (truncating && bytes[index] == 0x0D) {
             pending.append(contentsOf: bytes[start..<index])
             if pending.last == 0x0D { pending.removeLast() }
-            lines.append(pending)
+            if !(truncating && pending.isEmpty) { lines.append(pending) }
             pending.removeAll(keepingCapacity: true)
             start = index + 1
         }
         pending.append(contentsOf: bytes[start..<bytes.count])
         if pending.count > maxLineBytes {
-            throw ConnectorProcessFailure("wrote a line longer than \(maxLineBytes >> 20) MiB; an Airbyte message must fit on one line of that size")
+            guard truncating else {
+                throw ConnectorProcessFailure("wrote a line longer than \(maxLineBytes >> 20) MiB; an Airbyte message must fit on one line of that size")
+            }
+            lines.append(Array(pending.prefix(maxLineBytes)))
+            pending.removeAll(keepingCapacity: true)
         }
         return lines
     }

@@ -29,14 +29,18 @@ public struct PythonEnvironments: ProcessCommandResolver {
         self.logger = logger
     }
 
+    /// `package==version`, lower-cased: `==` can't be part of either, so two pins never share
+    /// a folder (`foo-1` 2 and `foo` 1-2 would, joined by a dash).
+    static func folderName(_ runtime: ProcessRuntime) -> String { "\(runtime.package.lowercased())==\(runtime.version)" }
+
     /// Whether the runtime's version is installed here already.
     public func isInstalled(_ runtime: ProcessRuntime) -> Bool {
-        FileManager.default.fileExists(atPath: "\(root)/\(runtime.package.lowercased())-\(runtime.version)/.tributary-installed")
+        FileManager.default.fileExists(atPath: "\(root)/\(Self.folderName(runtime))/.tributary-installed")
     }
 
     /// The command that starts the runtime's source, installing it first when needed.
     public func command(for runtime: ProcessRuntime) async throws -> [String] {
-        let folder = "\(root)/\(runtime.package.lowercased())-\(runtime.version)"
+        let folder = "\(root)/\(Self.folderName(runtime))"
         let script = "\(folder)/bin/\(runtime.entrypoint)"
         let marker = "\(folder)/.tributary-installed"
         if FileManager.default.fileExists(atPath: marker) { return try Self.found(script, runtime: runtime, in: folder) }
@@ -95,7 +99,7 @@ public struct PythonEnvironments: ProcessCommandResolver {
             executable, arguments: Arguments(arguments), environment: .custom(environment), workingDirectory: FilePath(root),
             input: .none, output: .sequence, error: .combinedWithOutput
         ) { execution in
-            var lines = LineSplitter(maxLineBytes: .max)
+            var lines = LineSplitter(maxLineBytes: 8 << 10, truncating: true)
             for try await buffer in execution.standardOutput {
                 for line in buffer.withUnsafeBytes({ (try? lines.append($0)) ?? [] }) {
                     let text = String(decoding: line, as: UTF8.self)

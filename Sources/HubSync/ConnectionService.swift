@@ -16,6 +16,8 @@ public struct ConnectionService: Sendable {
     public static let scheduleRange = 60...31_536_000
     /// Longest external account name.
     public static let maxAccountLength = 200
+    /// Longest a process connector's `check` may take within a request.
+    static let checkTimeout: Duration = .seconds(120)
 
     let client: PostgresClient
     let keyring: Keyring
@@ -42,9 +44,19 @@ public struct ConnectionService: Sendable {
             logger.notice("no connector runtime folder here; the source's check is skipped", metadata: ["hub.connector": "\(definition.name)"])
             return
         }
-        let source = ProcessSource(process: AirbyteProcess(command: try await processes.command(for: runtime), limits: .init(runtime),
+        // A check is part of a request: it gets two minutes at most, whatever a sync may take.
+        var limits = AirbyteProcess.Limits(runtime)
+        limits.timeout = min(limits.timeout, Self.checkTimeout)
+        let source = ProcessSource(process: AirbyteProcess(command: try await processes.command(for: runtime), limits: limits,
                                                            egress: processes.egress, logger: logger))
-        let outcome = try await source.check(config: PyValue(json: .object(config)))
+        let outcome: (succeeded: Bool, message: String?)
+        do {
+            outcome = try await source.check(config: PyValue(json: .object(config)))
+        } catch let failure as ConnectorProcessFailure {
+            throw HubError(.invalidConfig, "\(definition.name)'s check could not run: \(failure.message)")
+        } catch let violation as ProtocolViolation {
+            throw HubError(.invalidConfig, "\(definition.name)'s check could not run: \(violation)")
+        }
         guard outcome.succeeded else {
             throw HubError(.invalidConfig, "\(definition.name)'s check failed: \(outcome.message ?? "the source gave no reason")")
         }
@@ -156,7 +168,11 @@ public struct ConnectionService: Sendable {
                     guard case .object(let old)? = try? JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) else {
                         throw HubError(.storedDataInvalid, "connection \(id)'s stored credentials are not a JSON object")
                     }
-                    try Self.checkCarriedOver(carried.filter { old[$0] != nil }, from: stored, to: merged, definition: definition)
+                    // Moving to another version may move requests too: its URLs may read fields the
+                    // running version's do not.
+                    let running = change.connectorVersion.map { $0 != info.connectorVersion } == true
+                        ? try await catalog.definition(name: info.connector, version: info.connectorVersion) : nil
+                    try Self.checkCarriedOver(carried.filter { old[$0] != nil }, from: stored, to: merged, definition: definition, running: running)
                     for (key, value) in old where merged[key] == nil { merged[key] = value }
                 }
             }
@@ -181,11 +197,22 @@ public struct ConnectionService: Sendable {
     /// requests go alone: a change to a field the connector's URLs read (a `base_url`, a
     /// subdomain) must send the credentials again, or whoever may edit the connection could
     /// point it at a host of their own and have the next sync hand that host the credentials.
+    /// `running` is the version the connection runs now, when the change moves it to
+    /// `definition`: a field the new version's URLs read and the running one's did not counts
+    /// as changed, whatever its value.
     static func checkCarriedOver(_ carried: Set<String>, from stored: [String: JSONValue], to merged: [String: JSONValue],
-                                 definition: ConnectorDefinition) throws {
+                                 definition: ConnectorDefinition, running: ConnectorDefinition? = nil) throws {
         guard !carried.isEmpty else { return }
         let credentials = definition.credentialFields
-        let changed = Set(stored.keys).union(merged.keys).filter { !credentials.contains($0) && stored[$0] != merged[$0] }
+        var changed = Set(stored.keys).union(merged.keys).filter { !credentials.contains($0) && stored[$0] != merged[$0] }
+        if let running {
+            let present = Set(merged.keys).subtracting(credentials)
+            switch (running.requestDestinations, definition.requestDestinations) {
+            case (.fields(let before), .fields(let after)): changed.formUnion(after.subtracting(before).intersection(present))
+            case (.anyField, .fields), (.anyField, .anyField): break
+            case (.fields, .anyField): changed.formUnion(present)
+            }
+        }
         let moved = definition.requestDestinations.affected(by: changed)
         guard !moved.isEmpty else { return }
         let fields = moved.sorted().map { "config.\($0)" }.joined(separator: ", ")

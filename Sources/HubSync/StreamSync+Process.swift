@@ -7,6 +7,7 @@ import HubQueue
 import HubStore
 import Logging
 import PostgresNIO
+import Synchronization
 
 extension StreamSync {
     /// The `sync.stream` job of a process connector: runs the source's `read` for this one
@@ -38,6 +39,9 @@ extension StreamSync {
         let updater = ConfigWriteBack(client: client, keyring: keyring, definition: definition, tenant: arguments.tenant,
                                       connection: arguments.connection, logger: context.logger)
         let logger = context.logger
+        // A stream the source says it did not finish must not complete: a full pass would mark
+        // every record it did not get to as deleted.
+        let reported = FirstFailure()
         return try await batch.withBackgroundCommits {
             try await source.read(config: config, catalog: catalog, state: incremental ? states : nil) { message in
                 try context.checkCancellation()
@@ -54,12 +58,21 @@ extension StreamSync {
                     throw HubError(.invalidInput, "the source wrote a GLOBAL or LEGACY state; Tributary keeps per-stream states only "
                                    + "(a source with a shared, CDC-style state is not supported yet)")
                 case .configUpdate(let updated):
+                    // Written only while this attempt still holds the job (a fenced no-op first).
+                    try await context.withTransaction { _ in }
                     try await updater.write(updated)
+                case .error(let text, let name) where name == nil || name == stream:
+                    reported.record(text)
+                case .streamStatus(let name, "INCOMPLETE") where name == stream:
+                    reported.record("the source reported the stream INCOMPLETE")
                 case .log(let level, let text):
                     logger.debug("\(text)", metadata: ["hub.connector.level": "\(level)"])
                 case .streamStatus, .error, .otherTrace, .spec, .catalog, .connectionStatus:
                     break
                 }
+            }
+            if let reason = reported.first {
+                throw ConnectorProcessFailure("exited 0 but did not finish stream \(stream): \(reason.prefix(2_000))")
             }
             try await batch.finish()
             return .completed
@@ -96,16 +109,40 @@ struct ConfigWriteBack: Sendable {
     let connection: UUID
     let logger: Logger
 
+    /// Only credential fields are taken: a source may rotate a token, not move the connection
+    /// (a new `base_url` from a source would carry the credentials elsewhere).
     func write(_ updated: PyValue) async throws {
         guard case .object(let fields) = updated.json else {
             throw HubError(.invalidInput, "the source's CONTROL config update is not a JSON object")
         }
-        let (plain, secrets) = try ConnectionService.split(fields, definition: definition)
-        let sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(secrets))))
-        guard try await ConnectionStore(client: client, keyring: keyring, logger: logger)
-            .update(tenant: tenant, connection: connection, config: plain, credentials: sealed, status: nil, scheduleSeconds: nil) else {
+        let store = ConnectionStore(client: client, keyring: keyring, logger: logger)
+        let info = try await store.connection(connection, tenant: tenant)
+        let existing = try await store.credentials(for: info)
+        var credentials: [String: JSONValue] = [:]
+        if !existing.revealed.isEmpty, case .object(let old) = try JSONDecoder().decode(JSONValue.self, from: Data(existing.revealed)) {
+            credentials = old
+        }
+        let secretFields = definition.credentialFields
+        var ignored: [String] = []
+        for (key, value) in fields {
+            if secretFields.contains(key) { credentials[key] = value } else if info.config.objectValue?[key] != value { ignored.append(key) }
+        }
+        if !ignored.isEmpty {
+            logger.warning("the source's config update changed fields that are not credentials; they are not stored",
+                           metadata: ["hub.sync.connection": "\(connection)", "hub.sync.fields": "\(ignored.sorted())"])
+        }
+        let sealed = Secret(Array(try JSONEncoder().encode(JSONValue.object(credentials))))
+        guard try await store.update(tenant: tenant, connection: connection, config: info.config.objectValue ?? [:], credentials: sealed,
+                                     status: nil, scheduleSeconds: nil) else {
             throw HubError(.notFound, "connection \(connection) was deleted during its sync")
         }
-        logger.notice("the source updated its config; stored sealed", metadata: ["hub.sync.connection": "\(connection)"])
+        logger.notice("the source rotated its credentials; stored sealed", metadata: ["hub.sync.connection": "\(connection)"])
     }
+}
+
+/// The first failure a source reported for the stream, kept across the read's messages.
+final class FirstFailure: Sendable {
+    private let reason = Mutex<String?>(nil)
+    func record(_ text: String) { reason.withLock { $0 = $0 ?? text } }
+    var first: String? { reason.withLock { $0 } }
 }

@@ -1,3 +1,4 @@
+import CProcessShims
 import Foundation
 import HubAirbyteProcess
 import HubConnectors
@@ -99,6 +100,12 @@ struct AirbyteProcessTests {
         guard case .dict(let environ)? = report["environ"] else { Issue.record("no environ"); return }
         #expect(Set(environ.keys.compactMap { if case .string(let key) = $0 { key } else { nil } })
                 .isSubset(of: ["PATH", "HOME", "TMPDIR", "LANG", "PYTHONUNBUFFERED", "LC_CTYPE"]))
+        // Nor can it read ours from /proc: the runner is not dumpable. (Root reads any process's
+        // files whatever the flag: run workers as a user of their own, as the image does.)
+        #expect(hub_is_dumpable() == 0)
+        if geteuid() != 0, case .string(let parent)? = report["parent_environ"] {
+            #expect(parent.hasPrefix("unreadable"), "the source read the worker's environment")
+        }
         #expect(report["config_mode"] == .string("0o600"))
         #expect(report["folder_mode"] == .string("0o700"))
         // The memory limit is set on the source itself.
@@ -178,6 +185,15 @@ struct AirbyteProcessTests {
         let pid = try #require(Self.grandchild(in: collected.all))
         for _ in 0..<50 where Self.alive(pid) { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!Self.alive(pid), "the source's own child outlived the cancelled run")
+    }
+
+    @Test func aSourceThatClosesItsOutputAndSleepsIsEndedAfterTheGrace() async throws {
+        let started = ContinuousClock.now
+        let error = await #expect(throws: ConnectorProcessFailure.self) {
+            try await Self.source(timeout: .seconds(600), grace: .seconds(1)).read(config: Self.config("close_and_sleep"), catalog: .dict(PyDict()), state: nil) { _ in }
+        }
+        #expect(error?.message.contains("killed by signal") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 
     @Test func aSourceOverItsMemoryLimitFailsSayingSo() async throws {

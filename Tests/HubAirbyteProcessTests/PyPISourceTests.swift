@@ -22,7 +22,7 @@ struct PyPISourceTests {
         async let second = environments.command(for: Self.faker)
         let (command, again) = try await (first, second)
         #expect(command == again)
-        #expect(command.first?.hasSuffix("/airbyte-source-faker-7.2.1/bin/source-faker") == true)
+        #expect(command.first?.hasSuffix("/airbyte-source-faker==7.2.1/bin/source-faker") == true)
 
         let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(Self.faker), logger: Logger(label: "test")))
         guard case .dict(let spec) = try await source.spec(), case .dict(let properties)? = spec["properties"] else {
@@ -65,7 +65,8 @@ struct PyPISourceTests {
     @Test func namesThatWouldBeOptionsOrPathsAreRefused() {
         for (package, version, entrypoint) in [("--index-url=http://evil.example", "1.0", nil), ("airbyte-source-x", "1.0 --pre", nil),
                                               ("airbyte-source-x", ">=1.0", nil), ("../../etc", "1.0", nil),
-                                              ("airbyte-source-x", "1.0", "../../bin/sh"), ("airbyte-source-x", "1.0", "-c")] as [(String, String, String?)] {
+                                              ("airbyte-source-x", "1.0", "../../bin/sh"), ("airbyte-source-x", "1.0", "-c"),
+                                              ("airbyte-source-x\n", "1.0", nil), ("airbyte-source-x", "1.0\n", nil)] as [(String, String, String?)] {
             #expect(throws: ManifestError.self, "\(package) \(version) \(entrypoint ?? "")") {
                 try ProcessRuntime(package: package, version: version, entrypoint: entrypoint)
             }

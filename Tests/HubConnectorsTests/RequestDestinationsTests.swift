@@ -72,6 +72,29 @@ struct RequestDestinationsTests {
                         path: "/{{ config | tojson }}"
             """)
         #expect(whole == .anyField)
+        for tricky in ["{{ config.items() | list }}", "{{ config.get('ho' ~ 'st') }}", "{{ config.values() }}"] {
+            let scanned = try Self.destinations(requester: """
+                            type: HttpRequester
+                            url_base: "https://api.example.com"
+                            path: "/\(tricky)"
+                """)
+            #expect(scanned == .anyField, "\(tricky)")
+        }
+    }
+
+    @Test func aNextPageCursorAndAWindowCountToo() throws {
+        let scanned = try Self.destinations(requester: """
+                        type: HttpRequester
+                        url_base: "https://api.example.com"
+                        path: "/items/{{ stream_interval.start_time }}"
+                  paginator:
+                    type: DefaultPaginator
+                    pagination_strategy: {type: CursorPagination, cursor_value: "{{ config['next_host'] }}/page"}
+                    page_token_option: {type: RequestPath}
+            """)
+        // The window reads the config's start date: every field the manifest reads counts.
+        guard case .fields(let fields) = scanned else { Issue.record("\(scanned)"); return }
+        #expect(fields.contains("next_host"))
     }
 
     @Test func aFixedURLLetsEveryChangeKeepTheCredentials() throws {

@@ -59,7 +59,7 @@ struct ProcessConnectorCommandTests {
         let catalog = #"{"streams": [{"stream": {"name": "users", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}"#
         try catalog.write(toFile: scratch + "/catalog.json", atomically: true, encoding: .utf8)
         let own = Process()
-        own.executableURL = URL(fileURLWithPath: Self.runtimes + "/airbyte-source-faker-7.2.1/bin/source-faker")
+        own.executableURL = URL(fileURLWithPath: Self.runtimes + "/airbyte-source-faker==7.2.1/bin/source-faker")
         own.arguments = ["read", "--config", scratch + "/config.json", "--catalog", scratch + "/catalog.json"]
         let pipe = Pipe()
         own.standardOutput = pipe

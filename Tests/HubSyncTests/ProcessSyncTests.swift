@@ -32,10 +32,11 @@ struct ProcessSyncTests {
             sensitive: [name]
         """
 
-    static func harness(client: PostgresClient, mode: String) async throws -> SyncHarness {
+    /// Harnesses sharing a database share a keyring: each one's worker may take the other's jobs.
+    static func harness(client: PostgresClient, mode: String, keyring shared: Keyring? = nil) async throws -> SyncHarness {
         let logger = TestDatabase.logger
         let vault = try await TestDatabase.vault(for: client)
-        let keyring = Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
+        let keyring = try shared ?? Keyring(kek: try TestKeys.kek(), repository: PostgresDataKeyRepository(client: client, vault: vault, logger: logger))
         let tenant = try await TenantStore(client: client, logger: logger).create(name: "process sync test").id
         let name = "people-\(UUID().uuidString.prefix(8).lowercased())"
         let definition = try ConnectorDefinition(name: name, manifest: "", sidecar: sidecar)
@@ -70,6 +71,8 @@ struct ProcessSyncTests {
             let credentials = try await ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)
                 .credentials(tenant: harness.tenant, connection: harness.connection)
             #expect(String(decoding: credentials.revealed, as: UTF8.self).contains("sk_rotated"))
+            // The same message's base_url is not a credential: a source can't move the connection.
+            #expect(try await harness.connections.connection(harness.connection).config.objectValue?["base_url"] == nil)
 
             // The next sync passes the state: the source resumes after it.
             let second = try await harness.sync()
@@ -84,14 +87,21 @@ struct ProcessSyncTests {
     }
 
     /// (A broken protocol line fails the same way, naming the line: `AirbyteProcessTests`.)
-    @Test("a source's own error is the run's error")
+    @Test("a source's own error is the run's error; a stream it left incomplete fails")
     func processConnectorFailures() async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
             let failing = try await Self.harness(client: client, mode: "error")
-            let runs = try await failing.sync()
+            let incomplete = try await Self.harness(client: client, mode: "incomplete", keyring: failing.keyring)
+            async let failingRuns = failing.sync()
+            async let incompleteRuns = incomplete.sync(fullRefresh: true)
+            let (runs, partial) = try await (failingRuns, incompleteRuns)
             #expect(runs.map(\.status) == [.failed])
             #expect(runs.first?.error?.contains("The API answered 403 Forbidden for /people") == true, "\(runs.map { $0.error ?? "" })")
+            // A stream the source left INCOMPLETE fails even when it exits 0: a full pass would
+            // otherwise mark what it did not get to as deleted.
+            #expect(partial.map(\.status) == [.failed])
+            #expect(partial.first?.error?.contains("did not finish stream people") == true, "\(partial.map { $0.error ?? "" })")
         }
     }
 

@@ -16,13 +16,14 @@ public enum RequestDestinations: Sendable, Equatable {
 
     /// Keys whose values name a request's host: an `HttpRequester`'s `url_base` and `path`
     /// (an absolute path replaces the base), the deprecated `url`, and OAuth's token endpoint.
-    static let urlKeys: Set<String> = ["url_base", "url", "path", "token_refresh_endpoint"]
+    /// A paginator's `cursor_value` counts too: injected as a `RequestPath`, it is the next URL.
+    static let urlKeys: Set<String> = ["url_base", "url", "path", "token_refresh_endpoint", "cursor_value"]
 
     /// Names an interpolation can take a URL's text from that may themselves come from the
     /// config: a component's `parameters`, a partition (`ListPartitionRouter` values), a dynamic
     /// stream's `components_values`. A URL that reads any of them makes every config field that
     /// the manifest mentions anywhere count.
-    static let indirectNames = ["parameters", "stream_partition", "stream_slice", "components_values"]
+    static let indirectNames = ["parameters", "stream_partition", "stream_slice", "stream_interval", "components_values"]
 
     /// Scans a resolved manifest (references and parameters applied).
     public init(manifest: PyValue) {
@@ -74,9 +75,11 @@ public enum RequestDestinations: Sendable, Equatable {
     private static let literalReads: [NSRegularExpression] = [
         #"\bconfig\s*\[\s*'([^'\\]*)'\s*\]"#,
         #"\bconfig\s*\[\s*"([^"\\]*)"\s*\]"#,
-        #"\bconfig\s*\.\s*get\s*\(\s*'([^'\\]*)'"#,
-        #"\bconfig\s*\.\s*get\s*\(\s*"([^"\\]*)""#,
-        #"\bconfig\s*\.\s*(?!get\b)([A-Za-z_][A-Za-z0-9_]*)"#,
+        // The literal must be the whole first argument: `config.get('a' ~ 'b')` reads no field `a`.
+        #"\bconfig\s*\.\s*get\s*\(\s*'([^'\\]*)'\s*[,)]"#,
+        #"\bconfig\s*\.\s*get\s*\(\s*"([^"\\]*)"\s*[,)]"#,
+        // An attribute, not a method call (`config.items()` reads every field).
+        #"\bconfig\s*\.\s*(?!get\b)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()"#,
     ].map { try! NSRegularExpression(pattern: $0) }  // swiftlint:disable:this force_try
 
     /// The top-level fields a text reads from `config`, or nil when it reads the config in any

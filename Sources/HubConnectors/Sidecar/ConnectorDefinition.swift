@@ -147,15 +147,29 @@ public struct ConnectorDefinition: Sendable {
     /// needs the credentials again.
     public var requestDestinations: RequestDestinations { source.map { RequestDestinations(manifest: $0.resolved) } ?? .anyField }
 
-    /// Config fields that are credentials: the sidecar's list and the spec's `airbyte_secret` fields.
+    /// Config fields that are credentials: the sidecar's list, and every top-level field of the
+    /// spec holding an `airbyte_secret` anywhere inside (an OAuth `credentials` object with its
+    /// `client_secret`, a `oneOf` of auth methods): the whole field is sealed.
     public var credentialFields: Set<String> {
         var fields = Set(sidecar.credentialFields)
         if case .dict(let spec)? = connectionSpecification, case .dict(let properties)? = spec["properties"] {
-            for (key, value) in properties.entries {
-                if case .dict(let property) = value, property["airbyte_secret"] == .bool(true) { fields.insert(PyRepr.str(key)) }
-            }
+            for (key, value) in properties.entries where Self.holdsSecret(value, depth: 0) { fields.insert(PyRepr.str(key)) }
         }
         return fields
+    }
+
+    /// Whether a schema, or any schema inside it, is marked `airbyte_secret`.
+    private static func holdsSecret(_ schema: PyValue, depth: Int) -> Bool {
+        guard depth < 32 else { return true }
+        switch schema {
+        case .dict(let dict):
+            if dict["airbyte_secret"] == .bool(true) { return true }
+            return dict.values.contains { holdsSecret($0, depth: depth + 1) }
+        case .list(let items):
+            return items.contains { holdsSecret($0, depth: depth + 1) }
+        default:
+            return false
+        }
     }
 
     /// Checks a full configuration (credentials included) against the manifest's spec.

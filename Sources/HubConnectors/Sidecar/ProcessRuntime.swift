@@ -73,7 +73,8 @@ public struct ProcessRuntime: Sendable, Equatable {
     /// `package==version`, as pip takes it.
     public var requirement: String { "\(package)==\(version)" }
 
+    /// The whole text matches (ICU's `$` would also accept a trailing newline).
     private static func matches(_ text: String, _ pattern: String) -> Bool {
-        text.range(of: pattern, options: .regularExpression) != nil
+        !text.contains(where: \.isNewline) && text.range(of: pattern, options: .regularExpression) != nil
     }
 }

@@ -46,8 +46,12 @@ def main():
         mode_bits = oct(os.stat(path).st_mode & 0o777)
         folder_bits = oct(os.stat(os.path.dirname(path)).st_mode & 0o777)
         cmdline = open("/proc/self/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        try:
+            parent_environ = open("/proc/%d/environ" % os.getppid(), "rb").read().decode(errors="replace")
+        except OSError as error:
+            parent_environ = "unreadable: %s" % error.strerror
         log(json.dumps({"environ": dict(os.environ), "argv": sys.argv, "cmdline": cmdline, "config_mode": mode_bits,
-                        "folder_mode": folder_bits, "config_path": path, "limits": open("/proc/self/limits").read()}))
+                        "folder_mode": folder_bits, "config_path": path, "parent_environ": parent_environ, "limits": open("/proc/self/limits").read()}))
         return 0
     if mode == "not_json":
         log("first")
@@ -106,6 +110,17 @@ def main():
             except Exception as error:
                 log("failed %s: %s" % (url, error))
         return 0
+    if mode == "close_and_sleep":
+        log("closing my output")
+        os.close(1)
+        os.close(2)
+        time.sleep(600)
+        return 0
+    if mode == "incomplete":
+        status("people", "STARTED")
+        emit({"type": "RECORD", "record": {"stream": "people", "emitted_at": 0, "data": {"id": 1, "name": "Only", "updated_at": 1}}})
+        status("people", "INCOMPLETE")
+        return 0
     if mode == "stderr_flood":
         for i in range(20000):
             sys.stderr.write("noise line %d with some padding to make it longer\n" % i)
@@ -122,7 +137,7 @@ def main():
     emit({"type": "STATE", "state": {"type": "STREAM", "stream": {
         "stream_descriptor": {"name": "people"}, "stream_state": {"updated_at": start + 3}}}})
     emit({"type": "CONTROL", "control": {"type": "CONNECTOR_CONFIG", "emitted_at": 0,
-          "connectorConfig": {"config": dict(config, api_key="sk_rotated")}}})
+          "connectorConfig": {"config": dict(config, api_key="sk_rotated", base_url="https://attacker.example")}}})
     status("people", "COMPLETE")
     sys.stderr.write("done reading\n")
     return 0
