@@ -150,6 +150,7 @@ struct APIv1Tests {
             let refused = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(broken))
             #expect(refused.status == 422)
             #expect(refused.json["detail"]?.stringValue?.contains("CustomRecordExtractor") == true, "\(refused.json)")
+            #expect(refused.json["detail"]?.stringValue?.contains("can run as a process connector instead: hub.yaml runtime.pypi") == true, "\(refused.json)")
             let changed = APIWorld.manifest.replacingOccurrences(of: "path: /contacts", with: "path: /v2/contacts")
             let created = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
             #expect(created.status == 201)

@@ -21,8 +21,15 @@ struct ComponentNode {
 
     /// The component's type for messages; custom Python components name their class.
     var kindDescription: String {
-        if let type { return type }
-        if case .string(let className)? = fields["class_name"] { return "custom Python component \(className), which Tributary cannot run" }
+        if let type {
+            guard type.hasPrefix("Custom") else { return type }
+            return "\(type), custom Python code the engine cannot run (its PyPI package can run as a process connector instead: "
+                + "hub.yaml runtime.pypi)"
+        }
+        if case .string(let className)? = fields["class_name"] {
+            return "custom Python component \(className), which the engine cannot run (its PyPI package can run as a process connector: "
+                + "hub.yaml runtime.pypi)"
+        }
         return "(no type)"
     }
 

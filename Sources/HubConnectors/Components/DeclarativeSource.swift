@@ -111,13 +111,20 @@ public struct DeclarativeSource: Sendable {
         "ConcurrencyLevel",
     ]
 
+    /// A custom component is Python code shipped in the connector's package: the package itself
+    /// runs as a process connector.
+    static func customRefusal(_ name: String) -> String {
+        "component type \(name) is custom Python code the engine cannot run (its PyPI package, airbyte-source-NAME, can run as a "
+            + "process connector instead: hub.yaml runtime.pypi)"
+    }
+
     /// Every component of a type the engine does not run, listed together.
     static func unsupportedComponents(_ value: PyValue, path: ManifestPath) -> [ManifestError] {
         switch value {
         case .dict(let dict):
             var found: [ManifestError] = []
             if case .string(let type)? = dict["type"], !supportedTypes.contains(type), type.first?.isUppercase == true {
-                found.append(ManifestError(path, "component type \(type) is not supported"))
+                found.append(ManifestError(path, type.hasPrefix("Custom") ? Self.customRefusal(type) : "component type \(type) is not supported"))
             }
             for (key, child) in dict.entries {
                 let name = PyRepr.str(key)

@@ -28,7 +28,7 @@ struct RecordSelector: Sendable {
                 self = .combined(try children.map(Extractor.init), firstMatch: mode == "first_match",
                                  skipEmpty: try node.bool("skip_empty_records", default: false))
             default:
-                throw ManifestError(node.path, "unsupported extractor \(node.type ?? "")")
+                throw ManifestError(node.path, "unsupported extractor \(node.kindDescription)")
             }
         }
 
@@ -45,7 +45,7 @@ struct RecordSelector: Sendable {
         extractor = try Extractor(try node.requiredChild("extractor"))
         if let filterNode = try node.child("record_filter") {
             guard filterNode.type == "RecordFilter" || filterNode.type == nil else {
-                throw ManifestError(filterNode.path, "unsupported record filter \(filterNode.type ?? "")")
+                throw ManifestError(filterNode.path, "unsupported record filter \(filterNode.kindDescription)")
             }
             filter = try filterNode.interpolation("condition", default: "False")
         } else {

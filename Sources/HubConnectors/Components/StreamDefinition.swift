@@ -16,7 +16,7 @@ struct StreamDefinition: Sendable {
 
     init(_ node: ComponentNode, depth: Int = 0) throws {
         guard node.type == "DeclarativeStream" || node.type == nil else {
-            throw ManifestError(node.path, "unsupported stream type \(node.type ?? "")")
+            throw ManifestError(node.path, "unsupported stream type \(node.kindDescription)")
         }
         guard let name = try node.string("name"), !name.isEmpty else {
             throw ManifestError(node.path.appending("name"), "every stream needs a name")
@@ -34,7 +34,7 @@ struct StreamDefinition: Sendable {
         }
         let retriever = try node.requiredChild("retriever")
         guard retriever.type == "SimpleRetriever" else {
-            throw ManifestError(retriever.path, "unsupported retriever \(retriever.type ?? "(no type)")")
+            throw ManifestError(retriever.path, "unsupported retriever \(retriever.kindDescription)")
         }
         requester = try Requester(try retriever.requiredChild("requester"))
         selector = try RecordSelector(try retriever.requiredChild("record_selector"))
