@@ -117,9 +117,10 @@ public struct AirbyteProcess: Sendable {
         var environment: [Environment.Key: String] = [
             "PATH": ([URL(fileURLWithPath: program).deletingLastPathComponent().path] + ["/usr/local/bin", "/usr/bin", "/bin"])
                 .joined(separator: ":"),
+            // No PYTHONUNBUFFERED: a write per message would slow the source itself (measured by
+            // `scripts/bench process`). Buffered output delays messages, never reorders them, and
+            // a state lost in a buffer at a crash only means resuming from the one before.
             "HOME": folder.path, "TMPDIR": folder.path, "LANG": "C.UTF-8",
-            // Messages reach us as they are written, not when a buffer fills.
-            "PYTHONUNBUFFERED": "1",
         ]
         if let proxy {
             // Both spellings: libraries differ in which they read. Nothing bypasses it.

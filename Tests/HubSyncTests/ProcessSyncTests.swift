@@ -134,4 +134,24 @@ struct ProcessSyncTests {
             #expect(String(decoding: credentials.revealed, as: UTF8.self).contains("sk_first"))
         }
     }
+
+    @Test("a source killed mid-read keeps what its last state covers, and the retry resumes from that state")
+    func killedMidReadResumes() async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await Self.harness(client: client, mode: "die_midway")
+            let runs = try await harness.sync()
+            // The first attempt died after records 1-5 and the state after 3; the second read
+            // from that state (records 4-6 again, from the fake's normal path) and succeeded.
+            #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
+            let rows = try await client.query("SELECT external_id FROM records WHERE connection_id = \(harness.connection) ORDER BY external_id",
+                                              logger: harness.logger)
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            #expect(ids == ["1", "2", "3", "4", "5", "6"])
+            #expect(try await harness.syncs.state(connection: harness.connection, stream: "people") == .object(["updated_at": .number(6)]))
+            let attempts = try await harness.count("SELECT max(attempt)::int FROM jobs WHERE kind = 'sync.stream'")
+            #expect(attempts == 2)
+        }
+    }
 }

@@ -121,6 +121,17 @@ def main():
         emit({"type": "RECORD", "record": {"stream": "people", "emitted_at": 0, "data": {"id": 1, "name": "Only", "updated_at": 1}}})
         status("people", "INCOMPLETE")
         return 0
+    if mode == "die_midway" and "--state" not in args:
+        # The first read: three records and their state, two more, then the process dies.
+        status("people", "STARTED")
+        for i in range(1, 4):
+            emit({"type": "RECORD", "record": {"stream": "people", "emitted_at": 0, "data": {"id": i, "name": "P%d" % i, "updated_at": i}}})
+        emit({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "people"}, "stream_state": {"updated_at": 3}}}})
+        for i in range(4, 6):
+            emit({"type": "RECORD", "record": {"stream": "people", "emitted_at": 0, "data": {"id": i, "name": "P%d" % i, "updated_at": i}}})
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
     if mode == "stderr_flood":
         for i in range(20000):
             sys.stderr.write("noise line %d with some padding to make it longer\n" % i)
