@@ -23,8 +23,10 @@ public struct PythonEnvironments: ProcessCommandResolver {
     /// How long a process waits for another one installing the same version.
     static let lockWait: Duration = .seconds(1_800)
 
+    /// A relative `root` (the default data folder is `.tributary`) is taken from the current
+    /// folder now: pip and venv run in `root`, where a relative path would nest it in itself.
     public init(root: String, egress: EgressPolicy? = nil, logger: Logger) {
-        self.root = root
+        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.egress = egress
         self.logger = logger
     }

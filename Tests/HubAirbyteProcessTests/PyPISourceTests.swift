@@ -62,6 +62,11 @@ struct PyPISourceTests {
         #expect(error?.message.contains("No matching distribution") == true, "\(String(describing: error))")
     }
 
+    @Test func aRelativeRuntimesFolderIsTakenFromTheCurrentFolder() {
+        let environments = PythonEnvironments(root: ".tributary/connector-runtimes", logger: Logger(label: "test"))
+        #expect(environments.root == FileManager.default.currentDirectoryPath + "/.tributary/connector-runtimes")
+    }
+
     @Test func namesThatWouldBeOptionsOrPathsAreRefused() {
         for (package, version, entrypoint) in [("--index-url=http://evil.example", "1.0", nil), ("airbyte-source-x", "1.0 --pre", nil),
                                               ("airbyte-source-x", ">=1.0", nil), ("../../etc", "1.0", nil),
