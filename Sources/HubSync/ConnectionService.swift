@@ -36,8 +36,9 @@ public struct ConnectionService: Sendable {
         self.logger = logger
     }
 
-    /// A process connector's `check` with the full config: its failure is the request's, in
-    /// the source's words, before anything is stored.
+    /// A process connector's `check` with the full config, then its `discover`: a failed
+    /// check, or a hub.yaml stream the source does not have, fails the request in words the
+    /// user can act on, before anything is stored.
     func checkWithSource(_ definition: ConnectorDefinition, config: [String: JSONValue]) async throws {
         guard let runtime = definition.runtime else { return }
         guard let processes else {
@@ -59,6 +60,22 @@ public struct ConnectionService: Sendable {
         }
         guard outcome.succeeded else {
             throw HubError(.invalidConfig, "\(definition.name)'s check failed: \(outcome.message ?? "the source gave no reason")")
+        }
+        // The streams hub.yaml syncs must be ones the source has with this config.
+        let catalog: PyValue
+        do {
+            catalog = try await source.discover(config: PyValue(json: .object(config)))
+        } catch let failure as ConnectorProcessFailure {
+            throw HubError(.invalidConfig, "\(definition.name)'s discover could not run: \(failure.message)")
+        }
+        var discovered: [String] = []
+        if case .dict(let root) = catalog, case .list(let streams)? = root["streams"] {
+            for case .dict(let stream) in streams { if case .string(let name)? = stream["name"] { discovered.append(name) } }
+        }
+        let missing = definition.streamNames.filter { !discovered.contains($0) }
+        guard missing.isEmpty else {
+            throw HubError(.invalidConfig, "\(definition.name)'s hub.yaml syncs \(missing.joined(separator: ", ")), which the source does not have "
+                           + "with this config (it has: \(discovered.sorted().prefix(50).joined(separator: ", ")))")
         }
     }
 

@@ -123,6 +123,15 @@ struct ProcessSyncTests {
             #expect(try await harness.count("SELECT count(*)::int FROM connections WHERE tenant_id = \(harness.tenant.rawValue)") == 1)
             _ = try await service.create(.init(tenant: harness.tenant, connector: info.connector,
                                                config: ["mode": .string("ok"), "api_key": .string("sk_good")]))
+            // A stream hub.yaml lists that the source's discover does not have is named.
+            let ghostly = Self.sidecar.replacingOccurrences(of: "streams:\n", with: "streams:\n  ghosts: {primary_key: [id]}\n")
+            _ = try await ConnectorStore(client: client, logger: harness.logger).register(name: "ghostly", manifest: "", sidecar: ghostly)
+            let ghost = await #expect(throws: HubError.self) {
+                _ = try await service.create(.init(tenant: harness.tenant, connector: "ghostly",
+                                                   config: ["mode": .string("ok"), "api_key": .string("sk_good")]))
+            }
+            #expect(ghost?.message == "ghostly's hub.yaml syncs ghosts, which the source does not have with this config (it has: people)",
+                    "\(String(describing: ghost))")
             // A config change is checked too; the refused one leaves the stored credentials alone.
             let update = await #expect(throws: HubError.self) {
                 try await service.update(.init(tenant: harness.tenant, connection: harness.connection,
