@@ -41,6 +41,7 @@ struct ConnectorsController: Sendable {
         let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
         return try JSONResponse.make(.object([
             "name": .string(stored.name), "version": .number(Double(stored.version)), "checksum": .string(stored.checksum),
+            "runtime": .string(definition.runtime?.requirement ?? "engine"),
             "streams": .array(definition.streamNames.map { stream in
                 let policy = definition.sidecar.streams[stream]
                 return .object([

@@ -135,6 +135,7 @@ struct APIv1Tests {
             let list = try await api.get("\(world.baseURL)/v1/connectors", key: world.readA)
             #expect(list.json["data"]?.arrayCount == 1)
             let shown = try await api.get("\(world.baseURL)/v1/connectors/crm", key: world.readA)
+            #expect(shown.json["runtime"] == .string("engine"))
             #expect(shown.json["streams"]?.firstElement?["sensitive"] == .array([.string("email"), .string("phone")]))
             #expect(try await api.get("\(world.baseURL)/v1/connectors/nope", key: world.readA).status == 404)
 
@@ -155,6 +156,16 @@ struct APIv1Tests {
             let created = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: try body(changed))
             #expect(created.status == 201)
             #expect(created.json["version"] == .number(2))
+
+            // A process connector comes with its source's spec: without one, which fields are
+            // secrets would be unknown, and they would be stored in clear.
+            let process = String(decoding: try JSONEncoder().encode(JSONValue.object([
+                "name": .string("faker"), "manifest": .string(""),
+                "sidecar": .string("runtime: {pypi: airbyte-source-faker==7.2.1}\nstreams: {users: {primary_key: [id]}}"),
+            ])), as: UTF8.self)
+            let noSpec = try await api.get("\(world.baseURL)/v1/connectors", key: world.connectorsWriter, method: .POST, body: process)
+            #expect(noSpec.status == 422)
+            #expect(noSpec.json["detail"]?.stringValue?.contains("registered with its source's spec") == true, "\(noSpec.json)")
         }
     }
 

@@ -39,6 +39,10 @@ extension OpenAPIDocument {
                                     "updated_at": timestamp]),
         "Connector": object([
             "name": .object(["type": .string("string")]), "version": integer, "checksum": .object(["type": .string("string")]),
+            "runtime": .object([
+                "type": .string("string"),
+                "description": .string("engine (an Airbyte manifest run natively), or PACKAGE==VERSION of an Airbyte source run as a process"),
+            ]),
             "streams": .object(["type": .string("array"), "items": object([
                 "name": .object(["type": .string("string")]), "incremental": boolean,
                 "primary_key": .object(["type": .string("array"), "items": .object(["type": .string("string")])]),

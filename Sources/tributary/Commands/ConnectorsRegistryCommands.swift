@@ -86,6 +86,12 @@ struct ConnectorsShowCommand: AsyncParsableCommand {
         let stored = try await CommandEnvironment.withStore { store in try await store.connectors.definition(name: name, version: version) }
         let definition = try ConnectorDefinition(name: stored.name, manifest: stored.manifest, sidecar: stored.sidecar)
         print("\(stored.name) v\(stored.version)  (checksum \(stored.checksum.prefix(12)))")
+        if let runtime = definition.runtime {
+            print("runtime: \(runtime.requirement), a process (\(runtime.entrypoint); timeout \(runtime.timeoutSeconds) s, "
+                  + "memory \(runtime.memoryMegabytes) MB)")
+        } else {
+            print("runtime: the engine (manifest.yaml)")
+        }
         if let schedule = definition.sidecar.schedule { print("schedule: every \(Int(schedule.totalSeconds)) s") }
         if let limit = definition.sidecar.accountConcurrency { print("per-account concurrency: \(limit)") }
         let credentials = definition.credentialFields.sorted()
