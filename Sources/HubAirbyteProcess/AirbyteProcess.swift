@@ -101,16 +101,17 @@ public struct AirbyteProcess: Sendable {
         let launched = [prlimit, "--data=\(bytes):\(bytes)", "--", program] + command.dropFirst() + arguments
 
         guard let egress else {
-            return try await launch(launched, folder: folder, proxy: nil, handle: handle)
+            return try await launch(launched, program: program, folder: folder, proxy: nil, handle: handle)
         }
         try await EgressProxy(policy: egress, logger: logger).withRunning { port in
-            try await self.launch(launched, folder: folder, proxy: "http://127.0.0.1:\(port)", handle: handle)
+            try await self.launch(launched, program: program, folder: folder, proxy: "http://127.0.0.1:\(port)", handle: handle)
         }
     }
 
-    private func launch(_ launched: [String], folder: PrivateFolder, proxy: String?,
+    /// `launched` is the whole command line (prlimit, then the source); `program` the source's
+    /// executable, whose folder leads its PATH.
+    private func launch(_ launched: [String], program: String, folder: PrivateFolder, proxy: String?,
                         handle: @escaping @Sendable (AirbyteMessage) async throws -> Void) async throws {
-        guard let program = command.first else { return }
         var options = PlatformOptions()
         options.processGroupID = 0
         options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: limits.grace)]

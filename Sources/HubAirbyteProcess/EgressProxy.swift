@@ -87,7 +87,8 @@ struct EgressProxy: Sendable {
                 }
                 let address: [UInt8]
                 do {
-                    address = try await checked(host)
+                    // The connection goes to an address checked here, not to the name resolved again.
+                    address = try await policy.addresses(of: host)[0]
                 } catch let refused as EgressRefused {
                     logger.warning("egress refused for a process connector", metadata: ["hub.egress.host": "\(host)", "hub.egress.reason": "\(refused.reason)"])
                     try await outbound.write(Self.answer(403, refused.description))
@@ -126,20 +127,6 @@ struct EgressProxy: Sendable {
         } catch {
             logger.debug("egress proxy connection ended", metadata: ["hub.error": "\(error)"])
         }
-    }
-
-    /// Resolves the host and checks every address it has; the connection goes to the first.
-    private func checked(_ host: String) async throws -> [UInt8] {
-        let addresses = try await policy.resolver.addresses(of: host)
-        guard let first = addresses.first else { throw EgressRefused(host: host, reason: "it does not resolve") }
-        for address in addresses {
-            if let kind = policy.refusal(of: address) {
-                let shown = IPRange.format(address)
-                throw EgressRefused(host: host, reason: "it resolves to \(shown), a \(kind) address; an operator can allow it with "
-                                    + "\(EgressPolicy.variable)=\(shown)/\(address.count == 4 ? 32 : 128)")
-            }
-        }
-        return first
     }
 
     /// The host and port of `CONNECT host:port` or of an absolute-form `http://host[:port]/…`.

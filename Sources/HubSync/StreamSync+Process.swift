@@ -16,7 +16,7 @@ extension StreamSync {
     /// before it in one fenced transaction (the Airbyte checkpoint rule), so a crash resumes
     /// from the last state and duplicates nothing.
     func runProcess(_ arguments: SyncJobArguments, definition: ConnectorDefinition, runtime: ProcessRuntime,
-                    info: ConnectionStore.ConnectionInfo, config: PyValue, incremental: Bool, batch: SyncBatch,
+                    config: PyValue, incremental: Bool, batch: SyncBatch,
                     state: JSONValue?, context: JobContext) async throws -> JobOutcome {
         guard let processes else {
             throw HubError(.invalidConfiguration, "connector \(definition.name) runs as a process, and this worker has no connector runtime folder")

@@ -86,7 +86,7 @@ struct StreamSync: Sendable {
         )
         if let runtime = definition.runtime {
             do {
-                return try await runProcess(arguments, definition: definition, runtime: runtime, info: info, config: config,
+                return try await runProcess(arguments, definition: definition, runtime: runtime, config: config,
                                             incremental: incremental, batch: batch, state: state, context: context)
             } catch {
                 try? await recordFailure(error, arguments: arguments, context: context)

@@ -103,20 +103,19 @@ struct AirbyteProcessTests {
         // Nor can it read ours from /proc: the runner is not dumpable. (Root reads any process's
         // files whatever the flag: run workers as a user of their own, as the image does.)
         #expect(hub_is_dumpable() == 0)
-        if geteuid() != 0, case .string(let parent)? = report["parent_environ"] {
-            #expect(parent.hasPrefix("unreadable"), "the source read the worker's environment")
-        }
+        guard case .string(let parent)? = report["parent_environ"] else { Issue.record("no parent_environ in the report"); return }
+        if geteuid() != 0 { #expect(parent.hasPrefix("unreadable"), "the source read the worker's environment") }
         #expect(report["config_mode"] == .string("0o600"))
         #expect(report["folder_mode"] == .string("0o700"))
         // The memory limit is set on the source itself.
-        if case .string(let limits)? = report["limits"] {
-            #expect(limits.contains("Max data size") && limits.contains("\(300 << 20)"), "\(limits)")
+        guard case .string(let limits)? = report["limits"], case .string(let path)? = report["config_path"] else {
+            Issue.record("the report lacks limits or config_path: \(report.keys)")
+            return
         }
+        #expect(limits.contains("Max data size") && limits.contains("\(300 << 20)"), "\(limits)")
         // The files are gone once the run has ended.
-        if case .string(let path)? = report["config_path"] {
-            #expect(!FileManager.default.fileExists(atPath: path))
-            #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path))
-        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path))
     }
 
     @Test func aLineThatIsNotAMessageFailsTheRunNamingItsNumberNotItsContent() async throws {

@@ -52,6 +52,16 @@ struct ProcessSyncTests {
         return harness
     }
 
+    /// The external ids the connection's records are stored under, in order.
+    static func storedIDs(_ harness: SyncHarness) async throws -> [String] {
+        let rows = try await harness.client.query(
+            "SELECT external_id FROM records WHERE connection_id = \(harness.connection) ORDER BY external_id", logger: harness.logger
+        )
+        var ids: [String] = []
+        for try await id in rows.decode(String.self) { ids.append(id) }
+        return ids
+    }
+
     @Test("a process connector syncs incrementally, sealed, from its state, and writes back the config it rotates")
     func processConnectorSyncs() async throws {
         let url = try await TestDatabase.makeMigratedDatabase()
@@ -77,11 +87,7 @@ struct ProcessSyncTests {
             // The next sync passes the state: the source resumes after it.
             let second = try await harness.sync()
             #expect(second.map(\.status) == [.succeeded], "\(second.map { $0.error ?? "" })")
-            let rows = try await client.query("SELECT external_id FROM records WHERE connection_id = \(harness.connection) ORDER BY external_id",
-                                              logger: harness.logger)
-            var ids: [String] = []
-            for try await id in rows.decode(String.self) { ids.append(id) }
-            #expect(ids == ["1", "2", "3", "4", "5", "6"])
+            #expect(try await Self.storedIDs(harness) == ["1", "2", "3", "4", "5", "6"])
             #expect(try await harness.syncs.state(connection: harness.connection, stream: "people") == .object(["updated_at": .number(6)]))
         }
     }
@@ -153,11 +159,7 @@ struct ProcessSyncTests {
             // The first attempt died after records 1-5 and the state after 3; the second read
             // from that state (records 4-6 again, from the fake's normal path) and succeeded.
             #expect(runs.map(\.status) == [.succeeded], "\(runs.map { $0.error ?? "" })")
-            let rows = try await client.query("SELECT external_id FROM records WHERE connection_id = \(harness.connection) ORDER BY external_id",
-                                              logger: harness.logger)
-            var ids: [String] = []
-            for try await id in rows.decode(String.self) { ids.append(id) }
-            #expect(ids == ["1", "2", "3", "4", "5", "6"])
+            #expect(try await Self.storedIDs(harness) == ["1", "2", "3", "4", "5", "6"])
             #expect(try await harness.syncs.state(connection: harness.connection, stream: "people") == .object(["updated_at": .number(6)]))
             let attempts = try await harness.count("SELECT max(attempt)::int FROM jobs WHERE kind = 'sync.stream'")
             #expect(attempts == 2)

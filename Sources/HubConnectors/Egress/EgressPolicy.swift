@@ -73,7 +73,16 @@ public struct EgressPolicy: Sendable {
         }
         guard var host = url.host, !host.isEmpty else { throw EgressRefused(host: AsyncHTTPTransport.redacted(text), reason: "the URL has no host") }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        for address in try await resolver.addresses(of: host) {
+        _ = try await addresses(of: host)
+        return url
+    }
+
+    /// Resolves a host and checks every address it has; returns them (never empty). A
+    /// connection made to one of these, rather than to the name again, is the one checked.
+    public func addresses(of host: String) async throws -> [[UInt8]] {
+        let addresses = try await resolver.addresses(of: host)
+        guard !addresses.isEmpty else { throw EgressRefused(host: host, reason: "it does not resolve") }
+        for address in addresses {
             if let kind = refusal(of: address) {
                 let shown = IPRange.format(address)
                 let suffix = address.count == 4 ? 32 : 128
@@ -81,7 +90,7 @@ public struct EgressPolicy: Sendable {
                                     + "\(Self.variable)=\(shown)/\(suffix)")
             }
         }
-        return url
+        return addresses
     }
 
     /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`)

@@ -71,32 +71,31 @@ public enum RequestDestinations: Sendable, Equatable {
         }
     }
 
-    /// Patterns that read one top-level config field by a literal name.
-    private static let literalReads: [NSRegularExpression] = [
-        #"\bconfig\s*\[\s*'([^'\\]*)'\s*\]"#,
-        #"\bconfig\s*\[\s*"([^"\\]*)"\s*\]"#,
-        // The literal must be the whole first argument: `config.get('a' ~ 'b')` reads no field `a`.
-        #"\bconfig\s*\.\s*get\s*\(\s*'([^'\\]*)'\s*[,)]"#,
-        #"\bconfig\s*\.\s*get\s*\(\s*"([^"\\]*)"\s*[,)]"#,
-        // An attribute, not a method call (`config.items()` reads every field).
-        #"\bconfig\s*\.\s*(?!get\b)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()"#,
-    ].map { try! NSRegularExpression(pattern: $0) }  // swiftlint:disable:this force_try
-
     /// The top-level fields a text reads from `config`, or nil when it reads the config in any
     /// other way (a computed key, the whole object, a filter over it).
     static func configFields(in text: String) -> Set<String>? {
-        let whole = NSRange(text.startIndex..., in: text)
-        var covered = IndexSet()
+        // Reads of one top-level field by a literal name; regex literals, checked when compiled,
+        // with the simple word boundaries NSRegularExpression had.
+        // Built per call: `Regex` is not Sendable, and this runs only when a config changes.
+        let literalReads: [Regex<(Substring, Substring)>] = [
+            #/\bconfig\s*\[\s*'([^'\\]*)'\s*\]/#,
+            #/\bconfig\s*\[\s*"([^"\\]*)"\s*\]/#,
+            // The literal must be the whole first argument: `config.get('a' ~ 'b')` reads no field `a`.
+            #/\bconfig\s*\.\s*get\s*\(\s*'([^'\\]*)'\s*[,)]/#,
+            #/\bconfig\s*\.\s*get\s*\(\s*"([^"\\]*)"\s*[,)]/#,
+            // An attribute, not a method call (`config.items()` reads every field).
+            #/\bconfig\s*\.\s*(?!get\b)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()/#,
+        ].map { $0.wordBoundaryKind(.simple) }
+        var covered: [Range<String.Index>] = []
         var fields = Set<String>()
         for pattern in literalReads {
-            for match in pattern.matches(in: text, range: whole) {
-                guard let name = Range(match.range(at: 1), in: text) else { continue }
-                fields.insert(String(text[name]))
-                covered.insert(integersIn: match.range.location..<(match.range.location + match.range.length))
+            for match in text.matches(of: pattern) {
+                fields.insert(String(match.output.1))
+                covered.append(match.range)
             }
         }
-        let mentions = try! NSRegularExpression(pattern: #"\bconfig\b"#)  // swiftlint:disable:this force_try
-        for mention in mentions.matches(in: text, range: whole) where !covered.contains(mention.range.location) {
+        // Simple (ASCII-style) word boundaries: Unicode's treat `config.items` as one word.
+        for mention in text.matches(of: #/\bconfig\b/#.wordBoundaryKind(.simple)) where !covered.contains(where: { $0.contains(mention.range.lowerBound) }) {
             return nil
         }
         return fields

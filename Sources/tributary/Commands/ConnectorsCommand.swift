@@ -76,7 +76,7 @@ struct ConnectorsReadCommand: AsyncParsableCommand {
         if let runtime = try ProcessConnectorRead.runtime(at: path) {
             let configuration = try CommandEnvironment.configuration()
             let logger = CommandEnvironment.bootstrapLogging(configuration, server: false)
-            let failures = try await ProcessConnectorRead(runtime: runtime).run(
+            let failures = try await ProcessConnectorRead(runtime: runtime, egress: configuration.egress).run(
                 config: try ConnectorRead.loadJSON(at: config, what: "config"),
                 catalog: try catalog.map { try ConnectorRead.loadJSON(at: $0, what: "catalog") },
                 state: try state.map { try ConnectorRead.loadJSON(at: $0, what: "state") },

@@ -27,12 +27,13 @@ struct ConnectorsAddCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try ConnectorDefinition.load(folder: path)
-        let runtimes = try CommandEnvironment.configuration().runtimesDirectory
+        let configuration = try CommandEnvironment.configuration()
+        let (runtimes, egress) = (configuration.runtimesDirectory, configuration.egress)
         let (definition, version, created) = try await CommandEnvironment.withStore { store in
             var definition = loaded
             if let runtime = definition.runtime {
                 // The source's spec says which config fields are secrets: it is asked once, here.
-                let source = try await ProcessConnectorRead(runtime: runtime).source(runtimes: runtimes, logger: store.logger)
+                let source = try await ProcessConnectorRead(runtime: runtime, egress: egress).source(runtimes: runtimes, logger: store.logger)
                 definition = try definition.withSpecification(try await source.spec())
             }
             try await ModelCatalog(client: store.client, logger: store.logger).check(definition)

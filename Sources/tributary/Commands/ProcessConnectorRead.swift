@@ -9,6 +9,8 @@ import Synchronization
 /// `runtime` (an Airbyte source on PyPI) and holds no manifest.
 struct ProcessConnectorRead {
     let runtime: ProcessRuntime
+    /// The configuration's egress policy (`TRIBUTARY_EGRESS_ALLOW`), which the source's proxy checks.
+    let egress: EgressPolicy
 
     /// The folder's runtime, when it is a process connector.
     static func runtime(at path: String) throws -> ProcessRuntime? {
@@ -28,7 +30,6 @@ struct ProcessConnectorRead {
 
     /// The installed source (installing it first, with a line on stderr, when needed).
     func source(runtimes: String, logger: Logger) async throws -> ProcessSource {
-        let egress = try EgressPolicy.fromEnvironment(ProcessInfo.processInfo.environment)
         let environments = PythonEnvironments(root: runtimes, egress: egress, logger: logger)
         if !environments.isInstalled(runtime) {
             FileHandle.standardError.write(Data("installing \(runtime.requirement) into \(runtimes) (once per version; pip takes a minute)…\n".utf8))
