@@ -6,8 +6,9 @@ public enum AirbyteMessage: Sendable, Equatable {
     case record(stream: String, data: PyValue)
     case state(AirbyteState)
     case log(level: String, message: String)
-    /// `TRACE` `ERROR`: what failed, and the stream when the source names one.
-    case error(message: String, stream: String?)
+    /// `TRACE` `ERROR`: what failed, the stream when the source names one, and its
+    /// `failure_type` (`config_error` is one only the user can fix).
+    case error(message: String, stream: String?, failureType: String?)
     /// `TRACE` `STREAM_STATUS`: STARTED, RUNNING, COMPLETE or INCOMPLETE.
     case streamStatus(stream: String, status: String)
     /// Other traces (estimates, analytics): nothing to act on.
@@ -77,8 +78,10 @@ public enum AirbyteMessage: Sendable, Equatable {
                 guard case .dict(let error)? = trace["error"] else { throw violation("is an ERROR trace without its error object") }
                 var stream: String?
                 if case .dict(let descriptor)? = error["stream_descriptor"], case .string(let name)? = descriptor["name"] { stream = name }
+                var failureType: String?
+                if case .string(let type)? = error["failure_type"] { failureType = type }
                 self = .error(message: (try? string(error, "message", in: "ERROR trace")) ?? "the source reported an error without a message",
-                              stream: stream)
+                              stream: stream, failureType: failureType)
             case "STREAM_STATUS":
                 guard case .dict(let status)? = trace["stream_status"], case .dict(let descriptor)? = status["stream_descriptor"] else {
                     throw violation("is a STREAM_STATUS trace without its stream_descriptor")
@@ -144,9 +147,10 @@ extension AirbyteMessage {
             message = dict([("type", .string("STATE")), ("state", dict([("type", .string("LEGACY")), ("data", data)]))])
         case .log(let level, let text):
             message = dict([("type", .string("LOG")), ("log", dict([("level", .string(level)), ("message", .string(text))]))])
-        case .error(let text, let stream):
+        case .error(let text, let stream, let failureType):
             var error: [(String, PyValue)] = [("message", .string(text))]
             if let stream { error.append(("stream_descriptor", descriptor(stream))) }
+            if let failureType { error.append(("failure_type", .string(failureType))) }
             message = dict([("type", .string("TRACE")), ("trace", dict([("type", .string("ERROR")), ("emitted_at", emitted), ("error", dict(error))]))])
         case .streamStatus(let stream, let status):
             message = dict([("type", .string("TRACE")), ("trace", dict([("type", .string("STREAM_STATUS")), ("emitted_at", emitted), ("stream_status", dict([

@@ -148,13 +148,13 @@ public struct AirbyteProcess: Sendable {
                             number += 1
                             if line.isEmpty { continue }
                             let message = try AirbyteMessage(line: line, number: number)
-                            if case .error(let text, _) = message { errorTrace.withLock { $0 = $0 ?? text } }
+                            if case .error(let text, _, let type) = message { errorTrace.withLock { $0 = $0 ?? (text, type == "config_error") } }
                             try await handle(message)
                         }
                     }
                     if let last = lines.finish() {
                         let message = try AirbyteMessage(line: last, number: number + 1)
-                        if case .error(let text, _) = message { errorTrace.withLock { $0 = $0 ?? text } }
+                        if case .error(let text, _, let type) = message { errorTrace.withLock { $0 = $0 ?? (text, type == "config_error") } }
                         try await handle(message)
                     }
                     return true
@@ -215,8 +215,10 @@ public struct AirbyteProcess: Sendable {
             if stderrTail.withLock({ $0.sawMemoryError }) {
                 throw ConnectorProcessFailure("ran out of its memory limit of \(limits.memoryMegabytes) MB (runtime.memory_mb) and exited with status \(code)")
             }
-            let reason = errorTrace.withLock { $0 }.map { $0.count > 2_000 ? $0.prefix(2_000) + "…" : $0 }
-            throw ConnectorProcessFailure("exited with status \(code)" + (reason.map { ": \($0)" } ?? "; its log above says why"))
+            let trace = errorTrace.withLock { $0 }
+            let reason = trace.map { $0.text.count > 2_000 ? $0.text.prefix(2_000) + "…" : $0.text }
+            throw ConnectorProcessFailure("exited with status \(code)" + (reason.map { ": \($0)" } ?? "; its log above says why"),
+                                          isConfigurationError: trace?.configuration ?? false)
         case .signaled(let signal):
             throw ConnectorProcessFailure("was killed by signal \(signal)")
         }
@@ -244,7 +246,8 @@ public struct AirbyteProcess: Sendable {
 /// What the output readers and the watchdog of one run share.
 final class RunMonitor: Sendable {
     let timedOut = Shared(false)
-    let errorTrace = Shared<String?>(nil)
+    /// The first `TRACE` `ERROR`, and whether it was a `config_error`.
+    let errorTrace = Shared<(text: String, configuration: Bool)?>(nil)
     let stderrTail = Shared(StderrTail())
 
     final class Shared<Value: Sendable>: Sendable {
@@ -257,7 +260,12 @@ final class RunMonitor: Sendable {
 /// A source process that failed: the message says how, in words for the job's error.
 public struct ConnectorProcessFailure: Error, Sendable, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = "the source process " + message }
+    /// The source said it failed on a `config_error`: one that only the user can fix.
+    public let isConfigurationError: Bool
+    public init(_ message: String, isConfigurationError: Bool = false) {
+        self.message = "the source process " + message
+        self.isConfigurationError = isConfigurationError
+    }
     public var description: String { message }
 }
 

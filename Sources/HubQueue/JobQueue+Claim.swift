@@ -146,18 +146,19 @@ extension JobQueue {
         }
     }
 
-    /// Records a failed attempt: retryable after `delay`, or discarded once attempts run out.
-    /// Returns the new state, or nil when the attempt no longer held the lease.
+    /// Records a failed attempt: retryable after `delay`, or discarded once attempts run out
+    /// (or at once, when the failure is `final`). Returns the new state, or nil when the
+    /// attempt no longer held the lease.
     @discardableResult
-    public func fail(_ job: ClaimedJob, error: String, retryAfter delay: Duration) async throws -> JobState? {
+    public func fail(_ job: ClaimedJob, error: String, retryAfter delay: Duration, final: Bool = false) async throws -> JobState? {
         let seconds = delay.inSeconds
         return try await withDatabaseErrors("recording the failure of job \(job.id)") {
             let rows = try await client.query(
                 """
                 UPDATE jobs SET
-                    state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
-                    run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE now() + make_interval(secs => \(seconds)) END,
-                    finalized_at = CASE WHEN attempt >= max_attempts THEN now() END,
+                    state = CASE WHEN attempt >= max_attempts OR \(final) THEN 'discarded' ELSE 'retryable' END,
+                    run_at = CASE WHEN attempt >= max_attempts OR \(final) THEN run_at ELSE now() + make_interval(secs => \(seconds)) END,
+                    finalized_at = CASE WHEN attempt >= max_attempts OR \(final) THEN now() END,
                     errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'error', \(String(error.prefix(2000))))),
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running' AND lease_owner = \(job.owner)

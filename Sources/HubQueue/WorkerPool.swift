@@ -191,14 +191,14 @@ public final class WorkerPool: Service {
             break  // handed back by drainRunningJobs
         case nil:
             let message = (error as? HubError)?.description ?? String(describing: error)
-            await record(job, failure: message)
+            await record(job, failure: message, final: error is any FinalJobFailure)
         }
     }
 
-    private func record(_ job: ClaimedJob, failure message: String) async {
+    private func record(_ job: ClaimedJob, failure message: String, final: Bool = false) async {
         let delay = configuration.retryPolicy.delay(afterAttempt: job.attempt, unit: configuration.random())
         do {
-            let state = try await queue.fail(job, error: message, retryAfter: delay)
+            let state = try await queue.fail(job, error: message, retryAfter: delay, final: final)
             logger.warning(
                 "job failed",
                 metadata: ["hub.job.id": "\(job.id)", "hub.job.attempt": "\(job.attempt)", "hub.job.state": "\(state?.rawValue ?? "lease lost")",

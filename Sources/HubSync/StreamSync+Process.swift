@@ -14,7 +14,8 @@ extension StreamSync {
     /// stream from its stored state, and writes what it says through the same batch as the
     /// engine's records: records sealed and indexed, each STATE committed with the records
     /// before it in one fenced transaction (the Airbyte checkpoint rule), so a crash resumes
-    /// from the last state and duplicates nothing.
+    /// from the last state and duplicates nothing. STREAM, GLOBAL and LEGACY states are kept
+    /// per stream as `ProcessStreamState` says.
     func runProcess(_ arguments: SyncJobArguments, definition: ConnectorDefinition, runtime: ProcessRuntime,
                     config: PyValue, incremental: Bool, batch: SyncBatch,
                     state: JSONValue?, context: JobContext) async throws -> JobOutcome {
@@ -25,17 +26,7 @@ extension StreamSync {
         let source = ProcessSource(process: AirbyteProcess(command: command, limits: .init(runtime), egress: processes.egress, logger: context.logger))
         let stream = arguments.stream
         let catalog = Self.configuredCatalog(stream: stream, definition: definition, incremental: incremental)
-        let states: PyValue? = state.map { saved in
-            var descriptor = PyDict()
-            descriptor["name"] = .string(stream)
-            var streamState = PyDict()
-            streamState["stream_descriptor"] = .dict(descriptor)
-            streamState["stream_state"] = PyValue(json: saved)
-            var message = PyDict()
-            message["type"] = .string("STREAM")
-            message["stream"] = .dict(streamState)
-            return .list([.dict(message)])
-        }
+        let states = state.map { ProcessStreamState.input(PyValue(json: $0), stream: stream) }
         let updater = ConfigWriteBack(client: client, keyring: keyring, definition: definition, tenant: arguments.tenant,
                                       connection: arguments.connection, logger: context.logger)
         let logger = context.logger
@@ -50,19 +41,16 @@ extension StreamSync {
                     try await batch.handle(.record(stream: stream, data: data))
                 case .record:
                     break
-                case .state(.stream(let name, let value)) where name == stream:
-                    try await batch.handle(.state(stream: stream, state: value))
-                case .state(.stream):
-                    break
-                case .state(.global), .state(.legacy):
-                    throw HubError(.invalidInput, "the source wrote a GLOBAL or LEGACY state; Tributary keeps per-stream states only "
-                                   + "(a source with a shared, CDC-style state is not supported yet)")
+                case .state(let reported):
+                    if let kept = ProcessStreamState.stored(reported, stream: stream) {
+                        try await batch.handle(.state(stream: stream, state: kept))
+                    }
                 case .configUpdate(let updated):
                     // Written only while this attempt still holds the job (a fenced no-op first).
                     try await context.withTransaction { _ in }
                     try await updater.write(updated)
-                case .error(let text, let name) where name == nil || name == stream:
-                    reported.record(text)
+                case .error(let text, let name, let type) where name == nil || name == stream:
+                    reported.record(text, configuration: type == "config_error")
                 case .streamStatus(let name, "INCOMPLETE") where name == stream:
                     reported.record("the source reported the stream INCOMPLETE")
                 case .log(let level, let text):
@@ -71,8 +59,9 @@ extension StreamSync {
                     break
                 }
             }
-            if let reason = reported.first {
-                throw ConnectorProcessFailure("exited 0 but did not finish stream \(stream): \(reason.prefix(2_000))")
+            if let (reason, configuration) = reported.first {
+                throw ConnectorProcessFailure("exited 0 but did not finish stream \(stream): \(reason.prefix(2_000))",
+                                              isConfigurationError: configuration)
             }
             try await batch.finish()
             return .completed
@@ -142,7 +131,7 @@ struct ConfigWriteBack: Sendable {
 
 /// The first failure a source reported for the stream, kept across the read's messages.
 final class FirstFailure: Sendable {
-    private let reason = Mutex<String?>(nil)
-    func record(_ text: String) { reason.withLock { $0 = $0 ?? text } }
-    var first: String? { reason.withLock { $0 } }
+    private let reason = Mutex<(text: String, configuration: Bool)?>(nil)
+    func record(_ text: String, configuration: Bool = false) { reason.withLock { $0 = $0 ?? (text, configuration) } }
+    var first: (text: String, configuration: Bool)? { reason.withLock { $0 } }
 }

@@ -57,7 +57,7 @@ struct StreamSync: Sendable {
                     return Self.snooze(limited)
                 } catch {
                     try? await recordFailure(error, arguments: arguments, context: context)
-                    throw error
+                    throw ConfigurationFailure.classify(error)
                 }
             }
         }
@@ -90,7 +90,7 @@ struct StreamSync: Sendable {
                                             incremental: incremental, batch: batch, state: state, context: context)
             } catch {
                 try? await recordFailure(error, arguments: arguments, context: context)
-                throw error
+                throw ConfigurationFailure.classify(error)
             }
         }
         guard let reader else { throw HubError(.internalError, "connector \(definition.name) has neither a manifest nor a runtime") }
@@ -114,7 +114,7 @@ struct StreamSync: Sendable {
             }
         } catch {
             try? await recordFailure(error, arguments: arguments, context: context)
-            throw error
+            throw ConfigurationFailure.classify(error)
         }
     }
 
@@ -187,7 +187,7 @@ struct StreamSync: Sendable {
         // A lost lease or a shutdown hands the job to another attempt: not a failure of the sync.
         if context.isCancelled { return }
         let described = Self.describe(error, stream: arguments.stream, attempt: context.job.attempt)
-        let final = context.job.attempt >= context.job.maxAttempts
+        let final = context.job.attempt >= context.job.maxAttempts || ConfigurationFailure.classify(error) is ConfigurationFailure
         try await context.withTransaction { database in
             if arguments.partition != nil, final {
                 try await runs.failPartition(on: database, run: arguments.run, partition: arguments.partitionKey,

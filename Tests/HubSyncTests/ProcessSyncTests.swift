@@ -92,6 +92,29 @@ struct ProcessSyncTests {
         }
     }
 
+    @Test("GLOBAL and LEGACY states are kept per stream and given back in the shape the source wrote", arguments: ["global", "legacy"])
+    func globalAndLegacyStates(mode: String) async throws {
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await Self.harness(client: client, mode: mode)
+            let first = try await harness.sync()
+            #expect(first.map(\.status) == [.succeeded], "\(first.map { $0.error ?? "" })")
+            let kept = try await harness.syncs.state(connection: harness.connection, stream: "people")
+            let expected: JSONValue = mode == "global"
+                ? ["airbyte_state_message": ["type": "GLOBAL", "global": [
+                    "shared_state": ["lsn": 3],
+                    // The other stream's entry is not this stream's to keep.
+                    "stream_states": [["stream_descriptor": ["name": "people"], "stream_state": ["updated_at": 3]]],
+                ]]]
+                : ["airbyte_state_message": ["type": "LEGACY", "data": ["people": ["updated_at": 3]]]]
+            #expect(kept == expected)
+            // The fake fails a read whose state is not in the shape it wrote.
+            let second = try await harness.sync()
+            #expect(second.map(\.status) == [.succeeded], "\(second.map { $0.error ?? "" })")
+            #expect(try await Self.storedIDs(harness) == ["1", "2", "3", "4", "5", "6"])
+        }
+    }
+
     /// (A broken protocol line fails the same way, naming the line: `AirbyteProcessTests`.)
     @Test("a source's own error is the run's error; a stream it left incomplete fails")
     func processConnectorFailures() async throws {
@@ -108,6 +131,16 @@ struct ProcessSyncTests {
             // otherwise mark what it did not get to as deleted.
             #expect(partial.map(\.status) == [.failed])
             #expect(partial.first?.error?.contains("did not finish stream people") == true, "\(partial.map { $0.error ?? "" })")
+            // The 403 came as a `config_error`: the user's to fix, so tried once. The
+            // incomplete stream may be a passing fault, and was tried the five times.
+            func attempts(_ harness: SyncHarness) async throws -> Int {
+                try await harness.count("""
+                    SELECT max(attempt)::int FROM jobs WHERE kind = 'sync.stream' AND state = 'discarded'
+                      AND args->>'connection' = \(harness.connection.uuidString.lowercased())
+                    """)
+            }
+            #expect(try await attempts(failing) == 1)
+            #expect(try await attempts(incomplete) == 5)
         }
     }
 

@@ -102,6 +102,23 @@ struct SyncFaultTests {
         }
     }
 
+    @Test("a 401 the manifest does not handle is the user's to fix: the job is discarded at its first attempt, not retried")
+    func refusedCredentialsAreNotRetried() async throws {
+        let crm = FakeCRM(count: 10)
+        // Only the first request is refused: a retry would succeed, and the run with it.
+        crm.inject(.reply(401, #"{"error":"unauthorized"}"#), atRequest: 1)
+        try await withHarness(crm) { harness in
+            let runs = try await harness.sync()
+            #expect(runs.map(\.status) == [.failed], "\(runs.map { $0.error ?? "" })")
+            #expect(runs.first?.error?.contains("HTTP 401") == true, "\(runs.map { $0.error ?? "" })")
+            #expect(crm.requests == 1)
+            #expect(try await harness.count("""
+                SELECT count(*)::int FROM jobs WHERE kind = 'sync.stream' AND state = 'discarded' AND attempt = 1
+                  AND args->>'connection' = \(harness.connection.uuidString.lowercased())
+                """) == 1)
+        }
+    }
+
     /// Waits for the first failure to be recorded on the connection.
     func firstError(_ harness: SyncHarness) async throws -> JSONValue {
         let started = try await SyncService(client: harness.client, logger: harness.logger).start(connection: harness.connection).map(\.run)

@@ -19,6 +19,8 @@ struct ResponseFilter: Sendable {
     let errorMessageContains: String?
     let predicate: BoundInterpolation?
     let errorMessage: BoundInterpolation?
+    /// The filter's `failure_type`: a `config_error` is one only the user can fix.
+    let failureType: String?
 
     init(_ node: ComponentNode) throws {
         let actionName = try node.string("action") ?? "FAIL"
@@ -34,6 +36,10 @@ struct ResponseFilter: Sendable {
         errorMessageContains = try node.string("error_message_contains")
         predicate = try node.interpolation("predicate", default: "False")
         errorMessage = try node.interpolation("error_message")
+        failureType = try node.string("failure_type")
+        if let failureType, !["config_error", "system_error", "transient_error"].contains(failureType) {
+            throw ManifestError(node.path.appending("failure_type"), "expected config_error, system_error or transient_error, found \(failureType)")
+        }
     }
 
     func matches(_ response: HTTPResponseData, decoded: PyValue, context: ExpressionContext) throws -> Bool {
@@ -156,14 +162,18 @@ struct ErrorHandler: Sendable {
         }
     }
 
-    func resolve(_ response: HTTPResponseData, decoded: PyValue, context: ExpressionContext) throws -> (ResponseAction, Handler) {
+    /// The action for a response, the handler whose backoff applies, and whether a failure
+    /// is the user's to fix: a filter's `failure_type: config_error`, or, as the CDK's default
+    /// mapping has it, a 401 or 403 no filter matched.
+    func resolve(_ response: HTTPResponseData, decoded: PyValue, context: ExpressionContext)
+        throws -> (action: ResponseAction, handler: Handler, configurationError: Bool) {
         for handler in handlers {
             for filter in handler.filters where try filter.matches(response, decoded: decoded, context: context) {
-                return (filter.action, handler)
+                return (filter.action, handler, filter.failureType == "config_error")
             }
         }
         let fallback = handlers.first ?? ErrorHandler.default.handlers[0]
-        return (Self.defaultAction(response.status), fallback)
+        return (Self.defaultAction(response.status), fallback, response.status == 401 || response.status == 403)
     }
 
     static func headersValue(_ response: HTTPResponseData) -> PyValue {

@@ -168,12 +168,13 @@ struct Requester: Sendable {
                 continue
             }
             let decoded = (try? JSONBody.decode(response.body, path: manifestPath)) ?? .none
-            let (action, handler) = try errorHandler.resolve(response, decoded: decoded, context: context)
+            let (action, handler, configurationError) = try errorHandler.resolve(response, decoded: decoded, context: context)
             switch action {
             case .success: return response
             case .ignore: return nil
             case .fail:
-                throw RequestFailure(status: response.status, message: Self.summary(response), path: manifestPath, attempts: attempt)
+                throw RequestFailure(status: response.status, message: Self.summary(response), path: manifestPath, attempts: attempt,
+                                     isConfigurationError: configurationError)
             case .refreshTokenThenRetry where reauthenticate != nil:
                 // As the CDK: one refresh per request; rejected again after it, the request fails.
                 guard !refreshed, let reauthenticate else {
@@ -258,6 +259,9 @@ public struct RequestFailure: Error, Sendable, CustomStringConvertible {
     public let message: String
     public let path: ManifestPath
     public let attempts: Int
+    /// The API refused the request in a way only the user can fix (credentials, permissions):
+    /// the CDK's `config_error`, which is not retried.
+    public var isConfigurationError = false
     public var description: String { "\(path): \(message) (attempt \(attempts))" }
 }
 

@@ -50,7 +50,7 @@ struct ProcessConnectorRead {
         let failed = FailedStreams()
         do {
             try await source.read(config: config, catalog: configured, state: state) { message in
-                if case .error(_, let stream) = message { failed.add(stream ?? "") }
+                if case .error(_, let stream, _) = message { failed.add(stream ?? "") }
                 if case .streamStatus(let stream, "INCOMPLETE") = message { failed.add(stream) }
                 let emitted = Int64(Date().timeIntervalSince1970 * 1000)
                 output.write(Data((message.line(emittedAt: emitted) + "\n").utf8))

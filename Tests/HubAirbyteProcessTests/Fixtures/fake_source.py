@@ -138,15 +138,36 @@ def main():
         sys.stderr.flush()
     state = json.load(open(args["--state"])) if "--state" in args else None
     start = 0
-    if state:
-        start = state[0]["stream"]["stream_state"]["updated_at"]
+    # Each mode reads back only the shape of state it writes: anything else fails the read.
+    try:
+        if state and mode == "global":
+            assert state[0]["type"] == "GLOBAL" and len(state) == 1
+            assert [s["stream_descriptor"]["name"] for s in state[0]["global"]["stream_states"]] == ["people"]
+            start = state[0]["global"]["shared_state"]["lsn"]
+            assert state[0]["global"]["stream_states"][0]["stream_state"] == {"updated_at": start}
+        elif state and mode == "legacy":
+            assert isinstance(state, dict)
+            start = state["people"]["updated_at"]
+        elif state:
+            start = state[0]["stream"]["stream_state"]["updated_at"]
+    except (AssertionError, KeyError, TypeError, IndexError):
+        emit({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 0, "error": {
+            "message": "unexpected state for mode %s: %s" % (mode, json.dumps(state))}}})
+        return 1
     status("people", "STARTED")
     status("people", "RUNNING")
     for i in range(start + 1, start + 4):
         emit({"type": "RECORD", "record": {"stream": "people", "emitted_at": 0,
               "data": {"id": i, "name": "Person\u2028%d" % i, "updated_at": i}}})
-    emit({"type": "STATE", "state": {"type": "STREAM", "stream": {
-        "stream_descriptor": {"name": "people"}, "stream_state": {"updated_at": start + 3}}}})
+    if mode == "global":
+        emit({"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {"lsn": start + 3}, "stream_states": [
+            {"stream_descriptor": {"name": "people"}, "stream_state": {"updated_at": start + 3}},
+            {"stream_descriptor": {"name": "other"}, "stream_state": {"updated_at": 99}}]}}})
+    elif mode == "legacy":
+        emit({"type": "STATE", "state": {"data": {"people": {"updated_at": start + 3}}}})
+    else:
+        emit({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "people"}, "stream_state": {"updated_at": start + 3}}}})
     emit({"type": "CONTROL", "control": {"type": "CONNECTOR_CONFIG", "emitted_at": 0,
           "connectorConfig": {"config": dict(config, api_key="sk_rotated", base_url="https://attacker.example")}}})
     status("people", "COMPLETE")
