@@ -89,6 +89,43 @@ struct ManifestTests {
         #expect(source.streamNames == ["items"])
     }
 
+    @Test("QueryProperties are checked at load: one per requester, a known limit type, a positive limit", arguments: [
+        ("second: {type: QueryProperties, property_list: [b]}", "request_parameters.second: request_parameters may hold one QueryProperties"),
+        ("", "property_limit_type: expected characters or property_count, found words"),
+    ])
+    func queryPropertiesChecked(extra: String, expected: String) throws {
+        func manifest(limitType: String, limit: Int, extra: String) -> String {
+            """
+            version: 6.0.0
+            streams:
+              - type: DeclarativeStream
+                name: items
+                retriever:
+                  type: SimpleRetriever
+                  requester:
+                    type: HttpRequester
+                    url_base: https://api.example.com
+                    path: /items
+                    request_parameters:
+                      properties:
+                        type: QueryProperties
+                        property_list: [a, b, c]
+                        property_chunking: {type: PropertyChunking, property_limit_type: \(limitType), property_limit: \(limit)}
+                      \(extra)
+                  record_selector:
+                    extractor:
+                      field_path: ["data"]
+            """
+        }
+        let error = #expect(throws: (any Error).self) {
+            try DeclarativeSource(yaml: manifest(limitType: extra.isEmpty ? "words" : "property_count", limit: 2, extra: extra))
+        }
+        #expect(String(describing: error).contains(expected), "\(String(describing: error))")
+        let zero = #expect(throws: (any Error).self) { try DeclarativeSource(yaml: manifest(limitType: "characters", limit: 0, extra: "")) }
+        #expect(String(describing: zero).contains("property_limit: must be at least 1"), "\(String(describing: zero))")
+        _ = try DeclarativeSource(yaml: manifest(limitType: "characters", limit: 10, extra: ""))
+    }
+
     @Test("a CombinedExtractor is refused where the CDK would lose records: over a streaming decoder, or a union under OffsetIncrement")
     func combinedExtractorMisusesRefused() throws {
         func manifest(decoder: String, paginator: String?, mode: String) -> String {

@@ -107,6 +107,7 @@ public struct DeclarativeSource: Sendable {
         "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
+        "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]

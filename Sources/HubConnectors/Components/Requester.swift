@@ -15,8 +15,44 @@ struct Requester: Sendable {
     let manifestPath: ManifestPath
     /// `use_cache`: responses reused within a read.
     let useCache: Bool
+    /// `QueryProperties`, from `request_parameters`, `query_properties` or the deprecated
+    /// `fetch_properties_from_endpoint`: each page is requested once per chunk of properties.
+    let queryProperties: QueryProperties?
 
-    init(_ node: ComponentNode) throws {
+    init(_ given: ComponentNode, streamName: String = "", depth: Int = 0) throws {
+        // As the CDK's factory: a QueryProperties among the request parameters is taken out of
+        // them (it is no template) and its chunk is added as that parameter to each request.
+        var node = given
+        var queryProperties: QueryProperties?
+        if case .dict(let parameters)? = given.value("request_parameters") {
+            var kept = PyDict()
+            for (key, value) in parameters.entries {
+                guard case .dict(let component) = value, component["type"] == .string("QueryProperties") else {
+                    kept[key] = value
+                    continue
+                }
+                let name = PyRepr.str(key)
+                guard queryProperties == nil else {
+                    throw ManifestError(given.path.appending("request_parameters").appending(name),
+                                        "request_parameters may hold one QueryProperties, and this is the second")
+                }
+                queryProperties = try QueryProperties(try ComponentNode(value, path: given.path.appending("request_parameters").appending(name)),
+                                                      parameter: name, streamName: streamName, depth: depth)
+            }
+            if queryProperties != nil {
+                var fields = given.fields
+                fields["request_parameters"] = .dict(kept)
+                node = try ComponentNode(.dict(fields), path: given.path)
+            }
+        }
+        for key in ["fetch_properties_from_endpoint", "query_properties"] {
+            guard let child = try node.child(key) else { continue }
+            guard queryProperties == nil else {
+                throw ManifestError(child.path, "a requester takes one QueryProperties or PropertiesFromEndpoint, and this is the second")
+            }
+            queryProperties = try QueryProperties(child, parameter: nil, streamName: streamName, depth: depth)
+        }
+        self.queryProperties = queryProperties
         guard let urlBase = try node.interpolation("url_base") ?? node.interpolation("url") else {
             throw ManifestError(node.path.appending("url_base"), "is required")
         }

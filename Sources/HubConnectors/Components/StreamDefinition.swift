@@ -36,7 +36,7 @@ struct StreamDefinition: Sendable {
         guard retriever.type == "SimpleRetriever" else {
             throw ManifestError(retriever.path, "unsupported retriever \(retriever.kindDescription)")
         }
-        requester = try Requester(try retriever.requiredChild("requester"))
+        requester = try Requester(try retriever.requiredChild("requester"), streamName: name, depth: depth)
         selector = try RecordSelector(try retriever.requiredChild("record_selector"))
         paginator = try Paginator.make(try retriever.child("paginator"))
         decoder = try ResponseDecoder(try retriever.child("decoder"))

@@ -40,8 +40,19 @@ extension StreamReader {
         context["stream_partition"] = .dict(sliceValues)
         context["stream_state"] = state ?? .dict(PyDict())
 
-        func requestContext(_ token: PyValue?) -> ExpressionContext {
+        // A stream with QueryProperties asks for each page once per chunk of properties.
+        let query = stream.requester.queryProperties
+        let chunks: [[String]]? = if let query { try await queryPropertyChunks(query) } else { nil }
+        func requestContext(_ token: PyValue?, properties: [String]? = nil) -> ExpressionContext {
             var requestContext = context
+            if let properties, query?.parameter == nil {
+                // Where the manifest reads them: `stream_partition.extra_fields.query_properties`.
+                var extra = PyDict()
+                extra["query_properties"] = .list(properties.map(PyValue.string))
+                var values = sliceValues
+                values["extra_fields"] = .dict(extra)
+                for name in ["stream_slice", "stream_interval", "stream_partition"] { requestContext[name] = .dict(values) }
+            }
             if let token {
                 var wrapper = PyDict()
                 wrapper["next_page_token"] = token
@@ -59,9 +70,10 @@ extension StreamReader {
         }
         /// Prepares the request for `token` (its parts, authentication) and returns the send,
         /// to run as a child task of the page loop.
-        func prepare(_ token: PyValue?) async throws -> @Sendable () async throws -> HTTPResponseData? {
-            let requestContext = requestContext(token)
+        func prepare(_ token: PyValue?, properties: [String]?) async throws -> @Sendable () async throws -> HTTPResponseData? {
+            let requestContext = requestContext(token, properties: properties)
             var parts = try stream.requester.prepare(context: requestContext)
+            if let properties, let parameter = query?.parameter { parts.parameters[parameter] = .string(properties.joined(separator: ",")) }
             try stream.paginator?.inject(token: token, into: &parts, context: requestContext)
             if let slice { try stream.cursor?.inject(slice, into: &parts, context: requestContext) }
             for (option, value) in partition.injections { try option.inject(value, into: &parts, context: requestContext) }
@@ -94,18 +106,38 @@ extension StreamReader {
             }
         }
 
+        /// The page for `token`: one response, or one per chunk of properties in chunk order;
+        /// nil when the error handler said to ignore one.
+        func fetch(_ token: PyValue?) async throws -> @Sendable () async throws -> [HTTPResponseData]? {
+            guard let chunks else {
+                let send = try await prepare(token, properties: nil)
+                return { try await send().map { [$0] } }
+            }
+            var sends: [@Sendable () async throws -> HTTPResponseData?] = []
+            for chunk in chunks { sends.append(try await prepare(token, properties: chunk)) }
+            let prepared = sends
+            return {
+                var responses: [HTTPResponseData] = []
+                for send in prepared {
+                    guard let response = try await send() else { return nil }
+                    responses.append(response)
+                }
+                return responses
+            }
+        }
+
         // The next page's request runs as a child task while this page is consumed, so the API's
         // latency overlaps the consumer's work; a failure or cancellation cancels it with the loop.
-        try await withThrowingTaskGroup(of: HTTPResponseData?.self) { requests in
+        try await withThrowingTaskGroup(of: [HTTPResponseData]?.self) { requests in
             var token = stream.paginator?.initialToken
-            requests.addTask(operation: try await prepare(token))
+            requests.addTask(operation: try await fetch(token))
             var pages = 0
             while true {
                 pages += 1
                 if pages > 1_000_000 {
                     throw ManifestError(stream.path, "more than a million pages in one slice; is the paginator looping?")
                 }
-                let answer: HTTPResponseData?
+                let answer: [HTTPResponseData]?
                 do {
                     // One request is in flight at a time: this is the page for `token`.
                     answer = try await requests.next() ?? nil
@@ -114,28 +146,47 @@ extension StreamReader {
                     throw error
                 }
                 try await reportRateLimits()
-                guard let response = answer else {
+                guard let responses = answer, let response = responses.last else {
                     // As the CDK: an ignored response ends this slice. The pass is not whole, so a
                     // full refresh must not treat what it didn't see as deleted.
                     ignored.record()
                     return
                 }
-                let pageContext = requestContext(token)
-                let decoded: PyValue
-                do { decoded = try stream.decoder.decode(response.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
-                    let what = if case .json = stream.decoder { "is not valid JSON" } else { "could not be decoded" }
-                    throw RequestFailure(status: response.status, message: "the response \(what): \(error.message)",
-                                         path: stream.requester.manifestPath, attempts: 1)
-                }
-                var recordContext = pageContext
-                recordContext["response"] = decoded
-                let (extracted, pageSize) = try stream.selector.extract(decoded, context: recordContext)
                 var records: [PyValue] = []
-                records.reserveCapacity(extracted.count)
-                for var item in extracted {
-                    guard try stream.selector.keep(item, context: recordContext) else { continue }
-                    for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
-                    records.append(item)
+                var pageSize = 0
+                // Records merged across the chunks, by their merge key, in first-seen order.
+                var merged: [String: PyDict] = [:]
+                var mergedOrder: [String] = []
+                var decoded = PyValue.none
+                var pageContext = requestContext(token)
+                for (index, chunkResponse) in responses.enumerated() {
+                    pageContext = requestContext(token, properties: chunks?[index])
+                    do { decoded = try stream.decoder.decode(chunkResponse.body, path: stream.requester.manifestPath) } catch let error as ResponseDecodingError {
+                        let what = if case .json = stream.decoder { "is not valid JSON" } else { "could not be decoded" }
+                        throw RequestFailure(status: chunkResponse.status, message: "the response \(what): \(error.message)",
+                                             path: stream.requester.manifestPath, attempts: 1)
+                    }
+                    var recordContext = pageContext
+                    recordContext["response"] = decoded
+                    let (extracted, extractedCount) = try stream.selector.extract(decoded, context: recordContext)
+                    pageSize = extractedCount
+                    records.reserveCapacity(records.count + extracted.count)
+                    for var item in extracted {
+                        guard try stream.selector.keep(item, context: recordContext) else { continue }
+                        for transformation in stream.transformations { try transformation.apply(to: &item, context: recordContext) }
+                        if let query, let key = try query.mergeKey(of: item), case .dict(let fields) = item {
+                            if merged[key] == nil { mergedOrder.append(key) }
+                            QueryProperties.deepMerge(&merged[key, default: PyDict()], fields)
+                        } else {
+                            records.append(item)
+                        }
+                    }
+                }
+                if query != nil {
+                    // As the CDK: merged records follow the ones without a key, and the page's size
+                    // is what was emitted.
+                    records += mergedOrder.compactMap { merged[$0].map(PyValue.dict) }
+                    pageSize = records.count
                 }
                 var next: PyValue?
                 if let paginator = stream.paginator {
@@ -153,7 +204,7 @@ extension StreamReader {
                                                    lastPageSize: pageSize, lastRecord: records.last,
                                                    lastToken: token, context: pageContext)
                 }
-                if let next { requests.addTask(operation: try await prepare(next)) }
+                if let next { requests.addTask(operation: try await fetch(next)) }
                 try await page(records, pageSize)
                 guard let next else { return }
                 token = next

@@ -12,6 +12,8 @@ public struct StreamReader: Sendable {
     let tokens = TokenStore()
     /// Slices ended by a response the error handler said to IGNORE, this read.
     let ignored = IgnoredResponses()
+    /// Properties fetched from an endpoint (`PropertiesFromEndpoint`), once per read.
+    let propertyLists = PropertyListCache()
 
     public init(source: DeclarativeSource, config: PyValue, transport: any HTTPTransport, environment: EngineEnvironment) {
         self.source = source
