@@ -105,7 +105,7 @@ public struct DeclarativeSource: Sendable {
         "SubstreamPartitionRouter", "ParentStreamConfig", "ListPartitionRouter", "DatetimeBasedCursor", "MinMaxDatetime",
         "IncrementingCountCursor", "CombinedExtractor", "RecordExpander", "ParentFieldPath",
         "DefaultErrorHandler", "CompositeErrorHandler", "HttpResponseFilter", "ConstantBackoffStrategy",
-        "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "InlineSchemaLoader",
+        "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "WaitTimeFromResponse", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.

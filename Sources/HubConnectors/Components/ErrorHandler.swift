@@ -55,64 +55,6 @@ struct ResponseFilter: Sendable {
     }
 }
 
-/// How long to wait before a retry.
-enum BackoffStrategy: Sendable {
-    case constant(seconds: BoundInterpolation)
-    case exponential(factor: BoundInterpolation)
-    case waitTimeFromHeader(header: BoundInterpolation, regex: String?)
-    case waitUntilTimeFromHeader(header: BoundInterpolation, minWait: Double?, regex: String?)
-
-    init(_ node: ComponentNode) throws {
-        // The pattern runs on a third party's header value: one that could backtrack without
-        // end is refused here, at registration.
-        func regex() throws -> String? {
-            guard let pattern = try node.string("regex") else { return nil }
-            do { try ExpressionLimits.checkRegex(pattern) } catch let error as ExpressionError {
-                throw ManifestError(node.path.appending("regex"), error.message)
-            }
-            return pattern
-        }
-        switch node.type {
-        case "ConstantBackoffStrategy":
-            guard let seconds = try node.interpolation("backoff_time_in_seconds") else {
-                throw ManifestError(node.path.appending("backoff_time_in_seconds"), "is required")
-            }
-            self = .constant(seconds: seconds)
-        case "ExponentialBackoffStrategy":
-            self = .exponential(factor: try node.interpolation("factor") ?? node.bind("5", key: "factor"))
-        case "WaitTimeFromHeader":
-            self = .waitTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
-                                       regex: try regex())
-        case "WaitUntilTimeFromHeader":
-            self = .waitUntilTimeFromHeader(header: try node.bind(try node.requiredString("header"), key: "header"),
-                                            minWait: try node.string("min_wait").flatMap(Double.init), regex: try regex())
-        default:
-            throw ManifestError(node.path, "unsupported backoff strategy \(node.kindDescription)")
-        }
-    }
-
-    /// Seconds to wait before retry number `attempt` (1-based); nil when the header is absent.
-    func delay(attempt: Int, response: HTTPResponseData?, context: ExpressionContext) throws -> Double? {
-        func headerNumber(_ header: BoundInterpolation, _ regex: String?) throws -> Double? {
-            guard let name = try header.text(context), var value = response?.header(name) else { return nil }
-            if let regex, let pattern = try? Regex(regex), let match = value.firstMatch(of: pattern) {
-                value = String(match.output[0].substring ?? "")
-            }
-            return Double(value.trimmingSpaces)
-        }
-        switch self {
-        case .constant(let seconds): return Operators.number(try seconds.evaluate(context))
-        case .exponential(let factor):
-            return (Operators.number(try factor.evaluate(context)) ?? 5) * Double(1 << min(attempt, 20))
-        case .waitTimeFromHeader(let header, let regex): return try headerNumber(header, regex)
-        case .waitUntilTimeFromHeader(let header, let minWait, let regex):
-            guard let until = try headerNumber(header, regex) else { return minWait }
-            let wait = until - context.now.timestamp
-            return max(wait, minWait ?? 0)
-        }
-    }
-}
-
 /// `DefaultErrorHandler` / `CompositeErrorHandler`: classifies a response and says how long
 /// to back off.
 struct ErrorHandler: Sendable {
