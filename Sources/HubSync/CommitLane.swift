@@ -4,15 +4,22 @@
 /// report the first failure.
 ///
 /// A sync uses it to commit batches while the next pages are read: the read submits, and a
-/// state that must follow every earlier batch drains first.
+/// batch carrying a state is submitted `after` every earlier piece, so the state never commits
+/// before a record it covers, while the read goes on.
 actor CommitLane {
     typealias Work = @Sendable () async throws -> Void
+    /// A piece of work, its place in submission order, and whether it waits for every earlier one.
+    private typealias Piece = (number: Int, work: Work, ordered: Bool)
 
     let width: Int
-    private let pieces: AsyncStream<Work>
-    private let intake: AsyncStream<Work>.Continuation
+    private let pieces: AsyncStream<Piece>
+    private let intake: AsyncStream<Piece>.Continuation
     /// Submitted and not yet ended (waiting in the stream or running).
     private var outstanding = 0
+    /// The numbers of the pieces not yet ended, and the next number to give.
+    private var unfinished: Set<Int> = []
+    private var nextNumber = 0
+    private var orderedWaiters: [(number: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var failure: (any Error)?
     /// Set once `run()` has returned: nothing submitted later would ever run.
     private var stopped = false
@@ -31,10 +38,11 @@ actor CommitLane {
             for await piece in pieces {
                 group.addTask {
                     do {
-                        try await piece()
-                        await self.ended(nil)
+                        if piece.ordered { try await self.waitForEarlier(than: piece.number) }
+                        try await piece.work()
+                        await self.ended(piece.number, nil)
                     } catch {
-                        await self.ended(error)
+                        await self.ended(piece.number, error)
                     }
                 }
             }
@@ -47,12 +55,24 @@ actor CommitLane {
         intake.finish()
     }
 
-    /// Queues `work`, first waiting until fewer than `width` pieces are outstanding.
-    func submit(_ work: @escaping Work) async throws {
+    /// Queues `work`, first waiting until fewer than `width` pieces are outstanding. Work
+    /// submitted `ordered` starts only once every piece submitted before it has ended (and
+    /// fails, without running, if one of them failed).
+    func submit(ordered: Bool = false, _ work: @escaping Work) async throws {
         await wait(untilAtMost: width - 1)
         try check()
         outstanding += 1
-        intake.yield(work)
+        let number = nextNumber
+        nextNumber += 1
+        unfinished.insert(number)
+        intake.yield((number, work, ordered))
+    }
+
+    private func waitForEarlier(than number: Int) async throws {
+        while unfinished.contains(where: { $0 < number }), !stopped {
+            await withCheckedContinuation { orderedWaiters.append((number, $0)) }
+        }
+        try check()
     }
 
     /// Waits until every submitted piece has ended; throws the first failure.
@@ -73,8 +93,9 @@ actor CommitLane {
         }
     }
 
-    private func ended(_ error: (any Error)?) {
+    private func ended(_ number: Int, _ error: (any Error)?) {
         outstanding -= 1
+        unfinished.remove(number)
         if failure == nil { failure = error }
         wake()
     }
@@ -83,6 +104,7 @@ actor CommitLane {
         stopped = true
         if outstanding > 0, failure == nil { failure = CancellationError() }
         outstanding = 0
+        unfinished = []
         wake()
     }
 
@@ -90,5 +112,9 @@ actor CommitLane {
         let ready = waiters.filter { stopped || outstanding <= $0.limit }
         waiters.removeAll { stopped || outstanding <= $0.limit }
         for waiter in ready { waiter.continuation.resume() }
+        let lowest = unfinished.min() ?? Int.max
+        let free = orderedWaiters.filter { stopped || $0.number <= lowest }
+        orderedWaiters.removeAll { stopped || $0.number <= lowest }
+        for waiter in free { waiter.continuation.resume() }
     }
 }

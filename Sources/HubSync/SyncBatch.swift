@@ -8,7 +8,7 @@ import Logging
 /// Collects a stream's records and commits them in batches: a batch alone keeps the last
 /// committed state (resuming re-reads it, and upserts are idempotent); a state event commits
 /// the records it covers together with it, after every earlier batch has committed. Batches
-/// without state commit in the background, a few at once, while the next pages are read: in a
+/// commit in the background, a few at once, while the next pages are read: in a
 /// lane whose tasks are children of `withBackgroundCommits`, so none outlives the sync.
 actor SyncBatch {
     let arguments: SyncJobArguments
@@ -106,8 +106,8 @@ actor SyncBatch {
         pendingRead += 1
     }
 
-    /// Commits pending records, with `state` when given, through the job's fence. Without a
-    /// state the batch commits in the background; with one, every earlier batch first.
+    /// Commits pending records, with `state` when given, through the job's fence, in the
+    /// background; a batch with a state after every earlier batch.
     func flush(state: JSONValue?) async throws {
         guard !pending.isEmpty || state != nil || pendingPages > 0 else { return }
         let records = pending, raw = pendingRaw, pages = pendingPages, read = pendingRead
@@ -134,12 +134,10 @@ actor SyncBatch {
                                             read: read, written: written, pages: pages)
             }
         }
-        if state == nil {
-            try await lane.submit(commit)
-        } else {
-            try await lane.drain()
-            try await commit()
-        }
+        // A batch with a state commits after every earlier batch, in the background like the
+        // others: the read goes on meanwhile (a source blocked on a full pipe while its state
+        // commits would sit idle), and a crash still resumes from a state whose records are in.
+        try await lane.submit(ordered: state != nil, commit)
     }
 
     /// The last batch, deletions after a full pass, the run's success and the job's completion:

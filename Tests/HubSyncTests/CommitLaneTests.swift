@@ -30,6 +30,43 @@ struct CommitLaneTests {
         #expect(counts.withLock { $0.peak } == 2)
     }
 
+    /// A batch with a state is submitted ordered: it starts after every earlier batch has
+    /// ended, while the submitter goes on, and never runs after one of them failed.
+    @Test func anOrderedPieceWaitsForEveryEarlierOneAndNotAfterAFailure() async throws {
+        let lane = CommitLane(width: 3)
+        let log = Mutex<[String]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await lane.run() }
+            try await lane.submit {
+                try await Task.sleep(for: .milliseconds(80))
+                log.withLock { $0.append("slow batch") }
+            }
+            try await lane.submit(ordered: true) { log.withLock { $0.append("state") } }
+            // The submitter was not held: nothing has ended yet.
+            #expect(log.withLock { $0 }.isEmpty)
+            try await lane.drain()
+            lane.close()
+            try await group.waitForAll()
+        }
+        #expect(log.withLock { $0 } == ["slow batch", "state"])
+
+        let failing = CommitLane(width: 3)
+        let ran = Mutex(false)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await failing.run() }
+            await #expect(throws: Failed.self) {
+                try await failing.submit {
+                    try await Task.sleep(for: .milliseconds(40))
+                    throw Failed()
+                }
+                try await failing.submit(ordered: true) { ran.withLock { $0 = true } }
+                try await failing.drain()
+            }
+            failing.close()
+        }
+        #expect(ran.withLock { $0 } == false, "a state committed after a batch before it failed")
+    }
+
     @Test func theFirstFailureReachesTheNextSubmitAndDrain() async throws {
         let lane = CommitLane(width: 1)
         await withTaskGroup(of: Void.self) { group in
