@@ -3,23 +3,31 @@ enum ISO8601 {
     /// `dateutil.parser.isoparse`: date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`, `YYYYMMDD`), then
     /// optionally one separator and a time with optional fraction and offset.
     static func parseDateTime(_ text: String) throws -> PyDateTime {
-        let characters = Array(text)
+        // Read as UTF-8 bytes: every part the format allows is ASCII, and a record's cursor is
+        // parsed once per record, where splitting the text into Characters would cost more
+        // than the rest of the parse.
+        let bytes = Array(text.utf8)
         var cursor = 0
+        func at(_ byte: Unicode.Scalar) -> Bool { cursor < bytes.count && bytes[cursor] == UInt8(ascii: byte) }
+        func isDigit(_ index: Int) -> Bool { index < bytes.count && (48...57).contains(bytes[index]) }
         func number(_ count: Int) -> Int? {
-            guard cursor + count <= characters.count else { return nil }
-            let slice = characters[cursor..<cursor + count]
-            guard slice.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            guard cursor + count <= bytes.count else { return nil }
+            var value = 0
+            for index in cursor..<cursor + count {
+                guard isDigit(index) else { return nil }
+                value = value * 10 + Int(bytes[index] - 48)
+            }
             cursor += count
-            return Int(String(slice))
+            return value
         }
         func fail() -> ExpressionError { ExpressionError("\(PyRepr.string(text)) is not an ISO 8601 date or datetime") }
         guard let year = number(4) else { throw fail() }
         var month = 1, day = 1
-        if cursor < characters.count, characters[cursor] == "-" {
+        if at("-") {
             cursor += 1
             guard let parsedMonth = number(2) else { throw fail() }
             month = parsedMonth
-            if cursor < characters.count, characters[cursor] == "-" {
+            if at("-") {
                 cursor += 1
                 guard let parsedDay = number(2) else { throw fail() }
                 day = parsedDay
@@ -32,44 +40,51 @@ enum ISO8601 {
         guard (1...12).contains(month), day >= 1, day <= PyDateTime.daysInMonth(year: year, month: month) else { throw fail() }
         var hour = 0, minute = 0, second = 0, microsecond = 0
         var offset: Int?
-        if cursor < characters.count {
-            cursor += 1  // the separator, `T` by the standard; isoparse takes any one character
+        if cursor < bytes.count {
+            // The separator, `T` by the standard; isoparse takes any one character (of however
+            // many bytes).
+            cursor += 1
+            while cursor < bytes.count, bytes[cursor] & 0xC0 == 0x80 { cursor += 1 }
             guard let parsedHour = number(2) else { throw fail() }
             hour = parsedHour
-            if cursor < characters.count, characters[cursor] == ":" { cursor += 1 }
+            if at(":") { cursor += 1 }
             if let parsedMinute = number(2) {
                 minute = parsedMinute
-                if cursor < characters.count, characters[cursor] == ":" { cursor += 1 }
+                if at(":") { cursor += 1 }
                 if let parsedSecond = number(2) {
                     second = parsedSecond
-                    if cursor < characters.count, characters[cursor] == "." || characters[cursor] == "," {
+                    if at(".") || at(",") {
                         cursor += 1
-                        var digits = ""
-                        while cursor < characters.count, characters[cursor].isASCII, characters[cursor].isNumber {
-                            digits.append(characters[cursor])
+                        // The first six digits are the microseconds (padded with zeros); the rest
+                        // are read and dropped.
+                        var digits = 0
+                        var value = 0
+                        while isDigit(cursor) {
+                            if digits < 6 { value = value * 10 + Int(bytes[cursor] - 48) }
+                            digits += 1
                             cursor += 1
                         }
-                        guard !digits.isEmpty else { throw fail() }
-                        let padded = String((digits + "000000").prefix(6))
-                        microsecond = Int(padded) ?? 0
+                        guard digits > 0 else { throw fail() }
+                        for _ in min(digits, 6)..<6 { value *= 10 }
+                        microsecond = value
                     }
                 }
             }
-            if cursor < characters.count {
-                let sign = characters[cursor]
+            if cursor < bytes.count {
+                let sign = bytes[cursor]
                 cursor += 1
-                if sign == "Z" || sign == "z" {
+                if sign == UInt8(ascii: "Z") || sign == UInt8(ascii: "z") {
                     offset = 0
-                } else if sign == "+" || sign == "-" {
+                } else if sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
                     guard let hours = number(2) else { throw fail() }
-                    if cursor < characters.count, characters[cursor] == ":" { cursor += 1 }
+                    if at(":") { cursor += 1 }
                     let minutes = number(2) ?? 0
-                    offset = (sign == "-" ? -1 : 1) * (hours * 3600 + minutes * 60)
+                    offset = (sign == UInt8(ascii: "-") ? -1 : 1) * (hours * 3600 + minutes * 60)
                 } else {
                     throw fail()
                 }
             }
-            guard cursor == characters.count, hour < 24 || (hour == 24 && minute == 0 && second == 0),
+            guard cursor == bytes.count, hour < 24 || (hour == 24 && minute == 0 && second == 0),
                   minute < 60, second < 60 else { throw fail() }
         }
         var result = PyDateTime(year: year, month: month, day: day, hour: 0, minute: minute, second: second,
