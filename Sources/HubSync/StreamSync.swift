@@ -37,6 +37,11 @@ struct StreamSync: Sendable {
         guard definition.streamNames.contains(arguments.stream) else {
             throw HubError(.invalidInput, "connector \(info.connector) v\(info.connectorVersion) has no stream \(arguments.stream)")
         }
+        // The config may have changed since the job was queued.
+        guard try definition.streamNames(config: PyValue(json: info.config)).contains(arguments.stream) else {
+            throw HubError(.invalidInput, "stream \(arguments.stream) no longer exists with this connection's config "
+                           + "(the condition of its ConditionalStreams is false)")
+        }
         let config = try await configuration(info, tenant: arguments.tenant)
         let incremental = definition.isIncremental(arguments.stream) && !arguments.fullRefresh
         var environment = self.environment

@@ -41,9 +41,14 @@ public struct SyncService: Sendable {
         let runs = RunStore(client: client, logger: logger)
         let info = try await connections.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
-        let streams = requested ?? definition.streamNames
+        let available = try definition.streamNames(config: PyValue(json: info.config))
+        let streams = requested ?? available
         for stream in streams where !definition.streamNames.contains(stream) {
             throw HubError(.invalidInput, "connector \(info.connector) has no stream \(stream); it has \(definition.streamNames.joined(separator: ", "))")
+        }
+        for stream in streams where !available.contains(stream) {
+            throw HubError(.invalidInput, "stream \(stream) of connector \(info.connector) does not exist with this connection's config "
+                           + "(the condition of its ConditionalStreams is false)")
         }
         let queue = JobQueue(client: client, logger: logger)
         var started: [Started] = []

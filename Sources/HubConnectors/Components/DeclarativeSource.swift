@@ -14,8 +14,26 @@ public struct DeclarativeSource: Sendable {
     public let resolved: PyValue
     /// The manifest's `api_budget`: the request rates the API allows.
     let apiBudget: APIBudget?
+    /// The conditions of streams declared inside `ConditionalStreams`, by stream: the stream
+    /// exists for a config only where every one of them holds.
+    let conditions: [String: [BoundInterpolation]]
 
+    /// Every stream the manifest declares, whatever the config.
     public var streamNames: [String] { streams.map(\.name) }
+
+    /// Whether `stream` exists for `config`: a stream inside `ConditionalStreams` exists only
+    /// while its condition (on the config) holds, as in the CDK.
+    public func isAvailable(_ stream: String, config: PyValue) throws -> Bool {
+        guard let conditions = conditions[stream] else { return true }
+        let context = ExpressionContext(variables: ["config": config], now: EngineEnvironment.systemNow())
+        for condition in conditions where try !condition.truth(context) { return false }
+        return true
+    }
+
+    /// The streams that exist for `config`, in the manifest's order.
+    public func streamNames(config: PyValue) throws -> [String] {
+        try streamNames.filter { try isAvailable($0, config: config) }
+    }
 
     /// The stream's datetime cursor: its own, or for a `StateDelegatingStream` without one on
     /// its full-refresh stream, its incremental stream's.
@@ -62,8 +80,24 @@ public struct DeclarativeSource: Sendable {
             }
             throw ManifestError(root.path.appending("streams"), "the manifest declares no streams")
         }
+        // `ConditionalStreams` groups streams under a condition on the config: each stream is
+        // built now, and the condition decides per config whether it exists.
+        var conditions: [String: [BoundInterpolation]] = [:]
+        var flattened: [(node: ComponentNode, conditions: [BoundInterpolation])] = []
+        func flatten(_ node: ComponentNode, under outer: [BoundInterpolation], depth: Int) throws {
+            guard node.type == "ConditionalStreams" else { flattened.append((node, outer)); return }
+            guard depth < 8 else { throw ManifestError(node.path, "ConditionalStreams nest more than 8 levels deep") }
+            guard let condition = try node.interpolation("condition") else {
+                throw ManifestError(node.path.appending("condition"), "is required")
+            }
+            for inner in try node.children("streams") { try flatten(inner, under: outer + [condition], depth: depth + 1) }
+        }
         for node in nodes {
+            do { try flatten(node, under: [], depth: 0) } catch let error as ManifestError { problems.append(error) }
+        }
+        for (node, streamConditions) in flattened {
             do {
+                if !streamConditions.isEmpty, let name = try node.string("name") { conditions[name, default: []] += streamConditions }
                 if node.type == "StateDelegatingStream" {
                     let (full, delegation) = try StateDelegation.parse(node)
                     streams.append(full)
@@ -88,6 +122,7 @@ public struct DeclarativeSource: Sendable {
         self.streams = streams
         self.delegations = delegations
         self.apiBudget = apiBudget
+        self.conditions = conditions
         connectionSpecification = specification
     }
 
@@ -108,6 +143,7 @@ public struct DeclarativeSource: Sendable {
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "WaitTimeFromResponse", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
+        "ConditionalStreams",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]

@@ -13,11 +13,7 @@ public enum AirbyteProtocol {
             return .dict(dict)
         }
         func status(_ stream: String, _ value: String, reasons: [PyValue] = []) -> PyValue {
-            var status: [(String, PyValue)] = [("stream_descriptor", descriptor(stream)), ("status", .string(value))]
-            if !reasons.isEmpty { status.append(("reasons", .list(reasons))) }
-            return object([("type", .string("TRACE")), ("trace", object([
-                ("type", .string("STREAM_STATUS")), ("emitted_at", .int(Int(emittedAt))), ("stream_status", object(status)),
-            ]))])
+            statusMessage(stream: stream, status: value, reasons: reasons, emittedAt: emittedAt)
         }
         let message: PyValue
         switch event {
@@ -45,6 +41,30 @@ public enum AirbyteProtocol {
         case .page, .cutShort: return nil
         }
         return JSONBody.encode(message)
+    }
+
+    /// The STREAM_STATUS trace of `stream`.
+    static func statusMessage(stream: String, status value: String, reasons: [PyValue] = [], emittedAt: Int64) -> PyValue {
+        var descriptor = PyDict()
+        descriptor["name"] = .string(stream)
+        var status = PyDict()
+        status["stream_descriptor"] = .dict(descriptor)
+        status["status"] = .string(value)
+        if !reasons.isEmpty { status["reasons"] = .list(reasons) }
+        var trace = PyDict()
+        trace["type"] = .string("STREAM_STATUS")
+        trace["emitted_at"] = .int(Int(emittedAt))
+        trace["stream_status"] = .dict(status)
+        var message = PyDict()
+        message["type"] = .string("TRACE")
+        message["trace"] = .dict(trace)
+        return .dict(message)
+    }
+
+    /// What the CDK reports for a catalog stream its source does not have with this config (a
+    /// `ConditionalStreams` condition that is false): the stream INCOMPLETE, and no error.
+    public static func unavailableLine(stream: String, emittedAt: Int64) -> String {
+        JSONBody.encode(statusMessage(stream: stream, status: "INCOMPLETE", emittedAt: emittedAt))
     }
 
     /// An ERROR trace that belongs to no stream: the source failed before reading any.

@@ -102,6 +102,11 @@ public struct ConnectorRead: Sendable {
                 throw HubError(.invalidInput, "the catalog names a stream the manifest lacks: \(name)")
             }
             let emittedAt: @Sendable () -> Int64 = { Int64(environment.now().timestamp * 1000) }
+            guard try source.isAvailable(name, config: config) else {
+                write(AirbyteProtocol.unavailableLine(stream: name, emittedAt: emittedAt()))
+                failures += 1
+                continue
+            }
             do {
                 try await reader.read(stream: name, state: incremental ? states[name] : nil) { event in
                     if let line = AirbyteProtocol.line(for: event, emittedAt: emittedAt()) { write(line) }

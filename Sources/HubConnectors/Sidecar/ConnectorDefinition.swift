@@ -18,6 +18,14 @@ public struct ConnectorDefinition: Sendable {
     /// hub.yaml declares (with their keys and cursors).
     public let streamNames: [String]
 
+    /// The streams that exist for a connection's `config` (its fields without the
+    /// credentials): a manifest's `ConditionalStreams` leave theirs out while their condition
+    /// is false. A sync reads these.
+    public func streamNames(config: PyValue) throws -> [String] {
+        guard let source else { return streamNames }
+        return try streamNames.filter { try source.isAvailable($0, config: config) }
+    }
+
     /// How the connector runs: the engine, or a process (`hub.yaml` `runtime`).
     public var runtime: ProcessRuntime? { sidecar.runtime }
 
