@@ -42,7 +42,9 @@ struct StreamSync: Sendable {
             throw HubError(.invalidInput, "stream \(arguments.stream) no longer exists with this connection's config "
                            + "(the condition of its ConditionalStreams is false)")
         }
-        let config = try await configuration(info, tenant: arguments.tenant)
+        // As the CDK: the spec's config migrations and transformations apply to what the read sees.
+        let stored = try await configuration(info, tenant: arguments.tenant)
+        let config = try definition.source?.normalizedConfig(stored) ?? stored
         let incremental = definition.isIncremental(arguments.stream) && !arguments.fullRefresh
         var environment = self.environment
         environment.rateLimitHandoff = true

@@ -17,6 +17,8 @@ public struct DeclarativeSource: Sendable {
     /// The conditions of streams declared inside `ConditionalStreams`, by stream: the stream
     /// exists for a config only where every one of them holds.
     let conditions: [String: [BoundInterpolation]]
+    /// `spec.config_normalization_rules`: config migrations, transformations and validations.
+    let normalization: ConfigNormalization
 
     /// Every stream the manifest declares, whatever the config.
     public var streamNames: [String] { streams.map(\.name) }
@@ -28,6 +30,13 @@ public struct DeclarativeSource: Sendable {
         let context = ExpressionContext(variables: ["config": config], now: EngineEnvironment.systemNow())
         for condition in conditions where try !condition.truth(context) { return false }
         return true
+    }
+
+    /// `config` as the CDK reads with it: migrated and transformed by the spec's
+    /// `config_normalization_rules`, and checked by their validations (a `ManifestError` naming
+    /// the validation when one refuses it).
+    public func normalizedConfig(_ config: PyValue, now: PyDateTime = EngineEnvironment.systemNow()) throws -> PyValue {
+        try normalization.apply(to: config, now: now)
     }
 
     /// The streams that exist for `config`, in the manifest's order.
@@ -113,6 +122,10 @@ public struct DeclarativeSource: Sendable {
             if case .dict(let dict) = spec { return dict["connection_specification"] }
             return nil
         }
+        var normalization = try ConfigNormalization(nil)
+        do {
+            normalization = try ConfigNormalization(try root.child("spec")?.child("config_normalization_rules"))
+        } catch let error as ManifestError { problems.append(error) }
         var apiBudget: APIBudget?
         do { apiBudget = try root.child("api_budget").map(APIBudget.init) } catch let error as ManifestError { problems.append(error) }
         if let specification {
@@ -123,6 +136,7 @@ public struct DeclarativeSource: Sendable {
         self.delegations = delegations
         self.apiBudget = apiBudget
         self.conditions = conditions
+        self.normalization = normalization
         connectionSpecification = specification
     }
 
@@ -143,7 +157,8 @@ public struct DeclarativeSource: Sendable {
         "ExponentialBackoffStrategy", "WaitTimeFromHeader", "WaitUntilTimeFromHeader", "WaitTimeFromResponse", "InlineSchemaLoader",
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
-        "ConditionalStreams",
+        "ConditionalStreams", "ConfigNormalizationRules", "ConfigMigration", "ConfigAddFields", "ConfigRemapField",
+        "ConfigRemoveFields", "DpathValidator", "PredicateValidator", "ValidateAdheresToSchema",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]

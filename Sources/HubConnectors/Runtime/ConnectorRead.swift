@@ -10,7 +10,11 @@ public struct ConnectorRead: Sendable {
     public let states: [String: PyValue]
     public let streams: [String]?
 
-    public init(source: DeclarativeSource, config: PyValue, catalog: PyValue? = nil, state: PyValue? = nil, streams: [String]? = nil) throws {
+    public init(source: DeclarativeSource, config given: PyValue, catalog: PyValue? = nil, state: PyValue? = nil, streams: [String]? = nil) throws {
+        let config: PyValue
+        do { config = try source.normalizedConfig(given) } catch let error as ManifestError {
+            throw HubError(.invalidInput, "the connector configuration is invalid:\n  - \(error)")
+        }
         let problems = ConfigValidator.problems(config, schema: source.connectionSpecification)
         guard problems.isEmpty else {
             throw HubError(.invalidInput, "the connector configuration is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
