@@ -10,8 +10,10 @@ enum Authenticator: Sendable {
     case oauth(OAuthAuthenticator)
     case selective(SelectiveAuthenticator)
     case jwt(JwtAuthenticator)
+    case legacySession(LegacySessionTokenAuthenticator)
 
-    static func make(_ node: ComponentNode?) throws -> Authenticator {
+    /// `urlBase`: the requester's, which a `LegacySessionTokenAuthenticator`'s URLs are relative to.
+    static func make(_ node: ComponentNode?, urlBase: BoundInterpolation? = nil) throws -> Authenticator {
         guard let node else { return .none }
         switch node.type {
         case "NoAuth": return .none
@@ -39,6 +41,8 @@ enum Authenticator: Sendable {
             return .selective(try SelectiveAuthenticator(node))
         case "JwtAuthenticator":
             return .jwt(try JwtAuthenticator(node))
+        case "LegacySessionTokenAuthenticator":
+            return .legacySession(try LegacySessionTokenAuthenticator(node, urlBase: urlBase))
         default:
             throw ManifestError(node.path, "unsupported authenticator \(node.kindDescription)")
         }
@@ -51,7 +55,7 @@ enum Authenticator: Sendable {
         switch self {
         case .oauth(let authenticator): authenticator.endpoint != nil
         case .selective(let selective): selective.options.values.contains(where: \.refreshes)
-        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt: false
+        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt, .legacySession: false
         }
     }
 
@@ -60,7 +64,7 @@ enum Authenticator: Sendable {
         switch self {
         case .oauth(let authenticator): await tokens.invalidate(ObjectIdentifier(authenticator))
         case .selective(let selective): for option in selective.options.values { await option.invalidate(tokens: tokens) }
-        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt: break
+        case .none, .apiKey, .bearer, .basic, .sessionToken, .jwt, .legacySession: break
         }
     }
 
@@ -86,6 +90,8 @@ enum Authenticator: Sendable {
             try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
         case .jwt(let authenticator):
             try authenticator.apply(to: &request, context: context, now: environment.now())
+        case .legacySession(let authenticator):
+            try await authenticator.apply(to: &request, context: context, transport: transport, environment: environment, tokens: tokens)
         case .selective(let selective):
             try await selective.selected(context).apply(to: &request, context: context, transport: transport,
                                                         environment: environment, tokens: tokens)

@@ -158,7 +158,7 @@ public struct DeclarativeSource: Sendable {
         "JsonFileSchemaLoader", "JsonDecoder", "CheckStream", "Spec",
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
         "ConditionalStreams", "ConfigNormalizationRules", "ConfigMigration", "ConfigAddFields", "ConfigRemapField",
-        "ConfigRemoveFields", "DpathValidator", "PredicateValidator", "ValidateAdheresToSchema",
+        "ConfigRemoveFields", "DpathValidator", "PredicateValidator", "ValidateAdheresToSchema", "LegacySessionTokenAuthenticator",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]

@@ -87,7 +87,7 @@ struct Requester: Sendable {
             try InterpolatedNestedMapping($0, parameters: jsonNode.parameters, path: jsonNode.path.appending(jsonKey))
         }
         bodyData = try dataNode.interpolatedMapping(dataKey)
-        authenticator = try Authenticator.make(try node.child("authenticator"))
+        authenticator = try Authenticator.make(try node.child("authenticator"), urlBase: urlBase)
         errorHandler = try ErrorHandler(try node.child("error_handler"))
         manifestPath = node.path
         useCache = try node.bool("use_cache", default: false)
