@@ -18,13 +18,13 @@ RUN swift build -c release --product tributary --static-swift-stdlib \
 # --- run: slim Debian, a non-root user, the binary ------------------------------------------
 FROM debian:bookworm-slim
 # ca-certificates: TLS to third-party APIs, KMS and a managed PostgreSQL; curl: HEALTHCHECK;
-# python3 and python3-venv: process connectors (Airbyte sources from PyPI, installed by the
+# libxml2: the XmlDecoder (Foundation's XMLParser); python3 and python3-venv: process connectors (Airbyte sources from PyPI, installed by the
 # worker into TRIBUTARY_CONNECTOR_RUNTIMES_DIR); util-linux (essential in Debian) has prlimit.
 # Versions are not pinned (hadolint DL3008): the image is rebuilt on every release and takes
 # bookworm's security updates; a pin would freeze them out.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl libstdc++6 tzdata zlib1g python3 python3-venv \
+    && apt-get install -y --no-install-recommends ca-certificates curl libstdc++6 libxml2 tzdata zlib1g python3 python3-venv \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 tributary \
     && useradd --system --uid 10001 --gid tributary --home-dir /var/lib/tributary --create-home --shell /usr/sbin/nologin tributary

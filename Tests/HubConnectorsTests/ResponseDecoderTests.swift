@@ -55,6 +55,30 @@ struct ResponseDecoderTests {
         #expect(throws: ResponseDecodingError.self) { try decoder.decode([0x1F, 0x8B, 0x08, 0, 1, 2, 3], path: .root) }
     }
 
+    /// A hostile XML body decodes to `{}` (as a body that is not XML does), without expanding
+    /// entities past libxml2's limits, reading a local file, or recursing without bound.
+    @Test("XmlDecoder: entity bombs, external entities and deep nesting give {} rather than memory, files or a crash")
+    func hostileXML() throws {
+        let decoder = try ResponseDecoder(ComponentNode(.dict({ var d = PyDict(); d["type"] = .string("XmlDecoder"); return d }()), path: .root))
+        var laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n"
+        laughs += "<!ENTITY lol1 \"" + String(repeating: "&lol;", count: 10) + "\">\n"
+        for level in 2...9 { laughs += "<!ENTITY lol\(level) \"" + String(repeating: "&lol\(level - 1);", count: 10) + "\">\n" }
+        laughs += "]>\n<lolz>&lol9;</lolz>"
+        let expanded = try decoder.decode(Array(laughs.utf8), path: .root)
+        // libxml2 refuses the amplification; at most what it allows comes through, never 10^9 lols.
+        #expect(expanded.jsonText.utf8.count < 10_000_000)
+
+        let external = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>"
+        let read = try decoder.decode(Array(external.utf8), path: .root).jsonText
+        #expect(!read.contains("root:"), "an external entity was resolved: \(read.prefix(200))")
+
+        let deep = String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
+        #expect(try decoder.decode(Array(deep.utf8), path: .root) == .dict(PyDict()))
+
+        let plain = try decoder.decode(Array("<r><i n=\"1\">x</i><i>y</i><e/></r>".utf8), path: .root)
+        #expect(plain.jsonText == ##"{"r":{"i":[{"@n":"1","#text":"x"},"y"],"e":null}}"##)
+    }
+
     @Test("CSV is read as Python's csv module reads it")
     func csvQuirks() {
         let rows = CSVRows.parse("a,b\r\n\"x\"\"y\",\"multi\nline\"\n\"q\"tail,plain\"quote\n\"\"\n,\n", delimiter: ",").rows

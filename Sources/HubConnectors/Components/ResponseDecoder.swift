@@ -20,6 +20,8 @@ indirect enum ResponseDecoder: Sendable {
     /// gzip-compressed data (recognized by its magic bytes; anything else passes through)
     /// holding `inner`.
     case gzip(ResponseDecoder)
+    /// `XmlDecoder`: the document as xmltodict reads it (`XMLBody`).
+    case xml
 
     /// A decompressed body may be at most this large: a small gzip bomb expands a thousandfold.
     static let maxDecompressedBytes = 256 << 20
@@ -29,6 +31,7 @@ indirect enum ResponseDecoder: Sendable {
         switch node.type {
         case "JsonDecoder", nil: self = .json
         case "JsonlDecoder": self = .jsonLines
+        case "XmlDecoder": self = .xml
         case "IterableDecoder": self = .lines
         case "JsonItemsDecoder":
             try Self.requireUTF8(node)
@@ -72,14 +75,16 @@ indirect enum ResponseDecoder: Sendable {
     /// consumed by the extractor and sees an empty one (so a gzipped body's `response.next` is
     /// never there; pagination by headers or page size still works).
     var consumesBody: Bool {
-        if case .json = self { return false }
-        return true
+        switch self {
+        case .json, .xml: false
+        default: true
+        }
     }
 
     /// Whether a paginator can read what it yields: the CDK pages only JSON (plain or gzipped).
     var supportsPagination: Bool {
         switch self {
-        case .json: true
+        case .json, .xml: true
         case .gzip(let inner): inner.supportsPagination
         default: false
         }
@@ -90,6 +95,8 @@ indirect enum ResponseDecoder: Sendable {
         case .json:
             if body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) { return .dict(PyDict()) }
             return try JSONBody.decode(body, path: path)
+        case .xml:
+            return XMLBody.decode(body)
         case .jsonLines:
             return .list(Self.lines(body).compactMap { line in try? JSONBody.decode(Array(line), path: path) })
         case .lines:
