@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // gzip for GzipDecoder: zlib behind a ByteBuffer API, by Hummingbird's author.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        // ZIP archives for ZipfileDecoder: the central directory and deflate, read in memory.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         // GraphQL's parser, validator and executor. Not Graphiti: its schemas are Swift types,
         // and ours follow the unified models, which are data registered at run time.
         .package(url: "https://github.com/GraphQLSwift/GraphQL", from: "4.3.0"),
@@ -78,6 +80,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,4 @@
+import Foundation
 import CompressNIO
 @testable import HubConnectors
 import NIOCore
@@ -77,6 +78,26 @@ struct ResponseDecoderTests {
 
         let plain = try decoder.decode(Array("<r><i n=\"1\">x</i><i>y</i><e/></r>".utf8), path: .root)
         #expect(plain.jsonText == ##"{"r":{"i":[{"@n":"1","#text":"x"},"y"],"e":null}}"##)
+    }
+
+    @Test("ZipfileDecoder: an archive expanding past the limit is refused, one within it decodes, and a non-ZIP body is an error")
+    func zipLimits() throws {
+        func decoder() throws -> ResponseDecoder {
+            var inner = PyDict()
+            inner["type"] = .string("JsonDecoder")
+            var zip = PyDict()
+            zip["type"] = .string("ZipfileDecoder")
+            zip["decoder"] = .dict(inner)
+            return try ResponseDecoder(ComponentNode(.dict(zip), path: .root))
+        }
+        // zeros.json: a JSON list of 50,001 zeros, 100,003 bytes deflated to 120.
+        let archive = Array(Data(base64Encoded: "UEsDBBQAAAAIAByph10Gt2YxeAAAAKOGAQAKAAAAemVyb3MuanNvbu3CMQ0AAAgDMEMc80PwbwMbO5p2MwAAAAAAAAAAAAAAAAAA"
+            + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            + "AAAAAAAAAECte1BLAQIUAxQAAAAIAByph10Gt2YxeAAAAKOGAQAKAAAAAAAAAAAAAACAAQAAAAB6ZXJvcy5qc29uUEsFBgAAAAAB"
+            + "AAEAOAAAAKAAAAAAAA==")!)
+        #expect(try decoder().decode(archive, path: .root).listCount == 50_001)
+        #expect(throws: ResponseDecodingError.self) { try decoder().decode(archive, path: .root, maxDecompressed: 50_000) }
+        #expect(throws: ResponseDecodingError.self) { try decoder().decode(Array("not a zip".utf8), path: .root) }
     }
 
     @Test("CSV is read as Python's csv module reads it")

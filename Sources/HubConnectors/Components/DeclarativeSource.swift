@@ -159,7 +159,7 @@ public struct DeclarativeSource: Sendable {
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
         "ConditionalStreams", "ConfigNormalizationRules", "ConfigMigration", "ConfigAddFields", "ConfigRemapField",
         "ConfigRemoveFields", "DpathValidator", "PredicateValidator", "ValidateAdheresToSchema", "LegacySessionTokenAuthenticator",
-        "XmlDecoder",
+        "XmlDecoder", "ZipfileDecoder",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]

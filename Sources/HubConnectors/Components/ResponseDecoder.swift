@@ -22,6 +22,8 @@ indirect enum ResponseDecoder: Sendable {
     case gzip(ResponseDecoder)
     /// `XmlDecoder`: the document as xmltodict reads it (`XMLBody`).
     case xml
+    /// `ZipfileDecoder`: every file of a ZIP archive through `inner` (`ZipBody`).
+    case zip(ResponseDecoder)
 
     /// A decompressed body may be at most this large: a small gzip bomb expands a thousandfold.
     static let maxDecompressedBytes = 256 << 20
@@ -32,6 +34,10 @@ indirect enum ResponseDecoder: Sendable {
         case "JsonDecoder", nil: self = .json
         case "JsonlDecoder": self = .jsonLines
         case "XmlDecoder": self = .xml
+        case "ZipfileDecoder":
+            let inner = try ResponseDecoder(try node.requiredChild("decoder"))
+            if case .zip = inner { throw ManifestError(node.path.appending("decoder"), "a ZIP decoder cannot hold another") }
+            self = .zip(inner)
         case "IterableDecoder": self = .lines
         case "JsonItemsDecoder":
             try Self.requireUTF8(node)
@@ -76,7 +82,7 @@ indirect enum ResponseDecoder: Sendable {
     /// never there; pagination by headers or page size still works).
     var consumesBody: Bool {
         switch self {
-        case .json, .xml: false
+        case .json, .xml, .zip: false
         default: true
         }
     }
@@ -85,7 +91,7 @@ indirect enum ResponseDecoder: Sendable {
     var supportsPagination: Bool {
         switch self {
         case .json, .xml: true
-        case .gzip(let inner): inner.supportsPagination
+        case .gzip(let inner), .zip(let inner): inner.supportsPagination
         default: false
         }
     }
@@ -97,6 +103,8 @@ indirect enum ResponseDecoder: Sendable {
             return try JSONBody.decode(body, path: path)
         case .xml:
             return XMLBody.decode(body)
+        case .zip(let inner):
+            return try ZipBody.decode(body, inner: inner, path: path, maxExpanded: maxDecompressed)
         case .jsonLines:
             return .list(Self.lines(body).compactMap { line in try? JSONBody.decode(Array(line), path: path) })
         case .lines:
