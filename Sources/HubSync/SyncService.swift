@@ -98,6 +98,15 @@ public struct SyncService: Sendable {
     static func jobRequest(_ arguments: SyncJobArguments, definition: ConnectorDefinition, info: ConnectionStore.ConnectionInfo,
                            uniqueKey: String?) -> JobRequest {
         let account = info.externalAccount.isEmpty ? info.id.uuidString.lowercased() : info.externalAccount
+        // A stream of a manifest's blocking stream group runs alone among its group's streams
+        // of this connection (one at a time, partitions included); its group then takes the
+        // place of the account's slots for it, a job having one group.
+        if let group = definition.source?.blockingGroups[arguments.stream] {
+            return JobRequest(
+                kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
+                uniqueKey: uniqueKey, groupKey: "streams:\(info.tenant):\(info.id.uuidString.lowercased()):\(group)", groupLimit: 1
+            )
+        }
         return JobRequest(
             kind: SyncJobArguments.kind, queue: SyncJobArguments.queue, args: arguments.json, maxAttempts: 5,
             uniqueKey: uniqueKey,

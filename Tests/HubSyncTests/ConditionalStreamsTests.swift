@@ -7,9 +7,11 @@ import PostgresNIO
 import Testing
 import TributaryTestSupport
 
-/// A manifest's `ConditionalStreams` exist per connection: a sync reads the streams whose
-/// condition holds for the connection's config, and refuses one whose condition does not.
-@Suite("Conditional streams")
+/// Manifest parts that decide which streams a sync runs and how: `ConditionalStreams` exist per
+/// connection (a sync reads the streams whose condition holds for the connection's config, and
+/// refuses one whose condition does not); `stream_groups` with `BlockSimultaneousSyncsAction`
+/// run their streams one at a time.
+@Suite("Conditional and grouped streams")
 struct ConditionalStreamsTests {
     static let manifest = FakeCRM.manifest.replacingOccurrences(of: "spec:\n", with: """
           - type: ConditionalStreams
@@ -52,6 +54,45 @@ struct ConditionalStreamsTests {
                 }
                 #expect(error?.message.contains("does not exist with this connection's config") == true, "\(String(describing: error))")
             }
+        }
+    }
+
+    @Test("streams of a blocking stream group are queued in one group of one; the others keep the account's slots")
+    func blockingGroupsShareOneSlot() async throws {
+        let manifest = Self.manifest.replacingOccurrences(of: "spec:\n", with: """
+            stream_groups:
+              one_session:
+                streams:
+                  - name: contacts
+                  - name: archived_contacts
+                action:
+                  type: BlockSimultaneousSyncsAction
+            spec:
+
+            """)
+        let definition = try ConnectorDefinition(name: "grouped", manifest: manifest, sidecar: FakeCRM.sidecar)
+        #expect(definition.source?.blockingGroups == ["contacts": "one_session", "archived_contacts": "one_session"])
+        let bad = manifest.replacingOccurrences(of: "- name: archived_contacts", with: "- name: nowhere")
+        let error = #expect(throws: HubError.self) { try ConnectorDefinition(name: "grouped", manifest: bad, sidecar: FakeCRM.sidecar) }
+        #expect(error?.message.contains("stream nowhere is not one of the manifest's streams") == true, "\(String(describing: error))")
+
+        let url = try await TestDatabase.makeMigratedDatabase()
+        try await TestDatabase.withClient(url) { client in
+            let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: FakeCRM(count: 1), manifest: manifest)
+            var config = try await harness.connections.connection(harness.connection).config.objectValue ?? [:]
+            config["include_archived"] = true
+            let store = ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)
+            _ = try await store.update(tenant: harness.tenant, connection: harness.connection, config: config, credentials: nil,
+                                       status: nil, scheduleSeconds: nil)
+            let started = try await SyncService(client: client, logger: harness.logger).start(connection: harness.connection)
+            #expect(Set(started.map(\.stream)) == ["contacts", "archived_contacts"])
+            let rows = try await client.query(
+                "SELECT DISTINCT group_key, group_limit FROM jobs WHERE args->>'connection' = \(harness.connection.uuidString.lowercased())",
+                logger: harness.logger)
+            var groups: [(String?, Int?)] = []
+            for try await (key, limit) in rows.decode((String?, Int?).self) { groups.append((key, limit)) }
+            #expect(groups.count == 1 && groups.first?.1 == 1, "\(groups)")
+            #expect(groups.first?.0?.hasSuffix(":one_session") == true, "\(groups)")
         }
     }
 }

@@ -19,6 +19,9 @@ public struct DeclarativeSource: Sendable {
     let conditions: [String: [BoundInterpolation]]
     /// `spec.config_normalization_rules`: config migrations, transformations and validations.
     let normalization: ConfigNormalization
+    /// `stream_groups` with `BlockSimultaneousSyncsAction`: the group each stream belongs to.
+    /// Streams of one group never read at the same time.
+    public let blockingGroups: [String: String]
 
     /// Every stream the manifest declares, whatever the config.
     public var streamNames: [String] { streams.map(\.name) }
@@ -122,6 +125,32 @@ public struct DeclarativeSource: Sendable {
             if case .dict(let dict) = spec { return dict["connection_specification"] }
             return nil
         }
+        var blockingGroups: [String: String] = [:]
+        if let groups = try root.child("stream_groups") {
+            for (key, value) in groups.fields.entries {
+                let name = PyRepr.str(key)
+                guard !name.hasPrefix("$") else { continue }
+                do {
+                    let group = try ComponentNode(value, path: groups.path.appending(name))
+                    let action = try group.requiredChild("action")
+                    guard action.type == "BlockSimultaneousSyncsAction" else {
+                        throw ManifestError(action.path, "unsupported stream group action \(action.kindDescription)")
+                    }
+                    for member in try group.children("streams") {
+                        guard let streamName = try member.string("name") else {
+                            throw ManifestError(member.path.appending("name"), "a grouped stream needs its name")
+                        }
+                        guard streams.contains(where: { $0.name == streamName }) else {
+                            throw ManifestError(member.path, "stream \(streamName) is not one of the manifest's streams")
+                        }
+                        if let other = blockingGroups[streamName], other != name {
+                            throw ManifestError(member.path, "stream \(streamName) is already in stream group \(other)")
+                        }
+                        blockingGroups[streamName] = name
+                    }
+                } catch let error as ManifestError { problems.append(error) }
+            }
+        }
         var normalization = try ConfigNormalization(nil)
         do {
             normalization = try ConfigNormalization(try root.child("spec")?.child("config_normalization_rules"))
@@ -137,6 +166,7 @@ public struct DeclarativeSource: Sendable {
         self.apiBudget = apiBudget
         self.conditions = conditions
         self.normalization = normalization
+        self.blockingGroups = blockingGroups
         connectionSpecification = specification
     }
 
@@ -159,7 +189,7 @@ public struct DeclarativeSource: Sendable {
         "QueryProperties", "PropertiesFromEndpoint", "PropertyChunking", "GroupByKeyMergeStrategy", "JsonSchemaPropertySelector",
         "ConditionalStreams", "ConfigNormalizationRules", "ConfigMigration", "ConfigAddFields", "ConfigRemapField",
         "ConfigRemoveFields", "DpathValidator", "PredicateValidator", "ValidateAdheresToSchema", "LegacySessionTokenAuthenticator",
-        "XmlDecoder", "ZipfileDecoder",
+        "XmlDecoder", "ZipfileDecoder", "BlockSimultaneousSyncsAction",
         // A hint for the CDK's thread pool; Tributary's concurrency comes from its workers.
         "ConcurrencyLevel",
     ]
