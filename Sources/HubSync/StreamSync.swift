@@ -37,14 +37,26 @@ struct StreamSync: Sendable {
         guard definition.streamNames.contains(arguments.stream) else {
             throw HubError(.invalidInput, "connector \(info.connector) v\(info.connectorVersion) has no stream \(arguments.stream)")
         }
-        // The config may have changed since the job was queued.
-        guard try definition.streamNames(config: PyValue(json: info.config)).contains(arguments.stream) else {
-            throw HubError(.invalidInput, "stream \(arguments.stream) no longer exists with this connection's config "
-                           + "(the condition of its ConditionalStreams is false)")
+        let config: PyValue
+        do {
+            let stored = try await configuration(info, tenant: arguments.tenant)
+            // As the CDK: the spec's config migrations and transformations apply to what the read
+            // sees, its validations may refuse the config, and a ConditionalStreams condition is
+            // decided on the whole config (the config may also have changed since the job was queued).
+            let normalized: PyValue
+            do { normalized = try definition.source?.normalizedConfig(stored) ?? stored } catch let error as ManifestError {
+                throw ConfigRefusal("the connection's config is refused: \(error)")
+            }
+            guard try definition.source?.isAvailable(arguments.stream, config: normalized) ?? true else {
+                throw ConfigRefusal("stream \(arguments.stream) does not exist with this connection's config "
+                                    + "(the condition of its ConditionalStreams is false)")
+            }
+            config = normalized
+        } catch {
+            // Recorded on the run and the connection; a refusal is the user's to fix, not retried.
+            try? await recordFailure(error, arguments: arguments, context: context)
+            throw ConfigurationFailure.classify(error)
         }
-        // As the CDK: the spec's config migrations and transformations apply to what the read sees.
-        let stored = try await configuration(info, tenant: arguments.tenant)
-        let config = try definition.source?.normalizedConfig(stored) ?? stored
         let incremental = definition.isIncremental(arguments.stream) && !arguments.fullRefresh
         var environment = self.environment
         environment.rateLimitHandoff = true

@@ -41,7 +41,7 @@ public struct SyncService: Sendable {
         let runs = RunStore(client: client, logger: logger)
         let info = try await connections.connection(connection, tenant: tenant)
         let definition = try await catalog.definition(name: info.connector, version: info.connectorVersion)
-        let available = try definition.streamNames(config: PyValue(json: info.config))
+        let available = definition.streamNames(config: PyValue(json: info.config))
         let streams = requested ?? available
         for stream in streams where !definition.streamNames.contains(stream) {
             throw HubError(.invalidInput, "connector \(info.connector) has no stream \(stream); it has \(definition.streamNames.joined(separator: ", "))")

@@ -76,6 +76,15 @@ struct ResponseDecoderTests {
         let deep = String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
         #expect(try decoder.decode(Array(deep.utf8), path: .root) == .dict(PyDict()))
 
+        // Many siblings: each value is built once, at its element's end (a copy per sibling would
+        // never finish on a large body).
+        let wide = "<r>" + String(repeating: "<i>x</i>", count: 200_000) + "</r>"
+        guard case .dict(let document) = try decoder.decode(Array(wide.utf8), path: .root), case .dict(let r)? = document["r"] else {
+            Issue.record("the wide document did not decode to {r: {...}}")
+            return
+        }
+        #expect(r["i"]?.listCount == 200_000)
+
         let plain = try decoder.decode(Array("<r><i n=\"1\">x</i><i>y</i><e/></r>".utf8), path: .root)
         #expect(plain.jsonText == ##"{"r":{"i":[{"@n":"1","#text":"x"},"y"],"e":null}}"##)
     }
@@ -98,6 +107,30 @@ struct ResponseDecoderTests {
         #expect(try decoder().decode(archive, path: .root).listCount == 50_001)
         #expect(throws: ResponseDecodingError.self) { try decoder().decode(archive, path: .root, maxDecompressed: 50_000) }
         #expect(throws: ResponseDecodingError.self) { try decoder().decode(Array("not a zip".utf8), path: .root) }
+
+        // Three gzipped JSON-lines entries of 36,000 bytes each: under a 50,000-byte limit one by
+        // one, over it together. The limit is the archive's, not each entry's.
+        var gzipInner = PyDict()
+        gzipInner["type"] = .string("GzipDecoder")
+        var lines = PyDict()
+        lines["type"] = .string("JsonlDecoder")
+        gzipInner["decoder"] = .dict(lines)
+        var zipOfGzip = PyDict()
+        zipOfGzip["type"] = .string("ZipfileDecoder")
+        zipOfGzip["decoder"] = .dict(gzipInner)
+        let nested = try ResponseDecoder(ComponentNode(.dict(zipOfGzip), path: .root))
+        let gzipped = Array(Data(base64Encoded: "UEsDBBQAAAAAAFWrh12Qs1oMdwAAAHcAAAAOAAAAcGFydDAuanNvbmwuZ3ofiwgAkyQXawL/7cYhEQAwCABATwwSoJdnZhk4uhNj"
+            + "5l9957t5aqJFRERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERE"
+            + "RETkdxaUsYNaoIwAAFBLAwQUAAAAAABVq4ddkLNaDHcAAAB3AAAADgAAAHBhcnQxLmpzb25sLmd6H4sIAJMkF2sC/+3GIREAMAgA"
+            + "QE8MEqCXZ2YZOLoTY+Zffee7eWqiRURERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERERE"
+            + "RERERERERERERERERERE5HcWlLGDWqCMAABQSwMEFAAAAAAAVauHXZCzWgx3AAAAdwAAAA4AAABwYXJ0Mi5qc29ubC5neh+LCACT"
+            + "JBdrAv/txiERADAIAEBPDBKgl2dmGTi6E2PmX33nu3lqokVERERERERERERERERERERERERERERERERERERERERERERERERERERE"
+            + "REREREREREREREREREREREREREREREREREREROR3FpSxg1qgjAAAUEsBAhQDFAAAAAAAVauHXZCzWgx3AAAAdwAAAA4AAAAAAAAA"
+            + "AAAAAIABAAAAAHBhcnQwLmpzb25sLmd6UEsBAhQDFAAAAAAAVauHXZCzWgx3AAAAdwAAAA4AAAAAAAAAAAAAAIABowAAAHBhcnQx"
+            + "Lmpzb25sLmd6UEsBAhQDFAAAAAAAVauHXZCzWgx3AAAAdwAAAA4AAAAAAAAAAAAAAIABRgEAAHBhcnQyLmpzb25sLmd6UEsFBgAA"
+            + "AAADAAMAtAAAAOkBAAAAAA==")!)
+        #expect(try nested.decode(gzipped, path: .root).listCount == 12_000)
+        #expect(throws: ResponseDecodingError.self) { try nested.decode(gzipped, path: .root, maxDecompressed: 50_000) }
     }
 
     @Test("CSV is read as Python's csv module reads it")

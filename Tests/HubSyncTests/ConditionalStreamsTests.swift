@@ -38,8 +38,8 @@ struct ConditionalStreamsTests {
     func falseConditionLeavesTheStreamOut() async throws {
         let definition = try ConnectorDefinition(name: "conditional", manifest: Self.manifest, sidecar: FakeCRM.sidecar)
         #expect(definition.streamNames == ["contacts", "archived_contacts"])
-        #expect(try definition.streamNames(config: PyValue(json: ["include_archived": true])) == ["contacts", "archived_contacts"])
-        #expect(try definition.streamNames(config: PyValue(json: ["include_archived": false])) == ["contacts"])
+        #expect(definition.streamNames(config: PyValue(json: ["include_archived": true])) == ["contacts", "archived_contacts"])
+        #expect(definition.streamNames(config: PyValue(json: ["include_archived": false])) == ["contacts"])
 
         let crm = FakeCRM(count: 20)
         let url = try await TestDatabase.makeMigratedDatabase()
@@ -53,6 +53,23 @@ struct ConditionalStreamsTests {
                     try await SyncService(client: client, logger: harness.logger).start(connection: harness.connection, streams: ["archived_contacts"])
                 }
                 #expect(error?.message.contains("does not exist with this connection's config") == true, "\(String(describing: error))")
+
+                // Queued while the condition held, run after the config changed: the job refuses
+                // the stream once (not five times), and the run says why instead of staying queued.
+                let store = ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)
+                var config = try await harness.connections.connection(harness.connection).config.objectValue ?? [:]
+                config["include_archived"] = true
+                _ = try await store.update(tenant: harness.tenant, connection: harness.connection, config: config, credentials: nil,
+                                           status: nil, scheduleSeconds: nil)
+                let queued = try await SyncService(client: client, logger: harness.logger).start(connection: harness.connection,
+                                                                                                  streams: ["archived_contacts"])
+                config["include_archived"] = false
+                _ = try await store.update(tenant: harness.tenant, connection: harness.connection, config: config, credentials: nil,
+                                           status: nil, scheduleSeconds: nil)
+                let refused = try await harness.runWorker(until: queued.map(\.run), timeout: .seconds(60))
+                #expect(refused.map(\.status) == [.failed], "\(refused.map { $0.error ?? "" })")
+                #expect(refused.first?.error?.contains("does not exist with this connection's config") == true, "\(refused.map { $0.error ?? "" })")
+                #expect(try await harness.count("SELECT attempt FROM jobs WHERE id = \(queued[0].job) AND state = 'discarded'") == 1)
             }
         }
     }
@@ -70,15 +87,20 @@ struct ConditionalStreamsTests {
             spec:
 
             """)
-        let definition = try ConnectorDefinition(name: "grouped", manifest: manifest, sidecar: FakeCRM.sidecar)
+        // A sync job takes one queue group: account_concurrency and stream_groups don't mix.
+        let mixed = #expect(throws: HubError.self) { try ConnectorDefinition(name: "grouped", manifest: manifest, sidecar: FakeCRM.sidecar) }
+        #expect(mixed?.message.contains("account_concurrency cannot be combined") == true, "\(String(describing: mixed))")
+        let sidecar = FakeCRM.sidecar.replacingOccurrences(of: "account_concurrency: 2\n", with: "")
+        let definition = try ConnectorDefinition(name: "grouped", manifest: manifest, sidecar: sidecar)
         #expect(definition.source?.blockingGroups == ["contacts": "one_session", "archived_contacts": "one_session"])
         let bad = manifest.replacingOccurrences(of: "- name: archived_contacts", with: "- name: nowhere")
-        let error = #expect(throws: HubError.self) { try ConnectorDefinition(name: "grouped", manifest: bad, sidecar: FakeCRM.sidecar) }
+        let error = #expect(throws: HubError.self) { try ConnectorDefinition(name: "grouped", manifest: bad, sidecar: sidecar) }
         #expect(error?.message.contains("stream nowhere is not one of the manifest's streams") == true, "\(String(describing: error))")
 
         let url = try await TestDatabase.makeMigratedDatabase()
         try await TestDatabase.withClient(url) { client in
-            let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: FakeCRM(count: 1), manifest: manifest)
+            let harness = try await SyncHarness.make(client: client, baseURL: "http://127.0.0.1:9", crm: FakeCRM(count: 1), manifest: manifest,
+                                                     sidecar: sidecar)
             var config = try await harness.connections.connection(harness.connection).config.objectValue ?? [:]
             config["include_archived"] = true
             let store = ConnectionStore(client: client, keyring: harness.keyring, logger: harness.logger)

@@ -54,13 +54,14 @@ struct BackoffStrategy: Sendable {
     /// Seconds to wait before retry number `attempt` (1-based); nil when this strategy has no
     /// answer for the response (the header is absent, the expression gives no positive number),
     /// and the next strategy decides. Throws when the wait reaches `max_waiting_time_in_seconds`.
-    func delay(attempt: Int, response: HTTPResponseData?, context: ExpressionContext) throws -> Double? {
+    func delay(attempt: Int, response: HTTPResponseData?, context: ExpressionContext, capped: Bool = true) throws -> Double? {
         func headerNumber(_ header: BoundInterpolation, _ regex: String?) throws -> Double? {
             guard let name = try header.text(context), var value = response?.header(name) else { return nil }
             if let regex, let pattern = try? Regex(regex), let match = value.firstMatch(of: pattern) {
                 value = String(match.output[0].substring ?? "")
             }
-            return Double(value.trimmingSpaces)
+            // A header of `nan` or `inf` is no wait at all: the next strategy decides.
+            return Double(value.trimmingSpaces).flatMap { $0.isFinite ? $0 : nil }
         }
         let wait: Double?
         switch kind {
@@ -87,8 +88,8 @@ struct BackoffStrategy: Sendable {
             }
             wait = seconds
         }
-        guard let wait else { return nil }
-        try checkCap(wait, response: response, attempt: attempt, context: context)
+        guard let wait, wait.isFinite else { return nil }
+        if capped { try checkCap(wait, response: response, attempt: attempt, context: context) }
         return wait
     }
 

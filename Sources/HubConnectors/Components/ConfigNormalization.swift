@@ -179,9 +179,11 @@ struct ConfigNormalization: Sendable {
             }
             instance = parsed
         }
+        // The problems are not quoted: a schema check can print the value it refused, and the
+        // value may be a credential (these small schemas mark nothing airbyte_secret).
         let problems = ConfigValidator.problems(instance, schema: schema)
         if !problems.isEmpty {
-            throw ManifestError(path, "the config does not pass this validation: " + problems.joined(separator: "; "))
+            throw ManifestError(path, "the config does not pass this validation (\(problems.count) problem(s) with the value it checks)")
         }
     }
 }

@@ -37,6 +37,8 @@ struct QueryProperties: Sendable {
 
     /// The most chunks a page is split into: each is a request per page.
     static let maxChunks = 1_000
+    /// The most bytes the chunks of one page may come to together.
+    static let maxPageBytes = 256 << 20
 
     init(_ node: ComponentNode, parameter: String?, streamName: String, depth: Int) throws {
         guard node.type == "QueryProperties" || node.type == "PropertiesFromEndpoint" else {
@@ -147,6 +149,9 @@ struct QueryProperties: Sendable {
     static func deepMerge(_ target: inout PyDict, _ source: PyDict) {
         for (key, value) in source.entries {
             if case .dict(var existing)? = target[key], case .dict(let incoming) = value {
+                // Released from the target first, so the nested mapping is merged in place
+                // rather than copied for every chunk.
+                target[key] = PyValue.none
                 deepMerge(&existing, incoming)
                 target[key] = .dict(existing)
             } else {

@@ -228,7 +228,10 @@ struct Requester: Sendable {
                 // As the CDK, a response handled as a rate limit is reported (a 429 that an
                 // explicit RETRY filter catches, or a 5xx, is not).
                 if action == .rateLimited { rateLimited?() }
-                let delay = try backoff(handler, attempt: attempt, response: response, context: context)
+                // A 429 handed back to the queue waits without holding a worker: the cap on how
+                // long the stream may wait (`max_waiting_time_in_seconds`) is for waiting in place.
+                let delay = try backoff(handler, attempt: attempt, response: response, context: context,
+                                        capped: !(action == .rateLimited && environment.rateLimitHandoff))
                 if action == .rateLimited, environment.rateLimitHandoff {
                     throw RateLimited(retryAfter: delay, status: response.status, path: manifestPath)
                 }
@@ -243,9 +246,11 @@ struct Requester: Sendable {
     }
 
     private func backoff(_ handler: ErrorHandler.Handler, attempt: Int, response: HTTPResponseData?,
-                         context: ExpressionContext) throws -> Double {
+                         context: ExpressionContext, capped: Bool = true) throws -> Double {
         for strategy in handler.backoff {
-            if let delay = try strategy.delay(attempt: attempt, response: response, context: context) { return RetryDelay.bounded(delay) }
+            if let delay = try strategy.delay(attempt: attempt, response: response, context: context, capped: capped) {
+                return RetryDelay.bounded(delay)
+            }
         }
         if let retryAfter = response?.header("Retry-After").flatMap({ RetryDelay.parse(String($0.trimmingSpaces)) }) { return retryAfter }
         return RetryDelay.bounded(5 * Double(1 << min(attempt, 20)))

@@ -118,21 +118,26 @@ indirect enum ResponseDecoder: Sendable {
         case .csv(let delimiter, let noneValues):
             return .list(CSVRows.parse(String(decoding: body, as: UTF8.self), delimiter: delimiter).dictionaries(noneValues: noneValues))
         case .gzip(let inner):
-            guard body.count >= 2, body[0] == 0x1F, body[1] == 0x8B else { return try inner.decode(body, path: path) }
-            var buffer = ByteBuffer(bytes: body)
-            do {
-                let plain = try buffer.decompress(with: .gzip(), maxSize: maxDecompressed)
-                // A body cut short inflates to whatever it held; its trailer's size (the length
-                // modulo 2^32, little-endian, in the last four bytes) then disagrees.
-                let trailer = body.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-                guard body.count >= 18, trailer == UInt32(truncatingIfNeeded: plain.readableBytes) else {
-                    throw ResponseDecodingError(message: "the gzip body ended before its end-of-stream marker")
-                }
-                return try inner.decode(Array(plain.readableBytesView), path: path)
-            } catch let error as CompressNIOError {
-                throw ResponseDecodingError(message: error == .bufferOverflow
-                    ? "the gzip body expands past \(maxDecompressed) bytes" : "the gzip body is corrupt (\(error))")
+            return try inner.decode(try Self.inflate(body, maxDecompressed: maxDecompressed) ?? body, path: path)
+        }
+    }
+
+    /// The plain bytes of a gzip body (recognized by its magic bytes), or nil for anything else.
+    static func inflate(_ body: [UInt8], maxDecompressed: Int) throws -> [UInt8]? {
+        guard body.count >= 2, body[0] == 0x1F, body[1] == 0x8B else { return nil }
+        var buffer = ByteBuffer(bytes: body)
+        do {
+            let plain = try buffer.decompress(with: .gzip(), maxSize: maxDecompressed)
+            // A body cut short inflates to whatever it held; its trailer's size (the length
+            // modulo 2^32, little-endian, in the last four bytes) then disagrees.
+            let trailer = body.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard body.count >= 18, trailer == UInt32(truncatingIfNeeded: plain.readableBytes) else {
+                throw ResponseDecodingError(message: "the gzip body ended before its end-of-stream marker")
             }
+            return Array(plain.readableBytesView)
+        } catch let error as CompressNIOError {
+            throw ResponseDecodingError(message: error == .bufferOverflow
+                ? "the gzip body expands past \(maxDecompressed) bytes" : "the gzip body is corrupt (\(error))")
         }
     }
 

@@ -30,9 +30,23 @@ enum XMLBody {
     static let maxDepth = 512
 
     private final class Builder: NSObject, XMLParserDelegate {
+        /// An open element: its attributes, its children by name in first-seen order (each name's
+        /// values in document order), and its text pieces. The element's value is built once, at
+        /// its end, so a document of many siblings costs linear time, not a copy per sibling.
         struct Frame {
-            var item: PyDict?
+            var attributes: [(String, PyValue)] = []
+            var children: [(name: String, values: [PyValue])] = []
+            var childIndex: [String: Int] = [:]
             var text: [String] = []
+
+            mutating func add(_ name: String, _ value: PyValue) {
+                if let index = childIndex[name] {
+                    children[index].values.append(value)
+                } else {
+                    childIndex[name] = children.count
+                    children.append((name, [value]))
+                }
+            }
         }
         var stack: [Frame] = []
         var root: (name: String, value: PyValue)?
@@ -45,13 +59,9 @@ enum XMLBody {
                 parser.abortParsing()
                 return
             }
-            var item: PyDict?
-            if !attributes.isEmpty {
-                var dict = PyDict()
-                for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { dict["@" + key] = .string(value) }
-                item = dict
-            }
-            stack.append(Frame(item: item))
+            var frame = Frame()
+            frame.attributes = attributes.sorted(by: { $0.key < $1.key }).map { ("@" + $0.key, .string($0.value)) }
+            stack.append(frame)
         }
 
         func parser(_ parser: XMLParser, foundCharacters string: String) {
@@ -67,34 +77,32 @@ enum XMLBody {
         func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
             guard let frame = stack.popLast() else { return }
             let joined = frame.text.joined().trimmingCharacters(in: .whitespacesAndNewlines)
-            let text: PyValue? = joined.isEmpty ? nil : .string(joined)
             let value: PyValue
-            if var item = frame.item {
-                if let text { Self.push(&item, "#text", text) }
-                value = .dict(item)
+            if frame.attributes.isEmpty, frame.children.isEmpty {
+                value = joined.isEmpty ? .none : .string(joined)
             } else {
-                value = text ?? .none
+                // xmltodict's order: attributes, children as first seen, then `#text`; a name
+                // seen twice holds a list.
+                var item = PyDict()
+                for (key, attribute) in frame.attributes { item[key] = attribute }
+                for child in frame.children { item[child.name] = child.values.count == 1 ? child.values[0] : .list(child.values) }
+                if !joined.isEmpty {
+                    if case .list(var texts)? = item["#text"] {
+                        texts.append(.string(joined))
+                        item["#text"] = .list(texts)
+                    } else if let existing = item["#text"] {
+                        item["#text"] = .list([existing, .string(joined)])
+                    } else {
+                        item["#text"] = .string(joined)
+                    }
+                }
+                value = .dict(item)
             }
             guard !stack.isEmpty else {
                 root = (elementName, value)
                 return
             }
-            var parent = stack[stack.count - 1].item ?? PyDict()
-            Self.push(&parent, elementName, value)
-            stack[stack.count - 1].item = parent
-        }
-
-        /// xmltodict's `push_data`: a second value under a key makes a list.
-        static func push(_ dict: inout PyDict, _ key: String, _ value: PyValue) {
-            switch dict[key] {
-            case .list(var items)?:
-                items.append(value)
-                dict[key] = .list(items)
-            case let existing?:
-                dict[key] = .list([existing, value])
-            case nil:
-                dict[key] = value
-            }
+            stack[stack.count - 1].add(elementName, value)
         }
     }
 }

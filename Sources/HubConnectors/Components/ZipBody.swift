@@ -46,7 +46,18 @@ enum ZipBody {
             }
             let decoded: PyValue
             do {
-                decoded = try inner.decode(Array(content), path: path, maxDecompressed: maxExpanded)
+                // A gzipped entry inflates within what is left of the archive's budget, and
+                // counts against it: the cap holds for the archive as a whole.
+                var bytes = Array(content)
+                var decoder = inner
+                if case .gzip(let innermost) = inner {
+                    if let plain = try ResponseDecoder.inflate(bytes, maxDecompressed: max(maxExpanded - expanded, 0)) {
+                        expanded += plain.count
+                        bytes = plain
+                    }
+                    decoder = innermost
+                }
+                decoded = try decoder.decode(bytes, path: path, maxDecompressed: max(maxExpanded - expanded, 0))
             } catch let error as ResponseDecodingError {
                 throw ResponseDecodingError(message: "file \(entry.path) of the ZIP archive could not be parsed: \(error.message)")
             }

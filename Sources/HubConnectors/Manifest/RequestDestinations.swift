@@ -17,7 +17,10 @@ public enum RequestDestinations: Sendable, Equatable {
     /// Keys whose values name a request's host: an `HttpRequester`'s `url_base` and `path`
     /// (an absolute path replaces the base), the deprecated `url`, and OAuth's token endpoint.
     /// A paginator's `cursor_value` counts too: injected as a `RequestPath`, it is the next URL.
-    static let urlKeys: Set<String> = ["url_base", "url", "path", "token_refresh_endpoint", "cursor_value"]
+    /// A `LegacySessionTokenAuthenticator`'s `login_url` and `validate_session_url` are joined
+    /// to the base as text, so they can move the host too.
+    static let urlKeys: Set<String> = ["url_base", "url", "path", "token_refresh_endpoint", "cursor_value",
+                                       "login_url", "validate_session_url"]
 
     /// Names an interpolation can take a URL's text from that may themselves come from the
     /// config: a component's `parameters`, a partition (`ListPartitionRouter` values), a dynamic
@@ -27,6 +30,15 @@ public enum RequestDestinations: Sendable, Equatable {
 
     /// Scans a resolved manifest (references and parameters applied).
     public init(manifest: PyValue) {
+        // Config migrations and transformations (`spec.config_normalization_rules`) rewrite the
+        // config before any URL reads it: a field the URLs read may then be computed from any
+        // other (`base_url` added from `subdomain`). Every field counts.
+        if case .dict(let root) = manifest, case .dict(let spec)? = root["spec"],
+           case .dict(let rules)? = spec["config_normalization_rules"],
+           [rules["config_migrations"], rules["transformations"]].contains(where: { if case .list(let steps)? = $0 { !steps.isEmpty } else { false } }) {
+            self = .anyField
+            return
+        }
         var direct: [String] = []
         var everywhere: [String] = []
         Self.collect(manifest, key: nil, direct: &direct, everywhere: &everywhere)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the engine needs from its surroundings: the clock, how to wait, request timeouts,
 /// and observers. Injected so tests freeze time and skip real back-off sleeps.
 public struct EngineEnvironment: Sendable {
@@ -22,15 +24,10 @@ public struct EngineEnvironment: Sendable {
         self.requestLog = requestLog
     }
 
+    /// The wall clock in microseconds. Through Foundation's `Date` rather than `timespec`: once
+    /// FoundationXML is linked, CoreFoundation declares `timespec` too, and a static-stdlib
+    /// build then refuses Glibc's fields as ambiguous.
     public static let systemNow: @Sendable () -> PyDateTime = {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return PyDateTime(wallMicros: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000, offset: 0)
+        PyDateTime(wallMicros: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down)), offset: 0)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

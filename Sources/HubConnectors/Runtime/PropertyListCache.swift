@@ -1,9 +1,9 @@
-/// The property lists a read fetched from endpoints (`PropertiesFromEndpoint`), by the stream
-/// they serve: fetched once per read, as the CDK caches them on the component.
+/// The property lists a read fetched from endpoints (`PropertiesFromEndpoint`), by the
+/// component's manifest path: fetched once per read, as the CDK caches them on the component.
 actor PropertyListCache {
     private var lists: [String: [String]] = [:]
 
-    func list(for stream: String) -> [String]? { lists[stream] }
+    func list(for key: String) -> [String]? { lists[key] }
 
-    func store(_ list: [String], for stream: String) { lists[stream] = list }
+    func store(_ list: [String], for key: String) { lists[key] = list }
 }

@@ -118,8 +118,15 @@ extension StreamReader {
             let prepared = sends
             return {
                 var responses: [HTTPResponseData] = []
+                var bytes = 0
                 for send in prepared {
                     guard let response = try await send() else { return nil }
+                    // A page's chunks are held until the last one is in: bounded together.
+                    bytes += response.body.count
+                    guard bytes <= QueryProperties.maxPageBytes else {
+                        throw RequestFailure(status: response.status, message: "the chunks of one page came to more than "
+                                             + "\(QueryProperties.maxPageBytes >> 20) MiB", path: stream.requester.manifestPath, attempts: 1)
+                    }
                     responses.append(response)
                 }
                 return responses

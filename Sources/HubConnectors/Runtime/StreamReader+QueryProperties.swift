@@ -8,7 +8,10 @@ extension StreamReader {
         case .fixed(let fields):
             return try query.chunks(of: fields)
         case .endpoint(let fieldPath, let stream):
-            if let cached = await propertyLists.list(for: stream.name) { return try query.chunks(of: cached) }
+            // Keyed by where the component sits in the manifest: two streams of one name (a
+            // parent's copy, a delegating pair) never share a list.
+            let key = query.path.description
+            if let cached = await propertyLists.list(for: key) { return try query.chunks(of: cached) }
             // As the CDK's PropertiesFromEndpoint: its retriever read in one empty slice, each
             // record's property at the path (evaluated with the config), as text.
             let context = baseContext()
@@ -28,7 +31,7 @@ extension StreamReader {
                     throw ManifestError(query.path, "the endpoint listed more than \(Self.maxFetchedProperties) properties")
                 }
             }
-            await propertyLists.store(fields, for: stream.name)
+            await propertyLists.store(fields, for: key)
             return try query.chunks(of: fields)
         }
     }

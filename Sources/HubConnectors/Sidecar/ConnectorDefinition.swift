@@ -18,12 +18,15 @@ public struct ConnectorDefinition: Sendable {
     /// hub.yaml declares (with their keys and cursors).
     public let streamNames: [String]
 
-    /// The streams that exist for a connection's `config` (its fields without the
-    /// credentials): a manifest's `ConditionalStreams` leave theirs out while their condition
-    /// is false. A sync reads these.
-    public func streamNames(config: PyValue) throws -> [String] {
+    /// The streams a sync of a connection with `config` starts: a manifest's `ConditionalStreams`
+    /// leave theirs out while their condition is false. Chosen before the credentials are at
+    /// hand: a condition that cannot be decided on this config (it reads a field that is
+    /// absent, or the config's normalization needs one) keeps its stream, and the sync job
+    /// decides again with the whole config.
+    public func streamNames(config: PyValue) -> [String] {
         guard let source else { return streamNames }
-        return try streamNames.filter { try source.isAvailable($0, config: config) }
+        let normalized = (try? source.normalizedConfig(config)) ?? config
+        return streamNames.filter { (try? source.isAvailable($0, config: normalized)) ?? true }
     }
 
     /// How the connector runs: the engine, or a process (`hub.yaml` `runtime`).
@@ -66,6 +69,12 @@ public struct ConnectorDefinition: Sendable {
         if let source {
             for stream in self.sidecar.streams.keys.sorted() where !source.streamNames.contains(stream) {
                 problems.append("hub.yaml streams.\(stream): the manifest has no such stream (it has \(source.streamNames.joined(separator: ", ")))")
+            }
+            // A sync job belongs to one queue group: a grouped stream would slip out of the
+            // account's limit.
+            if !source.blockingGroups.isEmpty, self.sidecar.accountConcurrency != nil {
+                problems.append("hub.yaml account_concurrency cannot be combined with the manifest's stream_groups "
+                                + "(a sync job takes one queue group: a grouped stream would not count against the account's slots)")
             }
         } else if streamNames.isEmpty {
             problems.append("hub.yaml streams: a process connector lists the streams to sync, each with its primary_key "
