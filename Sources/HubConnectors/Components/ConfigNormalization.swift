@@ -44,10 +44,6 @@ struct ConfigNormalization: Sendable {
     }
 
     private static func step(_ node: ComponentNode) throws -> Step {
-        func condition() throws -> BoundInterpolation? {
-            guard let text = try node.string("condition"), !text.isEmpty else { return nil }
-            return try node.bind(text, key: "condition", default: "False")
-        }
         switch node.type {
         case "ConfigRemapField":
             let segments = try node.stringList("field_path")
@@ -55,23 +51,9 @@ struct ConfigNormalization: Sendable {
             guard let map = try node.interpolatedMapping("map") else { throw ManifestError(node.path.appending("map"), "is required") }
             return .remap(path: try segments.map { try node.bind($0, key: "field_path") }, map: map)
         case "ConfigAddFields":
-            let fields = try node.children("fields").map { field -> (path: [String], value: BoundInterpolation) in
-                let path = try field.stringList("path")
-                guard !path.isEmpty, let value = try field.interpolation("value") else {
-                    throw ManifestError(field.path, "an added field needs a path and a value")
-                }
-                return (path, value)
-            }
-            return .add(fields: fields, condition: try condition())
+            return .add(fields: try Transformation.addedFields(node), condition: try Transformation.condition(node))
         case "ConfigRemoveFields":
-            guard case .list(let items)? = node.value("field_pointers") else {
-                throw ManifestError(node.path.appending("field_pointers"), "is required")
-            }
-            let pointers = items.map { item -> [String] in
-                if case .list(let keys) = item { return keys.map(PyRepr.str) }
-                return [PyRepr.str(item)]
-            }
-            return .remove(pointers: pointers, condition: try condition())
+            return .remove(pointers: try Transformation.fieldPointers(node), condition: try Transformation.condition(node))
         default:
             throw ManifestError(node.path, "unsupported config transformation \(node.kindDescription)")
         }

@@ -15,22 +15,9 @@ enum Transformation: Sendable {
     init(_ node: ComponentNode) throws {
         switch node.type {
         case "AddFields":
-            self = .add(try node.children("fields").map { field in
-                let path = try field.stringList("path")
-                guard !path.isEmpty, let value = try field.interpolation("value") else {
-                    throw ManifestError(field.path, "an added field needs path and value")
-                }
-                return (path, value)
-            }, condition: try Self.condition(node))
+            self = .add(try Self.addedFields(node), condition: try Self.condition(node))
         case "RemoveFields":
-            guard case .list(let items)? = node.value("field_pointers") else {
-                throw ManifestError(node.path.appending("field_pointers"), "is required")
-            }
-            let paths = items.map { item -> [String] in
-                if case .list(let keys) = item { return keys.map(PyRepr.str) }
-                return [PyRepr.str(item)]
-            }
-            self = .remove(paths: paths, condition: try Self.condition(node))
+            self = .remove(paths: try Self.fieldPointers(node), condition: try Self.condition(node))
         case "KeysToLower":
             self = .keysToLower
         case "KeysToSnakeCase":
@@ -57,9 +44,31 @@ enum Transformation: Sendable {
         }
     }
 
+    /// `AddFields`' (and `ConfigAddFields`') `fields`: each a path and an interpolated value.
+    static func addedFields(_ node: ComponentNode) throws -> [(path: [String], value: BoundInterpolation)] {
+        try node.children("fields").map { field in
+            let path = try field.stringList("path")
+            guard !path.isEmpty, let value = try field.interpolation("value") else {
+                throw ManifestError(field.path, "an added field needs a path and a value")
+            }
+            return (path, value)
+        }
+    }
+
+    /// `RemoveFields`' (and `ConfigRemoveFields`') `field_pointers`: each a path of keys.
+    static func fieldPointers(_ node: ComponentNode) throws -> [[String]] {
+        guard case .list(let items)? = node.value("field_pointers") else {
+            throw ManifestError(node.path.appending("field_pointers"), "is required")
+        }
+        return items.map { item -> [String] in
+            if case .list(let keys) = item { return keys.map(PyRepr.str) }
+            return [PyRepr.str(item)]
+        }
+    }
+
     /// A transformation's condition; the schema's default, an empty one, means none (the CDK
     /// tests `if self.condition`).
-    private static func condition(_ node: ComponentNode) throws -> BoundInterpolation? {
+    static func condition(_ node: ComponentNode) throws -> BoundInterpolation? {
         guard let text = try node.string("condition"), !text.isEmpty else { return nil }
         return try node.bind(text, key: "condition", default: "False")
     }
