@@ -25,15 +25,19 @@ enum IngestBenchmark {
     static func run(url: DatabaseURL, apiBase: String, jsonl: String, manifestDirectory: String, expected: Int,
                     vault: DatabaseURL? = nil) async throws {
         try await PostgresClient.withRunning(url, maximumConnections: 8, logger: logger) { client in
+            // Where each record's CPU goes (database and worker), beside the wall-clock rate.
+            let cpu = try await ProcessCPU.locate(client: client, logger: logger)
             // BENCH_VAULT_DATABASE_URL: the sync alone, with keys and credentials in that vault
             // database (issue 19's figure: at most 10% slower than one database).
             if let vault {
-                let split = try await PostgresClient.withRunning(vault, maximumConnections: 4, logger: logger) { vaultClient in
-                    try await tributary(client: client, vault: vaultClient, apiBase: apiBase, manifestDirectory: manifestDirectory,
-                                        expected: expected)
+                let (split, spent) = try await CPUSpent.measure(cpu, records: \.records) {
+                    try await PostgresClient.withRunning(vault, maximumConnections: 4, logger: logger) { vaultClient in
+                        try await tributary(client: client, vault: vaultClient, apiBase: apiBase, manifestDirectory: manifestDirectory,
+                                            expected: expected)
+                    }
                 }
                 emit(["tool": "tributary-split", "what": "ingest", "records": split.records, "seconds": split.seconds,
-                      "records_per_s": Double(split.records) / split.seconds])
+                      "records_per_s": Double(split.records) / split.seconds], spent)
                 return
             }
             // BENCH_ONLY=tributary skips the comparison rows (for profiling the sync path alone);
@@ -48,30 +52,35 @@ enum IngestBenchmark {
                 return
             }
             if only == nil {
-                let raw = try await rawUpsert(client: client, jsonl: jsonl)
+                let (raw, spent) = try await CPUSpent.measure(cpu, records: \.records) { try await rawUpsert(client: client, jsonl: jsonl) }
                 emit(["tool": "raw-upsert", "what": "ingest", "records": raw.records, "seconds": raw.seconds,
-                      "records_per_s": Double(raw.records) / raw.seconds, "connections": 4])
+                      "records_per_s": Double(raw.records) / raw.seconds, "connections": 4], spent)
                 let extract = try await extractOnly(apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
                 emit(["tool": "tributary-extract", "what": "extract", "records": extract.records, "seconds": extract.seconds,
                       "records_per_s": Double(extract.records) / extract.seconds])
             }
             if only != "unified" {
-                let ours = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
+                let (ours, spent) = try await CPUSpent.measure(cpu, records: \.records) {
+                    try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected)
+                }
                 emit(["tool": "tributary", "what": "ingest", "records": ours.records, "seconds": ours.seconds,
-                      "records_per_s": Double(ours.records) / ours.seconds])
+                      "records_per_s": Double(ours.records) / ours.seconds], spent)
             }
             // The same sync with the stream mapped into the `person` model: every record sealed and
             // linked a second time, as a unified source (issue 18's figure: at most 25% slower).
             if only == nil || only == "unified" {
-                let unified = try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected,
-                                                  unified: true)
+                let (unified, spent) = try await CPUSpent.measure(cpu, records: \.records) {
+                    try await tributary(client: client, apiBase: apiBase, manifestDirectory: manifestDirectory, expected: expected,
+                                        unified: true)
+                }
                 emit(["tool": "tributary-unified", "what": "ingest", "records": unified.records, "seconds": unified.seconds,
-                      "records_per_s": Double(unified.records) / unified.seconds])
+                      "records_per_s": Double(unified.records) / unified.seconds], spent)
             }
         }
     }
 
-    static func emit(_ fields: [String: Any]) {
+    static func emit(_ fields: [String: Any], _ spent: CPUSpent? = nil) {
+        let fields = fields.merging(spent?.fields ?? [:]) { first, _ in first }
         guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
         print(String(decoding: data, as: UTF8.self))
     }
