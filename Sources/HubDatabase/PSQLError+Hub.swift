@@ -38,6 +38,12 @@ public func withDatabaseErrors<T>(
 ) async throws -> T {
     do {
         return try await body()
+    } catch let error as TransactionFailure {
+        if let closureError = error.closureError {
+            if closureError is PSQLError { throw HubError.database(closureError, while: doing) }
+            throw closureError
+        }
+        throw HubError.database(error.beginError ?? error.commitError ?? error.rollbackError ?? error, while: doing)
     } catch let error as PostgresTransactionError {
         if let closureError = error.closureError {
             if closureError is PSQLError { throw HubError.database(closureError, while: doing) }

@@ -103,7 +103,7 @@ public final class JobContext: Sendable {
         let job = self.job
         let logger = self.logger
         let result = try await withDatabaseErrors("running job \(job.id)'s transaction", isolation: isolation) {
-            try await client.withTransaction(logger: logger, isolation: isolation) { connection -> T in
+            try await client.withGuardedTransaction(logger: logger, isolation: isolation) { connection -> T in
             let fence = try await connection.query(
                 """
                 SELECT 1 FROM jobs WHERE id = \(job.id) AND attempt = \(job.attempt) AND state = 'running'

@@ -27,7 +27,7 @@ extension JobQueue {
             }
             // Group limits count running jobs, so the count must be read after the lock is
             // held: the lock needs a statement (and snapshot) of its own, hence a transaction.
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withGuardedTransaction(logger: logger) { connection in
                 try await Self.skipWALFlush(connection, logger: logger)
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tributary.claim.' || \(queue)))", logger: logger)
                 return try await decodeClaimed(

@@ -9,7 +9,7 @@ extension JobQueue {
     /// values themselves.
     func copy(_ requests: [JobRequest]) async throws -> Int {
         try await withDatabaseErrors("enqueueing \(requests.count) jobs") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withGuardedTransaction(logger: logger) { connection in
                 try await connection.copyFrom(
                     table: "jobs", columns: ["kind", "queue", "args", "priority", "max_attempts", "group_key", "group_limit"],
                     logger: logger

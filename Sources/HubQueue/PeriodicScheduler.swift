@@ -117,7 +117,7 @@ public final class PeriodicScheduler: Service {
     }
 
     private func enqueueCurrentPeriod(_ schedule: PeriodicSchedule, on connection: PostgresConnection) async throws {
-        try await connection.withTransaction(logger: logger) { connection in
+        try await connection.withGuardedTransaction(logger: logger) { connection in
             // The database's clock, not this machine's: schedulers on several machines agree.
             var now = Date()
             for try await value in try await connection.query("SELECT now()", logger: logger).decode(Date.self) { now = value }

@@ -29,7 +29,7 @@ public struct ConnectorStore: Sendable {
     public func register(name: String, manifest: String, sidecar: String) async throws -> (version: Int, created: Bool) {
         let checksum = SHA256.hash(data: Data((manifest + "\u{0}" + sidecar).utf8)).map { String(format: "%02x", $0) }.joined()
         return try await withDatabaseErrors("registering connector \(name)") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withGuardedTransaction(logger: logger) { connection in
                 // One registration of a name at a time, so two racing ones can't pick the same version.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('connector:' || \(name)))", logger: logger)
                 let rows = try await connection.query(

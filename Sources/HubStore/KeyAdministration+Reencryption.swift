@@ -17,7 +17,7 @@ extension KeyAdministration {
         // Credentials are in the vault, everything else in the main database.
         let database = column == .connections ? vault : client
         return try await withDatabaseErrors("re-encrypting rows of tenant \(tenant)") {
-            try await database.withTransaction(logger: logger) { connection in
+            try await database.withGuardedTransaction(logger: logger) { connection in
                 switch column {
                 case .records:
                     return try await reencryptRecords(connection, tenant: tenant, target: target, batchSize: batchSize)

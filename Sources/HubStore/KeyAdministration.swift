@@ -237,7 +237,7 @@ public struct KeyAdministration: Sendable {
             var found = false
             for try await _ in exists { found = true }
             guard found else { throw HubError(.notFound, "tenant \(tenant) does not exist") }
-            try await vault.withTransaction(logger: logger) { connection in
+            try await vault.withGuardedTransaction(logger: logger) { connection in
                 // Locks the row a concurrent new key locks too: that key either committed
                 // before this (and is shredded below) or sees the tenant shredded.
                 try await connection.query(
@@ -265,7 +265,7 @@ public struct KeyAdministration: Sendable {
     /// The main database's half of a shred: the tenant marked, its connections (and with them
     /// its records) and API keys deleted.
     private func shredMain(_ tenant: TenantID) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withGuardedTransaction(logger: logger) { connection in
             try await connection.query(
                 "UPDATE tenants SET shredded_at = COALESCE(shredded_at, now()) WHERE id = \(tenant.rawValue)", logger: logger
             )
@@ -304,7 +304,7 @@ public struct KeyAdministration: Sendable {
         let configured = keyring.kek
         let newKEK = target ?? configured
         return try await withDatabaseErrors("rewrapping data keys") {
-            try await vault.withTransaction(logger: logger) { connection in
+            try await vault.withGuardedTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     "SELECT tenant_id, purpose, version, wrapped_key, kek_id FROM data_keys WHERE state = 'active' FOR UPDATE",
                     logger: logger

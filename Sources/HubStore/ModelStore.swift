@@ -36,7 +36,7 @@ public struct ModelStore: Sendable {
     public func register(name: String, definition: String) async throws -> (version: Int, created: Bool) {
         let checksum = SHA256.hash(data: Data(definition.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await withDatabaseErrors("registering model \(name)") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withGuardedTransaction(logger: logger) { connection in
                 // One registration of a name at a time, so two racing ones can't pick the same version.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('unified_model:' || \(name)))", logger: logger)
                 let rows = try await connection.query(

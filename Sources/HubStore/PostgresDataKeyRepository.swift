@@ -58,7 +58,7 @@ public struct PostgresDataKeyRepository: DataKeyRepository {
             for try await value in exists.decode(Bool.self) { live = value }
             guard let live else { throw HubError(.notFound, "tenant \(key.tenant) does not exist") }
             guard live else { throw Self.shredded(key.tenant) }
-            try await vault.withTransaction(logger: logger) { connection in
+            try await vault.withGuardedTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     INSERT INTO vault_tenants (tenant_id) VALUES (\(key.tenant.rawValue))

@@ -67,7 +67,7 @@ public struct VaultSplit: Sendable {
         let present = Self.tables.filter { counts[$0.name] != nil }
         guard !present.isEmpty else { return [:] }
         let moved = try await withDatabaseErrors("moving secrets to the vault") { () -> [String: Int] in
-            try await main.withTransaction(logger: logger) { connection in
+            try await main.withGuardedTransaction(logger: logger) { connection in
                 // The tables the copies' foreign keys reference first, against writers too: the
                 // drop at the end needs them, and a delete cascading from one of them into a
                 // held table would otherwise deadlock with it. Both modes let reads go on.
@@ -277,7 +277,7 @@ public struct VaultSplit: Sendable {
         let existing = try await existingOriginals(in: main, logger: logger)
         guard !existing.isEmpty else { return }
         try await withDatabaseErrors("dropping the vault tables from the main database") {
-            try await main.withTransaction(logger: logger) { connection in
+            try await main.withGuardedTransaction(logger: logger) { connection in
                 for name in existing {
                     // Held until the drop commits: no row can land between the count and the drop.
                     try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(name) IN ACCESS EXCLUSIVE MODE"), logger: logger)

@@ -85,7 +85,7 @@ public struct WebhookIntake: Sendable {
                                           verifiedBy: target.policy.signature.scheme.rawValue, body: body, signed: signed)
         let queue = JobQueue(client: client, logger: logger)
         let stored = try await withDatabaseErrors("storing a webhook event") {
-            try await client.withTransaction(logger: logger) { database -> Int64? in
+            try await client.withGuardedTransaction(logger: logger) { database -> Int64? in
                 guard let id = try await inbox.insert(sealed, on: database) else { return nil }
                 _ = try await queue.enqueue(
                     JobRequest(kind: Self.processKind, args: ["event": .number(Double(id))], maxAttempts: 10,
