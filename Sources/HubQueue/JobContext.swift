@@ -117,6 +117,7 @@ public final class JobContext: Sendable {
             guard held else {
                 throw HubError(.conflict, "job \(job.id) attempt \(job.attempt) no longer holds its lease; its writes were discarded")
             }
+            try connection.ensureOpen()
             let value = try await body(connection)
             if completing {
                 try await connection.query(

@@ -128,6 +128,7 @@ struct StreamSync: Sendable {
                     context.logger.info("rate limited; snoozing", metadata: ["hub.sync.retry_after": "\(limited.retryAfter)"])
                     return Self.snooze(limited)
                 }
+                context.logger.debug("read finished; finishing the pass")
                 try await batch.finish()
                 return .completed
             }

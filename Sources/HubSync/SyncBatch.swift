@@ -1,6 +1,7 @@
 import HubConnectors
 import HubCore
 import HubCrypto
+import HubDatabase
 import HubQueue
 import HubStore
 import Logging
@@ -34,6 +35,8 @@ actor SyncBatch {
     /// Why the pass is not whole, when it isn't: then nothing is marked deleted.
     private var cutShort: String?
     private var recordNumber = 0
+    /// Batches handed to the lane so far (for the debug log of each batch's steps).
+    private var batchNumber = 0
     /// Batches committing at once; each holds a database connection.
     static let maxInFlight = 2
     private let lane = CommitLane(width: SyncBatch.maxInFlight)
@@ -117,22 +120,39 @@ actor SyncBatch {
         pendingRead = 0
         let arguments = self.arguments, policy = self.policy, writer = self.writer, syncs = self.syncs, runs = self.runs, context = self.context, job = self.context.job
         let unified = self.unified
+        batchNumber += 1
+        let batch = batchNumber
         let commit: @Sendable () async throws -> Void = {
+            // Each step at debug level: a batch that never commits (a hang after a database
+            // restart, scripts/cluster-test) shows where it stopped.
+            let logger = context.logger
+            func step(_ what: String) { logger.debug("batch \(what)", metadata: ["hub.sync.batch": "\(batch)"]) }
+            step("preparing")
             // Sealed before the transaction: preparing may read keys through the pool, which must
             // not happen while this batch holds a connection (a full pool would deadlock).
             let prepared = try await writer.prepare(tenant: arguments.tenant, connection: arguments.connection,
                                                     stream: arguments.stream, records: records, policy: policy)
             let sources = try await unified?.prepare(records: records, raw: raw) ?? []
+            step("prepared")
             try await context.withTransaction(isolation: nil) { database in
+                step("fenced")
+                // A statement written to a connection that has just closed never completes
+                // (postgres-nio 1.33): checked right before each one. A small window is left
+                // (docs/deploy.md, "One hang remains").
+                try database.ensureOpen()
                 let written = try await writer.run(prepared, on: database)
+                step("written")
                 try await unified?.link(sources, on: database)
                 if let state {
                     try await syncs.saveState(on: database, tenant: arguments.tenant, connection: arguments.connection,
                                               stream: arguments.stream, partition: arguments.partitionKey, state: state)
                 }
+                try database.ensureOpen()
                 try await runs.addProgress(on: database, run: arguments.run, job: job.id, attempt: job.attempt,
                                             read: read, written: written, pages: pages)
+                step("counted")
             }
+            step("committed")
         }
         // A batch with a state commits after every earlier batch, in the background like the
         // others: the read goes on meanwhile (a source blocked on a full pipe while its state
@@ -144,6 +164,7 @@ actor SyncBatch {
     /// one transaction.
     func finish() async throws {
         try await lane.drain()
+        context.logger.debug("batches drained; committing the last one")
         let records = pending, raw = pendingRaw, pages = pendingPages, read = pendingRead
         let arguments = self.arguments, policy = self.policy, writer = self.writer, runs = self.runs, job = self.context.job
         let unified = self.unified
@@ -172,6 +193,7 @@ actor SyncBatch {
             }
             try await arguments.finish(on: database, runs: runs)
         }
+        context.logger.debug("pass committed")
         pending = []
         pendingRaw = []
     }
